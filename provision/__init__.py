@@ -1,0 +1,1 @@
+"""provision: Ansible-style provisioning of Apache as a reverse proxy."""
