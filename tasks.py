@@ -1,0 +1,126 @@
+"""Project tasks: `invoke --list` shows them.
+
+Tasks stay thin: each calls one function of the project's Python API.
+Add a collection with `ns.add_collection(...)` or a task with `ns.add_task(...)`.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from invoke import Collection, task
+from invoke.exceptions import Exit
+
+
+def _lab_api():
+    from provision.lab import api
+    return api
+
+
+def _fail(e: Exception) -> Exit:
+    return Exit(f"lab: {e}", code=1)
+
+
+# --- lab ----------------------------------------------------------------------
+
+@task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
+            "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)"})
+def up(c, extra=0, provider="nspawn"):
+    """Bring the local lab up (idempotent) and write inventory/lab.yml."""
+    start = time.monotonic()
+    if provider == "vagrant":
+        try:
+            from provision.lab import vagrant
+        except ImportError:
+            raise Exit("lab: the vagrant provider is not available yet", code=1)
+        vagrant.up()
+    elif provider == "nspawn":
+        api = _lab_api()
+        try:
+            info = api.up(extra=int(extra))
+        except api.LabError as e:
+            raise _fail(e)
+        print(f"Lab ready: {', '.join(info.hosts)} (ssh -F {info.ssh_config} HOST)")
+    else:
+        raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
+    print(f"lab.up took {time.monotonic() - start:.1f} s")
+
+
+@task
+def status(c):
+    """Show each lab host: address, state, whether ssh gets in."""
+    api = _lab_api()
+    try:
+        rows = api.status()
+    except api.LabError as e:
+        raise _fail(e)
+    _print_status(rows)
+
+
+def _print_status(rows) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="Lab hosts")
+    for col in ("host", "address", "state", "ssh"):
+        table.add_column(col)
+    for host, address, state, ssh_ok in rows:
+        table.add_row(host, address, state, "[green]ok[/]" if ssh_ok else "[red]no[/]")
+    Console().print(table)
+
+
+@task(help={"host": "a lab host: proxy, web1, web2, ..."})
+def ssh(c, host):
+    """Open a shell on a lab host (ssh -F .lab/ssh_config HOST)."""
+    argv = _lab_api().ssh_argv(host)
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+
+
+@task
+def reset(c):
+    """Give the lab fresh hosts, as after a new install (lab stays up)."""
+    api = _lab_api()
+    start = time.monotonic()
+    try:
+        api.reset()
+    except api.LabError as e:
+        raise _fail(e)
+    print(f"lab.reset took {time.monotonic() - start:.1f} s")
+
+
+@task
+def down(c):
+    """Stop the lab and remove what it made (the base image cache stays)."""
+    api = _lab_api()
+    try:
+        api.down()
+    except api.LabError as e:
+        raise _fail(e)
+
+
+lab_collection = Collection("lab", up, status, ssh, reset, down)
+
+
+# --- project-wide ---------------------------------------------------------------
+
+@task(name="test")
+def test_(c):
+    """Run the unit and lab tests (python3 -m pytest; lab tests need root)."""
+    code = subprocess.call([sys.executable, "-m", "pytest"])
+    if code:
+        raise Exit(code=code)
+
+
+@task
+def demo(c):
+    """Provisional demo: bring the lab up and show its hosts."""
+    up(c)
+    status(c)
+
+
+ns = Collection()
+ns.add_collection(lab_collection)
+ns.add_task(test_)
+ns.add_task(demo)
