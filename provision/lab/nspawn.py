@@ -25,7 +25,8 @@ def folder(cache: Path, name: str) -> Path:
 def known(cache: Path) -> list[str]:
     """Names of every host with a folder in the cache (running or not)."""
     top = cache / "hosts"
-    return sorted(p.name for p in top.iterdir() if p.is_dir()) if top.is_dir() else []
+    names = [p.name for p in top.iterdir() if p.is_dir()] if top.is_dir() else []
+    return sorted(names, key=lambda n: (n != "proxy", len(n), n))
 
 
 def pid(cache: Path, name: str) -> int | None:
@@ -42,9 +43,25 @@ def cgroup_parents() -> list[Path]:
     return [r / CGROUP_NAME for r in CGROUP_ROOTS if r.is_dir()]
 
 
+def cgroup_pids(group: Path) -> list[int]:
+    """PIDs in a cgroup folder and all below it."""
+    if not group.is_dir():
+        return []
+    found = []
+    for procs in group.rglob("cgroup.procs"):
+        try:
+            found += [int(x) for x in procs.read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
 def clean(cache: Path, name: str) -> None:
     """Remove what a dead host leaves behind: mount, cgroups, propagate dir, veth."""
     top = folder(cache, name)
+    leftovers = [p for g in cgroups(name) for p in cgroup_pids(g)]
+    if leftovers:  # the container outlived its killed nspawn: end it by PID
+        terminate(sorted(set(leftovers)), timeout=0)
     unmount_below(top / "root")
     for group in cgroups(name):
         rmdir_tree(group)
