@@ -120,7 +120,36 @@ def demo(c):
     status(c)
 
 
+# --- deploy -----------------------------------------------------------------------
+
+DEPLOY_HELP = {
+    "inventory": "inventory file (default inventory/lab.yml)",
+    "mode": "proxy mode for this run: single or balancer (overrides proxy_mode)",
+    "check": "report what would change, change nothing",
+    "diff": "show file diffs",
+    "limit": "hosts or groups, comma-separated",
+    "forks": "hosts converged in parallel (default 20)",
+    "json": "write per-host, per-step results to this file",
+    "accept_new_host_keys": "accept and remember unknown host keys (changed keys are always refused)",
+    "prompt_for_sudo_password": "ask once for the sudo password of a non-root ansible_user",
+    "verbose": "also show steps that changed nothing",
+}
+
+
+@task(help=DEPLOY_HELP)
+def deploy(c, inventory="inventory/lab.yml", mode=None, check=False, diff=False, limit=None, forks=20,
+           json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False):
+    """Converge backends then proxies from an inventory; ends with a request through each proxy."""
+    from provision.cli import deploy_main
+    code = deploy_main(inventory=inventory, mode=mode, check=check, diff=diff, limit=limit, forks=forks,
+                       json=json, accept_new_host_keys=accept_new_host_keys,
+                       prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose)
+    if code:
+        raise Exit(code=code)
+
+
 ns = Collection()
 ns.add_collection(lab_collection)
+ns.add_task(deploy)
 ns.add_task(test_)
 ns.add_task(demo)

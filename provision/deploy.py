@@ -1,0 +1,107 @@
+"""`invoke deploy`: converge the backends, then the proxies, then one request through each proxy."""
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+from . import report
+from .engine import Options, Sessions, run_role
+from .inventory import InventoryError, load
+from .roles import backends, proxy
+
+PHASES = ((backends.GROUP, backends), (proxy.GROUP, proxy))
+SUDO_ENV = "PROVISION_SUDO_PASSWORD"
+
+
+class DeployError(Exception):
+    """Bad input found before any connection: one line naming the file and field."""
+
+
+def plan_phases(inventory, limit: str | None):
+    """Which hosts each phase converges; checks the inventory is usable for the job."""
+    chosen = {h.name for h in inventory.select(limit)}
+    for group, _ in PHASES:
+        if group not in inventory.groups:
+            raise DeployError(f"{inventory.path}: group {group!r} does not exist (the roles need "
+                              f"'{PHASES[0][0]}' and '{PHASES[1][0]}')")
+    if not any(b.apps for b in inventory.group("backends")):
+        raise DeployError(f"{inventory.path}: group 'backends': no host has field 'apps'")
+    return [(role, [h for h in inventory.group(group) if h.name in chosen]) for group, role in PHASES]
+
+
+def prevalidate(inventory, phases, options):
+    """Render everything once, so that a bad value fails here and never half-way on a host."""
+    from .platforms import PLATFORMS
+    from .render import TemplateError
+    for role, hosts in phases:
+        for host in hosts:
+            for platform in PLATFORMS.values():
+                try:
+                    role.resources(host, platform, inventory, options)
+                except (TemplateError, proxy.ProxyConfigError) as exc:
+                    raise DeployError(f"host {host.name!r}: {exc}") from None
+
+
+def deploy(inventory_path: str, options: Options, limit: str | None = None, json_path: str | None = None,
+           reporter: report.Reporter | None = None, smoke: bool = True) -> int:
+    reporter = reporter or report.Reporter()
+    try:
+        inventory = load(inventory_path)
+        phases = plan_phases(inventory, limit)
+        prevalidate(inventory, phases, options)
+    except (InventoryError, DeployError) as exc:
+        reporter.info(f"error: {exc}")
+        return 2
+    if options.sudo_password is None and os.environ.get(SUDO_ENV):
+        options.sudo_password = os.environ[SUDO_ENV]
+    sessions = Sessions(options)
+    started = time.monotonic()
+    results = []
+    try:
+        for role, hosts in phases:
+            if hosts:
+                results.append(run_role(role, hosts, inventory, options, sessions, reporter))
+    finally:
+        sessions.close()
+    merged = report.merge(results)
+    smoke_results = {}
+    if smoke and not options.check:
+        smoke_results = smoke_check([h for _, hs in phases[1:] for h in hs],
+                                    {r.host for r in merged if r.failed or r.unreachable}, reporter)
+    reporter.recap(merged)
+    elapsed = time.monotonic() - started
+    reporter.info(f"took {elapsed:.2f} s")
+    if json_path:
+        counts = {name: {"connections": s.connections, "execs": s.execs} for name, s in sessions.all().items()}
+        Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
+                                                          "smoke": smoke_results}))
+    bad = any(r.failed or r.unreachable for r in merged) or any(not ok for ok in smoke_results.values())
+    return 2 if bad else 0
+
+
+def smoke_check(proxies, skip: set[str], reporter, timeout: float = 10.0) -> dict[str, bool]:
+    """One request through each converged proxy, polled: a reload returns before it serves."""
+    results = {}
+    for host in proxies:
+        if host.name in skip:
+            continue
+        url = f"http://{host.private_address}/"
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=3) as resp:
+                    body = resp.read().decode(errors="replace")
+                    results[host.name] = True
+                    reporter.info(f"{host.name} | smoke | GET {url} -> {resp.status} {body!r}")
+                    break
+            except Exception as exc:   # any failure is retried until the deadline
+                last = str(exc)
+            if time.monotonic() > deadline:
+                results[host.name] = False
+                reporter.failed(host.name, "smoke", f"GET {url}: {last}")
+                break
+            time.sleep(0.2)
+    return results

@@ -1,0 +1,211 @@
+"""Converge hosts with a role: gather facts (one exec), plan locally, apply (one exec), in parallel.
+
+Per host: open the session, run the facts script, plan every resource, then either report
+(--check) or run the apply script with the handlers. Hosts are independent: one failing or
+unreachable host never stops the others, and every host's result is kept.
+"""
+from __future__ import annotations
+
+import base64
+import shlex
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import apply, facts as factlib
+from .platforms import PLATFORMS
+from .resources import Change, unified_diff
+from .transport import RemoteTimeout, Session, Unreachable
+
+
+@dataclass
+class Options:
+    check: bool = False
+    diff: bool = False
+    forks: int = 20
+    accept_new_host_keys: bool = False
+    sudo_password: str | None = None
+    mode: str | None = None
+
+
+@dataclass
+class StepResult:
+    label: str
+    status: str             # ok, changed, failed, skipped
+    reason: str = ""
+    output: str = ""
+    diff: str = ""
+
+
+@dataclass
+class HostResult:
+    host: str
+    steps: list[StepResult] = field(default_factory=list)
+    unreachable: str | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(s.status == "failed" for s in self.steps)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "ok": sum(s.status in ("ok", "changed") for s in self.steps),
+            "changed": sum(s.status == "changed" for s in self.steps),
+            "failed": int(self.failed),
+            "unreachable": int(self.unreachable is not None),
+        }
+
+    def recap(self) -> str:
+        c = self.counts()
+        return f"{self.host} ok={c['ok']} changed={c['changed']} failed={c['failed']} unreachable={c['unreachable']}"
+
+
+class Sessions:
+    """One session per host for the whole run, shared by every phase."""
+
+    def __init__(self, options: Options):
+        self.options = options
+        self._by_host: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host) -> Session:
+        with self._lock:
+            if host.name not in self._by_host:
+                self._by_host[host.name] = Session(host, accept_new=self.options.accept_new_host_keys,
+                                                   sudo_password=self.options.sudo_password)
+            return self._by_host[host.name]
+
+    def all(self) -> dict[str, Session]:
+        return dict(self._by_host)
+
+    def close(self):
+        for s in self._by_host.values():
+            s.close()
+
+
+def run_role(role, hosts, inventory, options: Options, sessions: Sessions, reporter) -> dict[str, HostResult]:
+    """Converge ``hosts`` with ``role`` in parallel (``options.forks`` at a time)."""
+    def one(host):
+        result = HostResult(host.name)
+        try:
+            converge_host(role, host, inventory, options, sessions.get(host), reporter, result)
+        except Unreachable as exc:
+            result.unreachable = str(exc)
+            reporter.unreachable(host.name, str(exc))
+        except RemoteTimeout as exc:
+            result.error = str(exc)
+            reporter.failed(host.name, "run", str(exc))
+        except Exception as exc:    # a host's failure must never stop the others
+            result.error = f"{type(exc).__name__}: {exc}"
+            reporter.failed(host.name, "run", result.error)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1))) as pool:
+        return {r.host: r for r in pool.map(one, hosts)}
+
+
+def fact_request(role, host, inventory, options):
+    req = factlib.FactRequest()
+    for platform in PLATFORMS.values():
+        for r in role.resources(host, platform, inventory, options):
+            req = req.merge(r.request())
+    return req
+
+
+def converge_host(role, host, inventory, options, session: Session, reporter, result: HostResult):
+    session.open()
+    req = fact_request(role, host, inventory, options)
+    gathered = session.run_script(factlib.script(req), timeout=120)
+    if gathered.rc != 0:
+        raise RuntimeError(f"facts script failed: {gathered.stderr.strip()[-300:]}")
+    try:
+        facts = factlib.parse(gathered.stdout)
+    except factlib.UnsupportedHost as exc:
+        result.error = str(exc)
+        reporter.failed(host.name, "facts", str(exc))
+        return
+    platform = facts.platform
+    resources = role.resources(host, platform, inventory, options)
+    known_handlers = role.handlers(host, platform)
+    changes = [r.plan(facts) for r in resources]
+    handlers = apply.handlers_to_run(changes, facts.pending & set(known_handlers), known_handlers)
+    diffs = fetch_diffs(session, changes) if options.diff else {}
+
+    if options.check:
+        for c in changes:
+            status = "changed" if c.changed else "ok"
+            step = StepResult(c.label, status, ("would be " if c.changed else "") + c.reason,
+                              diff=diffs.get(c.label, ""))
+            result.steps.append(step)
+            reporter.step(host.name, step)
+        for h in handlers:
+            step = StepResult(h.label, "changed", "would run (handler)")
+            result.steps.append(step)
+            reporter.step(host.name, step)
+        return
+
+    todo = [c for c in changes if c.changed]
+    if not todo and not handlers:
+        for c in changes:
+            result.steps.append(StepResult(c.label, "ok", c.reason))
+        reporter.host_ok(host.name, len(changes))
+        return
+    upload_dir = session.upload_dir() if any(c.uploads for c in todo) else "/nonexistent"
+    for c in todo:
+        for local, remote in c.uploads:
+            session.put(local, remote)
+    script = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
+    ran = session.run_script(script)
+    outcomes = apply.parse(ran.stdout)
+    result.exit_code = ran.rc
+    for i, c in enumerate(changes):
+        if not c.changed:
+            step = StepResult(c.label, "ok", c.reason)
+        else:
+            step = _outcome_step(c.label, c.reason, outcomes.get(str(i)), diffs.get(c.label, ""))
+        result.steps.append(step)
+        reporter.step(host.name, step)
+    for group in {c.validate for c in todo if c.validate}:
+        out = outcomes.get(f"validate-{group}")
+        if out is not None and out.rc not in (0, None):
+            step = StepResult(f"configtest ({group})", "failed",
+                              "validation failed: previous files restored, no reload", out.output)
+            result.steps.append(step)
+            reporter.step(host.name, step)
+    for h in handlers:
+        out = outcomes.get(f"handler-{h.name}")
+        if out is None:
+            continue
+        step = _outcome_step(h.label, "handler", out, "")
+        result.steps.append(step)
+        reporter.step(host.name, step)
+    if ran.rc != 0 and not result.failed:
+        result.error = f"apply script exited {ran.rc}: {(ran.stderr or ran.stdout).strip()[-300:]}"
+        reporter.failed(host.name, "apply", result.error)
+
+
+def _outcome_step(label, reason, outcome, diff) -> StepResult:
+    if outcome is None:
+        return StepResult(label, "skipped", "not reached: an earlier step failed")
+    if outcome.rc == 0:
+        return StepResult(label, "changed", reason, outcome.output, diff)
+    return StepResult(label, "failed", f"exit {outcome.rc}" if outcome.rc is not None else "interrupted",
+                      outcome.output, diff)
+
+
+def fetch_diffs(session: Session, changes: list[Change]) -> dict[str, str]:
+    """Unified diffs of the files about to change (one extra exec, only with --diff)."""
+    wanted = [c for c in changes if c.changed and c.new_content is not None]
+    if not wanted:
+        return {}
+    olds = {}
+    existing = [c.diff_path for c in wanted if c.diff_path]
+    if existing:
+        script = "".join(f"echo '@@@ {i}'; base64 < {shlex.quote(p)}\n" for i, p in enumerate(existing))
+        sections = factlib.split_sections(session.run_script(script, timeout=60).stdout)
+        for i, p in enumerate(existing):
+            olds[p] = base64.b64decode("".join(sections.get(str(i), [])))
+    return {c.label: unified_diff(c.diff_path or c.label.split(" ", 1)[-1], olds.get(c.diff_path, b""),
+                                  c.new_content) for c in wanted}

@@ -1,0 +1,276 @@
+"""Facts: one POSIX shell script that reads a host's state, and pure parsers for its output.
+
+The script only reads. It prints sections headed by ``@@@ <name>`` lines, so that every
+fact a role needs comes back in a single SSH round trip. Parsers take text and return data.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from .platforms import FAMILY_BY_ID, PLATFORMS, SUPPORTED_RELEASES, Platform
+
+PENDING_DIR = "/var/lib/provision/pending"
+MARK = "@@@ "
+
+
+class UnsupportedHost(Exception):
+    """The host runs an OS this tool does not manage."""
+
+
+@dataclass
+class FactRequest:
+    """What a role wants to know about a host, whatever its family."""
+    packages: set[str] = field(default_factory=set)
+    units: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+
+    def merge(self, other: "FactRequest") -> "FactRequest":
+        return FactRequest(self.packages | other.packages, self.units | other.units,
+                           self.paths | other.paths, self.users | other.users)
+
+
+@dataclass(frozen=True)
+class FileState:
+    kind: str                   # file, directory, link, absent
+    mode: str = ""              # octal, as stat %a prints it ("644")
+    owner: str = ""
+    group: str = ""
+    sha256: str = ""
+    target: str = ""            # for links
+
+
+ABSENT = FileState("absent")
+
+
+@dataclass
+class Facts:
+    os: dict[str, str]
+    platform: Platform
+    arch: str = ""
+    python: tuple[int, ...] | None = None
+    packages: dict[str, str] = field(default_factory=dict)     # installed name -> version
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
+    files: dict[str, FileState] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)
+    apache_modules: set[str] = field(default_factory=set)      # a2enmod names (Debian)
+    load_modules: dict[str, str] = field(default_factory=dict)  # module id -> file (RedHat)
+    selinux: str | None = None                                 # Enforcing/Permissive/Disabled, None if absent
+    sebools: dict[str, bool] = field(default_factory=dict)
+    firewalld: bool = False
+    firewalld_services: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)
+
+    @property
+    def family(self) -> str:
+        return self.platform.family
+
+    def file(self, path: str) -> FileState:
+        return self.files.get(path, ABSENT)
+
+    def unit(self, name: str) -> dict[str, str]:
+        return self.units.get(name, {})
+
+
+def _q(words) -> str:
+    return " ".join(shlex.quote(w) for w in sorted(words))
+
+
+def script(req: FactRequest) -> str:
+    """The read-only shell script that gathers every requested fact."""
+    deb = PLATFORMS["debian"]
+    rh = PLATFORMS["redhat"]
+    lines = [
+        "export LC_ALL=C",
+        f"echo '{MARK}os-release'; cat /etc/os-release 2>/dev/null",
+        f"echo '{MARK}arch'; uname -m",
+        f"echo '{MARK}python'; command -v python3 >/dev/null 2>&1 && python3 --version 2>&1",
+    ]
+    if req.packages:
+        lines.append(
+            f"echo '{MARK}packages'; if command -v dpkg-query >/dev/null 2>&1; then "
+            f"{deb.package_query} {_q(req.packages)} 2>/dev/null; "
+            f"elif command -v rpm >/dev/null 2>&1; then {rh.package_query} {_q(req.packages)}; fi")
+    if req.units:
+        lines.append(f"echo '{MARK}units'; systemctl show --no-pager -p Id -p LoadState -p ActiveState "
+                     f"-p SubState -p UnitFileState -p MainPID -p ActiveEnterTimestamp {_q(req.units)}")
+    if req.paths:
+        lines.append(
+            f"echo '{MARK}files'; for f in {_q(req.paths)}; do "
+            "if [ -L \"$f\" ]; then echo \"$f link - - - - $(readlink \"$f\")\"; "
+            "elif [ -d \"$f\" ]; then echo \"$f directory $(stat -c '%a %U %G' \"$f\") -\"; "
+            "elif [ -f \"$f\" ]; then echo \"$f file $(stat -c '%a %U %G' \"$f\") "
+            "$(sha256sum < \"$f\" | cut -c1-64)\"; "
+            "else echo \"$f absent\"; fi; done")
+    if req.users:
+        lines.append(f"echo '{MARK}users'; getent passwd {_q(req.users)} | cut -d: -f1")
+    lines += [
+        f"echo '{MARK}mods-enabled'; {deb.modules_listing} 2>/dev/null",
+        f"echo '{MARK}loadmodules'; grep -H '^[[:space:]]*LoadModule' /etc/httpd/conf.modules.d/*.conf 2>/dev/null",
+        f"echo '{MARK}selinux'; if command -v getenforce >/dev/null 2>&1; then getenforce; "
+        "getsebool httpd_can_network_connect 2>/dev/null; fi",
+        f"echo '{MARK}firewalld'; if systemctl is-active --quiet firewalld 2>/dev/null; then "
+        "firewall-cmd --state; firewall-cmd --list-services; fi",
+        f"echo '{MARK}pending'; ls -1 {PENDING_DIR} 2>/dev/null",
+        "exit 0",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def split_sections(text: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith(MARK):
+            current = line[len(MARK):].strip()
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    return sections
+
+
+def parse(text: str) -> Facts:
+    s = split_sections(text)
+    os_release = parse_os_release("\n".join(s.get("os-release", [])))
+    platform = platform_for(os_release)
+    selinux, sebools = parse_selinux(s.get("selinux", []))
+    firewalld, services = parse_firewalld(s.get("firewalld", []))
+    return Facts(
+        os=os_release, platform=platform,
+        arch=(s.get("arch") or [""])[0].strip(),
+        python=parse_python_version("\n".join(s.get("python", []))),
+        packages=parse_packages(s.get("packages", [])),
+        units=parse_units("\n".join(s.get("units", []))),
+        files=parse_files(s.get("files", [])),
+        users={u.strip() for u in s.get("users", []) if u.strip()},
+        apache_modules=parse_mods_enabled(s.get("mods-enabled", [])),
+        load_modules=parse_loadmodules(s.get("loadmodules", [])),
+        selinux=selinux, sebools=sebools,
+        firewalld=firewalld, firewalld_services=services,
+        pending={p.strip() for p in s.get("pending", []) if p.strip()},
+    )
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    result = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        try:
+            parts = shlex.split(value)
+        except ValueError:
+            parts = [value.strip("\"'")]
+        result[key.strip()] = parts[0] if parts else ""
+    return result
+
+
+def platform_for(os_release: dict[str, str]) -> Platform:
+    os_id = os_release.get("ID", "")
+    if not os_id:
+        raise UnsupportedHost("no /etc/os-release (or no ID in it)")
+    family = FAMILY_BY_ID.get(os_id)
+    if family is None:
+        for like in os_release.get("ID_LIKE", "").split():
+            family = family or FAMILY_BY_ID.get(like)
+    if family is None:
+        raise UnsupportedHost(f"unsupported OS {os_release.get('PRETTY_NAME', os_id)!r}")
+    version = os_release.get("VERSION_ID", "")
+    known = SUPPORTED_RELEASES.get(os_id)
+    if known and version.split(".")[0] not in [k.split(".")[0] for k in known] and version not in known:
+        raise UnsupportedHost(f"unsupported release {os_release.get('PRETTY_NAME', os_id)!r}")
+    return PLATFORMS[family]
+
+
+def parse_python_version(text: str) -> tuple[int, ...] | None:
+    m = re.search(r"Python (\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(g) for g in m.groups() if g is not None) if m else None
+
+
+def parse_packages(lines: list[str]) -> dict[str, str]:
+    """dpkg-query or rpm -q lines of "name<TAB>state<TAB>version"; rpm's
+    "package X is not installed" lines and Debian's half-removed states count as absent."""
+    installed = {}
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1] == "installed":
+            installed[parts[0]] = parts[2]
+    return installed
+
+
+def parse_units(text: str) -> dict[str, dict[str, str]]:
+    units = {}
+    for block in re.split(r"\n\s*\n", text.strip()):
+        props = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                props[key] = value
+        if "Id" in props:
+            units[props["Id"]] = props
+    return units
+
+
+def parse_files(lines: list[str]) -> dict[str, FileState]:
+    files = {}
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) < 2:
+            continue
+        path, kind = parts[0], parts[1]
+        if kind == "absent":
+            files[path] = ABSENT
+        elif kind == "link":
+            files[path] = FileState("link", target=" ".join(parts[6:]))
+        elif kind in ("file", "directory") and len(parts) >= 6:
+            sha = parts[5] if kind == "file" else ""
+            files[path] = FileState(kind, mode=parts[2], owner=parts[3], group=parts[4], sha256=sha)
+    return files
+
+
+def parse_mods_enabled(lines: list[str]) -> set[str]:
+    """Debian: module names from /etc/apache2/mods-enabled/*.load."""
+    return {line.strip()[:-5] for line in lines if line.strip().endswith(".load")}
+
+
+def parse_loadmodules(lines: list[str]) -> dict[str, str]:
+    """RedHat: ``grep -H LoadModule conf.modules.d/*.conf`` -> {module id: file that loads it}."""
+    loaded = {}
+    for line in lines:
+        path, _, directive = line.partition(":")
+        words = directive.split()
+        if len(words) >= 3 and words[0] == "LoadModule":
+            loaded.setdefault(words[1], path)
+    return loaded
+
+
+def parse_selinux(lines: list[str]) -> tuple[str | None, dict[str, bool]]:
+    """``getenforce`` then ``getsebool`` lines ("httpd_can_network_connect --> off")."""
+    mode = None
+    bools = {}
+    for line in lines:
+        line = line.strip()
+        if line in ("Enforcing", "Permissive", "Disabled"):
+            mode = line
+        m = re.match(r"^(\w+)\s+-->\s+(on|off)$", line)
+        if m:
+            bools[m.group(1)] = m.group(2) == "on"
+    return mode, bools
+
+
+def parse_firewalld(lines: list[str]) -> tuple[bool, set[str]]:
+    """``firewall-cmd --state`` ("running") then ``--list-services`` (space-separated)."""
+    if not lines or lines[0].strip() != "running":
+        return False, set()
+    services = set()
+    for line in lines[1:]:
+        services.update(line.split())
+    return True, services
+
+
+def parse_apache_modules(text: str) -> set[str]:
+    """``httpd -M`` / ``apache2ctl -M`` output -> module ids. Warnings may come first."""
+    return set(re.findall(r"^\s*(\w+_module) \((?:static|shared)\)\s*$", text, re.M))

@@ -1,0 +1,124 @@
+"""OS families as data: package names, paths and commands. No logic lives here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Platform:
+    family: str
+    # packages
+    package_query: str          # prints "name<TAB>state<TAB>version" per package; state "installed" or other
+    package_install: str        # {names} is replaced by the quoted package list
+    python_packages: tuple[str, ...]
+    apache_packages: tuple[str, ...]
+    tls_packages: tuple[str, ...]
+    nologin_shell: str
+    # Apache
+    apache_service: str
+    apache_ctl: str             # configtest and -M
+    apache_conf_dir: str
+    vhost_path: str             # the :80/:443 vhosts
+    vhost_enable_link: str | None   # Debian: sites-enabled symlink to vhost_path
+    routes_path: str            # shared proxy directives, included by every vhost
+    disabled_defaults: tuple[tuple[str, str], ...]  # (path, how): "absent" or "blank"
+    module_enable: str          # how to enable missing modules: "a2enmod" or "dropin"
+    module_dropin: str | None
+    modules_listing: str        # fact command that lists enabled modules
+    tls_dir: str
+
+
+DEBIAN = Platform(
+    family="debian",
+    package_query="dpkg-query -W -f '${Package}\\t${db:Status-Status}\\t${Version}\\n'",
+    package_install="apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                    "--no-install-recommends -o Dpkg::Options::=--force-confold {names}",
+    python_packages=("python3", "python3-venv", "curl"),
+    apache_packages=("apache2", "curl"),
+    tls_packages=(),            # mod_ssl ships inside apache2 on Debian
+    nologin_shell="/usr/sbin/nologin",
+    apache_service="apache2",
+    apache_ctl="apache2ctl",
+    apache_conf_dir="/etc/apache2",
+    vhost_path="/etc/apache2/sites-available/provision-proxy.conf",
+    vhost_enable_link="/etc/apache2/sites-enabled/provision-proxy.conf",
+    routes_path="/etc/apache2/provision/proxy-routes.inc",
+    disabled_defaults=(("/etc/apache2/sites-enabled/000-default.conf", "absent"),),
+    module_enable="a2enmod",
+    module_dropin=None,
+    modules_listing="ls -1 /etc/apache2/mods-enabled/",
+    tls_dir="/etc/apache2/provision/tls",
+)
+
+# CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
+# (shared fixtures, centos7/httpd.conf: "IncludeOptional conf.d/*.conf" and
+# "Include conf.modules.d/*.conf"); rpm-based package query.
+REDHAT = Platform(
+    family="redhat",
+    package_query="rpm -q --qf '%{NAME}\\tinstalled\\t%{VERSION}-%{RELEASE}\\n'",
+    package_install="yum install -y -q {names}",
+    python_packages=("python3", "curl"),
+    apache_packages=("httpd", "curl"),
+    tls_packages=("mod_ssl",),
+    nologin_shell="/sbin/nologin",
+    apache_service="httpd",
+    apache_ctl="apachectl",
+    apache_conf_dir="/etc/httpd",
+    vhost_path="/etc/httpd/conf.d/provision-proxy.conf",
+    vhost_enable_link=None,
+    routes_path="/etc/httpd/provision/proxy-routes.inc",
+    # welcome.conf is %config(noreplace) in the httpd package: blanking it survives updates,
+    # deleting it would be undone by the next yum update.
+    disabled_defaults=(("/etc/httpd/conf.d/welcome.conf", "blank"),),
+    module_enable="dropin",
+    module_dropin="/etc/httpd/conf.modules.d/10-provision-proxy.conf",
+    modules_listing="cat /etc/httpd/conf.modules.d/*.conf",
+    tls_dir="/etc/httpd/provision/tls",
+)
+
+PLATFORMS = {"debian": DEBIAN, "redhat": REDHAT}
+
+# /etc/os-release ID (and ID_LIKE) -> family, with the releases we support.
+FAMILY_BY_ID = {
+    "debian": "debian", "ubuntu": "debian",
+    "centos": "redhat", "rhel": "redhat", "rocky": "redhat", "almalinux": "redhat",
+}
+SUPPORTED_RELEASES = {
+    "debian": ("11", "12"),
+    "ubuntu": ("20.04", "22.04", "24.04"),
+    "centos": ("7",),
+    "rhel": ("7", "8", "9"),
+    "rocky": ("8", "9"),
+    "almalinux": ("8", "9"),
+}
+
+# Apache proxy modules: a2enmod name -> (module id, shared object) as in
+# CentOS 7's conf.modules.d/00-proxy.conf (shared fixtures).
+PROXY_MODULES = {
+    "proxy": ("proxy_module", "modules/mod_proxy.so"),
+    "proxy_http": ("proxy_http_module", "modules/mod_proxy_http.so"),
+    "proxy_balancer": ("proxy_balancer_module", "modules/mod_proxy_balancer.so"),
+    "lbmethod_byrequests": ("lbmethod_byrequests_module", "modules/mod_lbmethod_byrequests.so"),
+}
+# mod_proxy_balancer needs a shared-memory provider. Debian's a2enmod pulls slotmem_shm in;
+# on CentOS 7 it is loaded by 00-base.conf (shared fixtures).
+SUPPORT_MODULES = {
+    "slotmem_shm": ("slotmem_shm_module", "modules/mod_slotmem_shm.so"),
+}
+TLS_MODULES = {
+    "ssl": ("ssl_module", "modules/mod_ssl.so"),
+    "headers": ("headers_module", "modules/mod_headers.so"),
+}
+
+# Backend wheels by the target's python3 (major, minor).
+# CentOS 7 ships python3 3.6.8 (LAB-FACTS): Flask/Werkzeug 2.0.x are the last to support 3.6,
+# gunicorn 21.2 the last for 3.6 (CVE-2024-1135: we bind it to the private address only).
+# pip download evaluates environment markers against the control machine's Python, so the
+# 3.6-only dependencies are pinned by hand: Werkzeug 2.0.3 needs "dataclasses; python_version < 3.7",
+# click 8.0.4 needs "importlib-metadata; python_version < 3.8" (their wheels' METADATA),
+# which pulls zipp and typing-extensions; these are their last releases for 3.6.
+APP_PINS = {
+    (3, 6): ("Flask==2.0.3", "Werkzeug==2.0.3", "gunicorn==21.2.0", "dataclasses==0.8",
+             "importlib-metadata==4.8.3", "zipp==3.6.0", "typing-extensions==4.1.1"),
+}
+APP_PINS_CURRENT = ("Flask==3.1.3", "Werkzeug==3.1.9", "gunicorn==27.0.1")

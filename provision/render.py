@@ -1,0 +1,31 @@
+"""Render the templates in files/ with Jinja2. Pure: text in, text out."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+FILES = Path(__file__).resolve().parent.parent / "files"
+
+
+class TemplateError(Exception):
+    """A template failed to render; the message names the template and the line."""
+
+
+@lru_cache(maxsize=1)
+def _env():
+    import jinja2
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILES)), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                              autoescape=False)
+
+
+def render(template: str, **context) -> str:
+    import jinja2
+    try:
+        return _env().get_template(template).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{FILES / template}: line {exc.lineno}: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"{FILES / template}: {exc.message}") from None
+    except jinja2.TemplateNotFound:
+        raise TemplateError(f"{FILES / template}: template not found") from None

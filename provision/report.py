@@ -1,0 +1,95 @@
+"""Progress lines while a run goes, a per-host recap at the end, and the --json result.
+Rich on a terminal, plain lines otherwise. Nothing secret is ever passed in here."""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "dim", "unreachable": "red"}
+
+
+class Reporter:
+    def __init__(self, stream=None, verbose: bool = False):
+        self.stream = stream or sys.stdout
+        self.verbose = verbose
+        self._lock = threading.Lock()
+        self._console = None
+        if self.stream.isatty():
+            from rich.console import Console
+            self._console = Console(file=self.stream, highlight=False)
+
+    def _line(self, host: str, status: str, text: str, detail: str = ""):
+        with self._lock:
+            if self._console is not None:
+                from rich.markup import escape
+                c = COLORS.get(status, "white")
+                self._console.print(f"[bold]{escape(host)}[/] [{c}]{status}[/] {escape(text)}")
+                if detail:
+                    self._console.print(escape(detail), style="dim")
+            else:
+                print(f"{host} | {status} | {text}", file=self.stream)
+                if detail:
+                    print(detail, file=self.stream)
+            self.stream.flush()
+
+    def step(self, host, step):
+        if step.status == "ok" and not self.verbose:
+            return
+        detail = ""
+        if step.status == "failed":
+            detail = "\n".join(step.output.splitlines()[-25:])
+        if step.diff:
+            detail = (detail + "\n" + step.diff).strip()
+        self._line(host, step.status, f"{step.label}: {step.reason}", _indent(detail))
+
+    def host_ok(self, host, count):
+        self._line(host, "ok", f"{count} steps, nothing to change")
+
+    def failed(self, host, where, message):
+        self._line(host, "failed", f"{where}: {message}")
+
+    def unreachable(self, host, message):
+        self._line(host, "unreachable", message)
+
+    def info(self, text):
+        with self._lock:
+            print(text, file=self.stream)
+            self.stream.flush()
+
+    def recap(self, results):
+        self.info("")
+        self.info("RECAP")
+        for r in results:
+            self.info(r.recap())
+
+
+def merge(phases: list[dict]) -> list:
+    """Combine per-phase results into one HostResult per host, in first-seen order."""
+    from .engine import HostResult
+    merged: dict[str, HostResult] = {}
+    for phase in phases:
+        for name, r in phase.items():
+            m = merged.setdefault(name, HostResult(name))
+            m.steps += r.steps
+            m.unreachable = m.unreachable or r.unreachable
+            m.error = m.error or r.error
+            m.exit_code = m.exit_code or r.exit_code
+    return list(merged.values())
+
+
+def to_json(results, extra: dict | None = None) -> str:
+    hosts = {}
+    for r in results:
+        hosts[r.host] = {
+            **r.counts(),
+            "unreachable_reason": r.unreachable,
+            "error": r.error,
+            "steps": [{"step": s.label, "status": s.status, "reason": s.reason, "output": s.output,
+                       "diff": s.diff} for s in r.steps],
+        }
+    return json.dumps({"hosts": hosts, **(extra or {})}, indent=2)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines()) if text else ""

@@ -1,0 +1,402 @@
+"""Idempotent resources. Each one compares facts with the wanted state and plans a Change:
+shell commands to run, or nothing with the reason why. Planning is pure: no I/O.
+"""
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import shlex
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .facts import Facts, FactRequest, FileState
+from .platforms import Platform
+
+BACKUP_SUFFIX = ".provision-bak"
+q = shlex.quote
+
+
+@dataclass
+class Change:
+    """A planned step. ``script`` is empty when nothing needs to change."""
+    label: str
+    reason: str
+    script: str = ""
+    notify: tuple[str, ...] = ()
+    satisfies: tuple[str, ...] = ()     # handlers this step makes unnecessary (a fresh start)
+    validate: str | None = None         # validation group (e.g. "apache") checked after the step
+    rollback: str = ""                  # restores the previous state if validation fails
+    commit: str = ""                    # runs once validation passed (drops backups)
+    uploads: tuple = ()                 # (local path, remote name) pairs needed in $PROVISION_UPLOAD
+    diff_path: str | None = None        # file whose old content --diff shows
+    new_content: bytes | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.script)
+
+
+class Resource:
+    label = "resource"
+    notify: tuple[str, ...] = ()
+    when: Callable[[Facts], str | None] | None = None   # returns a reason to skip, or None
+
+    def request(self) -> FactRequest:
+        return FactRequest()
+
+    def plan(self, facts: Facts) -> Change:
+        if self.when is not None:
+            skip = self.when(facts)
+            if skip:
+                return Change(self.label, skip)
+        return self._plan(facts)
+
+    def _plan(self, facts: Facts) -> Change:
+        raise NotImplementedError
+
+    def _change(self, reason: str, script: str, **kw) -> Change:
+        return Change(self.label, reason, script, notify=self.notify, **kw)
+
+
+def _heredoc(data: bytes, dest: str) -> str:
+    encoded = base64.encodebytes(data).decode()
+    return f"base64 -d > {dest} <<'__PROVISION_EOF__'\n{encoded}__PROVISION_EOF__"
+
+
+@dataclass
+class File(Resource):
+    """A file with exact content, mode and owner, written atomically (temp file, then rename)."""
+    path: str
+    content: bytes | str
+    mode: str = "644"
+    owner: str = "root"
+    group: str = "root"
+    notify: tuple[str, ...] = ()
+    validate: str | None = None
+    after: str = ""                     # commands to run when the file changed (daemon-reload, ...)
+    when: Callable | None = None
+    kind_label: str = "file"
+
+    def __post_init__(self):
+        if isinstance(self.content, str):
+            self.content = self.content.encode()
+        self.label = f"{self.kind_label} {self.path}"
+
+    def request(self):
+        return FactRequest(paths={self.path})
+
+    def _plan(self, facts):
+        have = facts.file(self.path)
+        want_sha = hashlib.sha256(self.content).hexdigest()
+        if have.kind == "file" and have.sha256 == want_sha:
+            fixes = []
+            if have.mode != self.mode:
+                fixes.append(f"chmod {self.mode} {q(self.path)}")
+            if (have.owner, have.group) != (self.owner, self.group):
+                fixes.append(f"chown {q(self.owner)}:{q(self.group)} {q(self.path)}")
+            if not fixes:
+                return Change(self.label, "content, mode and owner match")
+            return self._change("mode/owner differ", "\n".join(fixes))
+        if have.kind == "directory":
+            return Change(self.label, "is a directory, refusing to replace it", script="exit 1")
+        if have.kind == "link":
+            return self._write("replaces a link", have)
+        return self._write("created" if have.kind == "absent" else "content differs", have)
+
+    def _write(self, reason: str, have: FileState) -> Change:
+        p = q(self.path)
+        lines = [
+            f"tmp=$(mktemp {q(self.path + '.XXXXXX')})",
+            _heredoc(self.content, '"$tmp"'),
+            f"chown {q(self.owner)}:{q(self.group)} \"$tmp\"",
+            f"chmod {self.mode} \"$tmp\"",
+        ]
+        rollback = commit = ""
+        if self.validate:
+            if have.kind == "file":
+                lines.append(f"cp -p {p} {q(self.path + BACKUP_SUFFIX)}")
+                rollback = f"mv -f {q(self.path + BACKUP_SUFFIX)} {p}"
+                commit = f"rm -f {q(self.path + BACKUP_SUFFIX)}"
+            else:
+                rollback = f"rm -f {p}"
+        if have.kind == "link":
+            lines.append(f"rm -f {p}")
+        lines.append(f"mv -f \"$tmp\" {p}")
+        if self.after:
+            lines.append(self.after)
+        return self._change(reason, "\n".join(lines), validate=self.validate, rollback=rollback,
+                            commit=commit, diff_path=self.path if have.kind == "file" else None,
+                            new_content=self.content)
+
+
+@dataclass
+class Directory(Resource):
+    path: str
+    mode: str = "755"
+    owner: str = "root"
+    group: str = "root"
+    when: Callable | None = None
+
+    def __post_init__(self):
+        self.label = f"directory {self.path}"
+
+    def request(self):
+        return FactRequest(paths={self.path})
+
+    def _plan(self, facts):
+        have = facts.file(self.path)
+        p = q(self.path)
+        if have.kind == "directory":
+            if (have.mode, have.owner, have.group) == (self.mode, self.owner, self.group):
+                return Change(self.label, "exists with the right mode and owner")
+            return self._change("mode/owner differ",
+                                f"chmod {self.mode} {p}\nchown {q(self.owner)}:{q(self.group)} {p}")
+        if have.kind != "absent":
+            return Change(self.label, f"is a {have.kind}, refusing to replace it", script="exit 1")
+        return self._change("created", f"mkdir -p {p}\nchmod {self.mode} {p}\n"
+                                       f"chown {q(self.owner)}:{q(self.group)} {p}")
+
+
+@dataclass
+class Link(Resource):
+    path: str
+    target: str
+    notify: tuple[str, ...] = ()
+    validate: str | None = None
+
+    def __post_init__(self):
+        self.label = f"link {self.path}"
+
+    def request(self):
+        return FactRequest(paths={self.path})
+
+    def _plan(self, facts):
+        have = facts.file(self.path)
+        if have.kind == "link" and have.target == self.target:
+            return Change(self.label, f"points to {self.target}")
+        if have.kind not in ("link", "absent"):
+            return Change(self.label, f"is a {have.kind}, refusing to replace it", script="exit 1")
+        rollback = f"ln -sfn {q(have.target)} {q(self.path)}" if have.kind == "link" else f"rm -f {q(self.path)}"
+        return self._change("created" if have.kind == "absent" else f"pointed to {have.target}",
+                            f"ln -sfn {q(self.target)} {q(self.path)}", validate=self.validate,
+                            rollback=rollback if self.validate else "")
+
+
+@dataclass
+class Absent(Resource):
+    path: str
+    notify: tuple[str, ...] = ()
+    validate: str | None = None
+
+    def __post_init__(self):
+        self.label = f"absent {self.path}"
+
+    def request(self):
+        return FactRequest(paths={self.path})
+
+    def _plan(self, facts):
+        have = facts.file(self.path)
+        if have.kind == "absent":
+            return Change(self.label, "already absent")
+        if have.kind == "directory":
+            return Change(self.label, "is a directory, refusing to remove it", script="exit 1")
+        p, bak = q(self.path), q(self.path + BACKUP_SUFFIX)
+        if have.kind == "link":
+            return self._change("removed link", f"rm -f {p}", validate=self.validate,
+                                rollback=f"ln -sfn {q(have.target)} {p}" if self.validate else "")
+        if self.validate:
+            return self._change("removed", f"mv -f {p} {bak}", validate=self.validate,
+                                rollback=f"mv -f {bak} {p}", commit=f"rm -f {bak}")
+        return self._change("removed", f"rm -f {p}")
+
+
+@dataclass
+class Packages(Resource):
+    platform: Platform
+    names: tuple[str, ...]
+    when: Callable | None = None
+
+    def __post_init__(self):
+        self.label = f"packages {' '.join(self.names)}"
+
+    def request(self):
+        return FactRequest(packages=set(self.names))
+
+    def _plan(self, facts):
+        missing = [n for n in self.names if n not in facts.packages]
+        if not missing:
+            return Change(self.label, "all installed")
+        cmd = self.platform.package_install.format(names=" ".join(q(n) for n in missing))
+        return self._change(f"missing {' '.join(missing)}", cmd)
+
+
+@dataclass
+class SystemUser(Resource):
+    name: str
+    home: str
+    shell: str
+
+    def __post_init__(self):
+        self.label = f"user {self.name}"
+
+    def request(self):
+        return FactRequest(users={self.name})
+
+    def _plan(self, facts):
+        if self.name in facts.users:
+            return Change(self.label, "exists")
+        return self._change("created", f"useradd --system --home-dir {q(self.home)} --no-create-home "
+                                       f"--shell {q(self.shell)} {q(self.name)}")
+
+
+@dataclass
+class Service(Resource):
+    """A systemd service enabled at boot and running. Starting it satisfies a pending restart."""
+    unit: str
+    restart_handler: str | None = None
+    reload_on_start: bool = False
+
+    def __post_init__(self):
+        self.label = f"service {self.unit}"
+
+    def request(self):
+        return FactRequest(units={self.unit})
+
+    def _plan(self, facts):
+        props = facts.unit(self.unit)
+        enabled = props.get("UnitFileState") == "enabled"
+        active = props.get("ActiveState") == "active"
+        if enabled and active:
+            return Change(self.label, f"enabled and running (MainPID {props.get('MainPID', '?')})")
+        u = q(self.unit)
+        if not active:
+            satisfies = (self.restart_handler,) if self.restart_handler else ()
+            return self._change("started" + ("" if enabled else " and enabled"),
+                                f"systemctl enable --now {u}" if not enabled else f"systemctl start {u}",
+                                satisfies=satisfies)
+        return self._change("enabled", f"systemctl enable {u}")
+
+
+@dataclass
+class ApacheModules(Resource):
+    """Debian: a2enmod the missing ones."""
+    names: tuple[str, ...]
+    notify: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.label = f"apache modules {' '.join(self.names)}"
+
+    def _plan(self, facts):
+        missing = [n for n in self.names if n not in facts.apache_modules]
+        if not missing:
+            return Change(self.label, "all enabled")
+        return self._change(f"enabled {' '.join(missing)}", "a2enmod -q " + " ".join(q(n) for n in missing))
+
+
+@dataclass
+class ApacheModuleDropin(Resource):
+    """RedHat: load the modules the package's conf.modules.d does not load, from one drop-in of ours."""
+    path: str
+    modules: dict                     # a2enmod name -> (module id, shared object)
+    package: str
+    notify: tuple[str, ...] = ()
+    validate: str | None = None
+
+    def __post_init__(self):
+        self.label = f"apache modules {' '.join(self.modules)}"
+
+    def request(self):
+        return FactRequest(paths={self.path}, packages={self.package})
+
+    def _plan(self, facts):
+        if self.package not in facts.packages:
+            # A fresh httpd package loads all four from conf.modules.d/00-proxy.conf
+            # (shared fixtures: centos7/conf.modules.d/00-proxy.conf); checked on the next run.
+            return Change(self.label, f"{self.package} not installed yet: its 00-proxy.conf loads them")
+        missing = [(mid, so) for mid, so in self.modules.values()
+                   if facts.load_modules.get(mid, self.path) == self.path]
+        if not missing:
+            return Absent(self.path, notify=self.notify, validate=self.validate).plan(facts)
+        body = "# Managed by provision: proxy modules the package's conf.modules.d does not load.\n" + \
+            "".join(f"LoadModule {mid} {so}\n" for mid, so in missing)
+        change = File(self.path, body, notify=self.notify, validate=self.validate).plan(facts)
+        change.label = self.label
+        return change
+
+
+@dataclass
+class SELinuxBoolean(Resource):
+    name: str
+    value: bool = True
+
+    def __post_init__(self):
+        self.label = f"selinux boolean {self.name}"
+
+    def _plan(self, facts):
+        if facts.selinux in (None, "Disabled"):
+            return Change(self.label, "SELinux is not enabled")
+        if facts.sebools.get(self.name) == self.value:
+            return Change(self.label, f"already {'on' if self.value else 'off'}")
+        return self._change(f"set {'on' if self.value else 'off'} (SELinux {facts.selinux})",
+                            f"setsebool -P {q(self.name)} {'on' if self.value else 'off'}")
+
+
+@dataclass
+class FirewalldService(Resource):
+    service: str
+
+    def __post_init__(self):
+        self.label = f"firewalld service {self.service}"
+
+    def _plan(self, facts):
+        if not facts.firewalld:
+            return Change(self.label, "firewalld is not running")
+        if self.service in facts.firewalld_services:
+            return Change(self.label, "already open")
+        s = q(self.service)
+        return self._change("opened", f"firewall-cmd -q --permanent --add-service={s}\nfirewall-cmd -q --reload")
+
+
+@dataclass
+class Venv(Resource):
+    """A virtualenv holding exactly the given wheels, installed offline from uploaded files.
+    A marker file inside the venv records the wheel set; a different set rebuilds the venv."""
+    path: str
+    wheels: Callable        # facts -> Wheelhouse (pins resolved for the host's python)
+    notify: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.label = f"venv {self.path}"
+
+    @property
+    def marker(self):
+        return f"{self.path}/.provision-wheels"
+
+    def request(self):
+        return FactRequest(paths={self.marker}, packages={"python3"})
+
+    def _plan(self, facts):
+        if facts.python is None:
+            return Change(self.label, "no python3 on the host", script="echo 'python3 is missing' >&2; exit 1")
+        house = self.wheels(facts)
+        want = house.manifest.encode()
+        if facts.file(self.marker).sha256 == hashlib.sha256(want).hexdigest():
+            return Change(self.label, f"wheels match ({', '.join(house.pins)})")
+        p = q(self.path)
+        reqs = " ".join(q(r) for r in house.pins)
+        script = "\n".join([
+            f"rm -rf {p}",
+            f"python3 -m venv {p}",
+            f"{p}/bin/pip install -q --disable-pip-version-check --no-index "
+            f"--find-links \"$PROVISION_UPLOAD/{house.key}\" {reqs}",
+            _heredoc(want, q(self.marker)),
+        ])
+        uploads = tuple((str(f), f"{house.key}/{f.name}") for f in house.files)
+        return self._change("installed " + ", ".join(house.pins), script, uploads=uploads)
+
+
+def unified_diff(path: str, old: bytes, new: bytes) -> str:
+    return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(True),
+                                        new.decode(errors="replace").splitlines(True),
+                                        f"{path} (host)", f"{path} (wanted)"))

@@ -1,0 +1,64 @@
+"""Backends: each app is a small Flask app in its own venv, run by gunicorn from a systemd unit,
+as its own system user, bound to the host's private address."""
+from __future__ import annotations
+
+from ..apply import Handler
+from ..platforms import Platform
+from ..render import render
+from ..resources import Directory, File, Packages, Service, SystemUser, Venv
+from ..wheels import wheelhouse
+
+APPS_ROOT = "/opt/provision/apps"
+GROUP = "backends"
+
+
+def unit_name(app: dict) -> str:
+    return f"provision-app-{app['name']}.service"
+
+
+def app_user(app: dict) -> str:
+    return f"app-{app['name']}"
+
+
+def app_home(app: dict) -> str:
+    return f"{APPS_ROOT}/{app['name']}"
+
+
+def restart_handler(app: dict) -> str:
+    return f"restart-{unit_name(app)}"
+
+
+def _wheels(facts):
+    return wheelhouse(facts.python, facts.arch)
+
+
+def resources(host, platform: Platform, inventory, options) -> list:
+    steps = [
+        Packages(platform, platform.python_packages),
+        Directory("/opt/provision"),
+        Directory(APPS_ROOT),
+    ]
+    for app in host.apps:
+        home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
+        bind = f"{host.private_address}:{app['port']}"
+        steps += [
+            Directory(home),
+            SystemUser(user, home, platform.nologin_shell),
+            File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
+                                          own_url=f"http://{bind}"), notify=restart),
+            Venv(f"{home}/venv", _wheels, notify=restart),
+            File(f"/etc/systemd/system/{unit_name(app)}",
+                 render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2),
+                 notify=restart, after="systemctl daemon-reload", kind_label="unit"),
+            Service(unit_name(app), restart_handler=restart[0]),
+        ]
+    return steps
+
+
+def handlers(host, platform: Platform) -> dict[str, Handler]:
+    return {restart_handler(a): Handler(restart_handler(a), f"restart {unit_name(a)}",
+                                        f"systemctl restart {unit_name(a)}") for a in host.apps}
+
+
+def validators_for(platform: Platform) -> dict[str, str]:
+    return {}

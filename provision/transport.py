@@ -1,0 +1,184 @@
+"""The only module that touches the network: one SSH connection per host, through Fabric/paramiko.
+
+It honours ssh_config (ProxyJump included), checks host keys against known_hosts (unknown keys
+are refused unless accept_new is set), runs scripts through ``sh -s`` (with sudo for a non-root
+user, answering its prompt without ever echoing the password) and counts connections and execs.
+"""
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# paramiko logs connection failures with tracebacks; we report them as one line instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
+
+SUDO_PROMPT = "[provision sudo password]"
+SUDO_READY = "@@@ sudo-ready"
+
+
+class Unreachable(Exception):
+    """The host could not be reached or authenticated; nothing ran on it."""
+
+
+class RemoteTimeout(Exception):
+    pass
+
+
+@dataclass
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class Session:
+    def __init__(self, host, accept_new: bool = False, sudo_password: str | None = None,
+                 connect_timeout: float = 10.0):
+        self.host = host
+        self.accept_new = accept_new or bool(host.vars.get("accept_new_host_keys"))
+        self._sudo_password = sudo_password
+        self.connect_timeout = connect_timeout
+        self.connections = 0
+        self.execs = 0
+        self._conn = None
+        self._home = None
+
+    # -- connection -------------------------------------------------------------------------------
+    def open(self):
+        if self._conn is not None:
+            return self
+        import paramiko
+        from fabric import Config, Connection
+        h = self.host
+        config = Config(runtime_ssh_path=h.ssh_config) if h.ssh_config else Config()
+        lookup = config.base_ssh_config.lookup(h.name) if h.ssh_config else {}
+        address = h.address if h.explicit_address else lookup.get("hostname", h.address)
+        kwargs = {}
+        if h.key:
+            kwargs["key_filename"] = [h.key]
+        conn = Connection(host=h.name if h.ssh_config else address, user=h.user, port=h.port,
+                          config=config, connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
+        if h.ssh_config and address != conn.host:
+            conn.host = address
+        client = conn.client
+        client.set_missing_host_key_policy(
+            paramiko.AutoAddPolicy() if self.accept_new else paramiko.RejectPolicy())
+        known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
+        for path in str(known).split():
+            path = Path(os.path.expanduser(path))
+            if path.is_file():
+                client.load_host_keys(str(path))
+        try:
+            conn.open()
+        except paramiko.BadHostKeyException as exc:
+            raise Unreachable(f"host key for {exc.hostname} has CHANGED (expected per {known}); "
+                              "refusing to connect") from None
+        except paramiko.SSHException as exc:
+            msg = str(exc)
+            if "not found in known_hosts" in msg:
+                msg = (f"host key for {address} is unknown (not in {known}); "
+                       "add it, or pass --accept-new-host-keys")
+            raise Unreachable(msg) from None
+        except (socket.timeout, TimeoutError):
+            raise Unreachable(f"timed out connecting to {address}:{conn.port}") from None
+        except OSError as exc:
+            raise Unreachable(f"cannot connect to {address}:{conn.port}: {exc.strerror or exc}") from None
+        self.connections += 1
+        self._conn = conn
+        self.user = conn.user
+        return self
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- exec ---------------------------------------------------------------------------------------
+    def run_script(self, script: str, timeout: float = 900.0) -> Result:
+        """Run a POSIX shell script as root (sudo for other users), fed through stdin."""
+        self.open()
+        become = self.user != "root"
+        command = (f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo \"{SUDO_READY}\"; exec sh -s'"
+                   if become else "sh -s")
+        chan = self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
+        self.execs += 1
+        chan.exec_command(command)
+        out, err = bytearray(), bytearray()
+        sent = not become
+        if sent:
+            chan.sendall(script.encode())
+            chan.shutdown_write()
+        prompts = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            if time.monotonic() > deadline:
+                chan.close()
+                raise RemoteTimeout(f"no answer after {timeout:.0f} s")
+            select.select([chan], [], [], 0.5)
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if not sent:
+                if SUDO_PROMPT.encode() in err[-200:] and err.count(SUDO_PROMPT.encode()) > prompts:
+                    prompts += 1
+                    if prompts > 1 or self._sudo_password is None:
+                        chan.close()
+                        why = "wrong sudo password" if prompts > 1 else \
+                            "sudo asks for a password: use --prompt-for-sudo-password or PROVISION_SUDO_PASSWORD"
+                        return Result(1, "", why)
+                    chan.sendall((self._sudo_password + "\n").encode())
+                if (SUDO_READY + "\n").encode() in out:
+                    out = out.replace((SUDO_READY + "\n").encode(), b"", 1)
+                    chan.sendall(script.encode())
+                    chan.shutdown_write()
+                    sent = True
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                break
+        rc = chan.recv_exit_status()
+        chan.close()
+        stderr = err.decode(errors="replace").replace(SUDO_PROMPT, "")
+        return Result(rc, out.decode(errors="replace"), stderr)
+
+    def upload_dir(self) -> str:
+        """A per-user staging folder for uploads, in the remote home."""
+        if self._home is None:
+            self._home = self._sftp().normalize(".")
+        return f"{self._home}/.provision-upload"
+
+    def put(self, local: str, remote_name: str):
+        sftp = self._sftp()
+        base = self.upload_dir()
+        path = base
+        for part in [""] + remote_name.split("/")[:-1]:
+            path = f"{path}/{part}" if part else path
+            try:
+                sftp.stat(path)
+            except FileNotFoundError:
+                sftp.mkdir(path, 0o700)
+        target = f"{base}/{remote_name}"
+        try:
+            if sftp.stat(target).st_size == os.path.getsize(local):
+                return
+        except FileNotFoundError:
+            pass
+        sftp.put(local, target + ".part")
+        sftp.posix_rename(target + ".part", target)
+
+    def _sftp(self):
+        self.open()
+        if not hasattr(self, "_sftp_client"):
+            self.execs += 1
+            self._sftp_client = self._conn.client.open_sftp()
+        return self._sftp_client
+
+
+def local_user() -> str:
+    return getpass.getuser()

@@ -1,0 +1,73 @@
+"""The wheelhouse: pinned wheels for a target's Python, downloaded once on the control machine,
+so that targets install their apps offline (pip --no-index)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .platforms import APP_PINS, APP_PINS_CURRENT
+
+_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+class WheelError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    key: str
+    pins: tuple[str, ...]
+    files: tuple[Path, ...]
+
+    @property
+    def manifest(self) -> str:
+        """What the target's venv marker holds: the pins and the exact wheel files."""
+        return "".join(f"pin {p}\n" for p in self.pins) + "".join(f"wheel {f.name}\n" for f in self.files)
+
+
+def pins_for(python: tuple[int, ...]) -> tuple[str, ...]:
+    return APP_PINS.get(tuple(python[:2]), APP_PINS_CURRENT)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("PROVISION_CACHE", Path.home() / ".cache" / "provision")) / "wheels"
+
+
+def platform_tags(arch: str) -> list[str]:
+    # glibc 2.17 (CentOS 7) is the oldest target, so manylinux2014 and older cover every family.
+    return [f"manylinux_2_17_{arch}", f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
+
+
+def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
+    pins = pins_for(python)
+    digest = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:10]
+    key = f"py{python[0]}{python[1]}-{arch}-{digest}"
+    folder = cache_root() / key
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if not (folder / ".complete").exists():
+            _download(folder, pins, python, arch)
+    files = tuple(sorted(folder.glob("*.whl")))
+    return Wheelhouse(key=key, pins=pins, files=files)
+
+
+def _download(folder: Path, pins, python, arch):
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+           "--only-binary=:all:", "--implementation", "cp",
+           "--python-version", f"{python[0]}.{python[1]}", "-d", str(folder)]
+    for tag in platform_tags(arch):
+        cmd += ["--platform", tag]
+    proc = subprocess.run(cmd + list(pins), capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
+        raise WheelError(f"wheels for Python {python[0]}.{python[1]} {arch}: {last}")
+    (folder / ".complete").write_text("\n".join(pins) + "\n")
