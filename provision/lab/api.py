@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import aptproxy, image, layout, network, nspawn, reach
-from .system import (LabError, cache_dir, check_machine, ensure_packages, raise_inotify_limits,
+from .system import (LabError, cache_dir, check_machine, ensure_packages, locked, raise_inotify_limits,
                      repo_root, run)
 
 __all__ = ["LabError", "LabInfo", "up", "status", "reset", "down"]
@@ -59,6 +59,11 @@ def up(extra: int = 0, log=print) -> LabInfo:
     ensure_packages(log)
     raise_inotify_limits()
     cache = cache_dir()
+    with locked(cache):
+        return _up(hosts, cache, log)
+
+
+def _up(hosts: list[layout.Host], cache: Path, log) -> LabInfo:
     base = image.ensure(cache, log)
     info = _info(hosts, cache)
     lab_key = _ensure_key(info.key, log)
@@ -111,16 +116,22 @@ def reset(log=print) -> LabInfo:
     """Fresh hosts as after a new install: new layers, new host keys, reboot."""
     check_machine()
     cache = cache_dir()
-    hosts = _load_state(cache)
-    log(f"Resetting {', '.join(h.name for h in hosts)}")
-    nspawn.stop(cache, [h.name for h in hosts])
-    return up(extra=len(hosts) - 3, log=log)
+    with locked(cache):
+        hosts = _load_state(cache)
+        log(f"Resetting {', '.join(h.name for h in hosts)}")
+        nspawn.stop(cache, [h.name for h in hosts])
+        return _up(hosts, cache, log)
 
 
 def down(log=print) -> None:
     """Stop everything the lab made on the machine; the base image cache stays."""
     check_machine()
     cache = cache_dir()
+    with locked(cache):
+        _down(cache, log)
+
+
+def _down(cache: Path, log) -> None:
     names = nspawn.known(cache)
     if names:
         log(f"Stopping {', '.join(names)}")

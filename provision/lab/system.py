@@ -1,12 +1,14 @@
 """The machine the lab runs on: checks, commands, apt packages, paths."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGES = ("debootstrap", "systemd-container", "apt-cacher-ng", "zstd",
@@ -20,6 +22,15 @@ class LabError(Exception):
 
 def cache_dir() -> Path:
     return Path(os.environ.get("PROVISION_LAB_CACHE", "/var/cache/provision-lab"))
+
+
+@contextmanager
+def locked(cache: Path):
+    """One lab change at a time on this machine (two checkouts may share the lab)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def repo_root() -> Path:
