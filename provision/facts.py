@@ -201,16 +201,19 @@ def parse_packages(lines: list[str]) -> dict[str, str]:
     return installed
 
 
-def parse_units(text: str) -> dict[str, dict[str, str]]:
+def parse_units(text: str, names: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """``systemctl show`` blocks, keyed by Id, or else by the names asked for, in order."""
     units = {}
-    for block in re.split(r"\n\s*\n", text.strip()):
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    for i, block in enumerate(blocks):
         props = {}
         for line in block.splitlines():
             key, sep, value = line.partition("=")
             if sep:
                 props[key] = value
-        if "Id" in props:
-            units[props["Id"]] = props
+        name = props.get("Id") or (names[i] if names and i < len(names) else None)
+        if name:
+            units[name] = props
     return units
 
 
