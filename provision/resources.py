@@ -317,7 +317,11 @@ class ApacheModuleDropin(Resource):
         missing = [(mid, so) for mid, so in self.modules.values()
                    if facts.load_modules.get(mid, self.path) == self.path]
         if not missing:
-            return Absent(self.path, notify=self.notify, validate=self.validate).plan(facts)
+            if facts.file(self.path).kind == "absent":
+                return Change(self.label, "all loaded by the package's conf.modules.d")
+            change = Absent(self.path, notify=self.notify, validate=self.validate).plan(facts)
+            change.label, change.reason = self.label, "drop-in no longer needed: " + change.reason
+            return change
         body = "# Managed by provision: proxy modules the package's conf.modules.d does not load.\n" + \
             "".join(f"LoadModule {mid} {so}\n" for mid, so in missing)
         change = File(self.path, body, notify=self.notify, validate=self.validate).plan(facts)

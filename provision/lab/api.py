@@ -12,8 +12,10 @@ layer, as after a new install.
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,17 @@ class LabInfo:
     pids: dict[str, int] = field(default_factory=dict)  # name -> nspawn PID
 
 
+def _clear_errors(fn):
+    """Turn an unexpected OS error into a LabError that says what to try."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise LabError(f"{fn.__name__}: {e}; try `invoke lab.down`, then `invoke lab.up`") from e
+    return wrapper
+
+
 def _info(hosts: list[layout.Host], cache: Path) -> LabInfo:
     lab = repo_root() / ".lab"
     return LabInfo(
@@ -49,6 +62,7 @@ def _info(hosts: list[layout.Host], cache: Path) -> LabInfo:
     )
 
 
+@_clear_errors
 def up(extra: int = 0, log=print) -> LabInfo:
     """Bring the lab up (or check it is), with proxy, web1, web2 and `extra` more."""
     try:
@@ -112,6 +126,7 @@ def status() -> list[tuple[str, str, str, bool]]:
         return list(pool.map(row, hosts))
 
 
+@_clear_errors
 def reset(log=print) -> LabInfo:
     """Fresh hosts as after a new install: new layers, new host keys, reboot."""
     check_machine()
@@ -123,6 +138,7 @@ def reset(log=print) -> LabInfo:
         return _up(hosts, cache, log)
 
 
+@_clear_errors
 def down(log=print) -> None:
     """Stop everything the lab made on the machine; the base image cache stays."""
     check_machine()

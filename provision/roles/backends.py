@@ -46,7 +46,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
             SystemUser(user, home, platform.nologin_shell),
             File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
                                           own_url=f"http://{bind}"), notify=restart),
-            Venv(f"{home}/venv", _wheels, notify=restart),
+            Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
             File(f"/etc/systemd/system/{unit_name(app)}",
                  render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2),
                  notify=restart, after="systemctl daemon-reload", kind_label="unit"),
