@@ -43,7 +43,6 @@ def wait_ready(config: Path, host: str, timeout: float, still_alive, strict: boo
             if state == "degraded":
                 failed = ssh(config, host, "systemctl --failed --plain --no-legend").stdout.split("\n")
                 raise LabError(f"{host}: booted degraded, failed units: {'; '.join(f for f in failed if f)}")
-        last = (proc.stderr or state).strip().splitlines()[-1:] or [""]
-        last = last[0]
+        last = ((proc.stderr or state).strip().splitlines() or [""])[-1]
         time.sleep(0.2)
     raise LabError(f"{host}: not ready after {timeout:.0f} s (last: {last})")
