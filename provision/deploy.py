@@ -68,8 +68,9 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     merged = report.merge(results)
     smoke_results = {}
     if smoke and not options.check:
+        messages = {a["message"] for b in inventory.group("backends") for a in b.apps}
         smoke_results = smoke_check([h for _, hs in phases[1:] for h in hs],
-                                    {r.host for r in merged if r.failed or r.unreachable}, reporter)
+                                    {r.host for r in merged if r.failed or r.unreachable}, messages, reporter)
     reporter.recap(merged)
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
@@ -81,8 +82,9 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     return 2 if bad else 0
 
 
-def smoke_check(proxies, skip: set[str], reporter, timeout: float = 10.0) -> dict[str, bool]:
-    """One request through each converged proxy, polled: a reload returns before it serves."""
+def smoke_check(proxies, skip: set[str], messages: set[str], reporter, timeout: float = 10.0) -> dict[str, bool]:
+    """One request through each converged proxy must return a backend's message. Polled, because
+    Apache's reload returns before the new config serves (LAB-FACTS)."""
     results = {}
     for host in proxies:
         if host.name in skip:
@@ -93,10 +95,12 @@ def smoke_check(proxies, skip: set[str], reporter, timeout: float = 10.0) -> dic
         while True:
             try:
                 with urllib.request.urlopen(url, timeout=3) as resp:
-                    body = resp.read().decode(errors="replace")
+                    body = resp.read(300).decode(errors="replace")
+                if body in messages:
                     results[host.name] = True
                     reporter.info(f"{host.name} | smoke | GET {url} -> {resp.status} {body!r}")
                     break
+                last = f"{resp.status} {body[:60]!r}..., not a backend's message"
             except Exception as exc:   # any failure is retried until the deadline
                 last = str(exc)
             if time.monotonic() > deadline:

@@ -185,18 +185,23 @@ class Link(Resource):
 
 @dataclass
 class Absent(Resource):
+    """No file at path. ``installed_by``: a package that ships it, which may be installed
+    earlier in the same run, so that a fresh host gets it removed on the first run."""
     path: str
     notify: tuple[str, ...] = ()
     validate: str | None = None
+    installed_by: str | None = None
 
     def __post_init__(self):
         self.label = f"absent {self.path}"
 
     def request(self):
-        return FactRequest(paths={self.path})
+        return FactRequest(paths={self.path}, packages={self.installed_by} if self.installed_by else set())
 
     def _plan(self, facts):
         have = facts.file(self.path)
+        if have.kind == "absent" and self.installed_by and self.installed_by not in facts.packages:
+            return self._change(f"{self.installed_by} is about to install it", f"rm -f {q(self.path)}")
         if have.kind == "absent":
             return Change(self.label, "already absent")
         if have.kind == "directory":
@@ -258,6 +263,8 @@ class Service(Resource):
     reload_on_start: bool = False
 
     def __post_init__(self):
+        if "." not in self.unit:
+            self.unit += ".service"        # systemctl show reports Id with the suffix
         self.label = f"service {self.unit}"
 
     def request(self):

@@ -85,7 +85,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
                           notify=reload_, validate=check))
     for path, how in platform.disabled_defaults:
         if how == "absent":
-            steps.append(Absent(path, notify=reload_, validate=check))
+            steps.append(Absent(path, notify=reload_, validate=check, installed_by=platform.apache_packages[0]))
         else:
             steps.append(File(path, (FILES / "welcome-disabled.conf").read_text(), notify=reload_,
                               validate=check))

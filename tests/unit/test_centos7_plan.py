@@ -69,7 +69,7 @@ def test_fresh_centos7_proxy_plan(inventory):
         "file /etc/httpd/provision/proxy-routes.inc",
         "file /etc/httpd/conf.d/provision-proxy.conf",
         "file /etc/httpd/conf.d/welcome.conf",
-        "service httpd",
+        "service httpd.service",
     ]
     scripts = dict(todo)
     import base64
@@ -83,7 +83,7 @@ def test_fresh_centos7_proxy_plan(inventory):
     assert scripts["packages httpd curl"] == "yum install -y -q httpd curl"
     assert scripts["selinux boolean httpd_can_network_connect"] == "setsebool -P httpd_can_network_connect on"
     assert "firewall-cmd -q --permanent --add-service=http" in scripts["firewalld service http"]
-    assert scripts["service httpd"] == "systemctl enable --now httpd"
+    assert scripts["service httpd.service"] == "systemctl enable --now httpd.service"
     # every Apache config change is configtested and reloads once
     config = [c for c in changes if c.changed and c.validate]
     assert {c.validate for c in config} == {"apache"}
