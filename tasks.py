@@ -105,10 +105,11 @@ lab_collection = Collection("lab", up, status, ssh, reset, down)
 
 # --- project-wide ---------------------------------------------------------------
 
-@task(name="test")
-def test_(c):
-    """Run the unit and lab tests (python3 -m pytest; lab tests need root)."""
-    code = subprocess.call([sys.executable, "-m", "pytest"])
+@task(name="test", help={"pytest_args": "extra arguments for pytest, e.g. '-k inventory' or '-m \"not lab\"'"})
+def test_(c, pytest_args=""):
+    """Run the whole suite, unit and lab tests; installs the apt packages the tests use first."""
+    from provision.testing import run_suite
+    code = run_suite(pytest_args)
     if code:
         raise Exit(code=code)
 

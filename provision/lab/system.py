@@ -60,11 +60,11 @@ def missing_packages(names=PACKAGES) -> list[str]:
     return [n for n in names if n not in ok]
 
 
-def ensure_packages(log) -> None:
-    missing = missing_packages()
+def ensure_packages(log, names=PACKAGES, why: str = "the lab needs") -> None:
+    missing = missing_packages(names)
     if not missing:
         return
-    log(f"Installing apt packages the lab needs: {' '.join(missing)}")
+    log(f"Installing apt packages {why}: {' '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     try:
         run(["apt-get", "update"], env=env)

@@ -1,0 +1,17 @@
+"""Running the project's own test suite: the apt packages its tests use, then pytest."""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+def run_suite(pytest_args: str = "") -> int:
+    if os.geteuid() == 0 and sys.platform.startswith("linux"):
+        from .lab.system import LabError, ensure_packages
+        from .lab.vagrant import TEST_APT_PACKAGES
+        try:
+            ensure_packages(print, TEST_APT_PACKAGES, "the tests use")
+        except LabError as exc:
+            print(f"warning: {exc}")
+    return subprocess.call([sys.executable, "-m", "pytest", *shlex.split(pytest_args)])
