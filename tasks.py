@@ -149,8 +149,19 @@ def deploy(c, inventory="inventory/lab.yml", mode=None, check=False, diff=False,
         raise Exit(code=code)
 
 
+@task(help={"extra": "web hosts added for the large lab (default 20: 23 hosts)",
+            "runs": "no-op runs per lab size (median, min, max)", "json": "also write the results to this file"})
+def bench(c, extra=20, runs=5, json=None):
+    """Time deploy on the lab at 3 and 3 + EXTRA hosts: cold, no-op, drift, change, and the ssh floor."""
+    from provision.bench import main
+    code = main(extra=int(extra), runs=int(runs), json_path=json)
+    if code:
+        raise Exit(code=code)
+
+
 ns = Collection()
 ns.add_collection(lab_collection)
 ns.add_task(deploy)
 ns.add_task(test_)
 ns.add_task(demo)
+ns.add_task(bench)
