@@ -179,3 +179,22 @@ def test_json_round_trips():
 
 def test_check_script_has_twenty_checks():
     assert len(bench.CHECK_SCRIPT.strip().splitlines()) == 20
+
+
+def test_failed_hosts_ignores_changed_ones():
+    result = {"hosts": {"web1": {"changed": 2, "failed": 0, "unreachable": 0},
+                        "web2": {"changed": 0, "failed": 1, "unreachable": 0}}}
+    assert bench.failed_hosts(result) == ["web2"]
+
+
+def test_a_cold_run_with_a_failed_host_misses_the_target_even_when_fast():
+    s = size(3, [0.5], 0.3, cold=10.0)
+    s["scenarios"]["cold"]["failed_hosts"] = ["web2"]
+    assert by_name(bench.checks([s]))["cold 3 hosts"]["ok"] is False
+
+
+def test_a_size_that_stopped_with_an_error_is_a_failed_check_and_has_no_rows():
+    broken = {"hosts": 23, "error": "cold converge: deploy exited 2"}
+    items = by_name(bench.checks([size(3, [0.5], 0.3), broken]))
+    assert items["bench on 23 hosts ran to the end"]["ok"] is False
+    assert all(r[1] == "3" for r in bench.rows([size(3, [0.5], 0.3), broken]))
