@@ -83,6 +83,11 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
                 f"if [ $rc -ne 0 ]; then\n{undo}\n{forget}\nexit {VALIDATION_FAILED}\nfi",
             ]
             out += commits.get(group, [])
+    # A fresh start already loaded everything: its handler's record is done with.
+    running = {h.name for h in handlers}
+    satisfied = sorted({n for _, c in todo for n in c.satisfies} - running)
+    if satisfied:
+        out.append(f"rm -f {' '.join(f'{PENDING_DIR}/{n}' for n in satisfied)}")
     for h in handlers:
         key = f"handler-{h.name}"
         out += [

@@ -53,3 +53,31 @@ def deployed(lab):
     """The lab with the standard job deployed (balancer mode, lab inventory)."""
     invoke("deploy", "-i", "inventory/lab.yml", "--mode", "balancer", check=0)
     return lab
+
+
+RECAP_RE = r"^(\S+) ok=(\d+) changed=(\d+) failed=(\d+) unreachable=(\d+)$"
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """The recap lines of a run: host -> counts."""
+    import re
+    return {m.group(1): dict(zip(("ok", "changed", "failed", "unreachable"), map(int, m.groups()[1:])))
+            for m in re.finditer(RECAP_RE, output, re.M)}
+
+
+def unit_state(lab, host, unit):
+    out = ssh(lab, host, f"systemctl show -p MainPID -p ActiveEnterTimestamp {unit}").stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def get(url, host_header=None, timeout=5):
+    """One HTTP request from the control machine (lab addresses only); no redirects followed."""
+    import http.client
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    conn.request("GET", parts.path or "/", headers={"Host": host_header} if host_header else {})
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    conn.close()
+    return resp.status, dict(resp.getheaders()), body

@@ -110,3 +110,15 @@ def test_step_failure_stops_later_steps(tmp_path):
 def test_parse_interrupted_step():
     out = apply.parse("@@@ step 0\nGet:1 http://x\n")
     assert out["0"].rc is None and out["0"].output == "Get:1 http://x"
+
+
+def test_fresh_start_clears_the_record_it_made_unnecessary(tmp_path):
+    pending = tmp_path / "pending"
+    unit = Change("unit", "created", script="true", notify=("restart",))
+    start = Change("svc", "started", script="true", satisfies=("restart",))
+    known = {"restart": Handler("restart", "restart", f"touch {tmp_path}/restarted")}
+    handlers = apply.handlers_to_run([unit, start], set(), known)
+    assert handlers == []
+    res = run(apply.build([unit, start], handlers, {}, set(), "/x"), tmp_path, pending)
+    assert res.returncode == 0
+    assert not (pending / "restart").exists() and not (tmp_path / "restarted").exists()
