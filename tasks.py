@@ -159,9 +159,22 @@ def bench(c, extra=20, runs=5, json=None):
         raise Exit(code=code)
 
 
+@task(help={"inventory": "inventory file (default inventory/lab.yml)",
+            "limit": "hosts or groups, comma-separated",
+            "junit": "write a JUnit XML report (one test case per check per host) to this file",
+            "mode": "proxy mode to expect: single or balancer (default: the inventory's proxy_mode)"})
+def verify(c, inventory="inventory/lab.yml", limit=None, junit=None, mode=None):
+    """Check a deployed fleet with pytest-testinfra (tests/infra); exits with pytest's status."""
+    from provision.verify import main
+    code = main(inventory=inventory, limit=limit, mode=mode, junit=junit)
+    if code:
+        raise Exit(code=code)
+
+
 ns = Collection()
 ns.add_collection(lab_collection)
 ns.add_task(deploy)
+ns.add_task(verify)
 ns.add_task(test_)
 ns.add_task(demo)
 ns.add_task(bench)

@@ -1,0 +1,287 @@
+"""`invoke verify`: prove a deployed fleet is right with pytest-testinfra checks (tests/infra).
+
+This module turns an inventory into what the checks need: one testinfra host spec per host,
+an ssh_config with deploy's connection settings, and the expected state of every proxy and app.
+Planning and the directive checks are pure; main() only runs pytest.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .facts import parse_apache_modules  # noqa: F401  (the checks parse -M with it)
+from .inventory import PROXY_MODES, Host, Inventory
+from .platforms import PROXY_MODULES
+from .roles import backends, proxy
+
+SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
+CLUSTER = "balancer://mycluster"
+MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
+
+
+@dataclass(frozen=True)
+class Member:
+    """One backend app as the proxy sees it."""
+    host: str
+    app: str
+    address: str
+    port: int
+    message: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ProxyCheck:
+    name: str
+    spec: str                   # testinfra host spec
+    address: str                # where the control machine reaches it
+    mode: str
+    server_name: str
+    members: tuple[Member, ...]
+
+    @property
+    def requests(self) -> int:
+        """Enough requests to go twice round the balancer."""
+        return 2 * len(self.members)
+
+
+@dataclass(frozen=True)
+class AppCheck:
+    name: str                   # host name
+    spec: str
+    member: Member
+    unit: str
+    user: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.member.app}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    proxies: tuple[ProxyCheck, ...]
+    apps: tuple[AppCheck, ...]
+    hosts: tuple[Host, ...]
+
+
+# -- from the inventory ---------------------------------------------------------------------------
+
+def ssh_lookup(host: Host) -> dict:
+    """The inventory's ssh_config entry for this host ({} without one)."""
+    if not host.ssh_config:
+        return {}
+    import paramiko
+    config = paramiko.SSHConfig.from_path(host.ssh_config)
+    return config.lookup(host.name)
+
+
+def login_user(host: Host, lookup: dict) -> str:
+    return host.user or lookup.get("user") or getpass.getuser()
+
+
+def reach_address(host: Host, lookup: dict) -> str:
+    return host.address if host.explicit_address else lookup.get("hostname", host.address)
+
+
+def host_spec(host: Host, user: str) -> str:
+    """testinfra's ssh:// spec: the alias of our ssh_config, sudo for a non-root login."""
+    return f"ssh://{host.name}" + ("" if user == "root" else "?sudo=true")
+
+
+def members(inventory: Inventory) -> tuple[Member, ...]:
+    """Every app of every backend host, in the order the proxy role lists them."""
+    return tuple(Member(b.name, a["name"], b.private_address, a["port"], a["message"])
+                 for b in inventory.group("backends") for a in b.apps)
+
+
+def proxy_mode(host: Host, mode: str | None) -> str:
+    return mode or host.vars.get("proxy_mode") or proxy.DEFAULTS["proxy_mode"]
+
+
+def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None,
+         lookup=ssh_lookup) -> Plan:
+    """What to check on each chosen host. `lookup` reads ssh_config (injectable for tests)."""
+    if mode is not None and mode not in PROXY_MODES:
+        raise ValueError(f"--mode must be one of {', '.join(PROXY_MODES)}, got {mode!r}")
+    chosen = inventory.select(limit)
+    every = members(inventory)
+    proxies, apps = [], []
+    for h in chosen:
+        found = lookup(h)
+        spec = host_spec(h, login_user(h, found))
+        if h.name in inventory.groups.get(proxy.GROUP, []):
+            proxies.append(ProxyCheck(h.name, spec, reach_address(h, found), proxy_mode(h, mode),
+                                      h.vars.get("server_name", h.name), every))
+        if h.name in inventory.groups.get(backends.GROUP, []):
+            apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
+                              backends.app_user({"name": m.app}))
+                     for m in every if m.host == h.name]
+    return Plan(tuple(proxies), tuple(apps), tuple(chosen))
+
+
+def ssh_config_text(hosts, control_dir: str) -> str:
+    """An ssh_config giving OpenSSH deploy's settings: the inventory's address, user, port and key
+    win, then the inventory's ssh_config (or ~/.ssh/config); host keys are always checked.
+    One master connection per host, reused by every check."""
+    lines = ["# Written by provision verify from the inventory."]
+    includes = []
+    for h in hosts:
+        lines.append(f"Host {h.name}")
+        if h.explicit_address:
+            lines.append(f"    HostName {h.address}")
+        if h.user:
+            lines.append(f"    User {h.user}")
+        if h.port:
+            lines.append(f"    Port {h.port}")
+        if h.key:
+            lines += [f"    IdentityFile {h.key}", "    IdentitiesOnly yes"]
+        accept = "accept-new" if h.vars.get("accept_new_host_keys") else "yes"
+        lines += [f"    StrictHostKeyChecking {accept}", "    BatchMode yes",
+                  "    ControlMaster auto", f"    ControlPath {control_dir}/{h.name}",
+                  "    ControlPersist 60"]
+        include = h.ssh_config or "~/.ssh/config"
+        if include not in includes:
+            includes.append(include)
+    lines.append("Match all")
+    lines += [f"    Include {path}" for path in includes]
+    return "\n".join(lines) + "\n"
+
+
+class SshSettings:
+    """A temporary ssh_config for the run; close() ends the master connections and removes it."""
+
+    def __init__(self, hosts):
+        self.hosts = list(hosts)
+        self.dir = tempfile.mkdtemp(prefix="pv-")
+        self.path = os.path.join(self.dir, "ssh_config")
+        Path(self.path).write_text(ssh_config_text(self.hosts, self.dir))
+
+    def close(self):
+        for h in self.hosts:
+            if os.path.exists(os.path.join(self.dir, h.name)):
+                subprocess.run(["ssh", "-F", self.path, "-O", "exit", h.name], capture_output=True,
+                               timeout=10)
+        for name in os.listdir(self.dir):
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except OSError:
+                pass
+        os.rmdir(self.dir)
+
+
+# -- expectations (pure) ----------------------------------------------------------------------------
+
+def tcp_listeners(sockets: list[str], port: int) -> list[str]:
+    """Addresses listening on a TCP port, from testinfra's get_listening_sockets() strings
+    ("tcp://0.0.0.0:22", "tcp://:::80")."""
+    found = []
+    for sock in sockets:
+        if sock.startswith("tcp://"):
+            address, _, sport = sock[len("tcp://"):].rpartition(":")
+            if sport == str(port):
+                found.append(address)
+    return found
+
+
+def missing_modules(listed: set[str]) -> list[str]:
+    return [m for m in MODULE_IDS if m not in listed]
+
+
+def directives(text: str) -> list[list[str]]:
+    """Apache config lines as word lists, comments and blank lines dropped."""
+    return [line.split() for line in (raw.strip() for raw in text.splitlines())
+            if line and not line.startswith("#")]
+
+
+def _has(found, *words) -> bool:
+    """A directive starting with these words (the first case-insensitively; extra words allowed)."""
+    n = len(words)
+    return any(len(d) >= n and d[0].lower() == words[0].lower() and d[1:n] == list(words[1:]) for d in found)
+
+
+def vhost_problems(vhost: str, routes: str, routes_path: str, check: ProxyCheck) -> list[str]:
+    """What the deployed vhost and routes lack for the proxy's mode ([] when right)."""
+    problems = []
+    if not _has(directives(vhost), "Include", routes_path):
+        problems.append(f"vhost lacks 'Include {routes_path}'")
+    if not check.members:
+        return problems + ["the inventory has no backend apps to proxy to"]
+    found = directives(routes)
+    if not any(d[0].lower() == "proxypreservehost" and len(d) == 2 and d[1].lower() == "on" for d in found):
+        problems.append("routes lack 'ProxyPreserveHost On'")
+    if check.mode == "balancer":
+        if not _has(found, "<Proxy", f"{CLUSTER}>"):
+            problems.append(f"routes lack '<Proxy {CLUSTER}>'")
+        want = [m.url for m in check.members]
+        have = [d[1] for d in found if d[0].lower() == "balancermember" and len(d) > 1]
+        for url in want:
+            if url not in have:
+                problems.append(f"routes lack 'BalancerMember {url}'")
+        for url in have:
+            if url not in want:
+                problems.append(f"routes have unexpected 'BalancerMember {url}'")
+        target = f"{CLUSTER}/"
+    else:
+        target = f"{check.members[0].url}/"
+    for directive in ("ProxyPass", "ProxyPassReverse"):
+        if not _has(found, directive, "/", target):
+            problems.append(f"routes lack '{directive} / {target}'")
+    return problems
+
+
+def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:
+    """None when the answers are what the mode promises: in balancer mode consecutive answers
+    cycle through the apps in order (from any start), in single mode all come from the first app."""
+    messages = [m.message for m in check.members]
+    if check.mode == "single":
+        want = [messages[0]] * len(answers)
+        return None if answers == want else f"answers {answers}, expected all {messages[0]!r}"
+    k = len(messages)
+    for start in range(k):
+        if answers == [messages[(start + i) % k] for i in range(len(answers))]:
+            return None
+    return f"answers {answers} do not cycle through {messages}"
+
+
+def redirect_problem(status: int, location: str, proxy_address: str) -> str | None:
+    if not 300 <= status < 400:
+        return f"/go answered {status}, not a redirect"
+    where = urlsplit(location).hostname
+    if where != proxy_address:
+        return f"/go redirects to {location!r}, not to the proxy's address {proxy_address}"
+    return None
+
+
+# -- running -------------------------------------------------------------------------------------
+
+def pytest_args(inventory: str, limit: str | None = None, mode: str | None = None,
+                junit: str | None = None, extra=()) -> list[str]:
+    args = [str(SUITE), "--inventory", inventory, "-p", "no:cacheprovider"]
+    if limit:
+        args += ["--limit", limit]
+    if mode:
+        args += ["--mode", mode]
+    if junit:
+        args += ["--junitxml", junit]
+    return args + list(extra)
+
+
+def main(inventory: str = "inventory/lab.yml", limit: str | None = None, mode: str | None = None,
+         junit: str | None = None, extra=()) -> int:
+    """Run the checks; returns pytest's exit status."""
+    import time
+
+    import pytest
+    started = time.monotonic()
+    code = int(pytest.main(pytest_args(inventory, limit, mode, junit, extra)))
+    print(f"verify took {time.monotonic() - started:.1f} s")
+    return code

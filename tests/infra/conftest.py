@@ -1,0 +1,85 @@
+"""Checks of a deployed fleet with pytest-testinfra, over SSH with deploy's settings.
+
+Run `invoke verify`, or alone: `pytest tests/infra --inventory inventory/lab.yml [--limit H] [--mode M]`.
+Tests take `proxy` (a verify.ProxyCheck per proxy host) or `app` (a verify.AppCheck per backend
+app); `remote` is that host as a testinfra Host, one SSH master connection per host for the run.
+"""
+import http.client
+
+import pytest
+import testinfra
+
+from provision import verify
+from provision.facts import UnsupportedHost, parse_os_release, platform_for
+from provision.inventory import PROXY_MODES, InventoryError, load
+
+PLAN = pytest.StashKey()
+SSH = pytest.StashKey()
+_platforms = {}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("provision", "provision verify")
+    group.addoption("--inventory", default="inventory/lab.yml", help="inventory file (default inventory/lab.yml)")
+    group.addoption("--limit", default=None, help="hosts or groups, comma-separated")
+    group.addoption("--mode", default=None, choices=PROXY_MODES,
+                    help="proxy mode to expect (default: the inventory's proxy_mode, else balancer)")
+
+
+def pytest_configure(config):
+    try:
+        plan = verify.plan(load(config.getoption("--inventory")), config.getoption("--limit"),
+                           config.getoption("--mode"))
+    except (InventoryError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[PLAN] = plan
+    config.stash[SSH] = verify.SshSettings(plan.hosts)
+
+
+def pytest_unconfigure(config):
+    ssh = config.stash.get(SSH, None)
+    if ssh is not None:
+        ssh.close()
+
+
+def pytest_generate_tests(metafunc):
+    plan = metafunc.config.stash[PLAN]
+    if "proxy" in metafunc.fixturenames:
+        metafunc.parametrize("proxy", plan.proxies, ids=[p.name for p in plan.proxies])
+    if "app" in metafunc.fixturenames:
+        metafunc.parametrize("app", plan.apps, ids=[a.id for a in plan.apps])
+
+
+@pytest.fixture
+def remote(request):
+    target = request.getfixturevalue("proxy" if "proxy" in request.fixturenames else "app")
+    return testinfra.get_host(target.spec, ssh_config=request.config.stash[SSH].path, controlpersist=0)
+
+
+@pytest.fixture
+def platform(remote):
+    """The host's OS family table, from its /etc/os-release (read once per host)."""
+    spec = remote.backend.get_pytest_id()
+    if spec not in _platforms:
+        try:
+            _platforms[spec] = platform_for(parse_os_release(remote.file("/etc/os-release").content_string))
+        except UnsupportedHost as exc:
+            pytest.fail(f"{spec}: {exc}", pytrace=False)
+    return _platforms[spec]
+
+
+def _get(address, path, host=None, timeout=5.0):
+    conn = http.client.HTTPConnection(address, 80, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": host} if host else {})
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def http_get():
+    """GET from this machine, redirects not followed: http_get(address, path, host=None) ->
+    (status, headers, body)."""
+    return _get

@@ -1,0 +1,32 @@
+"""Through each proxy, from this machine: the apps answer as the mode promises, redirects come
+back on the proxy's address (ProxyPassReverse), the client's Host header reaches the app
+(ProxyPreserveHost)."""
+import json
+
+from provision import verify
+
+
+def test_requests_reach_apps(proxy, http_get):
+    answers = []
+    for _ in range(proxy.requests):
+        status, _, body = http_get(proxy.address, "/")
+        answers.append(body if status == 200 else f"HTTP {status}")
+    problem = verify.rotation_problem(answers, proxy)
+    assert problem is None, f"{proxy.name}: through http://{proxy.address}/ ({proxy.mode} mode): {problem}"
+
+
+def test_redirect_on_proxy_address(proxy, http_get):
+    status, headers, _ = http_get(proxy.address, "/go")
+    problem = verify.redirect_problem(status, headers.get("Location", ""), proxy.address)
+    assert problem is None, f"{proxy.name}: ProxyPassReverse: {problem}"
+
+
+def test_host_header_preserved(proxy, http_get):
+    status, _, body = http_get(proxy.address, "/whoami", host=proxy.server_name)
+    assert status == 200, f"{proxy.name}: ProxyPreserveHost: /whoami answered HTTP {status}"
+    try:
+        seen = json.loads(body).get("host")
+    except (ValueError, AttributeError):
+        seen = f"no JSON: {body[:100]!r}"
+    assert seen == proxy.server_name, \
+        f"{proxy.name}: ProxyPreserveHost: the app saw Host {seen!r}, the client sent {proxy.server_name!r}"
