@@ -1,0 +1,78 @@
+"""Bad input stops a deploy before any connection: one line naming the file and field, exit 2."""
+import io
+import textwrap
+
+import pytest
+
+from provision import deploy as deploy_mod
+from provision.engine import Options
+from provision.report import Reporter
+
+BASE = """
+all:
+  children:
+    proxies:
+      hosts:
+        proxy: {ansible_host: 10.123.0.10}
+    backends:
+      hosts:
+        web1:
+          ansible_host: 10.123.0.11
+          apps: [{name: hello, port: 8080, message: "Hello world!"}]
+"""
+
+BROKEN = {
+    "unknown key": (BASE.replace("proxy: {ansible_host: 10.123.0.10}", "proxy: {ansible_host: 10.123.0.10, colour: 1}"),
+                    "host 'proxy': unknown field 'colour'"),
+    "missing address": (BASE.replace("proxy: {ansible_host: 10.123.0.10}", "proxy: {}"),
+                        "host 'proxy': field 'ansible_host' is missing"),
+    "duplicate host": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                    "web1: {ansible_host: 10.123.0.10, lbmethod: bybusyness}"),
+                       "host 'web1': defined twice"),
+    "bad port": (BASE.replace("ansible_host: 10.123.0.11", "ansible_host: 10.123.0.11\n          ansible_port: 0"),
+                 "host 'web1': field 'ansible_port'"),
+    "two apps one port": (BASE.replace('apps: [{name: hello, port: 8080, message: "Hello world!"}]',
+                                       'apps: [{name: a, port: 8080, message: A}, {name: b, port: 8080, message: B}]'),
+                          "port 8080 is already used by app 'a'"),
+    "missing group": (BASE.replace("proxies:", "frontends:"), "group 'proxies' does not exist"),
+    "no apps": (BASE.replace('          apps: [{name: hello, port: 8080, message: "Hello world!"}]\n', ""),
+                "group 'backends': no host has field 'apps'"),
+    "bad mode": (BASE.replace("  children:", "  vars: {proxy_mode: fast}\n  children:"), "field 'proxy_mode'"),
+    "bad yaml": ("all:\n  children: [\n", "line"),
+    "message with newline": (BASE.replace('"Hello world!"', '"Hello\\nworld"'), "field 'apps[0].message'"),
+}
+
+
+class NoConnect:
+    opened = 0
+
+    def __init__(self, *a, **kw):
+        pass
+
+    def open(self):
+        NoConnect.opened += 1
+        raise AssertionError("a connection was opened")
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_inventory_stops_before_connecting(case, tmp_path, monkeypatch):
+    text, expected = BROKEN[case]
+    path = tmp_path / "inventory.yml"
+    path.write_text(textwrap.dedent(text))
+    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    out = io.StringIO()
+    code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
+    lines = out.getvalue().strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], lines
+    assert expected in lines[0]
+    assert NoConnect.opened == 0
+
+
+def test_unknown_limit_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "inventory.yml"
+    path.write_text(textwrap.dedent(BASE))
+    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    out = io.StringIO()
+    assert deploy_mod.deploy(str(path), Options(), limit="web9", reporter=Reporter(stream=out)) == 2
+    assert out.getvalue().strip() == f"error: {path}: --limit: no host or group named 'web9'"
