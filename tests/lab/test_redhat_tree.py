@@ -1,0 +1,102 @@
+"""The CentOS 7 proxy's full Apache config tree (stock httpd.conf, conf.modules.d/, conf.d/ from the
+httpd-2.4.6-45.el7.centos sources, plus the files the proxy role writes) passes a real `apache2 -t`
+on the lab's proxy, with the paths mapped for Debian's binary (provision/apache_tree.py)."""
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from provision import apache_tree
+from provision.engine import Options
+from provision.inventory import load
+from provision.platforms import PROXY_MODULES, SUPPORT_MODULES
+
+from conftest import ssh
+
+pytestmark = pytest.mark.lab
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "centos7"
+VHOST = "/etc/httpd/conf.d/provision-proxy.conf"
+MUST_LOAD = [mid for mid, _ in PROXY_MODULES.values()] + [mid for mid, _ in SUPPORT_MODULES.values()]
+
+
+def centos7_tree(lab, mode):
+    inventory = load(lab.inventory)
+    host, options = inventory.hosts["proxy"], Options(mode=mode)
+    files = apache_tree.stock_files(apache_tree.installed_packages(host, inventory, options))
+    base = {path: (FIX / name).read_bytes() for path, name in files.items()}
+    return apache_tree.redhat_tree(host, inventory, options, base)
+
+
+def push(lab, root, tree):
+    """Unpack the mapped tree under root on the proxy (a tar through ssh's stdin)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, content in tree.items():
+            info = tarfile.TarInfo(path[len(root) + 1:])
+            info.size, info.mode = len(content), 0o644
+            tar.addfile(info, io.BytesIO(content))
+    command = ["ssh", "-F", str(lab.ssh_config), "-o", "BatchMode=yes", "proxy", f"tar -x -C {root}"]
+    proc = subprocess.run(command, input=buf.getvalue(), capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+@pytest.fixture
+def proxy_build(deployed):
+    """The proxy's Apache build, and a temp folder there, removed afterwards."""
+    modules = set(ssh(deployed, "proxy", "ls -1 /usr/lib/apache2/modules").stdout.split())
+    builtin = set(ssh(deployed, "proxy", "apache2 -l").stdout.split()[3:])   # after "Compiled in modules:"
+    version = ssh(deployed, "proxy", "apache2 -v").stdout.splitlines()[0]
+    root = ssh(deployed, "proxy", "mktemp -d /tmp/redhat-tree.XXXXXX").stdout.strip()
+    assert root.startswith("/tmp/redhat-tree.")
+    print(f"\n{version}; {len(modules)} module files; built in: {' '.join(sorted(builtin))}")
+    yield deployed, root, modules, builtin
+    ssh(deployed, "proxy", f"rm -rf {root}")
+
+
+def check(lab, root, tree, modules, builtin, *flags):
+    mapped = apache_tree.map_for_debian_binary(tree, root, modules, builtin)
+    ssh(lab, "proxy", f"rm -rf {root}/* && mkdir -p {root}")
+    push(lab, root, mapped)
+    proc = ssh(lab, "proxy", f"apache2 -t {' '.join(flags)} -f {root}/conf/httpd.conf -d {root} 2>&1",
+               check=False)
+    return mapped, proc
+
+
+@pytest.mark.parametrize("mode", ["balancer", "single"])
+def test_centos7_tree_passes_apache2_t(proxy_build, mode):
+    lab, root, modules, builtin = proxy_build
+    tree = centos7_tree(lab, mode)
+    mapped, proc = check(lab, root, tree, modules, builtin)
+    missing = apache_tree.commented(mapped)
+    print(f"{mode}: {len(mapped)} files; LoadModule lines commented out as not in the Debian build: "
+          f"{len(missing)} {missing}; built in: {apache_tree.commented(mapped, apache_tree.BUILT_IN)}")
+    print(proc.stdout)
+    assert proc.returncode == 0 and "Syntax OK" in proc.stdout, proc.stdout
+    assert not set(MUST_LOAD) & set(missing)
+    # The binary really loaded them from this tree.
+    _, dump = check(lab, root, tree, modules, builtin, "-D", "DUMP_MODULES")
+    assert dump.returncode == 0, dump.stdout
+    loaded = {line.split()[0] for line in dump.stdout.splitlines() if line.startswith(" ")}
+    assert set(MUST_LOAD) <= loaded, dump.stdout
+    # The vhost and the routes it includes are in the checked tree, unchanged but for paths.
+    vhost = mapped[f"{root}/conf.d/provision-proxy.conf"].decode()
+    assert vhost == tree[VHOST].decode().replace("/etc/httpd", root)
+    routes = mapped[f"{root}/provision/proxy-routes.inc"].decode()
+    assert ("balancer://mycluster" in routes) == (mode == "balancer")
+
+
+def test_broken_vhost_fails_apache2_t(proxy_build):
+    lab, root, modules, builtin = proxy_build
+    tree = centos7_tree(lab, "balancer")
+    vhost = tree[VHOST].decode()
+    assert "</VirtualHost>" in vhost
+    broken = "    ProxySet balancer://mycluster lbmethod=nosuchmethod\n</VirtualHost>"
+    tree[VHOST] = vhost.replace("</VirtualHost>", broken).encode()
+    _, proc = check(lab, root, tree, modules, builtin)
+    print(proc.stdout)
+    assert proc.returncode != 0, proc.stdout
+    assert "Syntax OK" not in proc.stdout
+    assert f"{root}/conf.d/provision-proxy.conf" in proc.stdout
