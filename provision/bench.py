@@ -359,7 +359,7 @@ def bench_size(api, extra: int, runs: int, log) -> dict:
 def print_tables(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title="invoke deploy, whole command (anchors: median s of other tools on this lab)")
     for col in COLUMNS:
         table.add_column(col, justify="left" if col == "scenario" else "right")
