@@ -134,17 +134,18 @@ DEPLOY_HELP = {
     "accept_new_host_keys": "accept and remember unknown host keys (changed keys are always refused)",
     "prompt_for_sudo_password": "ask once for the sudo password of a non-root ansible_user",
     "verbose": "also show steps that changed nothing",
+    "serial": "roll backends out N at a time, each drained from the balancer while it changes",
 }
 
 
 @task(help=DEPLOY_HELP)
 def deploy(c, inventory="inventory/lab.yml", mode=None, check=False, diff=False, limit=None, forks=20,
-           json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False):
+           json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=0):
     """Converge backends then proxies from an inventory; ends with a request through each proxy."""
     from provision.cli import deploy_main
     code = deploy_main(inventory=inventory, mode=mode, check=check, diff=diff, limit=limit, forks=forks,
                        json=json, accept_new_host_keys=accept_new_host_keys,
-                       prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose)
+                       prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose, serial=serial)
     if code:
         raise Exit(code=code)
 

@@ -5,7 +5,7 @@ import getpass
 
 
 def deploy_main(inventory, mode=None, check=False, diff=False, limit=None, forks=20, json=None,
-                accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False) -> int:
+                accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=None) -> int:
     from .deploy import deploy
     from .engine import Options
     from .inventory import PROXY_MODES
@@ -16,4 +16,5 @@ def deploy_main(inventory, mode=None, check=False, diff=False, limit=None, forks
     password = getpass.getpass("sudo password: ") if prompt_for_sudo_password else None
     options = Options(check=check, diff=diff, forks=int(forks), accept_new_host_keys=accept_new_host_keys,
                       sudo_password=password, mode=mode)
-    return deploy(inventory, options, limit=limit, json_path=json, reporter=Reporter(verbose=verbose))
+    return deploy(inventory, options, limit=limit, json_path=json, reporter=Reporter(verbose=verbose),
+                  serial=int(serial) if serial else None)

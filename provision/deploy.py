@@ -45,7 +45,9 @@ def prevalidate(inventory, phases, options):
 
 
 def deploy(inventory_path: str, options: Options, limit: str | None = None, json_path: str | None = None,
-           reporter: report.Reporter | None = None, smoke: bool = True) -> int:
+           reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None) -> int:
+    """Backends first, then proxies. With ``serial``, backends roll out that many at a time,
+    drained from the balancer while they change."""
     reporter = reporter or report.Reporter()
     try:
         inventory = load(inventory_path)
@@ -61,7 +63,13 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     results = []
     try:
         for role, hosts in phases:
-            if hosts:
+            if not hosts:
+                continue
+            if serial and role is backends and not options.check:
+                from .rollout import rolling
+                results.append(rolling(role, hosts, inventory, options, sessions, reporter, serial,
+                                       inventory.group(proxy.GROUP)))
+            else:
                 results.append(run_role(role, hosts, inventory, options, sessions, reporter))
     finally:
         sessions.close()

@@ -1,0 +1,119 @@
+"""A bounded HTTP load generator for tests and benchmarks (httpx, asyncio).
+
+It stops after ``requests`` requests or ``seconds`` seconds, whichever comes first, and counts
+every result: 2xx, other status, connection error, timeout. It only sends to loopback or to
+addresses the caller allows (the lab's or the inventory's hosts).
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+class TargetRefused(Exception):
+    pass
+
+
+@dataclass
+class LoadResult:
+    sent: int = 0
+    ok: int = 0                 # 2xx
+    other_status: int = 0
+    connect_errors: int = 0
+    timeouts: int = 0
+    other_errors: int = 0
+    seconds: float = 0.0
+    bodies: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return self.other_status + self.connect_errors + self.timeouts + self.other_errors
+
+    def summary(self) -> str:
+        rate = self.sent / self.seconds if self.seconds else 0.0
+        return (f"{self.sent} requests in {self.seconds:.1f} s ({rate:.0f}/s): {self.ok} 2xx, "
+                f"{self.other_status} other status, {self.connect_errors} connection errors, "
+                f"{self.timeouts} timeouts, {self.other_errors} other errors")
+
+
+def check_target(url: str, allowed: set[str]) -> None:
+    host = urlsplit(url).hostname or ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        if host == "localhost":
+            return
+    if host not in allowed:
+        raise TargetRefused(f"load target {host!r} is neither loopback nor one of the allowed hosts")
+
+
+def run(url: str, requests: int, concurrency: int, seconds: float, allowed: set[str],
+        timeout: float = 10.0) -> LoadResult:
+    check_target(url, allowed)
+    return asyncio.run(_run(url, requests, concurrency, seconds, timeout))
+
+
+async def _run(url, requests, concurrency, seconds, timeout) -> LoadResult:
+    import httpx
+    result = LoadResult()
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        async def worker():
+            while result.sent < requests and time.monotonic() < deadline:
+                result.sent += 1
+                try:
+                    resp = await client.get(url)
+                except httpx.TimeoutException:
+                    result.timeouts += 1
+                    continue
+                except httpx.ConnectError as exc:
+                    result.connect_errors += 1
+                    result.errors.append(str(exc)[:200])
+                    continue
+                except httpx.HTTPError as exc:
+                    result.other_errors += 1
+                    result.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                    continue
+                result.statuses[resp.status_code] += 1
+                if 200 <= resp.status_code < 300:
+                    result.ok += 1
+                    result.bodies[resp.text[:100]] += 1
+                else:
+                    result.other_status += 1
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+class Background:
+    """Load running in a thread while the caller changes things; ``stop()`` returns the result."""
+
+    def __init__(self, url: str, requests: int, concurrency: int, seconds: float, allowed: set[str]):
+        check_target(url, allowed)
+        self._args = (url, requests, concurrency, seconds, allowed)
+        self.result: LoadResult | None = None
+        self._thread = threading.Thread(target=self._go, daemon=True)
+
+    def _go(self):
+        self.result = run(*self._args)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._thread.join()
+
+    def wait(self) -> LoadResult:
+        self._thread.join()
+        return self.result
