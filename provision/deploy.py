@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from . import report
-from .engine import Options, Sessions, run_role
+from .engine import Options, Sessions, prefetch, run_role
 from .inventory import InventoryError, load
 from .roles import backends, proxy
 
@@ -61,16 +61,23 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     sessions = Sessions(options)
     started = time.monotonic()
     results = []
+    roles_by_host: dict[str, list] = {}
+    everyone = {}
+    for role, hosts in phases:
+        for h in hosts:
+            roles_by_host.setdefault(h.name, []).append(role)
+            everyone[h.name] = h
     try:
+        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, sessions)
         for role, hosts in phases:
             if not hosts:
                 continue
             if serial and role is backends and not options.check:
                 from .rollout import rolling
                 results.append(rolling(role, hosts, inventory, options, sessions, reporter, serial,
-                                       inventory.group(proxy.GROUP)))
+                                       inventory.group(proxy.GROUP), facts))
             else:
-                results.append(run_role(role, hosts, inventory, options, sessions, reporter))
+                results.append(run_role(role, hosts, inventory, options, sessions, reporter, facts))
     finally:
         sessions.close()
     merged = report.merge(results)

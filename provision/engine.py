@@ -85,24 +85,63 @@ class Sessions:
             s.close()
 
 
-def run_role(role, hosts, inventory, options: Options, sessions: Sessions, reporter) -> dict[str, HostResult]:
-    """Converge ``hosts`` with ``role`` in parallel (``options.forks`` at a time)."""
+def _pool(options, hosts):
+    return ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1)))
+
+
+def prefetch(roles_by_host: dict, hosts, inventory, options: Options, sessions: Sessions) -> dict:
+    """Every host's facts for all its roles, in one exec per host, all hosts in parallel.
+    Returns host name -> Facts, or the exception that stopped it (raised again by run_role)."""
+    def one(host):
+        try:
+            req = factlib.FactRequest()
+            for role in roles_by_host[host.name]:
+                req = req.merge(fact_request(role, host, inventory, options))
+            return host.name, gather(sessions.get(host), req)
+        except Exception as exc:        # kept and reported per host by run_role
+            return host.name, exc
+    with _pool(options, hosts) as pool:
+        return dict(pool.map(one, hosts))
+
+
+def gather(session: Session, req) -> factlib.Facts:
+    session.open()
+    gathered = session.run_script(factlib.script(req), timeout=120)
+    if gathered.rc != 0:
+        raise RuntimeError(f"facts script failed: {gathered.stderr.strip()[-300:]}")
+    return factlib.parse(gathered.stdout)
+
+
+def run_role(role, hosts, inventory, options: Options, sessions: Sessions, reporter,
+             facts: dict | None = None) -> dict[str, HostResult]:
+    """Converge ``hosts`` with ``role`` in parallel (``options.forks`` at a time). ``facts``
+    holds prefetched facts; a host's entry is dropped once something changed on it."""
+    facts = facts if facts is not None else {}
+
     def one(host):
         result = HostResult(host.name)
         try:
-            converge_host(role, host, inventory, options, sessions.get(host), reporter, result)
+            known = facts.get(host.name)
+            if isinstance(known, Exception):
+                raise known
+            converge_host(role, host, inventory, options, sessions.get(host), reporter, result, known)
+            if not options.check and any(s.status == "changed" for s in result.steps):
+                facts.pop(host.name, None)
         except Unreachable as exc:
             result.unreachable = str(exc)
             reporter.unreachable(host.name, str(exc))
         except RemoteTimeout as exc:
             result.error = str(exc)
             reporter.failed(host.name, "run", str(exc))
+        except factlib.UnsupportedHost as exc:
+            result.error = str(exc)
+            reporter.failed(host.name, "facts", str(exc))
         except Exception as exc:    # a host's failure must never stop the others
             result.error = f"{type(exc).__name__}: {exc}"
             reporter.failed(host.name, "run", result.error)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1))) as pool:
+    with _pool(options, hosts) as pool:
         return {r.host: r for r in pool.map(one, hosts)}
 
 
@@ -114,18 +153,10 @@ def fact_request(role, host, inventory, options):
     return req
 
 
-def converge_host(role, host, inventory, options, session: Session, reporter, result: HostResult):
-    session.open()
-    req = fact_request(role, host, inventory, options)
-    gathered = session.run_script(factlib.script(req), timeout=120)
-    if gathered.rc != 0:
-        raise RuntimeError(f"facts script failed: {gathered.stderr.strip()[-300:]}")
-    try:
-        facts = factlib.parse(gathered.stdout)
-    except factlib.UnsupportedHost as exc:
-        result.error = str(exc)
-        reporter.failed(host.name, "facts", str(exc))
-        return
+def converge_host(role, host, inventory, options, session: Session, reporter, result: HostResult,
+                  facts: factlib.Facts | None = None):
+    if facts is None:
+        facts = gather(session, fact_request(role, host, inventory, options))
     platform = facts.platform
     resources = role.resources(host, platform, inventory, options)
     known_handlers = role.handlers(host, platform)

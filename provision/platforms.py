@@ -31,8 +31,10 @@ class Platform:
 DEBIAN = Platform(
     family="debian",
     package_query="dpkg-query -W -f '${Package}\\t${db:Status-Status}\\t${Version}\\n'",
-    package_install="apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                    "--no-install-recommends -o Dpkg::Options::=--force-confold {names}",
+    # A stalled mirror or proxy must not hang a run: bounded waits, then retries.
+    package_install="apt-get update -q -o Acquire::http::Timeout=20 -o Acquire::Retries=3 && "
+                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+                    "-o Acquire::http::Timeout=20 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confold {names}",
     python_packages=("python3", "python3-venv", "curl"),
     apache_packages=("apache2", "curl"),
     tls_packages=(),            # mod_ssl ships inside apache2 on Debian

@@ -35,14 +35,16 @@ def wait_script(urls: list[str], seconds: int = 30) -> str:
             f"{{ echo 'apps did not answer in {seconds} s' >&2; exit 1; }}; sleep 0.1; done\n")
 
 
-def rolling(role, hosts, inventory, options: Options, sessions, reporter, serial: int, proxies) -> dict:
+def rolling(role, hosts, inventory, options: Options, sessions, reporter, serial: int, proxies,
+            facts: dict | None = None) -> dict:
     """Converge ``hosts`` ``serial`` at a time; stops at the first batch that fails."""
     balanced = [p for p in proxies if (options.mode or p.vars.get("proxy_mode", "balancer")) == "balancer"]
     results = {}
     for start in range(0, len(hosts), serial):
         batch = hosts[start:start + serial]
+        facts = facts if facts is not None else {}
         preview = run_role(role, batch, inventory, Options(**{**options.__dict__, "check": True}),
-                           sessions, _Quiet())
+                           sessions, _Quiet(), facts)
         changing = [h for h in batch if any(s.status == "changed" for s in preview[h.name].steps)]
         urls = [u for h in changing for u in member_urls(h)]
         if urls:
@@ -51,7 +53,7 @@ def rolling(role, hosts, inventory, options: Options, sessions, reporter, serial
             if h not in changing:
                 results[h.name] = preview[h.name]       # nothing to change: no second round trip
                 reporter.host_ok(h.name, len(preview[h.name].steps))
-        done = run_role(role, changing, inventory, options, sessions, reporter) if changing else {}
+        done = run_role(role, changing, inventory, options, sessions, reporter, facts) if changing else {}
         results.update(done)
         if any(r.failed or r.unreachable for r in done.values()):
             reporter.info(f"rollout stopped after {', '.join(h.name for h in batch)}: a host failed; "
