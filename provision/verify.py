@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class ProxyCheck:
     mode: str
     server_name: str
     members: tuple[Member, ...]
+    retry: int = proxy.DEFAULTS["balancer_retry"]   # seconds a failed member sits out
 
     @property
     def requests(self) -> int:
@@ -120,7 +122,8 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
         spec = host_spec(h, login_user(h, found))
         if h.name in inventory.groups.get(proxy.GROUP, []):
             proxies.append(ProxyCheck(h.name, spec, reach_address(h, found), proxy_mode(h, mode),
-                                      h.vars.get("server_name", h.name), every))
+                                      h.vars.get("server_name", h.name), every,
+                                      h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"])))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}))
@@ -196,6 +199,14 @@ def missing_modules(listed: set[str]) -> list[str]:
     return [m for m in MODULE_IDS if m not in listed]
 
 
+def enabled_modules(platform, listing: str) -> set[str]:
+    """Module ids the config enables, from the platform's modules_listing output: Debian's
+    mods-enabled/*.load names, or RedHat's LoadModule lines. For when `-M` cannot run."""
+    if platform.module_enable == "a2enmod":
+        return {f"{line.strip()[:-5]}_module" for line in listing.splitlines() if line.strip().endswith(".load")}
+    return set(re.findall(r"^\s*LoadModule\s+(\w+)", listing, re.M))
+
+
 def directives(text: str) -> list[list[str]]:
     """Apache config lines as word lists, comments and blank lines dropped."""
     return [line.split() for line in (raw.strip() for raw in text.splitlines())
@@ -265,7 +276,7 @@ def redirect_problem(status: int, location: str, proxy_address: str) -> str | No
 
 def pytest_args(inventory: str, limit: str | None = None, mode: str | None = None,
                 junit: str | None = None, extra=()) -> list[str]:
-    args = [str(SUITE), "--inventory", inventory, "-p", "no:cacheprovider"]
+    args = [str(SUITE), "--inventory", inventory, "-p", "no:cacheprovider", "--tb=short"]
     if limit:
         args += ["--limit", limit]
     if mode:

@@ -50,6 +50,17 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("app", plan.apps, ids=[a.id for a in plan.apps])
 
 
+def pytest_collection_modifyitems(config, items):
+    """Checks for a role no chosen host has (--limit) are left out, not reported as skipped."""
+    plan = config.stash[PLAN]
+    empty = {"proxy"} if not plan.proxies else set()
+    empty |= {"app"} if not plan.apps else set()
+    dropped = [i for i in items if empty & set(getattr(i, "fixturenames", ()))]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
+
+
 @pytest.fixture
 def remote(request):
     target = request.getfixturevalue("proxy" if "proxy" in request.fixturenames else "app")
@@ -74,6 +85,8 @@ def _get(address, path, host=None, timeout=5.0):
         conn.request("GET", path, headers={"Host": host} if host else {})
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return 0, {}, f"no answer from {address}:80 ({exc})"
     finally:
         conn.close()
 
@@ -81,5 +94,5 @@ def _get(address, path, host=None, timeout=5.0):
 @pytest.fixture
 def http_get():
     """GET from this machine, redirects not followed: http_get(address, path, host=None) ->
-    (status, headers, body)."""
+    (status, headers, body); status 0 and the reason as body when nothing answered."""
     return _get

@@ -26,10 +26,19 @@ def test_port_80_listening(proxy, remote):
 
 
 def test_proxy_modules_loaded(proxy, remote, platform):
-    out = remote.run(f"{platform.apache_ctl} -M")
+    ctl = platform.apache_ctl
+    out = remote.run(f"{ctl} -M")
     missing = verify.missing_modules(verify.parse_apache_modules(out.stdout + out.stderr))
-    assert not missing, f"{proxy.name}: {platform.apache_ctl} -M lacks {', '.join(missing)}" \
-        + (f" (exit {out.rc}: {out.stderr.strip()[-300:]})" if out.rc else "")
+    if out.rc == 0:
+        assert not missing, f"{proxy.name}: {ctl} -M lacks {', '.join(missing)}"
+    else:
+        # -M reads the whole config: when that is broken, say what the module config lacks
+        listing = remote.run(platform.modules_listing).stdout
+        missing = verify.missing_modules(verify.enabled_modules(platform, listing))
+        why = (out.stdout + out.stderr).strip().replace("\n", " ")[-300:]
+        assert False, f"{proxy.name}: {ctl} -M lacks " + (
+            f"{', '.join(missing)} (not enabled; -M exit {out.rc}: {why})" if missing
+            else f"every module: exit {out.rc}: {why}")
 
 
 def test_configtest(proxy, remote, platform):

@@ -228,4 +228,13 @@ def test_pytest_args_carry_the_options():
     assert args[0].endswith("tests/infra")
     assert args[1:3] == ["--inventory", "inv.yml"]
     assert "--limit" in args and "--mode" in args and "--junitxml" in args
-    assert verify.pytest_args("inv.yml")[1:] == ["--inventory", "inv.yml", "-p", "no:cacheprovider"]
+    assert verify.pytest_args("inv.yml")[1:] == ["--inventory", "inv.yml", "-p", "no:cacheprovider", "--tb=short"]
+
+
+def test_enabled_modules_from_the_module_config():
+    debian = "alias.load\nproxy.conf\nproxy.load\nproxy_http.load\nlbmethod_byrequests.load\n"
+    assert verify.missing_modules(verify.enabled_modules(DEBIAN, debian)) == ["proxy_balancer_module"]
+    redhat = ("LoadModule proxy_module modules/mod_proxy.so\n#LoadModule proxy_http_module x.so\n"
+              "  LoadModule proxy_balancer_module modules/mod_proxy_balancer.so\n"
+              "LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so\n")
+    assert verify.missing_modules(verify.enabled_modules(REDHAT, redhat)) == ["proxy_http_module"]
