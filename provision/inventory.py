@@ -42,6 +42,7 @@ KNOWN_VARS = {
     "tls_hsts": bool,
     "tls_names": list,
     "health_path": str,
+    "proxy_extra_directives": list,
     "become_password_env": str,
 }
 # Ansible keys we accept and ignore, so an existing Ansible inventory loads as it is.
@@ -49,7 +50,8 @@ IGNORED_ANSIBLE = re.compile(
     r"^ansible_(connection|python_interpreter|become|become_user|become_method|ssh_common_args"
     r"|ssh_extra_args|ssh_pass|password|become_pass|become_password)$")
 PROXY_MODES = ("single", "balancer")
-LBMETHODS = ("byrequests", "bytraffic", "bybusyness", "heartbeat")
+# heartbeat is left out: it needs mod_heartmonitor and a heartbeat sender on every backend.
+LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
 TLS_MODES = ("off", "self-signed", "provided")
 APP_KEYS = {"name", "port", "message"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -332,6 +334,9 @@ def _check_role_vars(where: str, v: dict):
     health = v.get("health_path")
     if health is not None and not re.match(r"^/[A-Za-z0-9._/-]*$", health):
         raise InventoryError(f"{where}: field 'health_path' must be a URL path like /health, got {health!r}")
+    for i, line in enumerate(v.get("proxy_extra_directives") or []):
+        if not isinstance(line, str) or not line.strip() or any(c in line for c in "\r\n\0"):
+            raise InventoryError(f"{where}: field 'proxy_extra_directives[{i}]' must be one directive on one line")
     seen_ports: dict[int, str] = {}
     seen_names: set[str] = set()
     for i, app in enumerate(v.get("apps") or []):

@@ -3,6 +3,11 @@
 It stops after ``requests`` requests or ``seconds`` seconds, whichever comes first, and counts
 every result: 2xx, other status, connection error, timeout. It only sends to loopback or to
 addresses the caller allows (the lab's or the inventory's hosts).
+
+By default every request opens its own connection, like many independent clients. With
+``keepalive=True`` connections are reused; then a graceful reload can close an idle kept-alive
+connection just as a request is sent on it (a ReadError): RFC 9110 section 9.2.2 lets clients retry
+such idempotent requests, and browsers do, but this generator counts it as failed.
 """
 from __future__ import annotations
 
@@ -56,17 +61,18 @@ def check_target(url: str, allowed: set[str]) -> None:
 
 
 def run(url: str, requests: int, concurrency: int, seconds: float, allowed: set[str],
-        timeout: float = 10.0) -> LoadResult:
+        timeout: float = 10.0, keepalive: bool = False) -> LoadResult:
     check_target(url, allowed)
-    return asyncio.run(_run(url, requests, concurrency, seconds, timeout))
+    return asyncio.run(_run(url, requests, concurrency, seconds, timeout, keepalive))
 
 
-async def _run(url, requests, concurrency, seconds, timeout) -> LoadResult:
+async def _run(url, requests, concurrency, seconds, timeout, keepalive) -> LoadResult:
     import httpx
     result = LoadResult()
     deadline = time.monotonic() + seconds
     started = time.monotonic()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=concurrency,
+                          max_keepalive_connections=concurrency if keepalive else 0)
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         async def worker():
             while result.sent < requests and time.monotonic() < deadline:
@@ -98,9 +104,10 @@ async def _run(url, requests, concurrency, seconds, timeout) -> LoadResult:
 class Background:
     """Load running in a thread while the caller changes things; ``stop()`` returns the result."""
 
-    def __init__(self, url: str, requests: int, concurrency: int, seconds: float, allowed: set[str]):
+    def __init__(self, url: str, requests: int, concurrency: int, seconds: float, allowed: set[str],
+                 keepalive: bool = False):
         check_target(url, allowed)
-        self._args = (url, requests, concurrency, seconds, allowed)
+        self._args = (url, requests, concurrency, seconds, allowed, 10.0, keepalive)
         self.result: LoadResult | None = None
         self._thread = threading.Thread(target=self._go, daemon=True)
 

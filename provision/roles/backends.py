@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..apply import Handler
 from ..platforms import Platform
-from ..render import render
+from ..render import FILES, render
 from ..resources import Directory, File, Packages, Service, SystemUser, Venv
 from ..wheels import wheelhouse
 
@@ -46,6 +46,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
             SystemUser(user, home, platform.nologin_shell),
             File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
                                           own_url=f"http://{bind}"), notify=restart),
+            File(f"{home}/gunicorn.conf.py", (FILES / "gunicorn.conf.py").read_text(), notify=restart),
             Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
             File(f"/etc/systemd/system/{unit_name(app)}",
                  render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2),

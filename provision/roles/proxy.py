@@ -35,6 +35,13 @@ def members(inventory) -> list[dict]:
             for b in inventory.group("backends") for a in b.apps]
 
 
+def modules(host, options) -> dict:
+    """The proxy modules, plus the lbmethod's own module when it is not byrequests."""
+    lb = setting(host, options, "lbmethod")
+    extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")}
+    return {**PROXY_MODULES, **extra}
+
+
 def routes(host, platform: Platform, inventory, options) -> str:
     found = members(inventory)
     if not found:
@@ -42,7 +49,8 @@ def routes(host, platform: Platform, inventory, options) -> str:
     return render("proxy-routes.inc.j2", mode=setting(host, options, "proxy_mode"), members=found,
                   lbmethod=setting(host, options, "lbmethod"), retry=setting(host, options, "balancer_retry"),
                   timeout=setting(host, options, "balancer_timeout"),
-                  connectiontimeout=setting(host, options, "balancer_connectiontimeout"))
+                  connectiontimeout=setting(host, options, "balancer_connectiontimeout"),
+                  extra=host.vars.get("proxy_extra_directives", []))
 
 
 def vhost(host, platform: Platform, options) -> str:
@@ -66,9 +74,9 @@ def resources(host, platform: Platform, inventory, options) -> list:
                           after="yum clean all -q", when=_centos7_only, kind_label="yum repo"))
     steps.append(Packages(platform, platform.apache_packages))
     if platform.module_enable == "a2enmod":
-        steps.append(ApacheModules(tuple(PROXY_MODULES), notify=reload_))
+        steps.append(ApacheModules(tuple(modules(host, options)), notify=reload_))
     else:
-        steps.append(ApacheModuleDropin(platform.module_dropin, PROXY_MODULES, platform.apache_packages[0],
+        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options), platform.apache_packages[0],
                                         notify=reload_, validate=check))
     if platform.family == "redhat":
         if host.vars.get("selinux_network_connect", True):

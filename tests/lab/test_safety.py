@@ -1,0 +1,161 @@
+"""Safe changes under real load through the real proxy: graceful reloads, configtest rollback,
+failover, rolling updates, secrets and exposure. Each test leaves the lab deployed as it found it."""
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import ROOT, get, invoke, recap, ssh, unit_state
+from provision.load import Background
+
+pytestmark = pytest.mark.lab
+
+PROXY = "http://10.123.0.10/"
+LAB_HOSTS = {"10.123.0.10", "10.123.0.11", "10.123.0.12"}
+ROUTES = "/etc/apache2/provision/proxy-routes.inc"
+
+
+def load(requests=3000, concurrency=20, seconds=60):
+    return Background(PROXY, requests, concurrency, seconds, LAB_HOSTS)
+
+
+def inventory(lab, tmp_path, name="inventory.yml", **changes):
+    data = yaml.safe_load((ROOT / "inventory/lab.yml").read_text())
+    data["all"]["vars"]["ssh_config"] = str(lab.ssh_config)
+    data["all"]["vars"].update(changes.pop("vars", {}))
+    for host, apps in changes.pop("apps", {}).items():
+        data["all"]["children"]["backends"]["hosts"][host]["apps"] = apps
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_vhost_change_under_load_drops_nothing(deployed, tmp_path):
+    pid = unit_state(deployed, "proxy", "apache2")["MainPID"]
+    changed = inventory(deployed, tmp_path, vars={"lbmethod": "bybusyness"})
+    try:
+        with load() as bg:
+            time.sleep(0.5)
+            proc = invoke("deploy", "-i", str(changed), check=0)
+        result = bg.wait()
+        print(result.summary(), result.errors[:3])
+        assert proc.stdout.count("proxy | changed | reload apache2: handler") == 1
+        assert "lbmethod=bybusyness" in ssh(deployed, "proxy", f"cat {ROUTES}").stdout
+        assert result.sent >= 3000 and result.failed == 0, result.summary()
+        assert unit_state(deployed, "proxy", "apache2")["MainPID"] == pid
+    finally:
+        invoke("deploy", "-i", "inventory/lab.yml", check=0)
+
+
+def test_invalid_change_is_rolled_back_and_apache_keeps_serving(deployed, tmp_path):
+    before = ssh(deployed, "proxy", f"sha256sum {ROUTES}").stdout
+    pid = unit_state(deployed, "proxy", "apache2")["MainPID"]
+    # A raw directive from the inventory that Apache rejects: only configtest can tell.
+    bad = inventory(deployed, tmp_path, vars={"proxy_extra_directives": ["ProxyTimeout soon"]})
+    with load(requests=1500) as bg:
+        proc = invoke("deploy", "-i", str(bad), check=2)
+    result = bg.wait()
+    print(result.summary())
+    assert "configtest (apache)" in proc.stdout and "Proxy Timeout must be at least" in proc.stdout, proc.stdout
+    assert recap(proc.stdout)["proxy"]["failed"] == 1
+    assert ssh(deployed, "proxy", f"sha256sum {ROUTES}").stdout == before
+    assert ssh(deployed, "proxy", f"ls {ROUTES}.provision-bak /var/lib/provision/pending/ 2>&1; true").stdout \
+        .count("No such file") == 1
+    assert result.failed == 0, result.summary()
+    assert unit_state(deployed, "proxy", "apache2")["MainPID"] == pid
+    verify = invoke("verify", "-i", "inventory/lab.yml")
+    assert verify.returncode == 0, verify.stdout[-3000:]
+
+
+def test_stopped_backend_fails_over_and_rejoins(deployed):
+    unit = "provision-app-hello.service"
+    try:
+        with load(requests=3000) as bg:
+            time.sleep(0.3)
+            ssh(deployed, "web1", f"systemctl stop {unit}")
+        result = bg.wait()
+        print(result.summary())
+        assert result.failed == 0, result.summary()
+        assert result.bodies["Howdy world!"] > 0
+    finally:
+        ssh(deployed, "web1", f"systemctl start {unit}")
+    started = time.monotonic()
+    while get(PROXY)[2] != "Hello world!":
+        assert time.monotonic() - started < 10, "web1 did not rejoin within 10 s"
+        time.sleep(0.2)
+    print(f"web1 rejoined after {time.monotonic() - started:.1f} s")
+
+
+def test_rolling_update_under_load(deployed, tmp_path):
+    new = inventory(deployed, tmp_path, apps={
+        "web1": [{"name": "hello", "port": 8080, "message": "Hello v2!"}],
+        "web2": [{"name": "howdy", "port": 8081, "message": "Howdy v2!"}]})
+    try:
+        with load(requests=4000, seconds=90) as bg:
+            time.sleep(0.3)
+            proc = invoke("deploy", "-i", str(new), "--serial", "1", check=0)
+        result = bg.wait()
+        print(result.summary())
+        assert proc.stdout.count("back in the balancer") == 2
+        assert result.failed == 0, result.summary()
+        assert {get(PROXY)[2] for _ in range(6)} == {"Hello v2!", "Howdy v2!"}
+    finally:
+        invoke("deploy", "-i", "inventory/lab.yml", "--serial", "1", check=0)
+
+
+def test_status_pages_only_on_the_proxy_itself(deployed):
+    for path in ("balancer-manager", "server-status"):
+        assert get(f"{PROXY}{path}")[0] == 403
+        assert ssh(deployed, "proxy", f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1/{path}").stdout == "200"
+
+
+def test_apps_listen_on_the_private_address_only(deployed):
+    for host, port in (("web1", 8080), ("web2", 8081)):
+        listening = ssh(deployed, host, "ss -Hltn").stdout
+        ours = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(f":{port}")]
+        assert ours == [f"{deployed.hosts[host]}:{port}"], listening
+
+
+def test_written_files_have_sane_modes_and_owners(deployed):
+    out = ssh(deployed, "web1", "stat -c '%n %a %U %G' /opt/provision/apps/hello /opt/provision/apps/hello/app.py "
+                                "/opt/provision/apps/hello/venv /etc/systemd/system/provision-app-hello.service; "
+                                "su -s /bin/sh app-hello -c 'touch /opt/provision/apps/hello/app.py' 2>&1; "
+                                "ps -o user= -C gunicorn | sort -u").stdout.splitlines()
+    assert out[:4] == ["/opt/provision/apps/hello 755 root root", "/opt/provision/apps/hello/app.py 644 root root",
+                       "/opt/provision/apps/hello/venv 755 root root",
+                       "/etc/systemd/system/provision-app-hello.service 644 root root"]
+    assert "Permission denied" in out[4]
+    assert out[5:] == ["app-hello"]
+    proxy = ssh(deployed, "proxy", f"stat -c '%a %U %G' {ROUTES} /etc/apache2/sites-available/provision-proxy.conf")
+    assert proxy.stdout.split("\n")[:2] == ["644 root root", "644 root root"]
+
+
+SUDO_USER = "deployer"
+PASSWORD = "s3cret-Pa55-7f1c"
+
+
+def test_sudo_user_with_password_never_leaks(deployed, tmp_path):
+    setup = (f"id {SUDO_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {SUDO_USER}; "
+             f"echo '{SUDO_USER}:{PASSWORD}' | chpasswd; "
+             f"echo '{SUDO_USER} ALL=(ALL) ALL' > /etc/sudoers.d/{SUDO_USER}; chmod 440 /etc/sudoers.d/{SUDO_USER}; "
+             f"install -d -m 700 -o {SUDO_USER} -g {SUDO_USER} /home/{SUDO_USER}/.ssh; "
+             f"cp /root/.ssh/authorized_keys /home/{SUDO_USER}/.ssh/; chown {SUDO_USER}: /home/{SUDO_USER}/.ssh/authorized_keys")
+    for host in deployed.hosts:
+        ssh(deployed, host, setup)
+    inv = inventory(deployed, tmp_path, vars={"ansible_user": SUDO_USER, "lbmethod": "bybusyness"})
+    out_json = tmp_path / "run.json"
+    try:
+        proc = invoke("deploy", "-i", str(inv), "-v", "--diff", "--json", str(out_json), check=0,
+                      env={"PROVISION_SUDO_PASSWORD": PASSWORD})
+        assert recap(proc.stdout)["proxy"]["changed"] == 2, proc.stdout   # it really ran as root, via sudo
+        assert "lbmethod=bybusyness" in ssh(deployed, "proxy", f"cat {ROUTES}").stdout
+        wrong = invoke("deploy", "-i", str(inv), env={"PROVISION_SUDO_PASSWORD": "wrong-one"})
+        assert wrong.returncode == 2 and "wrong sudo password" in wrong.stdout
+        journals = "".join(ssh(deployed, h, "journalctl -q --no-pager -o cat").stdout for h in deployed.hosts)
+        everything = proc.stdout + proc.stderr + out_json.read_text() + wrong.stdout + wrong.stderr + journals
+        assert journals and PASSWORD not in everything
+    finally:
+        invoke("deploy", "-i", "inventory/lab.yml", check=0)
