@@ -335,7 +335,7 @@ def _check_role_vars(where: str, v: dict):
     if health is not None and not re.match(r"^/[A-Za-z0-9._/-]*$", health):
         raise InventoryError(f"{where}: field 'health_path' must be a URL path like /health, got {health!r}")
     for i, line in enumerate(v.get("proxy_extra_directives") or []):
-        if not isinstance(line, str) or not line.strip() or any(c in line for c in "\r\n\0"):
+        if not isinstance(line, str) or not line.strip() or any(ord(c) < 32 and c != "\t" for c in line):
             raise InventoryError(f"{where}: field 'proxy_extra_directives[{i}]' must be one directive on one line")
     seen_ports: dict[int, str] = {}
     seen_names: set[str] = set()

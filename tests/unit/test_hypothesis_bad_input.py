@@ -1,0 +1,154 @@
+"""Property test: hundreds of generated malformed inventories and template values. Every one
+gives a one-line error naming its file (and its host and field where it has one), never a
+traceback, and no connection is ever opened."""
+import copy
+import io
+import tempfile
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from provision import deploy as deploy_mod
+from provision.engine import Options
+from provision.inventory import CONNECTION_KEYS, IGNORED_ANSIBLE, KNOWN_VARS, LBMETHODS, PROXY_MODES
+from provision.report import Reporter
+
+BASE = {"all": {"vars": {"proxy_mode": "balancer"}, "children": {
+    "proxies": {"hosts": {"proxy": {"ansible_host": "10.123.0.10"}}},
+    "backends": {"hosts": {
+        "web1": {"ansible_host": "10.123.0.11", "apps": [{"name": "hello", "port": 8080, "message": "Hello world!"}]},
+        "web2": {"ansible_host": "10.123.0.12", "apps": [{"name": "howdy", "port": 8081, "message": "Howdy world!"}]},
+    }}}}}
+
+text = st.text(min_size=1, max_size=30)
+not_int = st.one_of(st.text(max_size=10).filter(lambda s: not s.strip().isdigit()), st.floats(allow_nan=False),
+                    st.lists(st.integers(), max_size=2), st.booleans())
+unknown_key = st.from_regex(r"[a-z][a-z0-9_]{2,20}", fullmatch=True).filter(
+    lambda k: k not in KNOWN_VARS and k not in CONNECTION_KEYS and not IGNORED_ANSIBLE.match(k))
+bad_line = st.builds(lambda a, c, b: a + c + b, st.text(max_size=10), st.sampled_from(["\n", "\r", "\x00", "\x07"]),
+                     st.text(max_size=10))
+
+
+def backend(data, name="web1"):
+    return data["all"]["children"]["backends"]["hosts"][name]
+
+
+def proxy(data):
+    return data["all"]["children"]["proxies"]["hosts"]["proxy"]
+
+
+def set_app(field, value):
+    def apply(data):
+        backend(data)["apps"][0][field] = value
+        return f"apps[0].{field}"
+    return apply
+
+
+def set_host(field, value, where=proxy):
+    def apply(data):
+        where(data)[field] = value
+        return field
+    return apply
+
+
+def set_group_var(field, value):
+    def apply(data):
+        data["all"]["vars"][field] = value
+        return field
+    return apply
+
+
+mutations = st.one_of(
+    unknown_key.map(lambda k: set_host(k, "x")),
+    st.one_of(st.integers(max_value=0), st.integers(min_value=65536)).map(lambda p: set_host("ansible_port", p)),
+    not_int.map(lambda p: set_host("ansible_port", p)),
+    st.one_of(st.integers(max_value=1023), st.integers(min_value=65536)).map(lambda p: set_app("port", p)),
+    not_int.map(lambda p: set_app("port", p)),
+    st.one_of(st.just(""), st.text(min_size=201, max_size=260), bad_line, st.integers()).map(
+        lambda m: set_app("message", m)),
+    st.text(max_size=20).filter(lambda n: not __import__("re").match(r"^[a-z][a-z0-9_-]{0,30}$", n)).map(
+        lambda n: set_app("name", n)),
+    text.filter(lambda m: m not in PROXY_MODES).map(lambda m: set_group_var("proxy_mode", m)),
+    text.filter(lambda m: m not in LBMETHODS).map(lambda m: set_group_var("lbmethod", m)),
+    st.text(min_size=1, max_size=20).filter(lambda s: not __import__("re").match(r"^[A-Za-z0-9.*-]+$", s)).map(
+        lambda s: set_host("server_name", s)),
+    st.one_of(st.just(""), st.text(min_size=1, max_size=10).map(lambda s: f"bad {s}"), st.integers(),
+              st.lists(st.text(), max_size=2)).map(lambda a: set_host("ansible_host", a)),
+    st.one_of(st.integers(max_value=-1), st.integers(min_value=3601)).map(lambda n: set_group_var("balancer_retry", n)),
+    bad_line.map(lambda s: set_host("proxy_extra_directives", [s])),
+    st.text(max_size=10).filter(lambda s: not __import__("re").match(r"^/[A-Za-z0-9._/-]*$", s)).map(
+        lambda s: set_host("health_path", s)),
+    text.filter(lambda t: t not in ("off", "self-signed", "provided")).map(lambda t: set_host("tls", t)),
+    st.sampled_from(["dup-port", "dup-app", "apps-not-list", "hosts-list", "host-list", "no-backends",
+                     "no-proxies", "extra-top", "group-key"]),
+)
+
+
+def structural(data, kind):
+    b = data["all"]["children"]["backends"]
+    if kind == "dup-port":
+        backend(data)["apps"].append({"name": "other", "port": 8080, "message": "x"})
+        return "apps[1].port"
+    if kind == "dup-app":
+        backend(data)["apps"].append({"name": "hello", "port": 9090, "message": "x"})
+        return "apps[1].name"
+    if kind == "apps-not-list":
+        backend(data)["apps"] = "hello"
+        return "apps"
+    if kind == "hosts-list":
+        b["hosts"] = ["web1", "web2"]
+        return "hosts"
+    if kind == "host-list":
+        b["hosts"]["web1"] = ["10.0.0.1"]
+        return "web1"
+    if kind == "no-backends":
+        data["all"]["children"]["servers"] = data["all"]["children"].pop("backends")
+        return "backends"
+    if kind == "no-proxies":
+        del data["all"]["children"]["proxies"]
+        return "proxies"
+    if kind == "extra-top":
+        data["ungrouped"] = {}
+        return "all"
+    data["all"]["children"]["proxies"]["members"] = []
+    return "members"
+
+
+class NoConnect:
+    def __init__(self, *a, **kw):
+        raise AssertionError("a connection was attempted")
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=mutations)
+def test_malformed_inventory_gives_one_line_and_no_connection(monkeypatch, mutation):
+    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    data = copy.deepcopy(BASE)
+    if isinstance(mutation, str):
+        field = structural(data, mutation)
+    else:
+        field = mutation(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "inventory.yml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        out = io.StringIO()
+        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
+        lines = out.getvalue().strip().splitlines()
+        assert code == 2
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("error: ") and str(path) in lines[0], lines[0]
+        assert field in lines[0], (field, lines[0])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.text(max_size=80))
+def test_arbitrary_text_as_inventory(monkeypatch, garbage):
+    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "inventory.yml"
+        path.write_text(garbage)
+        out = io.StringIO()
+        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
+        lines = out.getvalue().strip().splitlines()
+        assert code == 2 and len(lines) == 1 and str(path) in lines[0], lines
