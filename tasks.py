@@ -116,9 +116,15 @@ def test_(c, pytest_args=""):
 
 @task
 def demo(c):
-    """Provisional demo: bring the lab up and show its hosts."""
+    """The whole job on the local lab: lab up, deploy, verify, then 6 answers through the proxy."""
     up(c)
     status(c)
+    deploy(c)
+    verify(c)
+    from provision.demo import answers
+    print("\nThrough the proxy:")
+    for line in answers("inventory/lab.yml", 6):
+        print(line)
 
 
 # --- deploy -----------------------------------------------------------------------
