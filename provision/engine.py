@@ -167,7 +167,7 @@ def converge_host(role, host, inventory, options, session: Session, reporter, re
     if options.check:
         for c in changes:
             status = "changed" if c.changed else "ok"
-            step = StepResult(c.label, status, ("would be " if c.changed else "") + c.reason,
+            step = StepResult(c.label, status, ("would change: " if c.changed else "") + c.reason,
                               diff=diffs.get(c.label, ""))
             result.steps.append(step)
             reporter.step(host.name, step)

@@ -31,11 +31,12 @@ class Platform:
 DEBIAN = Platform(
     family="debian",
     package_query="dpkg-query -W -f '${Package}\\t${db:Status-Status}\\t${Version}\\n'",
-    # A stalled mirror or proxy must not hang a run: bounded waits, then retries.
-    package_install="apt-get update -q -o Acquire::http::Timeout=20 -o Acquire::Retries=3 && "
+    # A stalled mirror or proxy must not hang a run: bounded waits, then retries. No translations.
+    package_install="apt-get update -q -o Acquire::http::Timeout=20 -o Acquire::Retries=3 "
+                    "-o Acquire::Languages=none && "
                     "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
                     "-o Acquire::http::Timeout=20 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confold {names}",
-    python_packages=("python3", "python3-venv", "curl"),
+    python_packages=("python3", "curl"),     # venvs are made --without-pip: no python3-venv needed
     apache_packages=("apache2", "curl"),
     tls_packages=(),            # mod_ssl ships inside apache2 on Debian
     nologin_shell="/usr/sbin/nologin",
@@ -124,3 +125,7 @@ APP_PINS = {
              "importlib-metadata==4.8.3", "zipp==3.6.0", "typing-extensions==4.1.1"),
 }
 APP_PINS_CURRENT = ("Flask==3.1.3", "Werkzeug==3.1.9", "gunicorn==27.0.1")
+# The pip that installs those wheels, run straight from its wheel (venvs are made without pip,
+# which saves ensurepip's seconds per app). pip 21.3.1 is the last release for Python 3.6.
+INSTALLER_PINS = {(3, 6): "pip==21.3.1"}
+INSTALLER_PIN_CURRENT = "pip==26.3"

@@ -396,11 +396,12 @@ class Venv(Resource):
             return Change(self.label, f"wheels match ({', '.join(house.pins)})")
         p = q(self.path)
         reqs = " ".join(q(r) for r in house.pins)
+        wheels = f"\"$PROVISION_UPLOAD/{house.key}\""
         script = "\n".join([
             f"rm -rf {p}",
-            f"python3 -m venv {p}",
-            f"{p}/bin/pip install -q --disable-pip-version-check --no-index "
-            f"--find-links \"$PROVISION_UPLOAD/{house.key}\" {reqs}",
+            f"python3 -m venv --without-pip {p}",
+            f"{p}/bin/python {wheels}/{house.installer.name}/pip install -q --disable-pip-version-check "
+            f"--no-index --find-links {wheels} {reqs}",
             _heredoc(want, q(self.marker)),
         ])
         uploads = tuple((str(f), f"{house.key}/{f.name}") for f in house.files)

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .platforms import APP_PINS, APP_PINS_CURRENT
+from .platforms import APP_PINS, APP_PINS_CURRENT, INSTALLER_PIN_CURRENT, INSTALLER_PINS
 
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -24,7 +24,8 @@ class WheelError(Exception):
 class Wheelhouse:
     key: str
     pins: tuple[str, ...]
-    files: tuple[Path, ...]
+    files: tuple[Path, ...]         # every wheel to upload, the installer's included
+    installer: Path                 # pip's own wheel, run from the wheel file itself
 
     @property
     def manifest(self) -> str:
@@ -34,6 +35,10 @@ class Wheelhouse:
 
 def pins_for(python: tuple[int, ...]) -> tuple[str, ...]:
     return APP_PINS.get(tuple(python[:2]), APP_PINS_CURRENT)
+
+
+def installer_for(python: tuple[int, ...]) -> str:
+    return INSTALLER_PINS.get(tuple(python[:2]), INSTALLER_PIN_CURRENT)
 
 
 def cache_root() -> Path:
@@ -47,27 +52,30 @@ def platform_tags(arch: str) -> list[str]:
 
 def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
     pins = pins_for(python)
-    digest = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:10]
+    installer = installer_for(python)
+    digest = hashlib.sha256("\n".join(pins + (installer,)).encode()).hexdigest()[:10]
     key = f"py{python[0]}{python[1]}-{arch}-{digest}"
     folder = cache_root() / key
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
         if not (folder / ".complete").exists():
-            _download(folder, pins, python, arch)
+            _download(folder, pins, installer, python, arch)
     files = tuple(sorted(folder.glob("*.whl")))
-    return Wheelhouse(key=key, pins=pins, files=files)
+    pip_wheel = next(f for f in files if f.name.startswith(f"pip-{installer.split('==')[1]}-"))
+    return Wheelhouse(key=key, pins=pins, files=files, installer=pip_wheel)
 
 
-def _download(folder: Path, pins, python, arch):
+def _download(folder: Path, pins, installer, python, arch):
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
            "--only-binary=:all:", "--implementation", "cp",
            "--python-version", f"{python[0]}.{python[1]}", "-d", str(folder)]
     for tag in platform_tags(arch):
         cmd += ["--platform", tag]
-    proc = subprocess.run(cmd + list(pins), capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
-        raise WheelError(f"wheels for Python {python[0]}.{python[1]} {arch}: {last}")
-    (folder / ".complete").write_text("\n".join(pins) + "\n")
+    for extra, what in ((list(pins), []), ([installer], ["--no-deps"])):
+        proc = subprocess.run(cmd + what + extra, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
+            raise WheelError(f"wheels for Python {python[0]}.{python[1]} {arch}: {last}")
+    (folder / ".complete").write_text("\n".join(pins + (installer,)) + "\n")

@@ -36,7 +36,7 @@ def test_check_on_fresh_hosts_reports_changes_and_touches_nothing(fresh, tmp_pat
     assert set(counts) == {"proxy", "web1", "web2"}
     assert all(c["changed"] > 0 and c["failed"] == 0 for c in counts.values()), proc.stdout
     result = json.loads(out.read_text())
-    assert any(s["reason"].startswith("would be") for s in result["hosts"]["proxy"]["steps"])
+    assert any(s["reason"].startswith("would change") for s in result["hosts"]["proxy"]["steps"])
     for host in fresh.hosts:
         status = ssh(fresh, host, "dpkg-query -W -f '${db:Status-Status}\\n' apache2 python3-venv 2>/dev/null; true")
         assert "installed" not in status.stdout.split(), f"{host}: {status.stdout}"

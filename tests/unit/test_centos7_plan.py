@@ -9,7 +9,7 @@ import pytest
 from provision import apply, facts as factlib
 from provision.inventory import load
 from provision.roles import backends, proxy
-from provision.wheels import Wheelhouse, pins_for
+from provision.wheels import Wheelhouse, installer_for, pins_for
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,10 @@ class Opts:
 
 def fake_wheels(facts):
     pins = pins_for(facts.python)
+    installer = Path(f"/cache/{installer_for(facts.python).replace('==', '-')}-py3-none-any.whl")
     return Wheelhouse(f"py{facts.python[0]}{facts.python[1]}-x86_64-test", pins,
-                      tuple(Path(f"/cache/{p.replace('==', '-')}-py3-none-any.whl") for p in pins))
+                      tuple(Path(f"/cache/{p.replace('==', '-')}-py3-none-any.whl") for p in pins) + (installer,),
+                      installer)
 
 
 def centos7_output(installed=(), loadmodules=True, selinux="Enforcing", sebool="off", firewalld=True):
@@ -123,7 +125,8 @@ def test_centos7_backend_plan_python36_and_flask20_wheels(inventory):
     assert todo["packages python3 curl"].script == "yum install -y -q python3 curl"
     for app in ("hello", "howdy"):
         venv = todo[f"venv /opt/provision/apps/{app}/venv"]
-        assert "python3 -m venv" in venv.script
+        assert "python3 -m venv --without-pip" in venv.script
+        assert "pip-21.3.1-py3-none-any.whl/pip install" in venv.script
         assert "--no-index" in venv.script
         assert "Flask==2.0.3" in venv.script and "Werkzeug==2.0.3" in venv.script
         assert "gunicorn==21.2.0" in venv.script
