@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.request
+import http.client
 from pathlib import Path
 
-from . import report
+from . import report, tls
 from .engine import Options, Sessions, prefetch, run_role
 from .inventory import InventoryError, load
 from .roles import backends, proxy
@@ -52,10 +52,15 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     try:
         inventory = load(inventory_path)
         phases = plan_phases(inventory, limit)
+        options.tls = tls.prepare(inventory, [h for role, hs in phases if role is proxy for h in hs],
+                                  save=not options.check)
         prevalidate(inventory, phases, options)
-    except (InventoryError, DeployError) as exc:
+    except (InventoryError, DeployError, tls.TLSError) as exc:
         reporter.info(f"error: {exc}")
         return 2
+    for name, made in options.tls.items():
+        if made.issued:
+            reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
     if options.sudo_password is None and os.environ.get(SUDO_ENV):
         options.sudo_password = os.environ[SUDO_ENV]
     sessions = Sessions(options)
@@ -109,8 +114,13 @@ def smoke_check(proxies, skip: set[str], messages: set[str], reporter, timeout: 
         last = ""
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=3) as resp:
+                conn = http.client.HTTPConnection(host.private_address, 80, timeout=3)
+                try:
+                    conn.request("GET", "/")
+                    resp = conn.getresponse()
                     body = resp.read(300).decode(errors="replace")
+                finally:
+                    conn.close()
                 if body in messages:
                     results[host.name] = True
                     reporter.info(f"{host.name} | smoke | GET {url} -> {resp.status} {body!r}")
@@ -122,5 +132,5 @@ def smoke_check(proxies, skip: set[str], messages: set[str], reporter, timeout: 
                 results[host.name] = False
                 reporter.failed(host.name, "smoke", f"GET {url}: {last}")
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
     return results

@@ -25,7 +25,9 @@ class Platform:
     module_enable: str          # how to enable missing modules: "a2enmod" or "dropin"
     module_dropin: str | None
     modules_listing: str        # fact command that lists enabled modules
-    tls_dir: str
+    tls_dir: str                # the proxy's certificate and key (directory 0700, key 0600)
+    tls_conf: str | None        # the global SSL config file we manage (RedHat: mod_ssl's ssl.conf)
+    tls_chain_directive: bool   # httpd < 2.4.8 reads the chain from SSLCertificateChainFile only
 
 
 DEBIAN = Platform(
@@ -51,6 +53,10 @@ DEBIAN = Platform(
     module_dropin=None,
     modules_listing="ls -1 /etc/apache2/mods-enabled/",
     tls_dir="/etc/apache2/provision/tls",
+    # Debian's mods-available/ssl.conf holds the global SSL settings and ports.conf has
+    # "<IfModule ssl_module> Listen 443": a2enmod ssl is all it takes.
+    tls_conf=None,
+    tls_chain_directive=False,
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -76,7 +82,13 @@ REDHAT = Platform(
     module_enable="dropin",
     module_dropin="/etc/httpd/conf.modules.d/10-provision-proxy.conf",
     modules_listing="cat /etc/httpd/conf.modules.d/*.conf",
+    # Under /etc/httpd, so SELinux labels them httpd_config_t (readable by httpd) by inheritance.
     tls_dir="/etc/httpd/provision/tls",
+    # mod_ssl's conf.d/ssl.conf (CentOS 7 httpd SRPM, SOURCES/ssl.conf) holds "Listen 443 https",
+    # the global SSL settings and a _default_:443 vhost with /etc/pki/tls localhost certs: we own it.
+    tls_conf="/etc/httpd/conf.d/ssl.conf",
+    # httpd 2.4.6: SSLCertificateFile reads one certificate; chains from 2.4.8 (mod_ssl docs).
+    tls_chain_directive=True,
 )
 
 PLATFORMS = {"debian": DEBIAN, "redhat": REDHAT}
@@ -108,9 +120,16 @@ PROXY_MODULES = {
 SUPPORT_MODULES = {
     "slotmem_shm": ("slotmem_shm_module", "modules/mod_slotmem_shm.so"),
 }
+# TLS: mod_ssl and its session cache, mod_headers (X-Forwarded-Proto, HSTS), mod_rewrite for
+# tls_redirect. On CentOS 7, ssl_module is loaded by mod_ssl's conf.modules.d/00-ssl.conf and the
+# others by 00-base.conf (shared fixtures).
 TLS_MODULES = {
     "ssl": ("ssl_module", "modules/mod_ssl.so"),
+    "socache_shmcb": ("socache_shmcb_module", "modules/mod_socache_shmcb.so"),
     "headers": ("headers_module", "modules/mod_headers.so"),
+}
+REDIRECT_MODULES = {
+    "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),
 }
 
 # Backend wheels by the target's python3 (major, minor).

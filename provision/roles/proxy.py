@@ -1,14 +1,19 @@
 """The proxy: Apache httpd with mod_proxy and a vhost proxying to one backend app (single) or to
-a balancer:// cluster of every backend app. Changes are configtested, then gracefully reloaded."""
+a balancer:// cluster of every backend app. With tls on, a :443 vhost includes the same routes.
+Changes are configtested, then gracefully reloaded."""
 from __future__ import annotations
 
+import hashlib
 import posixpath
+from dataclasses import dataclass
 
+from .. import tls as tlslib
 from ..apply import Handler
-from ..platforms import PROXY_MODULES, Platform
+from ..facts import FactRequest
+from ..platforms import PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, Platform
 from ..render import FILES, render
-from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Directory, File, FirewalldService,
-                         Link, Packages, SELinuxBoolean, Service)
+from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FirewalldService,
+                         Link, Packages, Resource, SELinuxBoolean, Service)
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
@@ -16,7 +21,11 @@ VALIDATE = "apache"
 VAULT = "http://vault.centos.org"
 CENTOS7_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
 DEFAULTS = {"proxy_mode": "balancer", "lbmethod": "byrequests", "balancer_retry": 5,
-            "balancer_timeout": 30, "balancer_connectiontimeout": 2}
+            "balancer_timeout": 30, "balancer_connectiontimeout": 2, "tls": "off", "tls_redirect": False,
+            "tls_hsts": False, "health_path": "/health"}
+# Mozilla's "intermediate" list (guideline 5.7) without the DHE suites: see proxy-vhost.conf.j2.
+CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+           "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
 class ProxyConfigError(Exception):
@@ -35,11 +44,33 @@ def members(inventory) -> list[dict]:
             for b in inventory.group("backends") for a in b.apps]
 
 
-def modules(host, options) -> dict:
-    """The proxy modules, plus the lbmethod's own module when it is not byrequests."""
+def modules(host, options, platform: Platform | None = None) -> dict:
+    """The proxy modules, plus the lbmethod's own module when it is not byrequests, plus the TLS
+    ones with tls on (on RedHat, ssl_module comes with the mod_ssl package, not our drop-in)."""
     lb = setting(host, options, "lbmethod")
     extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")}
+    if setting(host, options, "tls") != "off":
+        extra.update(TLS_MODULES)
+        if platform is not None and platform.tls_packages:
+            extra.pop("ssl")
+        if setting(host, options, "tls_redirect"):
+            extra.update(REDIRECT_MODULES)
     return {**PROXY_MODULES, **extra}
+
+
+def tls_paths(platform: Platform) -> tuple[str, str]:
+    return f"{platform.tls_dir}/proxy.crt", f"{platform.tls_dir}/proxy.key"
+
+
+def material(host, options) -> tlslib.Material | None:
+    """The host's certificate and key, made by tls.prepare before planning (None with tls off)."""
+    if setting(host, options, "tls") == "off":
+        return None
+    found = (getattr(options, "tls", None) or {}).get(host.name)
+    if found is None:
+        raise ProxyConfigError(f"tls: {setting(host, options, 'tls')}: no certificate prepared for this host "
+                               "(provision.tls.prepare runs before planning)")
+    return found
 
 
 def routes(host, platform: Platform, inventory, options) -> str:
@@ -54,8 +85,83 @@ def routes(host, platform: Platform, inventory, options) -> str:
 
 
 def vhost(host, platform: Platform, options) -> str:
+    tls = material(host, options)
+    cert, key = tls_paths(platform)
     return render("proxy-vhost.conf.j2", mode=setting(host, options, "proxy_mode"),
-                  server_name=host.vars.get("server_name", host.name), routes_path=platform.routes_path)
+                  server_name=host.vars.get("server_name", host.name), routes_path=platform.routes_path,
+                  tls=tls is not None, cert_path=cert, key_path=key,
+                  chain_directive=bool(tls and tls.chained and platform.tls_chain_directive),
+                  ciphers=CIPHERS, hsts=setting(host, options, "tls_hsts"),
+                  redirect=setting(host, options, "tls_redirect"), health_path=setting(host, options, "health_path"))
+
+
+@dataclass
+class TlsModuleOff(Resource):
+    """Debian, tls off: a2dismod ssl if our certificate is still there (we enabled it), so that
+    ports.conf's "<IfModule ssl_module> Listen 443" goes away with our :443 vhost."""
+    cert: str
+    notify: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.label = "apache module ssl off"
+
+    def request(self):
+        return FactRequest(paths={self.cert})
+
+    def _plan(self, facts):
+        if "ssl" not in facts.apache_modules:
+            return Change(self.label, "not enabled")
+        if facts.file(self.cert).kind == "absent":
+            return Change(self.label, "enabled, but not by provision: left alone")
+        return self._change("tls is off", "a2dismod -q ssl")
+
+
+@dataclass
+class TlsConfOff(Resource):
+    """RedHat, tls off: our ssl.conf says "Listen 443 https"; with no SSL vhost left httpd would
+    refuse to start, so it becomes a comment. A file that is not ours is left alone."""
+    path: str
+    ours: bytes
+    replacement: bytes
+    notify: tuple[str, ...] = ()
+    validate: str | None = None
+
+    def __post_init__(self):
+        self.label = f"tls off {self.path}"
+
+    def request(self):
+        return FactRequest(paths={self.path})
+
+    def _plan(self, facts):
+        if facts.file(self.path).sha256 != hashlib.sha256(self.ours).hexdigest():
+            return Change(self.label, "not provision's TLS settings: left alone")
+        change = File(self.path, self.replacement, notify=self.notify, validate=self.validate).plan(facts)
+        change.label = self.label
+        return change
+
+
+def tls_resources(host, platform: Platform, options) -> list:
+    """Certificate, key and global SSL settings with tls on; their removal with tls off."""
+    reload_, check = (RELOAD,), VALIDATE
+    cert, key = tls_paths(platform)
+    tls = material(host, options)
+    ours = (FILES / "ssl-redhat.conf").read_bytes()
+    if tls is None:
+        steps = [Absent(cert, notify=reload_, validate=check), Absent(key, notify=reload_, validate=check)]
+        if platform.module_enable == "a2enmod":
+            steps.insert(0, TlsModuleOff(cert, notify=reload_))
+        if platform.tls_conf:
+            steps.append(TlsConfOff(platform.tls_conf, ours, (FILES / "ssl-redhat-off.conf").read_bytes(),
+                                    notify=reload_, validate=check))
+        return steps
+    steps = [
+        Directory(platform.tls_dir, mode="700"),
+        File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key"),
+        File(cert, tls.cert, notify=reload_, validate=check, kind_label="tls certificate"),
+    ]
+    if platform.tls_conf:
+        steps.append(File(platform.tls_conf, ours, notify=reload_, validate=check))
+    return steps
 
 
 def _centos7_only(facts):
@@ -73,18 +179,24 @@ def resources(host, platform: Platform, inventory, options) -> list:
                                                 repos=["base", "updates", "extras"]),
                           after="yum clean all -q", when=_centos7_only, kind_label="yum repo"))
     steps.append(Packages(platform, platform.apache_packages))
+    tls_on = setting(host, options, "tls") != "off"
+    if tls_on and platform.tls_packages:
+        steps.append(Packages(platform, platform.tls_packages))
     if platform.module_enable == "a2enmod":
-        steps.append(ApacheModules(tuple(modules(host, options)), notify=reload_))
+        steps.append(ApacheModules(tuple(modules(host, options, platform)), notify=reload_))
     else:
-        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options), platform.apache_packages[0],
-                                        notify=reload_, validate=check))
+        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
+                                        platform.apache_packages[0], notify=reload_, validate=check))
     if platform.family == "redhat":
         if host.vars.get("selinux_network_connect", True):
             steps.append(SELinuxBoolean("httpd_can_network_connect", True))
         if host.vars.get("firewalld_open_http", True):
             steps.append(FirewalldService("http"))
+            if tls_on:
+                steps.append(FirewalldService("https"))
     steps += [
         Directory(posixpath.dirname(platform.routes_path)),
+        *tls_resources(host, platform, options),
         File(platform.routes_path, routes(host, platform, inventory, options), notify=reload_, validate=check),
         File(platform.vhost_path, vhost(host, platform, options), notify=reload_, validate=check),
     ]

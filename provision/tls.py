@@ -1,0 +1,271 @@
+"""TLS material for the proxies, made on the control machine before planning.
+
+tls: self-signed -- a small CA per inventory, kept beside it in ``.tls/<inventory stem>/`` (never
+pushed; its key never leaves this machine), signs one certificate per proxy for its names and
+addresses. The issued certificate is kept and reused: it is re-issued only when missing, when the
+names changed, when it no longer matches its key or the CA, or within RENEW_BEFORE of expiry.
+tls: provided -- the certificate (chain) and key files the inventory names, checked to match.
+"""
+from __future__ import annotations
+
+import datetime
+import fcntl
+import ipaddress
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+STORE = ".tls"
+RENEW_BEFORE = datetime.timedelta(days=30)
+CA_LIFETIME = datetime.timedelta(days=3650)
+CERT_LIFETIME = datetime.timedelta(days=397)     # the CA/Browser Forum's cap for server certificates
+
+
+class TLSError(Exception):
+    """One line naming the host or file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Material:
+    cert: bytes         # PEM: the server certificate, then any chain
+    key: bytes          # PEM: its private key
+    trust: bytes        # PEM: what clients trust (our CA, or the provided chain's issuers)
+    serial: int
+    issued: bool = False    # made by this run
+
+    @property
+    def chained(self) -> bool:
+        return self.cert.count(b"-----BEGIN CERTIFICATE-----") > 1
+
+
+def mode(host) -> str:
+    return host.vars.get("tls", "off")
+
+
+def store_dir(inventory) -> Path:
+    path = Path(inventory.path)
+    return path.parent / STORE / path.stem
+
+
+def ca_path(inventory) -> Path:
+    return store_dir(inventory) / "ca.crt"
+
+
+def trust_path(host, inventory) -> Path | None:
+    """The file a client trusts to check this proxy's certificate (None with tls: off)."""
+    if mode(host) == "self-signed":
+        return ca_path(inventory)
+    if mode(host) == "provided":
+        return _local(inventory, host.vars["tls_cert"])
+    return None
+
+
+def names(host) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(DNS names, IP addresses) the certificate covers: the host's name, server_name,
+    tls_names, its address and private address."""
+    dns, ips = [], []
+    for value in [host.name, host.vars.get("server_name"), *(host.vars.get("tls_names") or []),
+                  host.address if host.explicit_address else None, host.vars.get("private_address")]:
+        if not value:
+            continue
+        try:
+            ips.append(str(ipaddress.ip_address(value)))
+        except ValueError:
+            dns.append(str(value).lower())
+    return tuple(sorted(set(dns))), tuple(sorted(set(ips)))
+
+
+def prepare(inventory, hosts, save: bool = True, now: datetime.datetime | None = None) -> dict[str, Material]:
+    """Material for every host with tls on. save=False (check mode) writes nothing: what would be
+    issued is made in memory only."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    wanted = [h for h in hosts if mode(h) != "off"]
+    out = {}
+    for h in wanted:
+        if mode(h) == "provided":
+            out[h.name] = provided(h, inventory)
+    signed = [h for h in wanted if mode(h) == "self-signed"]
+    if signed:
+        with _locked(store_dir(inventory), save):
+            ca_cert, ca_key = _ca(store_dir(inventory), save, now)
+            for h in signed:
+                out[h.name] = _server(store_dir(inventory), h, ca_cert, ca_key, save, now)
+    return out
+
+
+# -- provided ----------------------------------------------------------------------------------
+
+def _local(inventory, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (Path(inventory.path).parent / p).resolve()
+
+
+def provided(host, inventory) -> Material:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    paths = {k: _local(inventory, host.vars[k]) for k in ("tls_cert", "tls_key")}
+    try:
+        cert_pem, key_pem = paths["tls_cert"].read_bytes(), paths["tls_key"].read_bytes()
+    except OSError as exc:
+        raise TLSError(f"host {host.name!r}: tls: provided: cannot read {exc.filename}: {exc.strerror}") from None
+    try:
+        chain = x509.load_pem_x509_certificates(cert_pem)
+    except ValueError:
+        raise TLSError(f"host {host.name!r}: {paths['tls_cert']}: not a PEM certificate") from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise TLSError(f"host {host.name!r}: {paths['tls_key']}: not an unencrypted PEM private key") from None
+    if not _same_key(chain[0], key):
+        raise TLSError(f"host {host.name!r}: {paths['tls_key']} is not the key of {paths['tls_cert']}")
+    trust = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (chain[1:] or chain))
+    return Material(cert_pem, key_pem, trust, chain[0].serial_number)
+
+
+# -- self-signed: the inventory's CA --------------------------------------------------------------
+
+@contextmanager
+def _locked(folder: Path, save: bool):
+    """One deploy at a time changes the store."""
+    if not save:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write(path: Path, data: bytes, mode_: int):
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode_)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode_)
+    os.replace(tmp, path)
+
+
+def _new_key():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _key_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _cert_pem(cert) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _same_key(cert, key) -> bool:
+    from cryptography.hazmat.primitives import serialization
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert.public_key().public_bytes(*fmt) == key.public_key().public_bytes(*fmt)
+
+
+def _load(folder: Path, stem: str):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    try:
+        cert = x509.load_pem_x509_certificate((folder / f"{stem}.crt").read_bytes())
+    except (OSError, ValueError):
+        cert = None
+    try:
+        key = serialization.load_pem_private_key((folder / f"{stem}.key").read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        key = None
+    return cert, key
+
+
+def _ca(folder: Path, save: bool, now):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+    cert, key = _load(folder, "ca")
+    if cert is not None and key is not None and _same_key(cert, key) \
+            and cert.not_valid_after_utc - now > CERT_LIFETIME:
+        return cert, key
+    key = _new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provision"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"provision CA for {folder.name}")])
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + CA_LIFETIME)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(ski, critical=False)
+            .sign(key, hashes.SHA256()))
+    if save:
+        _write(folder / "ca.key", _key_pem(key), 0o600)
+        _write(folder / "ca.crt", _cert_pem(cert), 0o644)
+    return cert, key
+
+
+def reissue_reason(cert, key, ca_cert, host, now) -> str | None:
+    """Why the kept certificate cannot be served again (None: it can)."""
+    from cryptography import x509
+    if cert is None:
+        return "no certificate yet"
+    if key is None or not _same_key(cert, key):
+        return "the certificate does not match its key"
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, Exception):
+        return "not signed by the inventory's CA"
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return "no subject alternative names"
+    have = (tuple(sorted(n.lower() for n in san.get_values_for_type(x509.DNSName))),
+            tuple(sorted(str(a) for a in san.get_values_for_type(x509.IPAddress))))
+    if have != names(host):
+        return "its names changed"
+    if cert.not_valid_after_utc - now < RENEW_BEFORE:
+        return f"expires {cert.not_valid_after_utc:%Y-%m-%d}, within {RENEW_BEFORE.days} days"
+    return None
+
+
+def _server(folder: Path, host, ca_cert, ca_key, save: bool, now) -> Material:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    cert, key = _load(folder, host.name)
+    trust = _cert_pem(ca_cert)
+    if reissue_reason(cert, key, ca_cert, host, now) is None:
+        return Material(_cert_pem(cert), _key_pem(key), trust, cert.serial_number)
+    if key is None:
+        key = _new_key()
+        if save:
+            _write(folder / f"{host.name}.key", _key_pem(key), 0o600)
+    dns, ips = names(host)
+    alt = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+    common = host.vars.get("server_name", host.name)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + CERT_LIFETIME)
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    if save:
+        _write(folder / f"{host.name}.crt", _cert_pem(cert), 0o644)
+    return Material(_cert_pem(cert), _key_pem(key), trust, cert.serial_number, issued=True)
