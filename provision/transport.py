@@ -67,14 +67,7 @@ class Session:
                           config=config, connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
         if h.ssh_config and address != conn.host:
             conn.host = address
-        client = conn.client
-        client.set_missing_host_key_policy(
-            paramiko.AutoAddPolicy() if self.accept_new else paramiko.RejectPolicy())
-        known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
-        for path in str(known).split():
-            path = Path(os.path.expanduser(path))
-            if path.is_file():
-                client.load_host_keys(str(path))
+        known = self._check_host_keys(conn, lookup)
         try:
             conn.open()
         except paramiko.BadHostKeyException as exc:
@@ -94,6 +87,22 @@ class Session:
         self._conn = conn
         self.user = conn.user
         return self
+
+    def _check_host_keys(self, conn, lookup) -> str:
+        """Known hosts from ssh_config (or ~/.ssh/known_hosts) for this hop and every ProxyJump
+        hop; unknown keys are refused unless accept_new. Fabric itself would accept any."""
+        import paramiko
+        from fabric import Connection
+        known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
+        conn.client.set_missing_host_key_policy(
+            paramiko.AutoAddPolicy() if self.accept_new else paramiko.RejectPolicy())
+        for path in str(known).split():
+            path = Path(os.path.expanduser(path))
+            if path.is_file():
+                conn.client.load_host_keys(str(path))
+        if isinstance(conn.gateway, Connection):
+            self._check_host_keys(conn.gateway, conn.gateway.ssh_config)
+        return known
 
     def close(self):
         if self._conn is not None:

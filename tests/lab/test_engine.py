@@ -98,3 +98,36 @@ def test_killed_run_leaves_the_handler_pending_and_the_next_run_performs_it(depl
         time.sleep(0.2)
     assert unit_state(deployed, "proxy", "apache2")["MainPID"] == pid
     invoke("deploy", "--mode", "balancer", check=0)
+
+
+def jump_config(lab, tmp_path, known_hosts):
+    """The lab's ssh_config with web1 reached through proxy (ProxyJump)."""
+    lines = []
+    for line in lab.ssh_config.read_text().splitlines():
+        lines.append(line.replace(str(lab.known_hosts), str(known_hosts)))
+        if line.strip() == "Host web1":
+            lines.append("    ProxyJump proxy")
+    path = tmp_path / "ssh_config"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_proxyjump_from_ssh_config_with_checked_keys(deployed, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text(deployed.known_hosts.read_text())
+    inv = lab_inventory_copy(deployed, tmp_path, ssh_config=jump_config(deployed, tmp_path, known))
+    mark = ssh(deployed, "web1", "date +%s.%N").stdout.strip()
+    proc = invoke("deploy", "-i", str(inv), "--limit", "web1", check=0)
+    assert recap(proc.stdout)["web1"] == {"ok": recap(proc.stdout)["web1"]["ok"], "changed": 0, "failed": 0,
+                                          "unreachable": 0}
+    since = ssh(deployed, "web1", f"journalctl -t sshd -q --no-pager --since @{mark} | grep Accepted").stdout
+    assert "from 10.123.0.10 " in since.splitlines()[0], since      # it came in through the proxy
+    # The jump host's key is checked too: a forged one refuses the whole path.
+    lines = known.read_text().splitlines()
+    keys = {line.split(",")[0]: line for line in lines}
+    forged = [line for line in lines if not line.startswith("proxy,")] + \
+        [" ".join([keys["proxy"].split()[0]] + keys["web2"].split()[1:])]
+    known.write_text("\n".join(forged) + "\n")
+    proc = invoke("deploy", "-i", str(inv), "--limit", "web1", check=2)
+    assert recap(proc.stdout)["web1"]["unreachable"] == 1
+    assert "CHANGED" in proc.stdout, proc.stdout
