@@ -157,3 +157,44 @@ def test_debian_gets_a2enmod_and_no_redhat_steps(inventory):
     assert by["link /etc/apache2/sites-enabled/provision-proxy.conf"].changed
     assert "a2enmod -q proxy proxy_http proxy_balancer lbmethod_byrequests" in \
         by["apache modules proxy proxy_http proxy_balancer lbmethod_byrequests"].script
+
+
+def test_fresh_centos7_tls_proxy_installs_mod_ssl_and_owns_ssl_conf(inventory, tmp_path):
+    from provision import tls
+    host = inventory.hosts["proxy"]
+    host.vars["tls"] = "self-signed"
+    inventory.path = tmp_path / "tutorial.yml"          # the CA store goes beside it, in tmp
+    opts = Opts(wheels=fake_wheels)
+    opts.tls = tls.prepare(inventory, [host])
+    f, changes = plan(proxy, host, inventory, centos7_output(), opts)
+    by = {c.label: c for c in changes if c.changed}
+    assert by["packages mod_ssl"].script == "yum install -y -q mod_ssl"
+    labels = list(by)
+    assert labels.index("packages httpd curl") < labels.index("packages mod_ssl") < \
+        labels.index("file /etc/httpd/conf.d/ssl.conf") < labels.index("file /etc/httpd/conf.d/provision-proxy.conf")
+    assert "firewall-cmd -q --permanent --add-service=https" in by["firewalld service https"].script
+    written = [label.split(" ", 2)[-1] for label in labels if label.startswith(("file", "tls"))]
+    assert "/etc/httpd/conf.d/ssl.conf" in written and "/etc/httpd/conf.d/provision-proxy.conf" in written
+    assert "/etc/httpd/provision/tls/proxy.key" in written
+    assert "chmod 600" in by["tls key /etc/httpd/provision/tls/proxy.key"].script
+    ssl_conf = _decoded(by["file /etc/httpd/conf.d/ssl.conf"])
+    directives = [line for line in ssl_conf.splitlines() if line.strip() and not line.startswith("#")]
+    assert "Listen 443 https" in directives and not any("VirtualHost" in d for d in directives)
+    vhost = _decoded(by["file /etc/httpd/conf.d/provision-proxy.conf"])
+    assert vhost.count("<VirtualHost *:443>") == 1 and "SSLCertificateChainFile" not in vhost
+    assert all(c.validate == "apache" and c.notify == (proxy.RELOAD,) for c in changes
+               if c.changed and c.label.startswith(("file /etc/httpd", "tls")))
+
+
+def test_centos7_tls_modules_come_from_the_packages(inventory, tmp_path):
+    """With httpd and mod_ssl installed, 00-base.conf and 00-ssl.conf load every TLS module: no drop-in."""
+    from provision import tls
+    host = inventory.hosts["proxy"]
+    host.vars["tls"] = "self-signed"
+    inventory.path = tmp_path / "tutorial.yml"
+    opts = Opts(wheels=fake_wheels)
+    opts.tls = tls.prepare(inventory, [host])
+    _, changes = plan(proxy, host, inventory, centos7_output(installed=("httpd", "curl", "mod_ssl")), opts)
+    mods = next(c for c in changes if c.label.startswith("apache modules"))
+    assert not mods.changed, mods.script
+    assert "ssl" not in mods.label.split()[2:]

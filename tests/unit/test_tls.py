@@ -1,0 +1,187 @@
+"""TLS: the inventory's CA and certificates (provision/tls.py), and the proxy role's TLS plan."""
+import datetime
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from provision import facts as factlib, tls
+from provision.engine import Options
+from provision.inventory import load
+from provision.platforms import DEBIAN, REDHAT
+from provision.resources import File
+from provision.roles import proxy
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    text = (ROOT / "inventory/lab-tls.yml").read_text().replace("../.lab/ssh_config", "ssh_config")
+    (tmp_path / "ssh_config").write_text("")
+    (tmp_path / "lab-tls.yml").write_text(text)
+    return load(tmp_path / "lab-tls.yml")
+
+
+def prepared(inventory, **kw):
+    options = Options()
+    options.tls = tls.prepare(inventory, inventory.group("proxies"), **kw)
+    return options
+
+
+def test_store_beside_the_inventory_and_keys_private(inventory, tmp_path):
+    prepared(inventory, now=NOW)
+    store = tmp_path / ".tls" / "lab-tls"
+    assert tls.store_dir(inventory) == store
+    assert {p.name for p in store.iterdir()} >= {"ca.crt", "ca.key", "proxy.crt", "proxy.key"}
+    assert store.stat().st_mode & 0o777 == 0o700
+    for key in ("ca.key", "proxy.key"):
+        assert (store / key).stat().st_mode & 0o777 == 0o600
+
+
+def test_names_and_addresses_in_the_certificate(inventory):
+    host = inventory.hosts["proxy"]
+    host.vars.update(server_name="www.example.test", tls_names=["alt.example.test"])
+    made = prepared(inventory, now=NOW).tls["proxy"]
+    cert = x509.load_pem_x509_certificate(made.cert)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(san.get_values_for_type(x509.DNSName)) == ["alt.example.test", "proxy", "www.example.test"]
+    assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["10.123.0.10"]
+    ca = x509.load_pem_x509_certificate(made.trust)
+    cert.verify_directly_issued_by(ca)
+
+
+def test_no_reissue_on_a_second_run(inventory):
+    first = prepared(inventory, now=NOW).tls["proxy"]
+    second = prepared(inventory, now=NOW + datetime.timedelta(days=100)).tls["proxy"]
+    assert first.issued and not second.issued
+    assert (second.serial, second.cert, second.key) == (first.serial, first.cert, first.key)
+
+
+@pytest.mark.parametrize("why", ["names", "expiry", "missing", "other key"])
+def test_reissued_when_needed(inventory, why):
+    first = prepared(inventory, now=NOW).tls["proxy"]
+    store, now = tls.store_dir(inventory), NOW
+    if why == "names":
+        inventory.hosts["proxy"].vars["tls_names"] = ["new.example.test"]
+    elif why == "expiry":
+        now = NOW + tls.CERT_LIFETIME - datetime.timedelta(days=29)
+    elif why == "missing":
+        (store / "proxy.crt").unlink()
+    else:
+        (store / "proxy.key").write_bytes(tls._key_pem(tls._new_key()))
+    again = prepared(inventory, now=now).tls["proxy"]
+    assert again.issued and again.serial != first.serial
+    assert (why == "other key") == (again.key != first.key)
+
+
+def test_check_mode_writes_nothing(inventory, tmp_path):
+    made = prepared(inventory, save=False, now=NOW).tls["proxy"]
+    assert made.issued
+    assert not (tmp_path / ".tls").exists()
+
+
+def test_provided_certificate_checked_against_its_key(inventory, tmp_path):
+    made = prepared(inventory, now=NOW).tls["proxy"]
+    host = inventory.hosts["proxy"]
+    (tmp_path / "c.pem").write_bytes(made.cert + made.trust)
+    (tmp_path / "k.pem").write_bytes(made.key)
+    host.vars.update(tls="provided", tls_cert="c.pem", tls_key="k.pem")
+    got = tls.prepare(inventory, [host])["proxy"]
+    assert got.serial == made.serial and got.chained and got.trust == made.trust
+    assert tls.trust_path(host, inventory) == tmp_path / "c.pem"
+    (tmp_path / "k.pem").write_bytes(tls._key_pem(tls._new_key()))
+    with pytest.raises(tls.TLSError, match=r"host 'proxy': .*k.pem is not the key of .*c.pem"):
+        tls.prepare(inventory, [host])
+    host.vars["tls_key"] = "missing.pem"
+    with pytest.raises(tls.TLSError, match="cannot read"):
+        tls.prepare(inventory, [host])
+
+
+def test_role_refuses_to_plan_without_prepared_material(inventory):
+    with pytest.raises(proxy.ProxyConfigError, match="no certificate prepared"):
+        proxy.resources(inventory.hosts["proxy"], DEBIAN, inventory, Options())
+
+
+@pytest.mark.parametrize("platform", [DEBIAN, REDHAT], ids=["debian", "redhat"])
+def test_proxy_directives_written_once_for_both_vhosts(inventory, platform):
+    options = prepared(inventory, now=NOW)
+    host = inventory.hosts["proxy"]
+    files = {r.path: r.content.decode() for r in proxy.resources(host, platform, inventory, options)
+             if isinstance(r, File)}
+    vhost, routes = files[platform.vhost_path], files[platform.routes_path]
+    assert vhost.count("<VirtualHost *:80>") == 1 and vhost.count("<VirtualHost *:443>") == 1
+    assert vhost.count(f"Include {platform.routes_path}") == 2
+    everything = "".join(files.values())
+    for directive in ("ProxyPreserveHost On", "ProxyPass / ", "ProxyPassReverse / ", "<Proxy balancer://"):
+        assert everything.count(directive) == 1, directive
+        assert directive in routes
+    assert "RequestHeader set X-Forwarded-Proto https" in vhost.split("<VirtualHost *:443>")[1]
+    assert "RequestHeader set X-Forwarded-Proto http\n" in vhost.split("<VirtualHost *:443>")[0]
+    assert "TLSv1.3" not in vhost and "SSLProtocol all -SSLv3 -TLSv1 -TLSv1.1" in vhost
+
+
+def test_key_is_0600_root_and_ca_key_never_in_a_file(inventory):
+    options = prepared(inventory, now=NOW)
+    ca_key = (tls.store_dir(inventory) / "ca.key").read_bytes()
+    ca_key_body = b"".join(ca_key.splitlines()[1:-1])
+    for platform in (DEBIAN, REDHAT):
+        files = [r for r in proxy.resources(inventory.hosts["proxy"], platform, inventory, options)
+                 if isinstance(r, File)]
+        key = next(f for f in files if f.path.endswith("proxy.key"))
+        assert (key.mode, key.owner, key.group) == ("600", "root", "root")
+        assert key.content == options.tls["proxy"].key
+        for f in files:
+            assert ca_key_body[:64] not in b"".join(f.content.splitlines())
+
+
+def test_redirect_and_hsts(inventory):
+    host = inventory.hosts["proxy"]
+    host.vars.update(tls_redirect=True, tls_hsts=True, health_path="/healthz")
+    vhost = proxy.vhost(host, DEBIAN, prepared(inventory, now=NOW))
+    plain, secure = vhost.split("<VirtualHost *:443>")
+    assert "RewriteCond %{REQUEST_URI} !^/healthz(/|$)" in plain
+    assert "[R=301,L]" in plain and "Strict-Transport-Security" not in plain
+    assert 'Header always set Strict-Transport-Security "max-age=63072000"' in secure
+    assert "rewrite" in proxy.modules(host, None, DEBIAN)
+
+
+def _debian_facts(modules, files=()):
+    text = "\n".join(["@@@ os-release", (ROOT / "tests/fixtures/debian12/os-release").read_text(),
+                      "@@@ arch", "x86_64", "@@@ packages", "apache2\tinstalled\t2.4.62", "@@@ mods-enabled",
+                      *[f"{m}.load" for m in modules], "@@@ pending"]) + "\n"
+    f = factlib.parse(text)
+    for path in files:
+        f.files[path] = factlib.FileState("file", "600", "root", "root", "0" * 64)
+    return f
+
+
+def test_tls_off_removes_the_443_vhost_cert_and_module(inventory):
+    host = inventory.hosts["proxy"]
+    host.vars["tls"] = "off"
+    cert, key = proxy.tls_paths(DEBIAN)
+    resources = proxy.resources(host, DEBIAN, inventory, Options())
+    vhost = next(r for r in resources if isinstance(r, File) and r.path == DEBIAN.vhost_path)
+    assert b":443" not in vhost.content and b"SSLEngine" not in vhost.content
+    labels = [r.label for r in resources]
+    assert f"absent {cert}" in labels and f"absent {key}" in labels
+    off = next(r for r in resources if r.label == "apache module ssl off")
+    assert off.plan(_debian_facts(["ssl", "proxy"], [cert])).script == "a2dismod -q ssl"
+    assert not off.plan(_debian_facts(["ssl", "proxy"])).changed      # not ours: left alone
+    assert not off.plan(_debian_facts(["proxy"], [cert])).changed
+
+
+def test_redhat_tls_off_neutralises_only_our_ssl_conf(inventory):
+    host = inventory.hosts["proxy"]
+    host.vars["tls"] = "off"
+    step = next(r for r in proxy.resources(host, REDHAT, inventory, Options()) if isinstance(r, proxy.TlsConfOff))
+    ours = (proxy.FILES / "ssl-redhat.conf").read_bytes()
+    import hashlib
+    f = _debian_facts([])
+    f.files[REDHAT.tls_conf] = factlib.FileState("file", "644", "root", "root", hashlib.sha256(ours).hexdigest())
+    change = step.plan(f)
+    assert change.changed and change.validate == "apache"
+    f.files[REDHAT.tls_conf] = factlib.FileState("file", "644", "root", "root", "1" * 64)
+    assert not step.plan(f).changed
