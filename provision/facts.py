@@ -61,6 +61,7 @@ class Facts:
     sebools: dict[str, bool] = field(default_factory=dict)
     firewalld: bool = False
     firewalld_services: set[str] = field(default_factory=set)
+    firewalld_ports: set[str] = field(default_factory=set)     # "8080/tcp"
     pending: set[str] = field(default_factory=set)
 
     @property
@@ -112,7 +113,7 @@ def script(req: FactRequest) -> str:
         f"echo '{MARK}selinux'; if command -v getenforce >/dev/null 2>&1; then getenforce; "
         "getsebool httpd_can_network_connect 2>/dev/null; fi",
         f"echo '{MARK}firewalld'; if systemctl is-active --quiet firewalld 2>/dev/null; then "
-        "firewall-cmd --state; firewall-cmd --list-services; fi",
+        "firewall-cmd --state; firewall-cmd --list-services; echo \"ports $(firewall-cmd --list-ports)\"; fi",
         f"echo '{MARK}pending'; ls -1 {PENDING_DIR} 2>/dev/null",
         "exit 0",
     ]
@@ -136,7 +137,7 @@ def parse(text: str) -> Facts:
     os_release = parse_os_release("\n".join(s.get("os-release", [])))
     platform = platform_for(os_release)
     selinux, sebools = parse_selinux(s.get("selinux", []))
-    firewalld, services = parse_firewalld(s.get("firewalld", []))
+    firewalld, services, ports = parse_firewalld(s.get("firewalld", []))
     return Facts(
         os=os_release, platform=platform,
         arch=(s.get("arch") or [""])[0].strip(),
@@ -148,7 +149,7 @@ def parse(text: str) -> Facts:
         apache_modules=parse_mods_enabled(s.get("mods-enabled", [])),
         load_modules=parse_loadmodules(s.get("loadmodules", [])),
         selinux=selinux, sebools=sebools,
-        firewalld=firewalld, firewalld_services=services,
+        firewalld=firewalld, firewalld_services=services, firewalld_ports=ports,
         pending={p.strip() for p in s.get("pending", []) if p.strip()},
     )
 
@@ -264,14 +265,18 @@ def parse_selinux(lines: list[str]) -> tuple[str | None, dict[str, bool]]:
     return mode, bools
 
 
-def parse_firewalld(lines: list[str]) -> tuple[bool, set[str]]:
-    """``firewall-cmd --state`` ("running") then ``--list-services`` (space-separated)."""
+def parse_firewalld(lines: list[str]) -> tuple[bool, set[str], set[str]]:
+    """``firewall-cmd --state`` ("running"), ``--list-services`` (space-separated), then a
+    "ports ..." line from ``--list-ports``."""
     if not lines or lines[0].strip() != "running":
-        return False, set()
-    services = set()
+        return False, set(), set()
+    services, ports = set(), set()
     for line in lines[1:]:
-        services.update(line.split())
-    return True, services
+        if line.startswith("ports"):
+            ports.update(line.split()[1:])
+        else:
+            services.update(line.split())
+    return True, services, ports
 
 
 def parse_apache_modules(text: str) -> set[str]:

@@ -370,6 +370,22 @@ class FirewalldService(Resource):
 
 
 @dataclass
+class FirewalldPort(Resource):
+    port: str                   # "8080/tcp"
+
+    def __post_init__(self):
+        self.label = f"firewalld port {self.port}"
+
+    def _plan(self, facts):
+        if not facts.firewalld:
+            return Change(self.label, "firewalld is not running")
+        if self.port in facts.firewalld_ports:
+            return Change(self.label, "already open")
+        p = q(self.port)
+        return self._change("opened", f"firewall-cmd -q --permanent --add-port={p}\nfirewall-cmd -q --reload")
+
+
+@dataclass
 class Venv(Resource):
     """A virtualenv holding exactly the given wheels, installed offline from uploaded files.
     A marker file inside the venv records the wheel set; a different set rebuilds the venv."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..apply import Handler
 from ..platforms import Platform
 from ..render import FILES, render
-from ..resources import Directory, File, Packages, Service, SystemUser, Venv
+from ..resources import Directory, File, FirewalldPort, Packages, Service, SystemUser, Venv
 from ..wheels import wheelhouse
 
 APPS_ROOT = "/opt/provision/apps"
@@ -53,6 +53,8 @@ def resources(host, platform: Platform, inventory, options) -> list:
                  notify=restart, after="systemctl daemon-reload", kind_label="unit"),
             Service(unit_name(app), restart_handler=restart[0]),
         ]
+        if platform.family == "redhat" and host.vars.get("firewalld_open_http", True):
+            steps.append(FirewalldPort(f"{app['port']}/tcp"))     # so that the proxies reach the app
     return steps
 
 

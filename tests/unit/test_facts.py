@@ -104,8 +104,10 @@ def test_files_link_directory_absent():
 
 
 def test_firewalld_and_python():
-    assert facts.parse_firewalld(["running", "dhcpv6-client ssh"]) == (True, {"dhcpv6-client", "ssh"})
-    assert facts.parse_firewalld([]) == (False, set())
+    assert facts.parse_firewalld(["running", "dhcpv6-client ssh", "ports 8080/tcp"]) == \
+        (True, {"dhcpv6-client", "ssh"}, {"8080/tcp"})
+    assert facts.parse_firewalld(["running", "ssh", "ports "]) == (True, {"ssh"}, set())
+    assert facts.parse_firewalld([]) == (False, set(), set())
     assert facts.parse_python_version("Python 3.6.8") == (3, 6, 8)
     assert facts.parse_python_version("") is None
 

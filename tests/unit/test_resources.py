@@ -5,7 +5,8 @@ import pytest
 
 from provision.facts import Facts, FileState
 from provision.platforms import DEBIAN, PROXY_MODULES, REDHAT
-from provision.resources import (Absent, ApacheModuleDropin, ApacheModules, Directory, File, FirewalldService,
+from provision.resources import (Absent, ApacheModuleDropin, ApacheModules, Directory, File, FirewalldPort,
+                                 FirewalldService,
                                  Link, Packages, SELinuxBoolean, Service, SystemUser, Venv)
 from provision.wheels import Wheelhouse
 
@@ -76,6 +77,10 @@ CASES = [
     ("firewalld down", FirewalldService("http"), facts(REDHAT), None, "not running"),
     ("firewalld open", FirewalldService("http"), facts(REDHAT, firewalld=True, firewalld_services={"http"}),
      None, "already open"),
+    ("port closed", FirewalldPort("8080/tcp"), facts(REDHAT, firewalld=True, firewalld_ports={"22/tcp"}),
+     ["firewall-cmd -q --permanent --add-port=8080/tcp"], "opened"),
+    ("port open", FirewalldPort("8080/tcp"), facts(REDHAT, firewalld=True, firewalld_ports={"8080/tcp"}), None,
+     "already open"),
     ("firewalld closed", FirewalldService("http"), facts(REDHAT, firewalld=True, firewalld_services={"ssh"}),
      ["firewall-cmd -q --permanent --add-service=http", "firewall-cmd -q --reload"], "opened"),
 ]
