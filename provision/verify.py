@@ -19,6 +19,7 @@ from .facts import parse_apache_modules  # noqa: F401  (the checks parse -M with
 from .inventory import PROXY_MODES, Host, Inventory
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
+from . import tls as tlslib
 
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
 CLUSTER = "balancer://mycluster"
@@ -48,6 +49,10 @@ class ProxyCheck:
     server_name: str
     members: tuple[Member, ...]
     retry: int = proxy.DEFAULTS["balancer_retry"]   # seconds a failed member sits out
+    tls: str = "off"
+    trust: str | None = None    # the CA file (or provided chain) the served certificate must chain to
+    redirect: bool = False      # tls_redirect: plain http answers 301 but for the health path
+    health_path: str = proxy.DEFAULTS["health_path"]
 
     @property
     def requests(self) -> int:
@@ -121,9 +126,13 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
         found = lookup(h)
         spec = host_spec(h, login_user(h, found))
         if h.name in inventory.groups.get(proxy.GROUP, []):
+            trust = tlslib.trust_path(h, inventory)
             proxies.append(ProxyCheck(h.name, spec, reach_address(h, found), proxy_mode(h, mode),
                                       h.vars.get("server_name", h.name), every,
-                                      h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"])))
+                                      h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
+                                      tlslib.mode(h), str(trust) if trust else None,
+                                      bool(h.vars.get("tls_redirect")),
+                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"])))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}))
@@ -261,6 +270,24 @@ def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:
         if answers == [messages[(start + i) % k] for i in range(len(answers))]:
             return None
     return f"answers {answers} do not cycle through {messages}"
+
+
+RENEW_BEFORE_DAYS = tlslib.RENEW_BEFORE.days
+
+
+def certificate_problems(peer: dict, check: ProxyCheck, now: float) -> list[str]:
+    """What is wrong with a verified peer certificate (ssl.getpeercert() dict): too close to
+    expiry, or the proxy's address or server name missing from its names ([] when right)."""
+    import ssl
+    problems = []
+    left = (ssl.cert_time_to_seconds(peer["notAfter"]) - now) / 86400
+    if left < RENEW_BEFORE_DAYS:
+        problems.append(f"certificate expires in {left:.0f} days (< {RENEW_BEFORE_DAYS})")
+    sans = {value.lower() for _, value in peer.get("subjectAltName", ())}
+    for name in (check.server_name.lower(), check.address.lower()):
+        if name not in sans:
+            problems.append(f"certificate names {sorted(sans)} lack {name!r}")
+    return problems
 
 
 def redirect_problem(status: int, location: str, proxy_address: str) -> str | None:

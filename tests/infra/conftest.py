@@ -5,6 +5,7 @@ Tests take `proxy` (a verify.ProxyCheck per proxy host) or `app` (a verify.AppCh
 app); `remote` is that host as a testinfra Host, one SSH master connection per host for the run.
 """
 import http.client
+import ssl
 
 import pytest
 import testinfra
@@ -48,6 +49,9 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("proxy", plan.proxies, ids=[p.name for p in plan.proxies])
     if "app" in metafunc.fixturenames:
         metafunc.parametrize("app", plan.apps, ids=[a.id for a in plan.apps])
+    if "tls_proxy" in metafunc.fixturenames:
+        tls = [p for p in plan.proxies if p.tls != "off"]
+        metafunc.parametrize("tls_proxy", tls, ids=[p.name for p in tls])
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,6 +59,7 @@ def pytest_collection_modifyitems(config, items):
     plan = config.stash[PLAN]
     empty = {"proxy"} if not plan.proxies else set()
     empty |= {"app"} if not plan.apps else set()
+    empty |= {"tls_proxy"} if not any(p.tls != "off" for p in plan.proxies) else set()
     dropped = [i for i in items if empty & set(getattr(i, "fixturenames", ()))]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -63,7 +68,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def remote(request):
-    target = request.getfixturevalue("proxy" if "proxy" in request.fixturenames else "app")
+    role = next(r for r in ("proxy", "tls_proxy", "app") if r in request.fixturenames)
+    target = request.getfixturevalue(role)
     return testinfra.get_host(target.spec, ssh_config=request.config.stash[SSH].path, controlpersist=0)
 
 
@@ -79,20 +85,28 @@ def platform(remote):
     return _platforms[spec]
 
 
-def _get(address, path, host=None, timeout=5.0):
-    conn = http.client.HTTPConnection(address, 80, timeout=timeout)
+def _get(address, path, host=None, timeout=5.0, cafile=None):
+    """GET over http, or over https checked against cafile when one is given."""
+    if cafile:
+        port = 443
+        conn = http.client.HTTPSConnection(address, port, timeout=timeout,
+                                           context=ssl.create_default_context(cafile=cafile))
+    else:
+        port = 80
+        conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         conn.request("GET", path, headers={"Host": host} if host else {})
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
     except OSError as exc:
-        return 0, {}, f"no answer from {address}:80 ({exc})"
+        return 0, {}, f"no answer from {address}:{port} ({exc})"
     finally:
         conn.close()
 
 
 @pytest.fixture
 def http_get():
-    """GET from this machine, redirects not followed: http_get(address, path, host=None) ->
-    (status, headers, body); status 0 and the reason as body when nothing answered."""
+    """GET from this machine, redirects not followed: http_get(address, path, host=None, cafile=None)
+    -> (status, headers, body); status 0 and the reason as body when nothing answered. With cafile,
+    over https, the certificate checked against it."""
     return _get

@@ -8,6 +8,15 @@ from provision import verify
 
 
 def test_requests_reach_apps(proxy, http_get):
+    if proxy.redirect:
+        # tls_redirect: plain http answers 301 to https, but the health path is still proxied.
+        status, headers, body = http_get(proxy.address, "/")
+        assert status == 301 and headers.get("Location", "").startswith("https://"), \
+            f"{proxy.name}: tls_redirect: http://{proxy.address}/ answered {status} {headers.get('Location')!r}"
+        status, headers, body = http_get(proxy.address, proxy.health_path)
+        assert status and not 300 <= status < 400, \
+            f"{proxy.name}: tls_redirect: the health path {proxy.health_path} answered {status} on :80, not proxied"
+        return
     # A member that failed a moment ago (an app just restarted) sits out for `retry` seconds:
     # poll that long before calling the rotation wrong.
     deadline = time.monotonic() + proxy.retry + 2
@@ -24,14 +33,16 @@ def test_requests_reach_apps(proxy, http_get):
 
 
 def test_redirect_on_proxy_address(proxy, http_get):
-    status, headers, body = http_get(proxy.address, "/go")
+    # with tls_redirect, plain http only redirects: ProxyPassReverse is checked over https
+    status, headers, body = http_get(proxy.address, "/go", cafile=proxy.trust if proxy.redirect else None)
     assert status, f"{proxy.name}: ProxyPassReverse: {body}"
     problem = verify.redirect_problem(status, headers.get("Location", ""), proxy.address)
     assert problem is None, f"{proxy.name}: ProxyPassReverse: {problem}"
 
 
 def test_host_header_preserved(proxy, http_get):
-    status, _, body = http_get(proxy.address, "/whoami", host=proxy.server_name)
+    status, _, body = http_get(proxy.address, "/whoami", host=proxy.server_name,
+                               cafile=proxy.trust if proxy.redirect else None)
     assert status, f"{proxy.name}: ProxyPreserveHost: {body}"
     assert status == 200, f"{proxy.name}: ProxyPreserveHost: /whoami answered HTTP {status}"
     try:

@@ -185,3 +185,19 @@ def test_redhat_tls_off_neutralises_only_our_ssl_conf(inventory):
     assert change.changed and change.validate == "apache"
     f.files[REDHAT.tls_conf] = factlib.FileState("file", "644", "root", "root", "1" * 64)
     assert not step.plan(f).changed
+
+
+def test_certificate_problems_expiry_and_names():
+    import ssl
+    import time
+    from provision import verify
+    check = verify.ProxyCheck("proxy", "ssh://proxy", "10.123.0.10", "balancer", "proxy", (), tls="self-signed")
+    now = time.time()
+    peer = {"notAfter": time.strftime("%b %d %H:%M:%S %Y GMT", time.gmtime(now + 90 * 86400)),
+            "subjectAltName": (("DNS", "proxy"), ("IP Address", "10.123.0.10"))}
+    assert verify.certificate_problems(peer, check, now) == []
+    soon = dict(peer, notAfter=time.strftime("%b %d %H:%M:%S %Y GMT", time.gmtime(now + 10 * 86400)))
+    assert "expires in 10 days" in verify.certificate_problems(soon, check, now)[0]
+    other = dict(peer, subjectAltName=(("DNS", "other.example.test"),))
+    assert len(verify.certificate_problems(other, check, now)) == 2
+    assert ssl.cert_time_to_seconds(peer["notAfter"]) > now

@@ -1,0 +1,63 @@
+"""Each proxy with tls on: port 443 listening, the served certificate chains to the inventory's CA
+(or the provided chain) and names the proxy, 30 days or more left, and over https the apps answer
+as the mode promises, with X-Forwarded-Proto: https reaching them."""
+import json
+import socket
+import ssl
+import time
+
+from provision import verify
+
+
+def test_port_443_listening(tls_proxy, remote):
+    sockets = remote.socket.get_listening_sockets()
+    assert verify.tcp_listeners(sockets, 443), \
+        f"{tls_proxy.name}: nothing listens on TCP port 443 (listening: {', '.join(s for s in sockets if s.startswith('tcp'))})"
+
+
+def test_certificate_chains_and_names_the_proxy(tls_proxy):
+    p = tls_proxy
+    try:
+        context = ssl.create_default_context(cafile=p.trust)
+    except (OSError, ssl.SSLError) as exc:
+        assert False, f"{p.name}: cannot read the trusted certificates {p.trust}: {exc}"
+    peers = {}
+    for name in dict.fromkeys((p.server_name, p.address)):
+        try:
+            with socket.create_connection((p.address, 443), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname=name) as tls:
+                    peers[name] = tls.getpeercert()
+        except ssl.SSLCertVerificationError as exc:
+            assert False, f"{p.name}: https://{p.address}/ as {name!r}: certificate rejected: {exc.verify_message} (trusting {p.trust})"
+        except OSError as exc:
+            assert False, f"{p.name}: https://{p.address}/ as {name!r}: {exc}"
+    problems = verify.certificate_problems(peers[p.server_name], p, time.time())
+    assert not problems, f"{p.name}: {'; '.join(problems)}"
+
+
+def test_https_requests_reach_apps(tls_proxy, http_get):
+    p = tls_proxy
+    deadline = time.monotonic() + p.retry + 2
+    while True:
+        answers = []
+        for _ in range(p.requests):
+            status, _, body = http_get(p.address, "/", cafile=p.trust)
+            answers.append(body if status == 200 else f"HTTP {status}" if status else body)
+        problem = verify.rotation_problem(answers, p)
+        if problem is None or time.monotonic() > deadline or status == 0:
+            break
+        time.sleep(0.5)
+    assert problem is None, f"{p.name}: through https://{p.address}/ ({p.mode} mode): {problem}"
+
+
+def test_https_forwarded_proto_and_host(tls_proxy, http_get):
+    p = tls_proxy
+    status, _, body = http_get(p.address, "/whoami", host=p.server_name, cafile=p.trust)
+    assert status == 200, f"{p.name}: https://{p.address}/whoami answered {status or body}"
+    try:
+        seen = json.loads(body)
+    except ValueError:
+        seen = {}
+    assert (seen.get("host"), seen.get("x_forwarded_proto")) == (p.server_name, "https"), \
+        f"{p.name}: over https the app saw Host {seen.get('host')!r} and X-Forwarded-Proto " \
+        f"{seen.get('x_forwarded_proto')!r}, expected {p.server_name!r} and 'https'"
