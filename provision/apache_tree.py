@@ -28,7 +28,8 @@ STOCK_FILES = {
             "00-systemd.conf", "01-cgi.conf")},
         "/etc/httpd/conf.d/welcome.conf": "conf.d/welcome.conf",
     },
-    # mod_ssl also ships conf.d/ssl.conf: not among the fixtures yet.
+    # mod_ssl also ships conf.d/ssl.conf (not among the fixtures): with tls on, the proxy role
+    # writes its own ssl.conf over it, so the tree holds that File (files/ssl-redhat.conf).
     "mod_ssl": {"/etc/httpd/conf.modules.d/00-ssl.conf": "conf.modules.d/00-ssl.conf"},
     # Subpackages the role does not install:
     "mod_proxy_html": {"/etc/httpd/conf.modules.d/00-proxyhtml.conf": "conf.modules.d/00-proxyhtml.conf"},

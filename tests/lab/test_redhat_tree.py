@@ -2,13 +2,14 @@
 httpd-2.4.6-45.el7.centos sources, plus the files the proxy role writes) passes a real `apache2 -t`
 on the lab's proxy, with the paths mapped for Debian's binary (provision/apache_tree.py)."""
 import io
+import re
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from provision import apache_tree
+from provision import apache_tree, tls
 from provision.engine import Options
 from provision.inventory import load
 from provision.platforms import PROXY_MODULES, SUPPORT_MODULES
@@ -22,9 +23,10 @@ VHOST = "/etc/httpd/conf.d/provision-proxy.conf"
 MUST_LOAD = [mid for mid, _ in PROXY_MODULES.values()] + [mid for mid, _ in SUPPORT_MODULES.values()]
 
 
-def centos7_tree(lab, mode):
-    inventory = load(lab.inventory)
+def centos7_tree(lab, mode, inventory_path=None):
+    inventory = load(inventory_path or lab.inventory)
     host, options = inventory.hosts["proxy"], Options(mode=mode)
+    options.tls = tls.prepare(inventory, [host])
     files = apache_tree.stock_files(apache_tree.installed_packages(host, inventory, options))
     base = {path: (FIX / name).read_bytes() for path, name in files.items()}
     return apache_tree.redhat_tree(host, inventory, options, base)
@@ -100,3 +102,28 @@ def test_broken_vhost_fails_apache2_t(proxy_build):
     assert proc.returncode != 0, proc.stdout
     assert "Syntax OK" not in proc.stdout
     assert f"{root}/conf.d/provision-proxy.conf" in proc.stdout
+
+
+def test_centos7_tls_tree_passes_apache2_t(proxy_build):
+    """tls: self-signed: mod_ssl's files, our ssl.conf (its _default_:443 vhost gone), the key and
+    certificate, and both vhosts including the one routes file."""
+    lab, root, modules, builtin = proxy_build
+    tree = centos7_tree(lab, "balancer", Path(__file__).resolve().parents[2] / "inventory/lab-tls.yml")
+    assert "/etc/httpd/conf.modules.d/00-ssl.conf" in tree and "/etc/httpd/conf.d/ssl.conf" in tree
+    assert {"/etc/httpd/provision/tls/proxy.crt", "/etc/httpd/provision/tls/proxy.key"} <= set(tree)
+    mapped, proc = check(lab, root, tree, modules, builtin)
+    print(proc.stdout)
+    assert proc.returncode == 0 and "Syntax OK" in proc.stdout, proc.stdout
+    _, dump = check(lab, root, tree, modules, builtin, "-D", "DUMP_MODULES")
+    loaded = {line.split()[0] for line in dump.stdout.splitlines() if line.startswith(" ")}
+    assert {"ssl_module", "headers_module", "socache_shmcb_module"} <= loaded, dump.stdout
+    # exactly one :443 vhost in the checked tree, the routes written once
+    _, vhosts = check(lab, root, tree, modules, builtin, "-D", "DUMP_VHOSTS")
+    print(vhosts.stdout)
+    assert len(re.findall(r"^\*:443\s", vhosts.stdout, re.M)) == 1, vhosts.stdout
+    text = "".join(c.decode() for c in mapped.values())
+    assert text.count("ProxyPass / balancer://mycluster/") == 1
+    # a broken certificate path fails the check
+    vhost = tree[VHOST].decode().replace("proxy.crt", "missing.crt")
+    _, broken = check(lab, root, {**tree, VHOST: vhost.encode()}, modules, builtin)
+    assert broken.returncode != 0 and "missing.crt" in broken.stdout, broken.stdout
