@@ -325,6 +325,9 @@ def _check_role_vars(where: str, v: dict):
         raise InventoryError(f"{where}: field 'tls' must be one of {', '.join(TLS_MODES)}, got {tls!r}")
     if tls == "provided" and not (v.get("tls_cert") and v.get("tls_key")):
         raise InventoryError(f"{where}: field 'tls_cert'/'tls_key' are required with tls: provided")
+    for i, n in enumerate(v.get("tls_names") or []):
+        if not isinstance(n, str) or not re.match(r"^[A-Za-z0-9.*:-]+$", n):
+            raise InventoryError(f"{where}: field 'tls_names[{i}]' must be a host name or address, got {n!r}")
     for k in ("balancer_retry", "balancer_timeout", "balancer_connectiontimeout"):
         if k in v and not 0 <= v[k] <= 3600:
             raise InventoryError(f"{where}: field {k!r} must be 0-3600 seconds, got {v[k]!r}")

@@ -201,3 +201,11 @@ def test_certificate_problems_expiry_and_names():
     other = dict(peer, subjectAltName=(("DNS", "other.example.test"),))
     assert len(verify.certificate_problems(other, check, now)) == 2
     assert ssl.cert_time_to_seconds(peer["notAfter"]) > now
+
+
+def test_tls_names_must_be_names(tmp_path):
+    from provision.inventory import InventoryError
+    (tmp_path / "i.yml").write_text("all:\n  hosts:\n    p:\n      ansible_host: 10.0.0.1\n      tls: self-signed\n"
+                                    "      tls_names: [ok.example.test, 'bad name']\n")
+    with pytest.raises(InventoryError, match=r"host 'p': field 'tls_names\[1\]'"):
+        load(tmp_path / "i.yml")
