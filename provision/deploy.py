@@ -90,7 +90,8 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     if smoke and not options.check:
         messages = {a["message"] for b in inventory.group("backends") for a in b.apps}
         smoke_results = smoke_check([h for _, hs in phases[1:] for h in hs],
-                                    {r.host for r in merged if r.failed or r.unreachable}, messages, reporter)
+                                    {r.host for r in merged if r.failed or r.unreachable}, messages, reporter,
+                                    inventory)
     reporter.recap(merged)
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
@@ -102,19 +103,32 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     return 2 if bad else 0
 
 
-def smoke_check(proxies, skip: set[str], messages: set[str], reporter, timeout: float = 10.0) -> dict[str, bool]:
+def smoke_connection(host, inventory):
+    """Plain http, or https trusting the inventory's CA when :80 only redirects."""
+    if tls.mode(host) != "off" and host.vars.get("tls_redirect"):
+        import ssl
+        context = ssl.create_default_context(cafile=str(tls.trust_path(host, inventory)))
+        context.check_hostname = False      # the certificate names the host; we dial its address
+        return "https", lambda: http.client.HTTPSConnection(host.private_address, 443, timeout=3,
+                                                            context=context)
+    return "http", lambda: http.client.HTTPConnection(host.private_address, 80, timeout=3)
+
+
+def smoke_check(proxies, skip: set[str], messages: set[str], reporter, inventory,
+                timeout: float = 10.0) -> dict[str, bool]:
     """One request through each converged proxy must return a backend's message. Polled, because
     Apache's reload returns before the new config serves (LAB-FACTS)."""
     results = {}
     for host in proxies:
         if host.name in skip:
             continue
-        url = f"http://{host.private_address}/"
+        scheme, connect = smoke_connection(host, inventory)
+        url = f"{scheme}://{host.private_address}/"
         deadline = time.monotonic() + timeout
         last = ""
         while True:
             try:
-                conn = http.client.HTTPConnection(host.private_address, 80, timeout=3)
+                conn = connect()
                 try:
                     conn.request("GET", "/")
                     resp = conn.getresponse()
