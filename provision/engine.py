@@ -11,6 +11,7 @@ import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 from . import apply, facts as factlib
 from .platforms import PLATFORMS
@@ -26,6 +27,8 @@ class Options:
     accept_new_host_keys: bool = False
     sudo_password: str | None = None
     mode: str | None = None
+    tls: dict = field(default_factory=dict)         # proxy name -> tls.Material, made before planning
+    wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
 
 
 @dataclass

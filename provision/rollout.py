@@ -4,6 +4,7 @@ apps answer again. Hosts with nothing to change are never drained."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 
 from .engine import Options, run_role
 
@@ -43,7 +44,7 @@ def rolling(role, hosts, inventory, options: Options, sessions, reporter, serial
     for start in range(0, len(hosts), serial):
         batch = hosts[start:start + serial]
         facts = facts if facts is not None else {}
-        preview = run_role(role, batch, inventory, Options(**{**options.__dict__, "check": True}),
+        preview = run_role(role, batch, inventory, replace(options, check=True),
                            sessions, _Quiet(), facts)
         changing = [h for h in batch if any(s.status == "changed" for s in preview[h.name].steps)]
         urls = [u for h in changing for u in member_urls(h)]
