@@ -132,3 +132,29 @@ def test_script_asks_for_everything_in_one_go_and_round_trips():
     assert f.packages == {"apache2": "2.4"} and f.users == {"app-x"}
     assert f.unit("apache2.service")["ActiveState"] == "active"
     assert f.file("/etc/x").kind == "absent" and f.pending == {"reload-apache"}
+
+
+def test_debian12_apache2ctl_M_captured_on_the_lab():
+    mods = facts.parse_apache_modules((FIX / "debian12/apache2ctl-M.txt").read_text())
+    assert {"proxy_module", "proxy_http_module", "proxy_balancer_module", "lbmethod_byrequests_module",
+            "slotmem_shm_module", "core_module"} <= mods
+
+
+def test_debian12_systemctl_show_and_dpkg_query_captured_on_the_lab():
+    units = facts.parse_units((FIX / "debian12/systemctl-show.txt").read_text())
+    assert units["apache2.service"]["ActiveState"] == "active" and units["apache2.service"]["MainPID"] == "970"
+    assert units["nope.service"]["LoadState"] == "not-found"
+    lines = (FIX / "debian12/dpkg-query.txt").read_text().splitlines()
+    assert facts.parse_packages(lines) == {"apache2": "2.4.71-1~deb12u1", "curl": "7.88.1-10+deb12u15"}
+
+
+def test_whole_facts_output_of_a_deployed_debian12_proxy():
+    f = facts.parse((FIX / "debian12/facts-proxy.txt").read_text())
+    assert f.family == "debian" and f.os["VERSION_ID"] == "12" and f.arch == "x86_64"
+    assert "apache2" in f.packages and f.unit("apache2.service")["UnitFileState"] == "enabled"
+    assert {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests"} <= f.apache_modules
+    assert f.file("/etc/apache2/sites-enabled/provision-proxy.conf").target == \
+        "../sites-available/provision-proxy.conf"
+    assert f.file("/etc/apache2/sites-enabled/000-default.conf").kind == "absent"
+    assert f.file("/etc/apache2/provision/proxy-routes.inc").mode == "644"
+    assert f.selinux is None and not f.firewalld and f.pending == set()
