@@ -7,7 +7,7 @@ import base64
 import difflib
 import hashlib
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .facts import Facts, FactRequest, FileState
@@ -354,35 +354,30 @@ class SELinuxBoolean(Resource):
 
 
 @dataclass
-class FirewalldService(Resource):
-    service: str
+class Firewalld(Resource):
+    """A firewalld service ("http") or port ("8080/tcp") open, permanently and now."""
+    kind: str                   # "service" or "port"
+    name: str
 
     def __post_init__(self):
-        self.label = f"firewalld service {self.service}"
+        self.label = f"firewalld {self.kind} {self.name}"
 
     def _plan(self, facts):
         if not facts.firewalld:
             return Change(self.label, "firewalld is not running")
-        if self.service in facts.firewalld_services:
+        open_now = facts.firewalld_services if self.kind == "service" else facts.firewalld_ports
+        if self.name in open_now:
             return Change(self.label, "already open")
-        s = q(self.service)
-        return self._change("opened", f"firewall-cmd -q --permanent --add-service={s}\nfirewall-cmd -q --reload")
+        return self._change("opened", f"firewall-cmd -q --permanent --add-{self.kind}={q(self.name)}\n"
+                                      "firewall-cmd -q --reload")
 
 
-@dataclass
-class FirewalldPort(Resource):
-    port: str                   # "8080/tcp"
+def FirewalldService(service: str) -> Firewalld:
+    return Firewalld("service", service)
 
-    def __post_init__(self):
-        self.label = f"firewalld port {self.port}"
 
-    def _plan(self, facts):
-        if not facts.firewalld:
-            return Change(self.label, "firewalld is not running")
-        if self.port in facts.firewalld_ports:
-            return Change(self.label, "already open")
-        p = q(self.port)
-        return self._change("opened", f"firewall-cmd -q --permanent --add-port={p}\nfirewall-cmd -q --reload")
+def FirewalldPort(port: str) -> Firewalld:
+    return Firewalld("port", port)
 
 
 @dataclass

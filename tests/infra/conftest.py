@@ -6,6 +6,7 @@ app); `remote` is that host as a testinfra Host, one SSH master connection per h
 """
 import http.client
 import ssl
+import time
 
 import pytest
 import testinfra
@@ -110,3 +111,22 @@ def http_get():
     -> (status, headers, body); status 0 and the reason as body when nothing answered. With cafile,
     over https, the certificate checked against it."""
     return _get
+
+
+@pytest.fixture
+def rotation():
+    """rotation(proxy, cafile=None) -> the problem with the answers through the proxy, or None.
+    A member that failed a moment ago (an app just restarted) sits out for `retry` seconds, so this
+    polls that long before calling the rotation wrong."""
+    def check(proxy, cafile=None):
+        deadline = time.monotonic() + proxy.retry + 2
+        while True:
+            answers = []
+            for _ in range(proxy.requests):
+                status, _, body = _get(proxy.address, "/", cafile=cafile)
+                answers.append(body if status == 200 else f"HTTP {status}" if status else body)
+            problem = verify.rotation_problem(answers, proxy)
+            if problem is None or time.monotonic() > deadline or status == 0:
+                return problem
+            time.sleep(0.5)
+    return check

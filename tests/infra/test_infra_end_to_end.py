@@ -2,12 +2,11 @@
 back on the proxy's address (ProxyPassReverse), the client's Host header reaches the app
 (ProxyPreserveHost)."""
 import json
-import time
 
 from provision import verify
 
 
-def test_requests_reach_apps(proxy, http_get):
+def test_requests_reach_apps(proxy, http_get, rotation):
     if proxy.redirect:
         # tls_redirect: plain http answers 301 to https, but the health path is still proxied.
         status, headers, body = http_get(proxy.address, "/")
@@ -17,18 +16,7 @@ def test_requests_reach_apps(proxy, http_get):
         assert status and not 300 <= status < 400, \
             f"{proxy.name}: tls_redirect: the health path {proxy.health_path} answered {status} on :80, not proxied"
         return
-    # A member that failed a moment ago (an app just restarted) sits out for `retry` seconds:
-    # poll that long before calling the rotation wrong.
-    deadline = time.monotonic() + proxy.retry + 2
-    while True:
-        answers = []
-        for _ in range(proxy.requests):
-            status, _, body = http_get(proxy.address, "/")
-            answers.append(body if status == 200 else f"HTTP {status}" if status else body)
-        problem = verify.rotation_problem(answers, proxy)
-        if problem is None or time.monotonic() > deadline or status == 0:
-            break
-        time.sleep(0.5)
+    problem = rotation(proxy)
     assert problem is None, f"{proxy.name}: through http://{proxy.address}/ ({proxy.mode} mode): {problem}"
 
 

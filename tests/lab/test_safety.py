@@ -1,8 +1,5 @@
 """Safe changes under real load through the real proxy: graceful reloads, configtest rollback,
 failover, rolling updates, secrets and exposure. Each test leaves the lab deployed as it found it."""
-import json
-import subprocess
-import sys
 import time
 
 import pytest

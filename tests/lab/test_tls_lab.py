@@ -7,7 +7,6 @@ import re
 import socket
 import ssl
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -32,7 +32,6 @@ def plan_file(path, content, validate=None, notify=()):
 
 def _state(path):
     import hashlib
-    import os
     import pwd
     import grp
     from provision.facts import FileState

@@ -130,7 +130,7 @@ def test_centos7_backend_plan_python36_and_flask20_wheels(inventory):
         assert "--no-index" in venv.script
         assert "Flask==2.0.3" in venv.script and "Werkzeug==2.0.3" in venv.script
         assert "gunicorn==21.2.0" in venv.script
-        assert f"useradd --system" in todo[f"user app-{app}"].script
+        assert "useradd --system" in todo[f"user app-{app}"].script
         assert "/sbin/nologin" in todo[f"user app-{app}"].script
         unit = todo[f"unit /etc/systemd/system/provision-app-{app}.service"]
         assert "systemctl daemon-reload" in unit.script

@@ -1,6 +1,5 @@
 """TLS: the inventory's CA and certificates (provision/tls.py), and the proxy role's TLS plan."""
 import datetime
-import shutil
 from pathlib import Path
 
 import pytest
