@@ -1,5 +1,7 @@
 """Safe changes under real load through the real proxy: graceful reloads, configtest rollback,
 failover, rolling updates, secrets and exposure. Each test leaves the lab deployed as it found it."""
+import json
+import sys
 import time
 
 import pytest
@@ -130,6 +132,34 @@ def test_written_files_have_sane_modes_and_owners(deployed):
     assert proxy.stdout.split("\n")[:2] == ["644 root root", "644 root root"]
 
 
+def on_a_terminal(argv, answer, prompt=b"sudo password: ", timeout=180):
+    """Run argv on a pseudo-terminal, type ``answer`` once the prompt shows; (exit code, screen)."""
+    import os
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execvp(argv[0], argv)
+    screen, typed = b"", False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:         # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+            if not typed and prompt in screen:
+                os.write(fd, answer.encode() + b"\n")
+                typed = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen.decode(errors="replace")
+
+
 SUDO_USER = "deployer"
 PASSWORD = "s3cret-Pa55-7f1c"
 
@@ -147,12 +177,25 @@ def test_sudo_user_with_password_never_leaks(deployed, tmp_path):
     try:
         proc = invoke("deploy", "-i", str(inv), "-v", "--diff", "--json", str(out_json), check=0,
                       env={"PROVISION_SUDO_PASSWORD": PASSWORD})
-        assert recap(proc.stdout)["proxy"]["changed"] == 2, proc.stdout   # it really ran as root, via sudo
+        # it really ran as root, via sudo: the routes changed and Apache reloaded
+        assert proc.stdout.count("proxy | changed | reload apache2: handler") == 1, proc.stdout
         assert "lbmethod=bybusyness" in ssh(deployed, "proxy", f"cat {ROUTES}").stdout
         wrong = invoke("deploy", "-i", str(inv), env={"PROVISION_SUDO_PASSWORD": "wrong-one"})
         assert wrong.returncode == 2 and "wrong sudo password" in wrong.stdout
+        # Asked once on the terminal: lbmethod back to byrequests, through sudo again.
+        back = inventory(deployed, tmp_path, name="back.yml", vars={"ansible_user": SUDO_USER})
+        prompted_json = tmp_path / "prompted.json"
+        code, screen = on_a_terminal([sys.executable, "-m", "invoke", "deploy", "-i", str(back),
+                                      "--prompt-for-sudo-password", "--json", str(prompted_json)], PASSWORD)
+        assert code == 0, screen
+        assert screen.count("sudo password:") == 1
+        result = json.loads(prompted_json.read_text())
+        assert [s["step"] for s in result["hosts"]["proxy"]["steps"] if s["status"] == "changed"] == \
+            ["file /etc/apache2/provision/proxy-routes.inc", "reload apache2"], screen
+        assert "lbmethod=byrequests" in ssh(deployed, "proxy", f"cat {ROUTES}").stdout
         journals = "".join(ssh(deployed, h, "journalctl -q --no-pager -o cat").stdout for h in deployed.hosts)
-        everything = proc.stdout + proc.stderr + out_json.read_text() + wrong.stdout + wrong.stderr + journals
+        everything = (proc.stdout + proc.stderr + out_json.read_text() + wrong.stdout + wrong.stderr + journals
+                      + screen + prompted_json.read_text())
         assert journals and PASSWORD not in everything
     finally:
         invoke("deploy", "-i", "inventory/lab.yml", check=0)
