@@ -137,6 +137,60 @@ def test_tls_redirect_keeps_the_health_path(tls_lab, tmp_path):
     invoke("deploy", "-i", INVENTORY, "--mode", "balancer", check=0)
 
 
+def organisation_ca_and_leaf(folder):
+    """A CA of 'another organisation' and a certificate it signed for the proxy, as an operator
+    would bring them: cert file = leaf then CA (the chain), key file = the leaf's key."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Org test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")])).issuer_name(ca_name)
+            .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("proxy"),
+                                                        x509.IPAddress(ipaddress.ip_address(ADDRESS))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (folder / "chain.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    (folder / "proxy.key").write_bytes(leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    return leaf.serial_number
+
+
+def test_provided_certificate_is_served(tls_lab, tmp_path):
+    serial = organisation_ca_and_leaf(tmp_path)
+    text = (ROOT / INVENTORY).read_text().replace("../.lab/ssh_config", str(ROOT / ".lab/ssh_config"))
+    text = text.replace("tls: self-signed", f"tls: provided\n        tls_cert: {tmp_path / 'chain.pem'}"
+                                            f"\n        tls_key: {tmp_path / 'proxy.key'}")
+    (tmp_path / "provided.yml").write_text(text)
+    try:
+        run = invoke("deploy", "-i", str(tmp_path / "provided.yml"), "--mode", "balancer", check=0)
+        assert recap(run.stdout)["proxy"]["failed"] == 0
+        https = [curl("--cacert", str(tmp_path / "ca.pem"), f"https://{ADDRESS}/") for _ in range(6)]
+        assert alternates(https), https
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        with socket.create_connection((ADDRESS, 443), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname=ADDRESS) as conn:
+            assert int(conn.getpeercert()["serialNumber"], 16) == serial
+        again = invoke("deploy", "-i", str(tmp_path / "provided.yml"), "--mode", "balancer", check=0)
+        assert all(c["changed"] == 0 for c in recap(again.stdout).values()), again.stdout
+        assert invoke("verify", "-i", str(tmp_path / "provided.yml")).returncode == 0
+    finally:
+        invoke("deploy", "-i", INVENTORY, "--mode", "balancer", check=0)
+
+
 def test_plain_inventory_removes_tls(tls_lab):
     out = invoke("deploy", "-i", "inventory/lab.yml", "--mode", "balancer", check=0)
     assert "apache module ssl off" in out.stdout
