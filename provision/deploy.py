@@ -7,7 +7,7 @@ import http.client
 from pathlib import Path
 
 from . import report, tls
-from .engine import Options, Sessions, prefetch, run_role
+from .engine import Options, Connections, prefetch, run_role
 from .inventory import InventoryError, load
 from .roles import backends, proxy
 
@@ -63,7 +63,7 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
             reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
     if options.sudo_password is None and os.environ.get(SUDO_ENV):
         options.sudo_password = os.environ[SUDO_ENV]
-    sessions = Sessions(options)
+    connections = Connections(options)
     started = time.monotonic()
     results = []
     roles_by_host: dict[str, list] = {}
@@ -73,18 +73,18 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
             roles_by_host.setdefault(h.name, []).append(role)
             everyone[h.name] = h
     try:
-        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, sessions)
+        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections)
         for role, hosts in phases:
             if not hosts:
                 continue
             if serial and role is backends and not options.check:
                 from .rollout import rolling
-                results.append(rolling(role, hosts, inventory, options, sessions, reporter, serial,
+                results.append(rolling(role, hosts, inventory, options, connections, reporter, serial,
                                        inventory.group(proxy.GROUP), facts))
             else:
-                results.append(run_role(role, hosts, inventory, options, sessions, reporter, facts))
+                results.append(run_role(role, hosts, inventory, options, connections, reporter, facts))
     finally:
-        sessions.close()
+        connections.close()
     merged = report.merge(results)
     smoke_results = {}
     if smoke and not options.check:
@@ -96,7 +96,7 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
     if json_path:
-        counts = {name: {"connections": s.connections, "execs": s.execs} for name, s in sessions.all().items()}
+        counts = {name: {"connections": s.connections, "execs": s.execs} for name, s in connections.all().items()}
         Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
                                                           "smoke": smoke_results}))
     bad = any(r.failed or r.unreachable for r in merged) or any(not ok for ok in smoke_results.values())

@@ -1,6 +1,6 @@
 """Converge hosts with a role: gather facts (one exec), plan locally, apply (one exec), in parallel.
 
-Per host: open the session, run the facts script, plan every resource, then either report
+Per host: open the connection, run the facts script, plan every resource, then either report
 (--check) or run the apply script with the handlers. Hosts are independent: one failing or
 unreachable host never stops the others, and every host's result is kept.
 """
@@ -16,7 +16,7 @@ from typing import Callable
 from . import apply, facts as factlib
 from .platforms import PLATFORMS
 from .resources import Change, unified_diff
-from .transport import RemoteTimeout, Session, Unreachable
+from .transport import RemoteTimeout, HostConnection, Unreachable
 
 
 @dataclass
@@ -65,22 +65,22 @@ class HostResult:
         return f"{self.host} ok={c['ok']} changed={c['changed']} failed={c['failed']} unreachable={c['unreachable']}"
 
 
-class Sessions:
-    """One session per host for the whole run, shared by every phase."""
+class Connections:
+    """One connection per host for the whole run, shared by every phase."""
 
     def __init__(self, options: Options):
         self.options = options
-        self._by_host: dict[str, Session] = {}
+        self._by_host: dict[str, HostConnection] = {}
         self._lock = threading.Lock()
 
-    def get(self, host) -> Session:
+    def get(self, host) -> HostConnection:
         with self._lock:
             if host.name not in self._by_host:
-                self._by_host[host.name] = Session(host, accept_new=self.options.accept_new_host_keys,
+                self._by_host[host.name] = HostConnection(host, accept_new=self.options.accept_new_host_keys,
                                                    sudo_password=self.options.sudo_password)
             return self._by_host[host.name]
 
-    def all(self) -> dict[str, Session]:
+    def all(self) -> dict[str, HostConnection]:
         return dict(self._by_host)
 
     def close(self):
@@ -92,7 +92,7 @@ def _pool(options, hosts):
     return ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1)))
 
 
-def prefetch(roles_by_host: dict, hosts, inventory, options: Options, sessions: Sessions) -> dict:
+def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connections: Connections) -> dict:
     """Every host's facts for all its roles, in one exec per host, all hosts in parallel.
     Returns host name -> Facts, or the exception that stopped it (raised again by run_role)."""
     def one(host):
@@ -100,22 +100,22 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, sessions: 
             req = factlib.FactRequest()
             for role in roles_by_host[host.name]:
                 req = req.merge(fact_request(role, host, inventory, options))
-            return host.name, gather(sessions.get(host), req)
+            return host.name, gather(connections.get(host), req)
         except Exception as exc:        # kept and reported per host by run_role
             return host.name, exc
     with _pool(options, hosts) as pool:
         return dict(pool.map(one, hosts))
 
 
-def gather(session: Session, req) -> factlib.Facts:
-    session.open()
-    gathered = session.run_script(factlib.script(req), timeout=120)
+def gather(conn: HostConnection, req) -> factlib.Facts:
+    conn.open()
+    gathered = conn.run_script(factlib.script(req), timeout=120)
     if gathered.rc != 0:
         raise RuntimeError(f"facts script failed: {gathered.stderr.strip()[-300:]}")
     return factlib.parse(gathered.stdout)
 
 
-def run_role(role, hosts, inventory, options: Options, sessions: Sessions, reporter,
+def run_role(role, hosts, inventory, options: Options, connections: Connections, reporter,
              facts: dict | None = None) -> dict[str, HostResult]:
     """Converge ``hosts`` with ``role`` in parallel (``options.forks`` at a time). ``facts``
     holds prefetched facts; a host's entry is dropped once something changed on it."""
@@ -127,7 +127,7 @@ def run_role(role, hosts, inventory, options: Options, sessions: Sessions, repor
             known = facts.get(host.name)
             if isinstance(known, Exception):
                 raise known
-            converge_host(role, host, inventory, options, sessions.get(host), reporter, result, known)
+            converge_host(role, host, inventory, options, connections.get(host), reporter, result, known)
             if not options.check and any(s.status == "changed" for s in result.steps):
                 facts.pop(host.name, None)
         except Unreachable as exc:
@@ -156,16 +156,16 @@ def fact_request(role, host, inventory, options):
     return req
 
 
-def converge_host(role, host, inventory, options, session: Session, reporter, result: HostResult,
+def converge_host(role, host, inventory, options, conn: HostConnection, reporter, result: HostResult,
                   facts: factlib.Facts | None = None):
     if facts is None:
-        facts = gather(session, fact_request(role, host, inventory, options))
+        facts = gather(conn, fact_request(role, host, inventory, options))
     platform = facts.platform
     resources = role.resources(host, platform, inventory, options)
     known_handlers = role.handlers(host, platform)
     changes = [r.plan(facts) for r in resources]
     handlers = apply.handlers_to_run(changes, facts.pending & set(known_handlers), known_handlers)
-    diffs = fetch_diffs(session, changes) if options.diff else {}
+    diffs = fetch_diffs(conn, changes) if options.diff else {}
 
     if options.check:
         for c in changes:
@@ -186,12 +186,12 @@ def converge_host(role, host, inventory, options, session: Session, reporter, re
             result.steps.append(StepResult(c.label, "ok", c.reason))
         reporter.host_ok(host.name, len(changes))
         return
-    upload_dir = session.upload_dir() if any(c.uploads for c in todo) else "/nonexistent"
+    upload_dir = conn.upload_dir() if any(c.uploads for c in todo) else "/nonexistent"
     for c in todo:
         for local, remote in c.uploads:
-            session.put(local, remote)
+            conn.put(local, remote)
     script = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
-    ran = session.run_script(script)
+    ran = conn.run_script(script)
     outcomes = apply.parse(ran.stdout)
     result.exit_code = ran.rc
     for i, c in enumerate(changes):
@@ -229,7 +229,7 @@ def _outcome_step(label, reason, outcome, diff) -> StepResult:
                       outcome.output, diff)
 
 
-def fetch_diffs(session: Session, changes: list[Change]) -> dict[str, str]:
+def fetch_diffs(conn: HostConnection, changes: list[Change]) -> dict[str, str]:
     """Unified diffs of the files about to change (one extra exec, only with --diff)."""
     wanted = [c for c in changes if c.changed and c.new_content is not None]
     if not wanted:
@@ -238,7 +238,7 @@ def fetch_diffs(session: Session, changes: list[Change]) -> dict[str, str]:
     existing = [c.diff_path for c in wanted if c.diff_path]
     if existing:
         script = "".join(f"echo '@@@ {i}'; base64 < {shlex.quote(p)}\n" for i, p in enumerate(existing))
-        sections = factlib.split_sections(session.run_script(script, timeout=60).stdout)
+        sections = factlib.split_sections(conn.run_script(script, timeout=60).stdout)
         for i, p in enumerate(existing):
             olds[p] = base64.b64decode("".join(sections.get(str(i), [])))
     return {c.label: unified_diff(c.diff_path or c.label.split(" ", 1)[-1], olds.get(c.diff_path, b""),

@@ -36,7 +36,7 @@ def wait_script(urls: list[str], seconds: int = 30) -> str:
             f"{{ echo 'apps did not answer in {seconds} s' >&2; exit 1; }}; sleep 0.1; done\n")
 
 
-def rolling(role, hosts, inventory, options: Options, sessions, reporter, serial: int, proxies,
+def rolling(role, hosts, inventory, options: Options, connections, reporter, serial: int, proxies,
             facts: dict | None = None) -> dict:
     """Converge ``hosts`` ``serial`` at a time; stops at the first batch that fails."""
     balanced = [p for p in proxies if (options.mode or p.vars.get("proxy_mode", "balancer")) == "balancer"]
@@ -45,16 +45,16 @@ def rolling(role, hosts, inventory, options: Options, sessions, reporter, serial
         batch = hosts[start:start + serial]
         facts = facts if facts is not None else {}
         preview = run_role(role, batch, inventory, replace(options, check=True),
-                           sessions, _Quiet(), facts)
+                           connections, _Quiet(), facts)
         changing = [h for h in batch if any(s.status == "changed" for s in preview[h.name].steps)]
         urls = [u for h in changing for u in member_urls(h)]
         if urls:
-            _on_proxies(balanced, sessions, drain_script(urls, True), "drain", reporter)
+            _on_proxies(balanced, connections, drain_script(urls, True), "drain", reporter)
         for h in batch:
             if h not in changing:
                 results[h.name] = preview[h.name]       # nothing to change: no second round trip
                 reporter.host_ok(h.name, len(preview[h.name].steps))
-        done = run_role(role, changing, inventory, options, sessions, reporter, facts) if changing else {}
+        done = run_role(role, changing, inventory, options, connections, reporter, facts) if changing else {}
         results.update(done)
         if any(r.failed or r.unreachable for r in done.values()):
             reporter.info(f"rollout stopped after {', '.join(h.name for h in batch)}: a host failed; "
@@ -62,18 +62,18 @@ def rolling(role, hosts, inventory, options: Options, sessions, reporter, serial
             break
         if urls:
             for proxy in balanced[:1]:
-                rc = sessions.get(proxy).run_script(wait_script(urls), timeout=60)
+                rc = connections.get(proxy).run_script(wait_script(urls), timeout=60)
                 if rc.rc != 0:
                     reporter.failed(proxy.name, "rollout", rc.stderr.strip())
                     return results
-            _on_proxies(balanced, sessions, drain_script(urls, False), "undrain", reporter)
+            _on_proxies(balanced, connections, drain_script(urls, False), "undrain", reporter)
             reporter.info(f"rollout: {', '.join(h.name for h in changing)} updated and back in the balancer")
     return results
 
 
-def _on_proxies(proxies, sessions, script, what, reporter):
+def _on_proxies(proxies, connections, script, what, reporter):
     for proxy in proxies:
-        res = sessions.get(proxy).run_script(script, timeout=60)
+        res = connections.get(proxy).run_script(script, timeout=60)
         if res.rc != 0:
             reporter.failed(proxy.name, what, res.stderr.strip() or res.stdout.strip())
 

@@ -38,7 +38,7 @@ class Result:
     stderr: str
 
 
-class Session:
+class HostConnection:
     def __init__(self, host, accept_new: bool = False, sudo_password: str | None = None,
                  connect_timeout: float = 10.0):
         self.host = host

@@ -1,6 +1,6 @@
 """Fixtures for tests against the local lab of systemd-nspawn hosts.
 
-One pytest session at a time uses the lab: the session holds an exclusive lock, so that two
+One pytest run at a time uses the lab: the run holds an exclusive lock, so that two
 runs (or a person's experiment run under the same lock) never reset each other's hosts."""
 import fcntl
 import os

@@ -59,7 +59,7 @@ def test_broken_inventory_stops_before_connecting(case, tmp_path, monkeypatch):
     text, expected = BROKEN[case]
     path = tmp_path / "inventory.yml"
     path.write_text(textwrap.dedent(text))
-    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
     out = io.StringIO()
     code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
     lines = out.getvalue().strip().splitlines()
@@ -72,7 +72,7 @@ def test_broken_inventory_stops_before_connecting(case, tmp_path, monkeypatch):
 def test_unknown_limit_is_one_line(tmp_path, monkeypatch):
     path = tmp_path / "inventory.yml"
     path.write_text(textwrap.dedent(BASE))
-    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
     out = io.StringIO()
     assert deploy_mod.deploy(str(path), Options(), limit="web9", reporter=Reporter(stream=out)) == 2
     assert out.getvalue().strip() == f"error: {path}: --limit: no host or group named 'web9'"

@@ -123,7 +123,7 @@ class NoConnect:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation=mutations)
 def test_malformed_inventory_gives_one_line_and_no_connection(monkeypatch, mutation):
-    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
     data = copy.deepcopy(BASE)
     if isinstance(mutation, str):
         field = structural(data, mutation)
@@ -144,7 +144,7 @@ def test_malformed_inventory_gives_one_line_and_no_connection(monkeypatch, mutat
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(garbage=st.text(max_size=80))
 def test_arbitrary_text_as_inventory(monkeypatch, garbage):
-    monkeypatch.setattr("provision.engine.Session", NoConnect)
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inventory.yml"
         path.write_text(garbage)
