@@ -59,13 +59,21 @@ class Resource:
         return Change(self.label, reason, script, notify=self.notify, **kw)
 
 
+class PathResource(Resource):
+    """A resource about one path: its fact is that path's state."""
+    path: str
+
+    def request(self) -> FactRequest:
+        return FactRequest(paths={self.path})
+
+
 def _heredoc(data: bytes, dest: str) -> str:
     encoded = base64.encodebytes(data).decode()
     return f"base64 -d > {dest} <<'__PROVISION_EOF__'\n{encoded}__PROVISION_EOF__"
 
 
 @dataclass
-class File(Resource):
+class File(PathResource):
     """A file with exact content, mode and owner, written atomically (temp file, then rename)."""
     path: str
     content: bytes | str
@@ -82,9 +90,6 @@ class File(Resource):
         if isinstance(self.content, str):
             self.content = self.content.encode()
         self.label = f"{self.kind_label} {self.path}"
-
-    def request(self):
-        return FactRequest(paths={self.path})
 
     def _plan(self, facts):
         have = facts.file(self.path)
@@ -131,7 +136,7 @@ class File(Resource):
 
 
 @dataclass
-class Directory(Resource):
+class Directory(PathResource):
     path: str
     mode: str = "755"
     owner: str = "root"
@@ -140,9 +145,6 @@ class Directory(Resource):
 
     def __post_init__(self):
         self.label = f"directory {self.path}"
-
-    def request(self):
-        return FactRequest(paths={self.path})
 
     def _plan(self, facts):
         have = facts.file(self.path)
@@ -159,7 +161,7 @@ class Directory(Resource):
 
 
 @dataclass
-class Link(Resource):
+class Link(PathResource):
     path: str
     target: str
     notify: tuple[str, ...] = ()
@@ -167,9 +169,6 @@ class Link(Resource):
 
     def __post_init__(self):
         self.label = f"link {self.path}"
-
-    def request(self):
-        return FactRequest(paths={self.path})
 
     def _plan(self, facts):
         have = facts.file(self.path)

@@ -13,7 +13,7 @@ from ..facts import FactRequest
 from ..platforms import PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, Platform
 from ..render import FILES, render
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FirewalldService,
-                         Link, Packages, Resource, SELinuxBoolean, Service)
+                         Link, Packages, PathResource, Resource, SELinuxBoolean, Service)
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
@@ -117,7 +117,7 @@ class TlsModuleOff(Resource):
 
 
 @dataclass
-class TlsConfOff(Resource):
+class TlsConfOff(PathResource):
     """RedHat, tls off: our ssl.conf says "Listen 443 https"; with no SSL vhost left httpd would
     refuse to start, so it becomes a comment. A file that is not ours is left alone."""
     path: str
@@ -128,9 +128,6 @@ class TlsConfOff(Resource):
 
     def __post_init__(self):
         self.label = f"tls off {self.path}"
-
-    def request(self):
-        return FactRequest(paths={self.path})
 
     def _plan(self, facts):
         if facts.file(self.path).sha256 != hashlib.sha256(self.ours).hexdigest():
