@@ -5,22 +5,40 @@ Add a collection with `ns.add_collection(...)` or a task with `ns.add_task(...)`
 """
 from __future__ import annotations
 
+import functools
 import os
-import subprocess
 import sys
 import time
 
-from invoke import Collection, task
+from invoke import Collection
+from invoke import task as invoke_task
 from invoke.exceptions import Exit
+
+from provision.errors import UserError
+
+
+def task(*args, **kwargs):
+    """Invoke's @task, with every error a user can fix printed as its one line (exit 1), no traceback."""
+    def one_line_errors(func):
+        @functools.wraps(func)
+        def run(c, *a, **kw):
+            try:
+                return func(c, *a, **kw)
+            except UserError as e:
+                prefix = "lab" if func.__name__ in LAB_TASKS else "error"
+                raise Exit(f"{prefix}: {e}", code=1) from None
+        return invoke_task(run, **kwargs)
+    if args and callable(args[0]):
+        return one_line_errors(args[0])
+    return one_line_errors
+
+
+LAB_TASKS = {"up", "status", "ssh", "reset", "down"}
 
 
 def _lab_api():
     from provision.lab import api
     return api
-
-
-def _fail(e: Exception) -> Exit:
-    return Exit(f"lab: {e}", code=1)
 
 
 # --- lab ----------------------------------------------------------------------
@@ -31,17 +49,10 @@ def up(c, extra=0, provider="nspawn"):
     """Bring the local lab up (idempotent) and write inventory/lab.yml."""
     start = time.monotonic()
     if provider == "vagrant":
-        try:
-            from provision.lab import vagrant
-        except ImportError:
-            raise Exit("lab: the vagrant provider is not available yet", code=1)
+        from provision.lab import vagrant
         vagrant.up()
     elif provider == "nspawn":
-        api = _lab_api()
-        try:
-            info = api.up(extra=int(extra))
-        except api.LabError as e:
-            raise _fail(e)
+        info = _lab_api().up(extra=int(extra))
         print(f"Lab ready: {', '.join(info.hosts)} (ssh -F {info.ssh_config} HOST)")
     else:
         raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
@@ -51,12 +62,7 @@ def up(c, extra=0, provider="nspawn"):
 @task
 def status(c):
     """Show each lab host: address, state, whether ssh gets in."""
-    api = _lab_api()
-    try:
-        rows = api.status()
-    except api.LabError as e:
-        raise _fail(e)
-    _print_status(rows)
+    _print_status(_lab_api().status())
 
 
 def _print_status(rows) -> None:
@@ -81,23 +87,15 @@ def ssh(c, host):
 @task
 def reset(c):
     """Give the lab fresh hosts, as after a new install (lab stays up)."""
-    api = _lab_api()
     start = time.monotonic()
-    try:
-        api.reset()
-    except api.LabError as e:
-        raise _fail(e)
+    _lab_api().reset()
     print(f"lab.reset took {time.monotonic() - start:.1f} s")
 
 
 @task
 def down(c):
     """Stop the lab and remove what it made (the base image cache stays)."""
-    api = _lab_api()
-    try:
-        api.down()
-    except api.LabError as e:
-        raise _fail(e)
+    _lab_api().down()
 
 
 lab_collection = Collection("lab", up, status, ssh, reset, down)

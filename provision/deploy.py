@@ -11,11 +11,13 @@ from .engine import Options, Connections, prefetch, run_role
 from .inventory import InventoryError, load
 from .roles import backends, proxy
 
+from .errors import UserError
+
 PHASES = ((backends.GROUP, backends), (proxy.GROUP, proxy))
 SUDO_ENV = "PROVISION_SUDO_PASSWORD"
 
 
-class DeployError(Exception):
+class DeployError(UserError):
     """Bad input found before any connection: one line naming the file and field."""
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from .errors import UserError
+
 # Ansible's connection keys and our short forms.
 CONNECTION_KEYS = {
     "ansible_host": "address", "host": "address",
@@ -59,7 +61,7 @@ APP_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 ROLE_GROUPS = ("proxies", "backends")
 
 
-class InventoryError(Exception):
+class InventoryError(UserError):
     """A one-line description of what is wrong and where."""
 
 

@@ -16,13 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UserError
+
 STORE = ".tls"
 RENEW_BEFORE = datetime.timedelta(days=30)
 CA_LIFETIME = datetime.timedelta(days=3650)
 CERT_LIFETIME = datetime.timedelta(days=397)     # the CA/Browser Forum's cap for server certificates
 
 
-class TLSError(Exception):
+class TLSError(UserError):
     """One line naming the host or file and what is wrong."""
 
 

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from .platforms import APP_PINS, APP_PINS_CURRENT, INSTALLER_PIN_CURRENT, INSTALLER_PINS
 
+from .errors import UserError
+
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
 
-class WheelError(Exception):
+class WheelError(UserError):
     pass
 
 

@@ -11,12 +11,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import UserError
+
 PACKAGES = ("debootstrap", "systemd-container", "apt-cacher-ng", "zstd",
             "openssh-client", "iproute2", "util-linux", "tar")
 INOTIFY = {"max_user_instances": 4096, "max_user_watches": 1048576}
 
 
-class LabError(Exception):
+class LabError(UserError):
     """A problem the user can fix; the message says what to do."""
 
 

@@ -217,10 +217,33 @@ def validate(path: str | os.PathLike) -> ValidateResult:
                "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_CWD": str(folder)}
         if not path.is_dir():
             env["VAGRANT_VAGRANTFILE"] = path.name
-        proc = subprocess.run([vagrant, "validate"], cwd=folder, env=env, stdin=subprocess.DEVNULL,
+        # --ignore-provider: validate offline even where no VM provider is installed (without it,
+        # vagrant 2.3.4 exits 1 with "No usable default provider" whatever the Vagrantfile says).
+        proc = subprocess.run([vagrant, "validate", "--ignore-provider"], cwd=folder, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True)
     return ValidateResult(ok=proc.returncode == 0, returncode=proc.returncode,
                           output=(proc.stdout + proc.stderr).strip())
+
+
+# What vagrant says when neither VirtualBox nor a provider plugin is usable (vagrant 2.3.4).
+NO_PROVIDER = "No usable default provider"
+
+
+@dataclass
+class Echoed:
+    returncode: int
+    text: str
+
+
+def _run_echoed(argv: list[str], log, **kwargs) -> Echoed:
+    """Run a command, passing each output line to `log` as it comes, and keep the text."""
+    lines = []
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **kwargs) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            log(line.rstrip("\n"))
+    return Echoed(proc.returncode, "".join(lines))
 
 
 def up(log=print, root: str | os.PathLike | None = None) -> Path:
@@ -229,9 +252,12 @@ def up(log=print, root: str | os.PathLike | None = None) -> Path:
     vagrant = _vagrant()
     env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1"}
     log(f"vagrant up (in {root}); the first run downloads the centos/7 box")
-    proc = subprocess.run([vagrant, "up"], cwd=root, env=env, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise _lab_error(f"`vagrant up` failed ({proc.returncode}); see its output above")
+    output = _run_echoed([vagrant, "up"], cwd=root, env=env, log=log)
+    if output.returncode != 0:
+        if NO_PROVIDER in output.text:
+            raise _lab_error("vagrant found no VM provider: install VirtualBox, or libvirt and the "
+                             "vagrant-libvirt plugin, or use the default lab (invoke lab.up)")
+        raise _lab_error(f"`vagrant up` failed ({output.returncode}); see its output above")
     proc = subprocess.run([vagrant, "ssh-config"], cwd=root, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True)
     if proc.returncode != 0:

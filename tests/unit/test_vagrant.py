@@ -4,8 +4,11 @@ The ssh-config inputs are real captures from public repositories
 (tests/fixtures/vagrant/, sources in tests/fixtures/SOURCES.md). None of them
 names its machines proxy/web1/web2, so the tests map their names onto ours.
 """
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,8 @@ import yaml
 from provision.lab import vagrant
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vagrant"
-VAGRANTFILE = Path(__file__).resolve().parents[2] / "Vagrantfile"
+REPO = Path(__file__).resolve().parents[2]
+VAGRANTFILE = REPO / "Vagrantfile"
 
 # Three VirtualBox machines, per-machine keys, Vagrant 2.3-era output.
 THREE = (FIXTURES / "ssh-config.txt").read_text()
@@ -202,3 +206,52 @@ def test_vagrantfile_with_unknown_setting_fails_validate(tmp_path):
     assert result.returncode == 1
     assert "bogus_setting" in result.output
     assert not (tmp_path / ".vagrant").exists()
+
+
+# What Debian's vagrant 2.3.4 prints on a machine with no VirtualBox or libvirt (seen on a fresh Debian 12).
+NO_PROVIDER_OUTPUT = """No usable default provider could be found for your system.
+
+Vagrant relies on interactions with 3rd party systems, known as
+"providers", to provide Vagrant with resources to run development
+environments. Examples are VirtualBox, VMware, Hyper-V.
+"""
+
+
+def _fake_vagrant(folder: Path, output: str, code: int) -> Path:
+    script = folder / "vagrant"
+    script.write_text(f"#!/bin/sh\ncat <<'OUT'\n{output}OUT\nexit {code}\n")
+    script.chmod(0o755)
+    return folder
+
+
+def test_lab_up_vagrant_without_provider_is_one_line_exit_1(tmp_path):
+    bin_dir = _fake_vagrant(tmp_path, NO_PROVIDER_OUTPUT, 1)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "invoke", "lab.up", "--provider", "vagrant"],
+                          cwd=REPO, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert errors == ["lab: vagrant found no VM provider: install VirtualBox, or libvirt and the "
+                      "vagrant-libvirt plugin, or use the default lab (invoke lab.up)"]
+    assert "No usable default provider" in proc.stdout          # vagrant's own words are still shown
+    assert not (REPO / "inventory" / "vagrant.yml").exists()
+
+
+def test_lab_up_vagrant_other_failure_names_exit_code(tmp_path, monkeypatch):
+    bin_dir = _fake_vagrant(tmp_path, "boom\n", 3)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with pytest.raises(Exception, match=r"`vagrant up` failed \(3\)") as info:
+        vagrant.up(log=lambda *a: None, root=tmp_path)
+    assert type(info.value).__name__ == "LabError"
+
+
+def test_project_errors_share_one_base():
+    from provision.deploy import DeployError
+    from provision.errors import UserError
+    from provision.inventory import InventoryError
+    from provision.lab.system import LabError
+    from provision.tls import TLSError
+    from provision.wheels import WheelError
+    for error in (DeployError, InventoryError, LabError, TLSError, WheelError):
+        assert issubclass(error, UserError), error
