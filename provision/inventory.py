@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
+from .sites import model as sites
 
 # Ansible's connection keys and our short forms.
 CONNECTION_KEYS = {
@@ -45,6 +46,10 @@ KNOWN_VARS = {
     "tls_names": list,
     "health_path": str,
     "proxy_extra_directives": list,
+    "balancer_failonstatus": list,
+    "balancer_failontimeout": bool,
+    "pools": dict,
+    "sites": list,
     "become_password_env": str,
 }
 # Ansible keys we accept and ignore, so an existing Ansible inventory loads as it is.
@@ -342,6 +347,10 @@ def _check_role_vars(where: str, v: dict):
     for i, line in enumerate(v.get("proxy_extra_directives") or []):
         if not isinstance(line, str) or not line.strip() or any(ord(c) < 32 and c != "\t" for c in line):
             raise InventoryError(f"{where}: field 'proxy_extra_directives[{i}]' must be one directive on one line")
+    _sites_checked(sites.validate, v, where)
+    for i, code in enumerate(v.get("balancer_failonstatus") or []):
+        if isinstance(code, bool) or not isinstance(code, int) or not 500 <= code <= 599:
+            raise InventoryError(f"{where}: field 'balancer_failonstatus[{i}]' must be a 5xx status, got {code!r}")
     seen_ports: dict[int, str] = {}
     seen_names: set[str] = set()
     for i, app in enumerate(v.get("apps") or []):
@@ -373,9 +382,27 @@ def _check_role_vars(where: str, v: dict):
             raise InventoryError(f"{where}: field '{field_}.message' must be one line of 1-200 printable characters")
 
 
+def _sites_checked(check, *args):
+    try:
+        check(*args)
+    except sites.SitesError as exc:
+        raise InventoryError(str(exc)) from None
+
+
+class _Groups:
+    """The little of an Inventory that resolving pool members needs, before the Inventory exists."""
+
+    def __init__(self, hosts: dict[str, Host]):
+        self.hosts = hosts
+
+    def group(self, name: str) -> list[Host]:
+        return [h for h in self.hosts.values() if name in h.groups]
+
+
 def _check_cross_host(path: Path, hosts: dict[str, Host]):
     seen: dict[tuple, str] = {}
     for h in hosts.values():
+        _sites_checked(sites.check_references, _Groups(hosts), h, f"{path}: host {h.name!r}")
         k = (h.address, h.port or 22)
         if k in seen:
             raise InventoryError(f"{path}: host {h.name!r}: field 'ansible_host': {h.address}:{k[1]} is "

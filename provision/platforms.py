@@ -28,6 +28,7 @@ class Platform:
     tls_dir: str                # the proxy's certificate and key (directory 0700, key 0600)
     tls_conf: str | None        # the global SSL config file we manage (RedHat: mod_ssl's ssl.conf)
     tls_chain_directive: bool   # httpd < 2.4.8 reads the chain from SSLCertificateChainFile only
+    log_dir: str                # per-site logs, named *.log so that the package's logrotate covers them
 
 
 DEBIAN = Platform(
@@ -57,6 +58,8 @@ DEBIAN = Platform(
     # "<IfModule ssl_module> Listen 443": a2enmod ssl is all it takes.
     tls_conf=None,
     tls_chain_directive=False,
+    # apache2's /etc/logrotate.d/apache2 rotates /var/log/apache2/*.log.
+    log_dir="/var/log/apache2",
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -89,6 +92,9 @@ REDHAT = Platform(
     tls_conf="/etc/httpd/conf.d/ssl.conf",
     # httpd 2.4.6: SSLCertificateFile reads one certificate; chains from 2.4.8 (mod_ssl docs).
     tls_chain_directive=True,
+    # httpd's /etc/logrotate.d/httpd rotates /var/log/httpd/*log (CentOS 7 httpd SRPM,
+    # SOURCES/httpd.logrotate).
+    log_dir="/var/log/httpd",
 )
 
 PLATFORMS = {"debian": DEBIAN, "redhat": REDHAT}
@@ -114,6 +120,11 @@ PROXY_MODULES = {
     "proxy_http": ("proxy_http_module", "modules/mod_proxy_http.so"),
     "proxy_balancer": ("proxy_balancer_module", "modules/mod_proxy_balancer.so"),
     "lbmethod_byrequests": ("lbmethod_byrequests_module", "modules/mod_lbmethod_byrequests.so"),
+}
+# Every vhost sets X-Forwarded-Proto, and sticky pools set the ROUTEID cookie: mod_headers.
+# CentOS 7 loads it in 00-base.conf (shared fixtures).
+FORWARDED_MODULES = {
+    "headers": ("headers_module", "modules/mod_headers.so"),
 }
 # mod_proxy_balancer needs a shared-memory provider. Debian's a2enmod pulls slotmem_shm in;
 # on CentOS 7 it is loaded by 00-base.conf (shared fixtures).

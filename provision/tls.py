@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
+from .sites.model import site_names
 
 STORE = ".tls"
 RENEW_BEFORE = datetime.timedelta(days=30)
@@ -64,10 +65,11 @@ def trust_path(host, inventory) -> Path | None:
 
 
 def names(host) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(DNS names, IP addresses) the certificate covers: the host's name, server_name,
-    tls_names, its address and private address."""
+    """(DNS names, IP addresses) the certificate covers: the host's name, server_name, every
+    site's names, tls_names, its address and private address."""
     dns, ips = [], []
-    for value in [host.name, host.vars.get("server_name"), *(host.vars.get("tls_names") or []),
+    for value in [host.name, host.vars.get("server_name"), *site_names(host.vars),
+                  *(host.vars.get("tls_names") or []),
                   host.address if host.explicit_address else None, host.vars.get("private_address")]:
         if not value:
             continue

@@ -1,6 +1,6 @@
-"""The proxy: Apache httpd with mod_proxy and a vhost proxying to one backend app (single) or to
-a balancer:// cluster of every backend app. With tls on, a :443 vhost includes the same routes.
-Changes are configtested, then gracefully reloaded."""
+"""The proxy: Apache httpd with mod_proxy serving the sites of provision.sites (the short form: one
+vhost proxying to one backend app, or to a balancer:// cluster of every backend app). With tls on,
+a :443 vhost includes the same routes. Changes are configtested, then gracefully reloaded."""
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from .. import tls as tlslib
 from ..apply import Handler
 from ..facts import FactRequest
-from ..platforms import PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, Platform
+from ..platforms import FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, Platform
 from ..render import FILES, render
+from ..sites import model as sites
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FirewalldService,
                          Link, Packages, PathResource, Resource, SELinuxBoolean, Service)
 
@@ -22,7 +23,8 @@ VAULT = "http://vault.centos.org"
 CENTOS7_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
 DEFAULTS = {"proxy_mode": "balancer", "lbmethod": "byrequests", "balancer_retry": 5,
             "balancer_timeout": 30, "balancer_connectiontimeout": 2, "tls": "off", "tls_redirect": False,
-            "tls_hsts": False, "health_path": "/health"}
+            "tls_hsts": False, "health_path": "/health",
+            "balancer_failonstatus": list(sites.FAILONSTATUS), "balancer_failontimeout": True}
 # Mozilla's "intermediate" list (guideline 5.7) without the DHE suites: see proxy-vhost.conf.j2.
 CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
@@ -38,24 +40,35 @@ def setting(host, options, key):
     return host.vars.get(key, DEFAULTS.get(key))
 
 
-def members(inventory) -> list[dict]:
-    """Every app of every backend host, in inventory order."""
-    return [{"address": b.private_address, "port": a["port"], "route": f"{b.name}-{a['name']}"}
-            for b in inventory.group("backends") for a in b.apps]
+def model(host, inventory, options) -> sites.Proxy:
+    """The sites, pools and routes this proxy serves (inventory None: the sites without members)."""
+    keys = ("proxy_mode", "lbmethod", "balancer_retry", "balancer_timeout", "balancer_connectiontimeout",
+            "balancer_failonstatus", "balancer_failontimeout")
+    defaults = {k: setting(host, options, k) for k in keys}
+    defaults["server_name"] = host.vars.get("server_name", host.name)
+    return sites.build(host, inventory, defaults)
+
+
+def routes_path(platform: Platform, proxy: sites.Proxy, site: sites.Site) -> str:
+    """The short form keeps the one routes file; each site of the long form has its own."""
+    if proxy.short:
+        return platform.routes_path
+    return f"{posixpath.dirname(platform.routes_path)}/site-{site.server_name}.inc"
 
 
 def modules(host, options, platform: Platform | None = None) -> dict:
     """The proxy modules, plus the lbmethod's own module when it is not byrequests, plus the TLS
     ones with tls on (on RedHat, ssl_module comes with the mod_ssl package, not our drop-in)."""
-    lb = setting(host, options, "lbmethod")
-    extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")}
+    found = model(host, None, options)
+    extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")
+             for lb in sorted({p.lbmethod for p in found.pools})}
     if setting(host, options, "tls") != "off":
         extra.update(TLS_MODULES)
         if platform is not None and platform.tls_packages:
             extra.pop("ssl")
         if setting(host, options, "tls_redirect"):
             extra.update(REDIRECT_MODULES)
-    return {**PROXY_MODULES, **extra}
+    return {**PROXY_MODULES, **extra, **FORWARDED_MODULES}
 
 
 def tls_paths(platform: Platform) -> tuple[str, str]:
@@ -73,22 +86,30 @@ def material(host, options) -> tlslib.Material | None:
     return found
 
 
-def routes(host, platform: Platform, inventory, options) -> str:
-    found = members(inventory)
-    if not found:
-        raise ProxyConfigError(f"{inventory.path}: group 'backends' has no apps to proxy to")
-    return render("proxy-routes.inc.j2", mode=setting(host, options, "proxy_mode"), members=found,
-                  lbmethod=setting(host, options, "lbmethod"), retry=setting(host, options, "balancer_retry"),
-                  timeout=setting(host, options, "balancer_timeout"),
-                  connectiontimeout=setting(host, options, "balancer_connectiontimeout"),
-                  extra=host.vars.get("proxy_extra_directives", []))
+def routes(host, platform: Platform, inventory, options) -> dict[str, str]:
+    """Each site's routes file: path -> text."""
+    found = model(host, inventory, options)
+    for pool in found.pools:
+        if not pool.members:
+            raise ProxyConfigError(f"{inventory.path}: group 'backends' has no apps to proxy to" if found.short
+                                   else f"{inventory.path}: pool {pool.name!r} has no apps to proxy to")
+    files = {}
+    for site in found.sites:
+        pools = found.pools_of(site)
+        files[routes_path(platform, found, site)] = render(
+            "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
+            pools_by_name={p.name: p for p in pools}, sticky=any(p.sticky for p in pools),
+            extra=host.vars.get("proxy_extra_directives", []))
+    return files
 
 
 def vhost(host, platform: Platform, options) -> str:
     tls = material(host, options)
     cert, key = tls_paths(platform)
-    return render("proxy-vhost.conf.j2", mode=setting(host, options, "proxy_mode"),
-                  server_name=host.vars.get("server_name", host.name), routes_path=platform.routes_path,
+    found = model(host, None, options)
+    listed = [{"server_name": s.server_name, "aliases": s.aliases, "routes_path": routes_path(platform, found, s),
+               "log_prefix": f"{platform.log_dir}/provision-{s.server_name}"} for s in found.sites]
+    return render("proxy-vhost.conf.j2", sites=listed, global_name=host.vars.get("server_name", host.name),
                   tls=tls is not None, cert_path=cert, key_path=key,
                   chain_directive=bool(tls and tls.chained and platform.tls_chain_directive),
                   ciphers=CIPHERS, hsts=setting(host, options, "tls_hsts"),
@@ -194,12 +215,14 @@ def resources(host, platform: Platform, inventory, options) -> list:
     steps += [
         Directory(posixpath.dirname(platform.routes_path)),
         *tls_resources(host, platform, options),
-        File(platform.routes_path, routes(host, platform, inventory, options), notify=reload_, validate=check),
+        *site_resources(host, platform, inventory, options),
         File(platform.vhost_path, vhost(host, platform, options), notify=reload_, validate=check),
     ]
     if platform.vhost_enable_link:
         steps.append(Link(platform.vhost_enable_link, f"../sites-available/{posixpath.basename(platform.vhost_path)}",
                           notify=reload_, validate=check))
+    if not model(host, None, options).short:
+        steps.append(Absent(platform.routes_path, notify=reload_, validate=check))
     for path, how in platform.disabled_defaults:
         if how == "absent":
             steps.append(Absent(path, notify=reload_, validate=check, installed_by=platform.apache_packages[0]))
@@ -207,6 +230,17 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(File(path, (FILES / "welcome-disabled.conf").read_text(), notify=reload_,
                               validate=check))
     steps.append(Service(platform.apache_service))
+    return steps
+
+
+def site_resources(host, platform: Platform, inventory, options) -> list:
+    """The folders that routes serve from, and the routes files: the short form's one file, or one
+    per site (the vhost, written after them, stops including the short form's, then it goes)."""
+    reload_, check = (RELOAD,), VALIDATE
+    found = model(host, inventory, options)
+    steps = [Directory(r.folder) for s in found.sites for r in s.routes if r.folder]
+    steps += [File(path, text, notify=reload_, validate=check)
+              for path, text in routes(host, platform, inventory, options).items()]
     return steps
 
 

@@ -112,7 +112,8 @@ def test_mapping_moves_every_path_under_root(inventory):
 def test_vhost_and_routes_change_only_in_paths(inventory):
     tree = tree_for(inventory)
     mapped = apache_tree.map_for_debian_binary(tree, TMP, so_names(tree))
-    assert mapped[f"{TMP}/conf.d/provision-proxy.conf"] == tree[VHOST].replace(b"/etc/httpd", TMP.encode())
+    want = tree[VHOST].replace(b"/etc/httpd", TMP.encode()).replace(b"/var/log/httpd", f"{TMP}/logs".encode())
+    assert mapped[f"{TMP}/conf.d/provision-proxy.conf"] == want
     assert mapped[f"{TMP}/provision/proxy-routes.inc"] == tree[ROUTES]
 
 

@@ -151,12 +151,12 @@ def test_debian_gets_a2enmod_and_no_redhat_steps(inventory):
     f, changes = plan(proxy, inventory.hosts["proxy"], inventory, text)
     labels = [c.label for c in changes]
     assert f.family == "debian"
-    assert "apache modules proxy proxy_http proxy_balancer lbmethod_byrequests" in labels
+    assert "apache modules proxy proxy_http proxy_balancer lbmethod_byrequests headers" in labels
     assert not any(label.startswith(("yum", "selinux", "firewalld")) for label in labels)
     by = {c.label: c for c in changes}
     assert by["link /etc/apache2/sites-enabled/provision-proxy.conf"].changed
     assert "a2enmod -q proxy proxy_http proxy_balancer lbmethod_byrequests" in \
-        by["apache modules proxy proxy_http proxy_balancer lbmethod_byrequests"].script
+        by["apache modules proxy proxy_http proxy_balancer lbmethod_byrequests headers"].script
 
 
 def test_fresh_centos7_tls_proxy_installs_mod_ssl_and_owns_ssl_conf(inventory, tmp_path):

@@ -125,7 +125,7 @@ def rendered(tmp_path, mode, platform=DEBIAN):
     inv = inventory(tmp_path)
     options = SimpleNamespace(mode=mode)
     host = inv.hosts["proxy"]
-    return (proxy_role.vhost(host, platform, options), proxy_role.routes(host, platform, inv, options),
+    return (proxy_role.vhost(host, platform, options), proxy_role.routes(host, platform, inv, options)[platform.routes_path],
             verify.plan(inv, mode=mode, lookup=no_lookup).proxies[0])
 
 
