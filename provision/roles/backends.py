@@ -32,12 +32,21 @@ def _wheels(facts):
     return wheelhouse(facts.python, facts.arch)
 
 
+def trusted_proxies(inventory) -> list[str]:
+    """The addresses the proxies connect from (and loopback, for a host that is both)."""
+    found = ["127.0.0.1"]
+    for h in inventory.group("proxies"):
+        found += [a for a in (h.private_address,) if a not in found]
+    return found
+
+
 def resources(host, platform: Platform, inventory, options) -> list:
     steps = [
         Packages(platform, platform.python_packages),
         Directory("/opt/provision"),
         Directory(APPS_ROOT),
     ]
+    trusted = trusted_proxies(inventory)
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
         bind = f"{host.private_address}:{app['port']}"
@@ -45,11 +54,13 @@ def resources(host, platform: Platform, inventory, options) -> list:
             Directory(home),
             SystemUser(user, home, platform.nologin_shell),
             File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
-                                          own_url=f"http://{bind}"), notify=restart),
+                                          own_url=f"http://{bind}", member=f"{host.name}-{app['name']}",
+                                          trusted=trusted), notify=restart),
             File(f"{home}/gunicorn.conf.py", (FILES / "gunicorn.conf.py").read_text(), notify=restart),
             Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
             File(f"/etc/systemd/system/{unit_name(app)}",
-                 render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2),
+                 render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2,
+                        trusted=",".join(trusted)),
                  notify=restart, after="systemctl daemon-reload", kind_label="unit"),
             Service(unit_name(app), restart_handler=restart[0]),
         ]
