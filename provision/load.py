@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 
@@ -33,6 +34,7 @@ class LoadResult:
     timeouts: int = 0
     other_errors: int = 0
     seconds: float = 0.0
+    slowest: float = 0.0        # the longest single request, answered or not, in seconds
     bodies: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
@@ -45,7 +47,7 @@ class LoadResult:
         rate = self.sent / self.seconds if self.seconds else 0.0
         return (f"{self.sent} requests in {self.seconds:.1f} s ({rate:.0f}/s): {self.ok} 2xx, "
                 f"{self.other_status} other status, {self.connect_errors} connection errors, "
-                f"{self.timeouts} timeouts, {self.other_errors} other errors")
+                f"{self.timeouts} timeouts, {self.other_errors} other errors; slowest {self.slowest:.2f} s")
 
 
 def check_target(url: str, allowed: set[str]) -> None:
@@ -73,10 +75,13 @@ async def _run(url, requests, concurrency, seconds, timeout, keepalive) -> LoadR
     started = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency,
                           max_keepalive_connections=concurrency if keepalive else 0)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+    # Independent clients keep no cookies (a sticky pool's ROUTEID would pin every request).
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, cookies=no_cookies) as client:
         async def worker():
             while result.sent < requests and time.monotonic() < deadline:
                 result.sent += 1
+                sent_at = time.monotonic()
                 try:
                     resp = await client.get(url)
                 except httpx.TimeoutException:
@@ -90,6 +95,8 @@ async def _run(url, requests, concurrency, seconds, timeout, keepalive) -> LoadR
                     result.other_errors += 1
                     result.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
                     continue
+                finally:
+                    result.slowest = max(result.slowest, time.monotonic() - sent_at)
                 result.statuses[resp.status_code] += 1
                 if 200 <= resp.status_code < 300:
                     result.ok += 1

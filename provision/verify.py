@@ -13,12 +13,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from .facts import parse_apache_modules  # noqa: F401  (the checks parse -M with it)
 from .inventory import PROXY_MODES, Host, Inventory
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
+from .sites import model as sitemodel
 from . import tls as tlslib
 
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
@@ -53,6 +55,7 @@ class ProxyCheck:
     trust: str | None = None    # the CA file (or provided chain) the served certificate must chain to
     redirect: bool = False      # tls_redirect: plain http answers 301 but for the health path
     health_path: str = proxy.DEFAULTS["health_path"]
+    model: sitemodel.Proxy | None = None    # the sites, pools and routes it serves
 
     @property
     def requests(self) -> int:
@@ -127,12 +130,17 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
         spec = host_spec(h, login_user(h, found))
         if h.name in inventory.groups.get(proxy.GROUP, []):
             trust = tlslib.trust_path(h, inventory)
+            served = proxy.model(h, inventory, SimpleNamespace(mode=mode))
+            site = served.sites[0]          # the default vhost: what the proxy's address answers
+            root = next(r for r in site.routes if r.path == "/") if not served.short else None
+            root_members = every if root is None or root.pool is None else tuple(
+                m for m in every if (m.host, m.app) in {(x.host, x.app) for x in served.pool(root.pool).members})
             proxies.append(ProxyCheck(h.name, spec, reach_address(h, found), proxy_mode(h, mode),
-                                      h.vars.get("server_name", h.name), every,
+                                      site.server_name, root_members,
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
-                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"])))
+                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}))
@@ -256,6 +264,71 @@ def vhost_problems(vhost: str, routes: str, routes_path: str, check: ProxyCheck)
         if not _has(found, directive, "/", target):
             problems.append(f"routes lack '{directive} / {target}'")
     return problems
+
+
+def site_problems(vhost: str, routes: dict[str, str | None], platform, check: ProxyCheck) -> list[str]:
+    """What the deployed vhost and each site's routes file lack for the long form ([] when right).
+    routes: routes path -> its text (None when the file is missing)."""
+    problems = []
+    found_vhost = directives(vhost)
+    for site in check.model.sites:
+        path = proxy.routes_path(platform, check.model, site)
+        if not _has(found_vhost, "Include", path):
+            problems.append(f"vhost lacks 'Include {path}'")
+        if routes.get(path) is None:
+            problems.append(f"{path} is missing")
+            continue
+        found = directives(routes[path])
+        for r in site.routes:
+            target = ["!"] if r.excluded else [f"balancer://{r.pool}{r.path}"]
+            if not _has(found, "ProxyPass", r.path, *target):
+                problems.append(f"{path} lacks 'ProxyPass {r.path} {target[0]}'")
+    return problems
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request that shows a route works: the members that may answer it (none: the proxy
+    itself answers, no backend)."""
+    site: str
+    path: str
+    members: tuple[str, ...]
+
+
+def probes(model: sitemodel.Proxy) -> list[Probe]:
+    """A request per route of every site: below the route's path, so that the route matches."""
+    found = []
+    for site in model.sites:
+        for r in site.routes:
+            path = r.path if r.path == "/" else r.path.rstrip("/") + "/provision-verify"
+            members = () if r.excluded else tuple(m.route for m in model.pool(r.pool).members)
+            found.append(Probe(site.server_name, path, members))
+    return found
+
+
+def probe_problem(probe: Probe, status: int, backend: str | None) -> str | None:
+    """None when the answer came from where the route says (X-Backend names the member)."""
+    if not status:
+        return f"{probe.site}{probe.path}: no answer"
+    if probe.members:
+        if backend not in probe.members:
+            return f"{probe.site}{probe.path}: answered {status} by {backend or 'no backend'}, " \
+                   f"expected one of {', '.join(probe.members)}"
+    elif backend or status >= 500:
+        return f"{probe.site}{probe.path}: answered {status} by {backend or 'the proxy'}, expected the proxy itself"
+    return None
+
+
+ACCESS_LINE = re.compile(r'^(?P<site>\S+) \S+ .*" (?P<status>\d{3}) .* worker=(?P<worker>\S*) us=(?P<us>\d+)$')
+
+
+def access_line(text: str, marker: str) -> dict | None:
+    """The last access log line (our format) whose request holds marker: site, status, worker, us."""
+    for line in reversed(text.splitlines()):
+        if marker in line:
+            m = ACCESS_LINE.match(line)
+            return m.groupdict() if m else {"unparsed": line}
+    return None
 
 
 def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:

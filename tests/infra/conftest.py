@@ -86,7 +86,7 @@ def platform(remote):
     return _platforms[spec]
 
 
-def _get(address, path, host=None, timeout=5.0, cafile=None):
+def _get(address, path, host=None, timeout=5.0, cafile=None, headers=None):
     """GET over http, or over https checked against cafile when one is given."""
     if cafile:
         port = 443
@@ -96,7 +96,7 @@ def _get(address, path, host=None, timeout=5.0, cafile=None):
         port = 80
         conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Host": host} if host else {})
+        conn.request("GET", path, headers={**({"Host": host} if host else {}), **(headers or {})})
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
     except OSError as exc:
@@ -107,8 +107,8 @@ def _get(address, path, host=None, timeout=5.0, cafile=None):
 
 @pytest.fixture
 def http_get():
-    """GET from this machine, redirects not followed: http_get(address, path, host=None, cafile=None)
-    -> (status, headers, body); status 0 and the reason as body when nothing answered. With cafile,
+    """GET from this machine, redirects not followed: http_get(address, path, host=None, cafile=None,
+    headers=None) -> (status, headers, body); status 0 and the reason as body when nothing answered. With cafile,
     over https, the certificate checked against it."""
     return _get
 

@@ -47,6 +47,14 @@ def test_configtest(proxy, remote, platform):
 
 
 def test_vhost_directives(proxy, remote, platform):
+    if not proxy.model.short:
+        vhost = remote.file(platform.vhost_path)
+        assert vhost.is_file, f"{proxy.name}: vhost: missing {platform.vhost_path}"
+        paths = [verify.proxy.routes_path(platform, proxy.model, s) for s in proxy.model.sites]
+        routes = {p: remote.file(p).content_string if remote.file(p).is_file else None for p in paths}
+        problems = verify.site_problems(vhost.content_string, routes, platform, proxy)
+        assert not problems, f"{proxy.name}: sites: {'; '.join(problems)}"
+        return
     vhost, routes = remote.file(platform.vhost_path), remote.file(platform.routes_path)
     missing = [p for p in (platform.vhost_path, platform.routes_path) if not remote.file(p).is_file]
     assert not missing, f"{proxy.name}: vhost: missing {', '.join(missing)}"

@@ -210,3 +210,55 @@ def test_bad_long_form_is_one_line(case, tmp_path):
         load(write(tmp_path, data))
     text = str(err.value)
     assert "\n" not in text and message in text and f"{tmp_path / 'inv.yml'}: host 'proxy'" in text, text
+
+
+def _check(path=SITES, mode=None):
+    from provision import verify
+    return verify.plan(load(path), mode=mode, lookup=lambda h: {}).proxies[0]
+
+
+def test_verify_plans_the_default_site_and_its_root_pool():
+    check = _check()
+    assert check.server_name == "app.example.test"
+    assert [(m.host, m.app) for m in check.members] == [("web1", "hello"), ("web2", "howdy")]   # not the api app
+    assert _check(ROOT / "inventory" / "lab.yml").model.short
+
+
+def test_verify_probes_every_route_below_its_path():
+    from provision import verify
+    found = verify.probes(_check().model)
+    assert [(p.site, p.path, p.members) for p in found] == [
+        ("app.example.test", "/static/provision-verify", ()),
+        ("app.example.test", "/api/provision-verify", ("web2-api",)),
+        ("app.example.test", "/", ("web1-hello", "web2-howdy")),
+        ("api.example.test", "/", ("web2-api",))]
+    api, static = found[1], found[0]
+    assert verify.probe_problem(api, 404, "web2-api") is None
+    assert "expected one of web2-api" in verify.probe_problem(api, 200, "web1-hello")
+    assert verify.probe_problem(static, 404, None) is None
+    assert "expected the proxy itself" in verify.probe_problem(static, 200, "web1-hello")
+    assert "expected the proxy itself" in verify.probe_problem(static, 503, None)
+
+
+def test_verify_site_problems_on_the_rendered_files():
+    from provision import verify
+    check = _check()
+    inv = load(SITES)
+    vhost = proxy.vhost(inv.hosts["proxy"], DEBIAN, OPTIONS)
+    routes = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, OPTIONS)
+    assert verify.site_problems(vhost, routes, DEBIAN, check) == []
+    app = "/etc/apache2/provision/site-app.example.test.inc"
+    broken = {**routes, app: routes[app].replace("ProxyPass /static !", "")}
+    assert verify.site_problems(vhost, broken, DEBIAN, check) == [f"{app} lacks 'ProxyPass /static !'"]
+    missing = {**routes, app: None}
+    assert verify.site_problems(vhost.replace("Include " + app, ""), missing, DEBIAN, check) == [
+        f"vhost lacks 'Include {app}'", f"{app} is missing"]
+
+
+def test_access_line_reads_our_format():
+    from provision import verify
+    line = ('app.example.test 10.123.0.1 - - [28/Nov/2026:08:00:00 +0000] "GET /x-1 HTTP/1.1" 404 207 "-" '
+            '"python" worker=http://10.123.0.11:8080 us=1834')
+    assert verify.access_line("other\n" + line + "\n", "/x-1") == {
+        "site": "app.example.test", "status": "404", "worker": "http://10.123.0.11:8080", "us": "1834"}
+    assert verify.access_line(line, "/nope") is None
