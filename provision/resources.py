@@ -286,18 +286,41 @@ class Service(Resource):
 
 @dataclass
 class ApacheModules(Resource):
-    """Debian: a2enmod the missing ones."""
+    """Debian: a2enmod the missing ones. An `optional` module (one the config needs only sometimes)
+    that provision enabled is marked by a file in `marks`, and a2dismod'ed again once not wanted;
+    one enabled by someone else is left alone."""
     names: tuple[str, ...]
     notify: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    marks: str | None = None
 
     def __post_init__(self):
         self.label = f"apache modules {' '.join(self.names)}"
 
+    def _mark(self, name: str) -> str:
+        return f"{self.marks}/{name}"
+
+    def request(self):
+        return FactRequest(paths={self._mark(n) for n in self.optional} if self.marks else set())
+
     def _plan(self, facts):
         missing = [n for n in self.names if n not in facts.apache_modules]
-        if not missing:
+        unwanted = [n for n in self.optional if n not in self.names and n in facts.apache_modules
+                    and self.marks and facts.file(self._mark(n)).kind == "file"]
+        lines, reasons = [], []
+        if missing:
+            lines.append("a2enmod -q " + " ".join(q(n) for n in missing))
+            marked = [n for n in missing if n in self.optional and self.marks]
+            if marked:
+                lines += [f"mkdir -p {q(self.marks)}", "touch " + " ".join(q(self._mark(n)) for n in marked)]
+            reasons.append(f"enabled {' '.join(missing)}")
+        if unwanted:
+            lines += ["a2dismod -q " + " ".join(q(n) for n in unwanted),
+                      "rm -f " + " ".join(q(self._mark(n)) for n in unwanted)]
+            reasons.append(f"disabled {' '.join(unwanted)} (no longer needed)")
+        if not lines:
             return Change(self.label, "all enabled")
-        return self._change(f"enabled {' '.join(missing)}", "a2enmod -q " + " ".join(q(n) for n in missing))
+        return self._change("; ".join(reasons), "\n".join(lines))
 
 
 @dataclass

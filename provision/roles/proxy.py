@@ -30,6 +30,10 @@ CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDS
            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
+# Modules only some configs need (the other lbmethods): disabled again once no pool uses them.
+OPTIONAL_MODULES = tuple(f"lbmethod_{lb}" for lb in sites.LBMETHODS if lb != "byrequests")
+
+
 class ProxyConfigError(Exception):
     pass
 
@@ -201,7 +205,8 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if tls_on and platform.tls_packages:
         steps.append(Packages(platform, platform.tls_packages))
     if platform.module_enable == "a2enmod":
-        steps.append(ApacheModules(tuple(modules(host, options, platform)), notify=reload_))
+        steps.append(ApacheModules(tuple(modules(host, options, platform)), notify=reload_,
+                                   optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules"))
     else:
         steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
                                         platform.apache_packages[0], notify=reload_, validate=check))

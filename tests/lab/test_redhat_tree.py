@@ -127,3 +127,28 @@ def test_centos7_tls_tree_passes_apache2_t(proxy_build):
     vhost = tree[VHOST].decode().replace("proxy.crt", "missing.crt")
     _, broken = check(lab, root, {**tree, VHOST: vhost.encode()}, modules, builtin)
     assert broken.returncode != 0 and "missing.crt" in broken.stdout, broken.stdout
+
+
+def test_centos7_sites_tree_passes_apache2_t(proxy_build):
+    """The long form (inventory/sites.yml): two sites, each with its routes file; every route kind
+    (pool paths, an exclusion served from a folder), a sticky pool, per-site logs, the global name."""
+    lab, root, modules, builtin = proxy_build
+    tree = centos7_tree(lab, None, Path(__file__).resolve().parents[2] / "inventory/sites.yml")
+    app, api = "/etc/httpd/provision/site-app.example.test.inc", "/etc/httpd/provision/site-api.example.test.inc"
+    assert {app, api} <= set(tree) and "/etc/httpd/provision/proxy-routes.inc" not in tree
+    routes = tree[app].decode()
+    for want in ("ProxyPass /static !", "Alias /static /var/www/provision-static", "ProxyPass /api balancer://api/api",
+                 "ProxyPass / balancer://web/", "stickysession=ROUTEID", "Header add Set-Cookie \"ROUTEID=",
+                 "failonstatus=502,503 failontimeout=On"):
+        assert want in routes, want
+    mapped, proc = check(lab, root, tree, modules, builtin)
+    print(proc.stdout)
+    assert proc.returncode == 0 and "Syntax OK" in proc.stdout, proc.stdout
+    assert "AH00558" not in proc.stdout
+    _, vhosts = check(lab, root, tree, modules, builtin, "-D", "DUMP_VHOSTS")
+    print(vhosts.stdout)
+    assert "app.example.test" in vhosts.stdout and "api.example.test" in vhosts.stdout
+    assert "alias www.app.example.test" in vhosts.stdout
+    _, dump = check(lab, root, tree, modules, builtin, "-D", "DUMP_MODULES")
+    loaded = {line.split()[0] for line in dump.stdout.splitlines() if line.startswith(" ")}
+    assert {"headers_module", "alias_module", "proxy_balancer_module"} <= loaded, dump.stdout

@@ -174,3 +174,23 @@ def test_when_skips_with_reason():
     f = File("/etc/yum.repos.d/x.repo", "x", when=lambda facts: "not CentOS 7")
     change = f.plan(facts())
     assert not change.changed and change.reason == "not CentOS 7"
+
+
+def test_optional_module_is_marked_when_enabled_and_disabled_when_not_wanted():
+    from provision.facts import FileState
+    wanted = ApacheModules(("proxy", "lbmethod_bybusyness"), optional=("lbmethod_bybusyness", "lbmethod_bytraffic"),
+                           marks="/etc/apache2/provision/modules")
+    assert wanted.request().paths == {"/etc/apache2/provision/modules/lbmethod_bybusyness",
+                                      "/etc/apache2/provision/modules/lbmethod_bytraffic"}
+    change = wanted.plan(facts(apache_modules={"proxy"}))
+    assert change.script.splitlines() == ["a2enmod -q lbmethod_bybusyness", "mkdir -p /etc/apache2/provision/modules",
+                                          "touch /etc/apache2/provision/modules/lbmethod_bybusyness"]
+    back = ApacheModules(("proxy",), optional=wanted.optional, marks=wanted.marks)
+    ours = facts(apache_modules={"proxy", "lbmethod_bybusyness"},
+                 files={"/etc/apache2/provision/modules/lbmethod_bybusyness": FileState("file")})
+    change = back.plan(ours)
+    assert change.reason == "disabled lbmethod_bybusyness (no longer needed)"
+    assert change.script.splitlines() == ["a2dismod -q lbmethod_bybusyness",
+                                          "rm -f /etc/apache2/provision/modules/lbmethod_bybusyness"]
+    # enabled by someone else (no mark): left alone
+    assert not back.plan(facts(apache_modules={"proxy", "lbmethod_bybusyness"})).changed

@@ -1,0 +1,211 @@
+"""The long form on the lab (inventory/sites.yml): two sites, pools web (sticky) and api, routes
+/ /api /static. Routing by Host header, exclusions served by the proxy, stickiness, logs, client
+addresses, changes under load, and a hung backend with and without passive health."""
+import json
+import socket
+import time
+import uuid
+
+import pytest
+import yaml
+
+from conftest import ROOT, get, invoke, recap, ssh, unit_state
+from provision.load import Background
+
+pytestmark = pytest.mark.lab
+
+SITES = "inventory/sites.yml"
+PROXY = "http://10.123.0.10"
+LAB_HOSTS = {"10.123.0.10", "10.123.0.11", "10.123.0.12"}
+STATIC = "/var/www/provision-static"
+APP_UNITS = {"web1": ["provision-app-hello.service"],
+             "web2": ["provision-app-howdy.service", "provision-app-api.service"]}
+
+
+@pytest.fixture
+def sites(lab):
+    """The lab deployed with inventory/sites.yml, and a file in the proxy's static folder."""
+    invoke("deploy", "-i", SITES, check=0)
+    ssh(lab, "proxy", f"echo 'hello from the proxy' > {STATIC}/hello.txt")
+    yield lab
+    ssh(lab, "proxy", f"rm -f {STATIC}/hello.txt", check=False)
+
+
+def variant(lab, tmp_path, edit):
+    """A copy of sites.yml, edited, that works from tmp_path."""
+    data = yaml.safe_load((ROOT / SITES).read_text())
+    data["all"]["vars"]["ssh_config"] = str(lab.ssh_config)
+    edit(data["all"]["children"]["proxies"]["vars"])
+    path = tmp_path / "sites.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def ask(path, host, headers=None):
+    """(status, X-Backend, headers, body) of one request through the proxy."""
+    import http.client
+    conn = http.client.HTTPConnection("10.123.0.10", 80, timeout=10)
+    conn.request("GET", path, headers={"Host": host, **(headers or {})})
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    conn.close()
+    return resp.status, resp.getheader("X-Backend"), resp, body
+
+
+def my_address() -> str:
+    """This machine's address on the lab bridge, as the proxy sees it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.123.0.10", 80))
+        return s.getsockname()[0]
+
+
+def app_log_count(lab, marker) -> int:
+    """Lines holding marker in every app's journal (gunicorn's access log) of the last minutes."""
+    total = 0
+    for host, units in APP_UNITS.items():
+        us = " ".join(f"-u {u}" for u in units)
+        out = ssh(lab, host, f"journalctl {us} --since -5min -o cat --no-pager | grep -c -- {marker} || true").stdout
+        total += int(out.strip() or 0)
+    return total
+
+
+def test_second_deploy_changes_nothing_and_verify_passes(sites):
+    proc = invoke("deploy", "-i", SITES, check=0)
+    counts = recap(proc.stdout)
+    print({h: c["changed"] for h, c in counts.items()})
+    assert set(counts) == {"proxy", "web1", "web2"} and all(c["changed"] == 0 for c in counts.values()), proc.stdout
+    proc = invoke("verify", "-i", SITES)
+    print(proc.stdout[-1500:])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_api_path_and_api_site_reach_only_the_api_pool(sites):
+    answers = [ask(f"/api/x{i}", "app.example.test")[1] for i in range(10)]
+    answers += [ask(f"/x{i}", "api.example.test")[1] for i in range(10)]
+    print(answers)
+    assert set(answers) == {"web2-api"}
+    # the alias is the same site: its / goes to the web pool
+    assert {ask("/", "www.app.example.test")[1] for _ in range(4)} == {"web1-hello", "web2-howdy"}
+
+
+def test_static_is_served_by_the_proxy_with_no_backend_request(sites):
+    marker = f"static-{uuid.uuid4().hex[:12]}"
+    status, backend, _, body = ask(f"/static/hello.txt?{marker}", "app.example.test")
+    assert (status, backend, body) == (200, None, "hello from the proxy\n")
+    control = f"control-{uuid.uuid4().hex[:12]}"
+    assert ask(f"/whoami?{control}", "app.example.test")[0] == 200
+    deadline = time.monotonic() + 10
+    while app_log_count(sites, control) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)     # the journal shows a request the apps did get
+    assert app_log_count(sites, control) == 1
+    assert app_log_count(sites, marker) == 0
+
+
+def test_root_alternates_without_cookie_and_sticks_with_it(sites):
+    plain = [ask("/", "app.example.test")[1] for _ in range(6)]
+    print("no cookie:", plain)
+    assert set(plain) == {"web1-hello", "web2-howdy"}
+    assert all(a != b for a, b in zip(plain, plain[1:]))
+    _, first, resp, _ = ask("/", "app.example.test")
+    cookie = next(c.split(";")[0] for c in resp.headers.get_all("Set-Cookie") if c.startswith("ROUTEID="))
+    assert cookie == f"ROUTEID=.{first}"
+    sticky = [ask("/", "app.example.test", {"Cookie": cookie})[1] for _ in range(10)]
+    print(cookie, sticky)
+    assert set(sticky) == {first}
+
+
+def test_access_log_names_site_worker_and_time(sites):
+    marker = f"/log-{uuid.uuid4().hex[:12]}"
+    _, backend, _, _ = ask(marker, "app.example.test")
+    time.sleep(0.5)
+    line = ssh(sites, "proxy", f"grep -- {marker} /var/log/apache2/provision-app.example.test-access.log").stdout
+    print(line)
+    port = {"web1-hello": "10.123.0.11:8080", "web2-howdy": "10.123.0.12:8081"}[backend]
+    assert line.startswith("app.example.test ") and f" worker=http://{port} us=" in line
+    assert int(line.rsplit("us=", 1)[1]) > 0
+
+
+def test_whoami_shows_the_client_and_a_forged_header_is_ignored(sites):
+    me = my_address()
+    _, _, _, body = ask("/whoami", "app.example.test", {"X-Forwarded-For": "203.0.113.9"})
+    seen = json.loads(body)
+    print(seen)
+    assert seen["remote_addr"] == me and seen["x_forwarded_for"] == f"203.0.113.9, {me}"
+    assert (seen["x_forwarded_proto"], seen["x_forwarded_host"]) == ("http", "app.example.test")
+    import http.client
+    conn = http.client.HTTPConnection("10.123.0.11", 8080, timeout=5)
+    conn.request("GET", "/whoami", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+    direct = json.loads(conn.getresponse().read())
+    conn.close()
+    print(direct)
+    assert (direct["remote_addr"], direct["scheme"]) == (me, "http")
+
+
+def test_no_ah00558(sites):
+    out = ssh(sites, "proxy", "apache2ctl -t 2>&1").stdout
+    print(out)
+    assert "Syntax OK" in out and "AH00558" not in out
+
+
+def test_site_and_module_change_under_load_fails_nothing(sites, tmp_path):
+    def edit(v):
+        v["pools"]["web"]["lbmethod"] = "bybusyness"                # a module a2enmod must enable
+        v["sites"][0]["routes"].append({"path": "/extra", "pool": "api"})
+        v["sites"].append({"server_name": "new.example.test", "routes": [{"path": "/", "pool": "web"}]})
+    changed = variant(sites, tmp_path, edit)
+    ssh(sites, "proxy", "a2dismod -q lbmethod_bybusyness 2>/dev/null; systemctl reload apache2", check=False)
+    time.sleep(1)
+    pid = unit_state(sites, "proxy", "apache2")["MainPID"]
+    try:
+        with Background(PROXY + "/", 3000, 20, 90, LAB_HOSTS) as bg:
+            time.sleep(0.5)
+            proc = invoke("deploy", "-i", str(changed), check=0)
+        result = bg.wait()
+        print(result.summary(), result.errors[:3])
+        assert "enabled lbmethod_bybusyness" in proc.stdout
+        assert ask("/extra/x", "app.example.test")[1] == "web2-api"
+        assert ask("/", "new.example.test")[1] in {"web1-hello", "web2-howdy"}
+        assert result.sent >= 3000 and result.failed == 0, result.summary()
+        assert unit_state(sites, "proxy", "apache2")["MainPID"] == pid
+    finally:
+        invoke("deploy", "-i", SITES, check=0)
+    # back to byrequests only: the module provision enabled is disabled again
+    assert "lbmethod_bybusyness" not in ssh(sites, "proxy", "ls /etc/apache2/mods-enabled").stdout
+
+
+def app_pids(lab, host, unit) -> list[str]:
+    main = ssh(lab, host, f"systemctl show -p MainPID --value {unit}").stdout.strip()
+    assert main.isdigit() and main != "0", main
+    return [main] + ssh(lab, host, f"pgrep -P {main}", check=False).stdout.split()
+
+
+def freeze_under_load(lab, seconds=20, concurrency=20):
+    """Bounded load on / while web2's howdy gunicorn is stopped (SIGSTOP) for `seconds`."""
+    pids = " ".join(app_pids(lab, "web2", "provision-app-howdy.service"))
+    with Background(PROXY + "/", 10**6, concurrency, seconds + 10, LAB_HOSTS) as bg:
+        time.sleep(3)
+        try:
+            ssh(lab, "web2", f"kill -STOP {pids}")
+            time.sleep(seconds)
+        finally:
+            ssh(lab, "web2", f"kill -CONT {pids}")
+    return bg.wait()
+
+
+def test_hung_backend_with_and_without_passive_health(sites, tmp_path):
+    on = freeze_under_load(sites)
+    print(f"\npassive health on (timeout 5 s, retry 30 s): {on.summary()}; failed {on.failed}")
+
+    def off(v):
+        v["pools"]["web"].update(failonstatus=[], failontimeout=False)
+    try:
+        invoke("deploy", "-i", str(variant(sites, tmp_path, off)), check=0)
+        routes = ssh(sites, "proxy", "cat /etc/apache2/provision/site-app.example.test.inc").stdout
+        assert "failontimeout" not in routes
+        without = freeze_under_load(sites)
+        print(f"passive health off: {without.summary()}; failed {without.failed}")
+    finally:
+        invoke("deploy", "-i", SITES, check=0)
+    assert on.failed <= 20, on.summary()                # at most the requests in flight (concurrency 20)
+    assert on.slowest <= 5 + 1.0, on.summary()          # the pool's timeout, plus the answer's way back
+    assert without.failed > on.failed
