@@ -61,7 +61,7 @@ def routes_path(platform: Platform, proxy: sites.Proxy, site: sites.Site) -> str
 
 
 def modules(host, options, platform: Platform | None = None) -> dict:
-    """The proxy modules, plus the lbmethod's own module when it is not byrequests, plus the TLS
+    """The proxy modules, plus each pool's lbmethod module, mod_headers, plus the TLS
     ones with tls on (on RedHat, ssl_module comes with the mod_ssl package, not our drop-in)."""
     found = model(host, None, options)
     extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")

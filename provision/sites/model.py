@@ -168,6 +168,8 @@ def validate(v: dict, where: str) -> None:
             if not isinstance(n, str) or not HOST_NAME_RE.match(n):
                 _fail(where, f"{f}.server_name" if n is names[0] else f"{f}.aliases",
                       f"must be a host name, got {n!r}")
+            if n is names[0] and "*" in n:
+                _fail(where, f"{f}.server_name", f"cannot hold a wildcard (aliases can), got {n!r}")
             if n.lower() in seen_names:
                 _fail(where, f, f"name {n!r} is already used by another site")
             seen_names.add(n.lower())

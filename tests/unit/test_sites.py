@@ -196,6 +196,7 @@ BAD = {
                         "field 'sites[0].routes[2].folder' must be an absolute folder"),
     "name twice": (lambda v: v["sites"][1].update(server_name="www.app.example.test"),
                    "name 'www.app.example.test' is already used"),
+    "wildcard name": (lambda v: v["sites"][0].update(server_name="*.example.test"), "cannot hold a wildcard"),
     "bad alias": (lambda v: v["sites"][0].update(aliases=["a b"]), "field 'sites[0].aliases' must be a host name"),
     "unknown site key": (lambda v: v["sites"][0].update(tls="on"), "field 'sites[0].tls' is unknown"),
 }
