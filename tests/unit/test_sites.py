@@ -263,3 +263,24 @@ def test_access_line_reads_our_format():
     assert verify.access_line("other\n" + line + "\n", "/x-1") == {
         "site": "app.example.test", "status": "404", "worker": "http://10.123.0.11:8080", "us": "1834"}
     assert verify.access_line(line, "/nope") is None
+
+
+GLOBAL_NEW = ("ServerName ", "LogFormat ", "# Server-wide:", "# access log format", "# time taken")
+VHOST_NEW = ("    ErrorLog ", "    CustomLog ", "    RequestHeader set X-Forwarded-Proto http",
+             "    # mod_proxy_http sends X-Forwarded-For")
+
+
+@pytest.mark.parametrize("platform", [DEBIAN, REDHAT], ids=["debian", "redhat"])
+@pytest.mark.parametrize("mode", ["balancer", "single"])
+def test_short_form_is_todays_files_plus_the_new_defaults(platform, mode):
+    inv = load(ROOT / "inventory" / "lab.yml")
+    host, options = inv.hosts["proxy"], SimpleNamespace(mode=mode)
+    before = ROOT / "tests" / "fixtures" / "short-form"
+    vhost = proxy.vhost(host, platform, options)
+    routes = proxy.routes(host, platform, inv, options)[platform.routes_path]
+    kept = [line for line in vhost.splitlines() if not line.startswith(GLOBAL_NEW + VHOST_NEW)]
+    old = (before / f"{platform.family}-{mode}-vhost.conf").read_text().splitlines()
+    assert [line for line in kept if line] == [line for line in old if line]
+    assert routes.replace(" failonstatus=502,503 failontimeout=On", "") == \
+        (before / f"{platform.family}-{mode}-routes.inc").read_text()
+    assert ("failonstatus=502,503 failontimeout=On" in routes) == (mode == "balancer")
