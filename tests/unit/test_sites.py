@@ -284,3 +284,22 @@ def test_short_form_is_todays_files_plus_the_new_defaults(platform, mode):
     assert routes.replace(" failonstatus=502,503 failontimeout=On", "") == \
         (before / f"{platform.family}-{mode}-routes.inc").read_text()
     assert ("failonstatus=502,503 failontimeout=On" in routes) == (mode == "balancer")
+
+
+def test_long_form_with_tls_has_a_443_vhost_per_site_and_one_certificate_for_all(tmp_path):
+    import datetime
+    from cryptography import x509
+    from provision import tls
+    from provision.engine import Options
+    data = long_form(tls="self-signed")
+    inv = load(write(tmp_path, data))
+    options = Options()
+    options.tls = tls.prepare(inv, inv.group("proxies"), now=datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc))
+    host = inv.hosts["proxy"]
+    found = directives(proxy.vhost(host, REDHAT, options))
+    assert [d for d in found if d[0] == "<VirtualHost"] == [["<VirtualHost", "*:80>"], ["<VirtualHost", "*:443>"]] * 2
+    assert [d[1] for d in found if d[0] == "Include"] == ["/etc/httpd/provision/site-app.example.test.inc"] * 2 + \
+        ["/etc/httpd/provision/site-api.example.test.inc"] * 2
+    cert = x509.load_pem_x509_certificate(options.tls["proxy"].cert)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert {"app.example.test", "www.app.example.test", "api.example.test"} <= set(sans)
