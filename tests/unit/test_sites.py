@@ -303,3 +303,13 @@ def test_long_form_with_tls_has_a_443_vhost_per_site_and_one_certificate_for_all
     cert = x509.load_pem_x509_certificate(options.tls["proxy"].cert)
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     assert {"app.example.test", "www.app.example.test", "api.example.test"} <= set(sans)
+
+
+def test_short_form_raw_lines_come_before_proxypass_root(tmp_path):
+    """The bug of old: raw lines after 'ProxyPass /' never took effect (the first match wins)."""
+    data = yaml.safe_load((ROOT / "inventory" / "lab.yml").read_text())
+    data["all"]["vars"] = {"proxy_extra_directives": ["ProxyPass /static !"]}
+    inv = load(write(tmp_path, data))
+    text = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, OPTIONS)[DEBIAN.routes_path]
+    passes = [d[1:] for d in directives(text) if d[0] == "ProxyPass"]
+    assert passes.index(["/static", "!"]) < passes.index(["/", "balancer://mycluster/"])
