@@ -85,7 +85,7 @@ def test_centos7_tree_passes_apache2_t(proxy_build, mode):
     assert set(MUST_LOAD) <= loaded, dump.stdout
     # The vhost and the routes it includes are in the checked tree, unchanged but for paths.
     vhost = mapped[f"{root}/conf.d/provision-proxy.conf"].decode()
-    assert vhost == tree[VHOST].decode().replace("/etc/httpd", root)
+    assert vhost == tree[VHOST].decode().replace("/etc/httpd", root).replace("/var/log/httpd", f"{root}/logs")
     routes = mapped[f"{root}/provision/proxy-routes.inc"].decode()
     assert ("balancer://mycluster" in routes) == (mode == "balancer")
 
