@@ -9,7 +9,7 @@ import uuid
 import pytest
 import yaml
 
-from conftest import ROOT, get, invoke, recap, ssh, unit_state
+from conftest import ROOT, invoke, recap, ssh, unit_state
 from provision.load import Background
 
 pytestmark = pytest.mark.lab

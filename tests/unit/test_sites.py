@@ -1,7 +1,6 @@
 """provision.sites: the long form's validation, the route order, and what the proxy role renders
 from it; the short form keeps today's routes."""
 import random
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +9,6 @@ import yaml
 
 from provision.inventory import InventoryError, load
 from provision.platforms import DEBIAN, REDHAT
-from provision.resources import Absent, Directory, File
 from provision.roles import proxy
 from provision.sites import model
 from provision.verify import directives
