@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .facts import PENDING_DIR
 from .resources import Change
 
+HOST_LOCK = "/run/lock/provision.lock"
 STEP = "@@@ step "
 DONE = "@@@ done "
 VALIDATION_FAILED = 2

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import apply, facts as factlib
+from .ops import audit
 from .platforms import PLATFORMS
 from .resources import Change, unified_diff
 from .transport import RemoteTimeout, HostConnection, Unreachable
@@ -107,12 +108,18 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
         return dict(pool.map(one, hosts))
 
 
+FACTS_END = "@@@ facts-end"
+
+
 def gather(conn: HostConnection, req) -> factlib.Facts:
+    """Run the facts script and parse it. Its exec stays open: the host's next script (or the
+    audit line of a host with nothing to change) goes down the same exec."""
     conn.open()
-    gathered = conn.run_script(factlib.script(req), timeout=120)
-    if gathered.rc != 0:
-        raise RuntimeError(f"facts script failed: {gathered.stderr.strip()[-300:]}")
-    return factlib.parse(gathered.stdout)
+    text = conn.start_script(factlib.script(req, end=FACTS_END), until=FACTS_END, timeout=120)
+    if FACTS_END not in text:
+        ended = conn.finish_script("", timeout=10)
+        raise RuntimeError(f"facts script failed: {ended.stderr.strip()[-300:]}")
+    return factlib.parse(text)
 
 
 def run_role(role, hosts, inventory, options: Options, connections: Connections, reporter,
@@ -161,10 +168,7 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     if facts is None:
         facts = gather(conn, fact_request(role, host, inventory, options))
     platform = facts.platform
-    resources = role.resources(host, platform, inventory, options)
-    known_handlers = role.handlers(host, platform)
-    changes = [r.plan(facts) for r in resources]
-    handlers = apply.handlers_to_run(changes, facts.pending & set(known_handlers), known_handlers)
+    changes, handlers = plan_host(role, host, inventory, options, facts)
     diffs = fetch_diffs(conn, changes) if options.diff else {}
 
     if options.check:
@@ -184,6 +188,7 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     if not todo and not handlers:
         for c in changes:
             result.steps.append(StepResult(c.label, "ok", c.reason))
+        record_unchanged(conn, inventory)
         reporter.host_ok(host.name, len(changes))
         return
     upload_dir = conn.upload_dir() if any(c.uploads for c in todo) else "/nonexistent"
@@ -191,6 +196,7 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
         for local, remote in c.uploads:
             conn.put(local, remote)
     script = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
+    script = audit.wrap_apply(script, audit.fields(inventory.path, [c.label for c in todo]))
     ran = conn.run_script(script)
     outcomes = apply.parse(ran.stdout)
     result.exit_code = ran.rc
@@ -218,6 +224,18 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     if ran.rc != 0 and not result.failed:
         result.error = f"apply script exited {ran.rc}: {(ran.stderr or ran.stdout).strip()[-300:]}"
         reporter.failed(host.name, "apply", result.error)
+
+
+def record_unchanged(conn: HostConnection, inventory):
+    """The audit line of a host with nothing to change, down its still-open facts exec."""
+    conn.finish_script(audit.noop_tail(audit.fields(inventory.path, [])), timeout=60)
+
+
+def plan_host(role, host, inventory, options, facts: factlib.Facts) -> tuple[list[Change], list]:
+    """Pure: every resource's planned change, and the handlers that would run."""
+    changes = [r.plan(facts) for r in role.resources(host, facts.platform, inventory, options)]
+    known_handlers = role.handlers(host, facts.platform)
+    return changes, apply.handlers_to_run(changes, facts.pending & set(known_handlers), known_handlers)
 
 
 def _outcome_step(label, reason, outcome, diff) -> StepResult:

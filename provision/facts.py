@@ -79,8 +79,9 @@ def _q(words) -> str:
     return " ".join(shlex.quote(w) for w in sorted(words))
 
 
-def script(req: FactRequest) -> str:
-    """The read-only shell script that gathers every requested fact."""
+def script(req: FactRequest, end: str | None = None) -> str:
+    """The read-only shell script that gathers every requested fact. With ``end`` it ends by
+    printing that line instead of exiting, and the shell waits for more commands on stdin."""
     deb = PLATFORMS["debian"]
     rh = PLATFORMS["redhat"]
     lines = [
@@ -115,7 +116,7 @@ def script(req: FactRequest) -> str:
         f"echo '{MARK}firewalld'; if systemctl is-active --quiet firewalld 2>/dev/null; then "
         "firewall-cmd --state; firewall-cmd --list-services; echo \"ports $(firewall-cmd --list-ports)\"; fi",
         f"echo '{MARK}pending'; ls -1 {PENDING_DIR} 2>/dev/null",
-        "exit 0",
+        f"echo {shlex.quote(end)}" if end else "exit 0",
     ]
     return "\n".join(lines) + "\n"
 

@@ -49,6 +49,7 @@ class HostConnection:
         self.execs = 0
         self._conn = None
         self._home = None
+        self._open: _OpenExec | None = None
 
     # -- connection -------------------------------------------------------------------------------
     def open(self):
@@ -105,56 +106,45 @@ class HostConnection:
         return known
 
     def close(self):
+        self._open = None           # an open script sees end of input and exits
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     # -- exec ---------------------------------------------------------------------------------------
-    def run_script(self, script: str, timeout: float = 900.0) -> Result:
-        """Run a POSIX shell script as root (sudo for other users), fed through stdin."""
+    def run_script(self, script: str, timeout: float = 900.0, become: bool = True) -> Result:
+        """Run a POSIX shell script as root (sudo for other users), fed through stdin.
+        ``become=False`` runs it as the login user."""
+        self.start_script(script, until=None, timeout=timeout, become=become)
+        return self.finish_script("", timeout=timeout)
+
+    def start_script(self, script: str, until: str | None, timeout: float = 900.0,
+                     become: bool = True) -> str:
+        """Start a script and keep its stdin open: returns its output up to the line ``until``
+        (the shell then waits for more). ``finish_script`` sends the rest on the same exec, so
+        a follow-up costs no extra round trip. With ``until=None`` nothing is read here."""
+        self.finish_script("exit 0\n", timeout=timeout)
         self.open()
-        become = self.user != "root"
+        become = become and self.user != "root"
         command = (f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo \"{SUDO_READY}\"; exec sh -s'"
                    if become else "sh -s")
         chan = self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
         self.execs += 1
         chan.exec_command(command)
-        out, err = bytearray(), bytearray()
-        sent = not become
-        if sent:
-            chan.sendall(script.encode())
-            chan.shutdown_write()
-        prompts = 0
-        deadline = time.monotonic() + timeout
-        while True:
-            if time.monotonic() > deadline:
-                chan.close()
-                raise RemoteTimeout(f"no answer after {timeout:.0f} s")
-            select.select([chan], [], [], 0.5)
-            while chan.recv_ready():
-                out += chan.recv(65536)
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
-            if not sent:
-                if SUDO_PROMPT.encode() in err[-200:] and err.count(SUDO_PROMPT.encode()) > prompts:
-                    prompts += 1
-                    if prompts > 1 or self._sudo_password is None:
-                        chan.close()
-                        why = "wrong sudo password" if prompts > 1 else \
-                            "sudo asks for a password: use --prompt-for-sudo-password or PROVISION_SUDO_PASSWORD"
-                        return Result(1, "", why)
-                    chan.sendall((self._sudo_password + "\n").encode())
-                if (SUDO_READY + "\n").encode() in out:
-                    out = out.replace((SUDO_READY + "\n").encode(), b"", 1)
-                    chan.sendall(script.encode())
-                    chan.shutdown_write()
-                    sent = True
-            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                break
-        rc = chan.recv_exit_status()
-        chan.close()
-        stderr = err.decode(errors="replace").replace(SUDO_PROMPT, "")
-        return Result(rc, out.decode(errors="replace"), stderr)
+        self._open = _OpenExec(chan, become, self._sudo_password)
+        self._open.send(script)
+        if until is None:
+            return ""
+        return self._open.read_until((until + "\n").encode(), timeout)
+
+    def finish_script(self, tail: str, timeout: float = 900.0) -> Result | None:
+        """Send ``tail`` to the open script, close its stdin and wait for it (None: none open)."""
+        running, self._open = self._open, None
+        if running is None:
+            return None
+        running.send(tail)
+        running.close_input()
+        return running.wait(timeout)
 
     def upload_dir(self) -> str:
         """A per-user staging folder for uploads, in the remote home."""
@@ -187,6 +177,92 @@ class HostConnection:
             self.execs += 1
             self._sftp_client = self._conn.client.open_sftp()
         return self._sftp_client
+
+
+class _OpenExec:
+    """One exec whose script is fed through stdin, possibly in parts. With sudo, the script is
+    held back until sudo has accepted the password (answered once, never echoed)."""
+
+    def __init__(self, chan, become: bool, sudo_password: str | None):
+        self.chan = chan
+        self.ready = not become
+        self.password = sudo_password
+        self.out, self.err = bytearray(), bytearray()
+        self.queued = bytearray()
+        self.input_done = False
+        self.prompts = 0
+        self.refused: str | None = None
+        self.read = 0               # bytes of out already handed out by read_until
+
+    def send(self, text: str):
+        self.queued += text.encode()
+        self._flush()
+
+    def close_input(self):
+        self.input_done = True
+        self._flush()
+
+    def _flush(self):
+        if not self.ready or self.chan.closed:
+            return
+        try:
+            if self.queued:
+                self.chan.sendall(bytes(self.queued))
+                self.queued.clear()
+            if self.input_done:
+                self.chan.shutdown_write()
+        except OSError:         # the script already ended: wait() reports how
+            pass
+
+    def _pump(self, deadline: float):
+        if time.monotonic() > deadline:
+            self.chan.close()
+            raise RemoteTimeout(f"no answer after {deadline - self.started:.0f} s")
+        select.select([self.chan], [], [], 0.5)
+        while self.chan.recv_ready():
+            self.out += self.chan.recv(65536)
+        while self.chan.recv_stderr_ready():
+            self.err += self.chan.recv_stderr(65536)
+        if self.ready:
+            return
+        if SUDO_PROMPT.encode() in self.err[-200:] and self.err.count(SUDO_PROMPT.encode()) > self.prompts:
+            self.prompts += 1
+            if self.prompts > 1 or self.password is None:
+                self.refused = "wrong sudo password" if self.prompts > 1 else \
+                    "sudo asks for a password: use --prompt-for-sudo-password or PROVISION_SUDO_PASSWORD"
+                self.chan.close()
+                return
+            self.chan.sendall((self.password + "\n").encode())
+        if (SUDO_READY + "\n").encode() in self.out:
+            self.out = self.out.replace((SUDO_READY + "\n").encode(), b"", 1)
+            self.ready = True
+            self._flush()
+
+    def _finished(self) -> bool:
+        return self.refused is not None or (
+            self.chan.exit_status_ready() and not self.chan.recv_ready() and not self.chan.recv_stderr_ready())
+
+    def read_until(self, marker: bytes, timeout: float) -> str:
+        self.started = time.monotonic()
+        deadline = self.started + timeout
+        while marker not in self.out[self.read:] and not self._finished():
+            self._pump(deadline)
+        end = self.out.find(marker, self.read)
+        end = len(self.out) if end < 0 else end + len(marker)
+        text, self.read = self.out[self.read:end], end
+        return text.decode(errors="replace")
+
+    def wait(self, timeout: float) -> Result:
+        self.started = time.monotonic()
+        deadline = self.started + timeout
+        while not self._finished():
+            self._pump(deadline)
+        if self.refused is not None:
+            return Result(1, "", self.refused)
+        rc = self.chan.recv_exit_status()
+        self.chan.close()
+        stderr = self.err.decode(errors="replace").replace(SUDO_PROMPT, "")
+        return Result(rc, self.out[self.read:].decode(errors="replace"), stderr)
 
 
 def local_user() -> str:

@@ -3,6 +3,7 @@ as its own system user, bound to the host's private address."""
 from __future__ import annotations
 
 from ..apply import Handler
+from ..ops import audit
 from ..platforms import Platform
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPort, Packages, Service, SystemUser, Venv
@@ -66,7 +67,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
         ]
         if platform.family == "redhat" and host.vars.get("firewalld_open_http", True):
             steps.append(FirewalldPort(f"{app['port']}/tcp"))     # so that the proxies reach the app
-    return steps
+    return steps + audit.resources()
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .. import tls as tlslib
 from ..apply import Handler
 from ..facts import FactRequest
+from ..ops import audit
 from ..platforms import FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, Platform
 from ..render import FILES, render
 from ..sites import model as sites
@@ -103,7 +104,7 @@ def routes(host, platform: Platform, inventory, options) -> dict[str, str]:
         files[routes_path(platform, found, site)] = render(
             "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
             pools_by_name={p.name: p for p in pools}, sticky=any(p.sticky for p in pools),
-            extra=host.vars.get("proxy_extra_directives", []))
+            extra=host.vars.get("proxy_extra_directives", []), persist=platform.balancer_persist)
     return files
 
 
@@ -235,7 +236,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(File(path, (FILES / "welcome-disabled.conf").read_text(), notify=reload_,
                               validate=check))
     steps.append(Service(platform.apache_service))
-    return steps
+    return steps + audit.resources()
 
 
 def site_resources(host, platform: Platform, inventory, options) -> list:

@@ -72,6 +72,9 @@ def test_fresh_centos7_proxy_plan(inventory):
         "file /etc/httpd/conf.d/provision-proxy.conf",
         "file /etc/httpd/conf.d/welcome.conf",
         "service httpd.service",
+        "directory /var/log/provision",
+        "directory /etc/logrotate.d",
+        "logrotate /etc/logrotate.d/provision",
     ]
     scripts = dict(todo)
     import base64
