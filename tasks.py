@@ -176,6 +176,76 @@ def verify(c, inventory="inventory/lab.yml", limit=None, junit=None, mode=None):
         raise Exit(code=code)
 
 
+# --- day 2 -------------------------------------------------------------------------
+
+CONNECT_HELP = {
+    "inventory": "inventory file (default inventory/lab.yml)",
+    "accept_new_host_keys": "accept and remember unknown host keys (changed keys are always refused)",
+    "prompt_for_sudo_password": "ask once for the sudo password of a non-root ansible_user",
+}
+
+
+def _exit(code):
+    if code:
+        raise Exit(code=code)
+
+
+@task(name="status", help={**CONNECT_HELP, "limit": "hosts or groups, comma-separated",
+                           "json": "print the same data as JSON"})
+def fleet_status(c, inventory="inventory/lab.yml", limit=None, json=False, accept_new_host_keys=False,
+                 prompt_for_sudo_password=False):
+    """Balancer members, apps, last deploy and pending changes of every host (1 exec per host)."""
+    from provision.ops.status import main
+    _exit(main(inventory, limit=limit, as_json=json, accept_new_host_keys=accept_new_host_keys,
+               prompt_for_sudo_password=prompt_for_sudo_password))
+
+
+DRAIN_HELP = {**CONNECT_HELP, "host": "a backend host", "app": "only this app's member",
+              "wait": "wait until no request to its members is in flight",
+              "timeout": "seconds to wait (default 60)"}
+
+
+@task(help=DRAIN_HELP)
+def drain(c, host, inventory="inventory/lab.yml", app=None, wait=False, timeout=60, accept_new_host_keys=False,
+          prompt_for_sudo_password=False):
+    """Set Drain for HOST's members on every proxy (survives reloads and deploys)."""
+    from provision.ops.drain import main
+    _exit(main(inventory, host, True, app=app, wait=wait, timeout=float(timeout),
+               accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password))
+
+
+@task(help={k: v for k, v in DRAIN_HELP.items() if k != "wait"})
+def undrain(c, host, inventory="inventory/lab.yml", app=None, timeout=60, accept_new_host_keys=False,
+            prompt_for_sudo_password=False):
+    """Clear Drain for HOST's members on every proxy: it takes requests again."""
+    from provision.ops.drain import main
+    _exit(main(inventory, host, False, app=app, timeout=float(timeout),
+               accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password))
+
+
+@task(name="run", help={**CONNECT_HELP, "limit": "hosts or groups, comma-separated",
+                        "sudo": "run the command as root (sudo for a non-root ansible_user)",
+                        "forks": "hosts run in parallel (default 20)",
+                        "json": "write every host's whole output and exit code to this file",
+                        "timeout": "seconds per host (default 300)"})
+def run_(c, inventory="inventory/lab.yml", limit=None, sudo=False, forks=20, json=None, timeout=300,
+         accept_new_host_keys=False, prompt_for_sudo_password=False):
+    """Run the shell command given after -- on many hosts; exit 2 if any host failed."""
+    from provision.ops.adhoc import main
+    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    _exit(main(inventory, " ".join(argv), limit=limit, sudo=sudo, forks=int(forks), json_path=json,
+               timeout=float(timeout), accept_new_host_keys=accept_new_host_keys,
+               prompt_for_sudo_password=prompt_for_sudo_password))
+
+
+@task(name="facts", help={**CONNECT_HELP, "host": "the host to read"})
+def facts_(c, host, inventory="inventory/lab.yml", accept_new_host_keys=False, prompt_for_sudo_password=False):
+    """The facts gathered for HOST, as JSON (ansible -m setup style)."""
+    from provision.ops.facts_cmd import main
+    _exit(main(inventory, host, accept_new_host_keys=accept_new_host_keys,
+               prompt_for_sudo_password=prompt_for_sudo_password))
+
+
 ns = Collection()
 ns.add_collection(lab_collection)
 ns.add_task(deploy)
@@ -183,3 +253,5 @@ ns.add_task(verify)
 ns.add_task(test_)
 ns.add_task(demo)
 ns.add_task(bench)
+for day2 in (fleet_status, drain, undrain, run_, facts_):
+    ns.add_task(day2)

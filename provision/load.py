@@ -63,12 +63,12 @@ def check_target(url: str, allowed: set[str]) -> None:
 
 
 def run(url: str, requests: int, concurrency: int, seconds: float, allowed: set[str],
-        timeout: float = 10.0, keepalive: bool = False) -> LoadResult:
+        timeout: float = 10.0, keepalive: bool = False, stop: threading.Event | None = None) -> LoadResult:
     check_target(url, allowed)
-    return asyncio.run(_run(url, requests, concurrency, seconds, timeout, keepalive))
+    return asyncio.run(_run(url, requests, concurrency, seconds, timeout, keepalive, stop or threading.Event()))
 
 
-async def _run(url, requests, concurrency, seconds, timeout, keepalive) -> LoadResult:
+async def _run(url, requests, concurrency, seconds, timeout, keepalive, stop) -> LoadResult:
     import httpx
     result = LoadResult()
     deadline = time.monotonic() + seconds
@@ -79,7 +79,7 @@ async def _run(url, requests, concurrency, seconds, timeout, keepalive) -> LoadR
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     async with httpx.AsyncClient(limits=limits, timeout=timeout, cookies=no_cookies) as client:
         async def worker():
-            while result.sent < requests and time.monotonic() < deadline:
+            while result.sent < requests and time.monotonic() < deadline and not stop.is_set():
                 result.sent += 1
                 sent_at = time.monotonic()
                 try:
@@ -114,7 +114,8 @@ class Background:
     def __init__(self, url: str, requests: int, concurrency: int, seconds: float, allowed: set[str],
                  keepalive: bool = False):
         check_target(url, allowed)
-        self._args = (url, requests, concurrency, seconds, allowed, 10.0, keepalive)
+        self._stop = threading.Event()
+        self._args = (url, requests, concurrency, seconds, allowed, 10.0, keepalive, self._stop)
         self.result: LoadResult | None = None
         self._thread = threading.Thread(target=self._go, daemon=True)
 
@@ -127,6 +128,11 @@ class Background:
 
     def __exit__(self, *exc):
         self._thread.join()
+
+    def stop(self) -> LoadResult:
+        """End early (requests in flight still finish and are counted)."""
+        self._stop.set()
+        return self.wait()
 
     def wait(self) -> LoadResult:
         self._thread.join()

@@ -29,6 +29,7 @@ class Platform:
     tls_conf: str | None        # the global SSL config file we manage (RedHat: mod_ssl's ssl.conf)
     tls_chain_directive: bool   # httpd < 2.4.8 reads the chain from SSLCertificateChainFile only
     log_dir: str                # per-site logs, named *.log so that the package's logrotate covers them
+    balancer_persist: bool      # BalancerPersist (httpd >= 2.4.4): balancer-manager changes survive reloads
 
 
 DEBIAN = Platform(
@@ -60,6 +61,7 @@ DEBIAN = Platform(
     tls_chain_directive=False,
     # apache2's /etc/logrotate.d/apache2 rotates /var/log/apache2/*.log.
     log_dir="/var/log/apache2",
+    balancer_persist=True,      # Debian 11/12 and Ubuntu 22.04/24.04 ship httpd 2.4.5x-2.4.6x
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -95,6 +97,9 @@ REDHAT = Platform(
     # httpd's /etc/logrotate.d/httpd rotates /var/log/httpd/*log (CentOS 7 httpd SRPM,
     # SOURCES/httpd.logrotate).
     log_dir="/var/log/httpd",
+    # BalancerPersist first appears in httpd 2.4.4 (modules/proxy/mod_proxy.c at tag 2.4.4; absent
+    # at 2.4.3); CentOS 7 ships 2.4.6, Rocky/Alma 8 2.4.37, 9 2.4.57.
+    balancer_persist=True,
 )
 
 PLATFORMS = {"debian": DEBIAN, "redhat": REDHAT}

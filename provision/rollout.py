@@ -1,37 +1,18 @@
 """Rolling backend updates: converge backends a few at a time, each drained from every proxy's
-balancer first (through balancer-manager on the proxy's own loopback) and brought back once its
+balancer first (ops.drain, through balancer-manager on the proxy's own loopback) and brought back once its
 apps answer again. Hosts with nothing to change are never drained."""
 from __future__ import annotations
 
 import shlex
 from dataclasses import replace
 
-from .engine import Options, run_role
-
-BALANCER = "mycluster"
-MANAGER = "http://127.0.0.1/balancer-manager"
-
-
-def member_urls(host) -> list[str]:
-    return [f"http://{host.private_address}:{a['port']}" for a in host.apps]
-
-
-def drain_script(urls: list[str], disabled: bool) -> str:
-    """Set or clear the Disabled flag of balancer members; balancer-manager wants its nonce."""
-    lines = [
-        "set -e",
-        f"nonce=$(curl -sf {MANAGER} | sed -n 's/.*nonce=\\([0-9a-f-]*\\).*/\\1/p' | head -n 1)",
-        '[ -n "$nonce" ] || { echo "balancer-manager gave no nonce" >&2; exit 1; }',
-    ]
-    for url in urls:
-        data = f"w={url}&b={BALANCER}&w_status_D={1 if disabled else 0}&nonce="
-        lines.append(f"curl -sf -o /dev/null -H 'Referer: {MANAGER}' --data {shlex.quote(data)}\"$nonce\" {MANAGER}")
-    return "\n".join(lines) + "\n"
+from .engine import Options, record_unchanged, run_role
+from .ops.drain import balanced as balanced_proxies, member_urls, set_drain
 
 
 def wait_script(urls: list[str], seconds: int = 30) -> str:
     """Poll until every app answers (no fixed sleep: 0.1 s between tries, bounded)."""
-    checks = " && ".join(f"curl -sf -o /dev/null --max-time 2 {u}/" for u in urls)
+    checks = " && ".join(f"curl -sf -o /dev/null --max-time 2 {shlex.quote(u + '/')}" for u in urls)
     return (f"i=0; until {checks}; do i=$((i+1)); [ $i -le {seconds * 10} ] || "
             f"{{ echo 'apps did not answer in {seconds} s' >&2; exit 1; }}; sleep 0.1; done\n")
 
@@ -39,7 +20,7 @@ def wait_script(urls: list[str], seconds: int = 30) -> str:
 def rolling(role, hosts, inventory, options: Options, connections, reporter, serial: int, proxies,
             facts: dict | None = None) -> dict:
     """Converge ``hosts`` ``serial`` at a time; stops at the first batch that fails."""
-    balanced = [p for p in proxies if (options.mode or p.vars.get("proxy_mode", "balancer")) == "balancer"]
+    balanced = balanced_proxies(proxies, options.mode)
     results = {}
     for start in range(0, len(hosts), serial):
         batch = hosts[start:start + serial]
@@ -49,10 +30,11 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
         changing = [h for h in batch if any(s.status == "changed" for s in preview[h.name].steps)]
         urls = [u for h in changing for u in member_urls(h)]
         if urls:
-            _on_proxies(balanced, connections, drain_script(urls, True), "drain", reporter)
+            _on_proxies(balanced, connections, urls, True, reporter)
         for h in batch:
             if h not in changing:
                 results[h.name] = preview[h.name]       # nothing to change: no second round trip
+                record_unchanged(connections.get(h), inventory)
                 reporter.host_ok(h.name, len(preview[h.name].steps))
         done = run_role(role, changing, inventory, options, connections, reporter, facts) if changing else {}
         results.update(done)
@@ -66,16 +48,16 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
                 if rc.rc != 0:
                     reporter.failed(proxy.name, "rollout", rc.stderr.strip())
                     return results
-            _on_proxies(balanced, connections, drain_script(urls, False), "undrain", reporter)
+            _on_proxies(balanced, connections, urls, False, reporter)
             reporter.info(f"rollout: {', '.join(h.name for h in changing)} updated and back in the balancer")
     return results
 
 
-def _on_proxies(proxies, connections, script, what, reporter):
-    for proxy in proxies:
-        res = connections.get(proxy).run_script(script, timeout=60)
-        if res.rc != 0:
-            reporter.failed(proxy.name, what, res.stderr.strip() or res.stdout.strip())
+def _on_proxies(proxies, connections, urls, drain, reporter):
+    # No host lock here: the deploy holds its hosts, and must not wait on itself.
+    for outcome in set_drain(proxies, urls, drain, connections, lock=False):
+        if not outcome.ok:
+            reporter.failed(outcome.proxy, "drain" if drain else "undrain", outcome.error)
 
 
 class _Quiet:

@@ -1,0 +1,128 @@
+"""Drain and undrain a backend's members on every proxy, through balancer-manager on each proxy's
+loopback. `invoke drain`/`undrain` and the rolling update (rollout.py) both use set_drain."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+from . import balancer_manager as bm
+from . import hostlock
+
+
+class DrainError(UserError):
+    pass
+
+
+@dataclass
+class ProxyOutcome:
+    proxy: str
+    ok: bool
+    error: str = ""
+    members: list = field(default_factory=list)     # balancer_manager.Member, as the page showed after
+
+
+def member_urls(host, app: str | None = None) -> list[str]:
+    """The balancer member URLs of a backend's apps (one app with ``app``)."""
+    apps = [a for a in host.apps if app is None or a["name"] == app]
+    if app is not None and not apps:
+        raise DrainError(f"host {host.name!r}: no app named {app!r} "
+                         f"(it has {', '.join(a['name'] for a in host.apps) or 'none'})")
+    return [f"http://{host.private_address}:{a['port']}" for a in apps]
+
+
+def balanced(proxies, mode: str | None = None) -> list:
+    """The proxies that run a balancer (single mode has no members to drain)."""
+    return [p for p in proxies if (mode or p.vars.get("proxy_mode", "balancer")) == "balancer"]
+
+
+def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = True,
+              timeout: float = 60) -> list[ProxyOutcome]:
+    """Set (drain=True) or clear Drain for ``urls`` on every proxy, in parallel; one exec each.
+    Each outcome holds the members as balancer-manager showed them afterwards."""
+    script = (hostlock.take() if lock else "") + bm.set_drain_script(urls, drain)
+
+    def one(proxy):
+        try:
+            ran = connections.get(proxy).run_script(script, timeout=timeout)
+        except Exception as exc:        # unreachable or timed out: reported per proxy
+            return ProxyOutcome(proxy.name, False, str(exc))
+        if ran.rc != 0:
+            return ProxyOutcome(proxy.name, False, (ran.stderr or ran.stdout).strip()[-300:]
+                                or f"exit {ran.rc}")
+        try:
+            members = [m for m in bm.parse(ran.stdout) if m.url in urls]
+        except bm.ManagerError as exc:
+            return ProxyOutcome(proxy.name, False, str(exc))
+        missing = sorted(set(urls) - {m.url for m in members})
+        if missing:
+            return ProxyOutcome(proxy.name, False, f"not a member of its balancer: {', '.join(missing)}")
+        wrong = [m.url for m in members if ("Drn" in m.flags) != drain]
+        if wrong:
+            return ProxyOutcome(proxy.name, False, f"Drain still {'off' if drain else 'on'} for {', '.join(wrong)}",
+                                members)
+        return ProxyOutcome(proxy.name, True, members=members)
+
+    if not proxies:
+        return []
+    with ThreadPoolExecutor(max_workers=min(20, len(proxies))) as pool:
+        return list(pool.map(one, proxies))
+
+
+def wait_idle(proxies, urls: list[str], connections, timeout: float = 60, poll: float = 0.5) -> list[ProxyOutcome]:
+    """Poll each proxy's balancer-manager until none of ``urls`` has a request in flight (Busy 0)."""
+    deadline = time.monotonic() + timeout
+    outcomes = []
+    for proxy in proxies:
+        while True:
+            ran = connections.get(proxy).run_script(bm.read_command() + "\n", timeout=30)
+            try:
+                members = [m for m in bm.parse(ran.stdout) if m.url in urls]
+            except bm.ManagerError as exc:
+                outcomes.append(ProxyOutcome(proxy.name, False, str(exc)))
+                break
+            if all(m.busy == 0 for m in members):
+                outcomes.append(ProxyOutcome(proxy.name, True, members=members))
+                break
+            if time.monotonic() > deadline:
+                busy = ", ".join(f"{m.url} busy={m.busy}" for m in members if m.busy)
+                outcomes.append(ProxyOutcome(proxy.name, False, f"still in flight after {timeout:.0f} s: {busy}",
+                                             members))
+                break
+            time.sleep(poll)
+    return outcomes
+
+
+def main(inventory_path: str, host_name: str, drain: bool, app: str | None = None, wait: bool = False,
+         timeout: float = 60, accept_new_host_keys=False, prompt_for_sudo_password=False, stream=None) -> int:
+    """Set or clear Drain for a backend's members on every balancing proxy; report each proxy."""
+    import sys
+    from .session import find_host, open_run
+    stream = stream or sys.stdout
+    inventory, options, connections = open_run(inventory_path, accept_new_host_keys, prompt_for_sudo_password)
+    host = find_host(inventory, host_name, "backends")
+    urls = member_urls(host, app)
+    proxies = balanced(inventory.group("proxies"))
+    if not proxies:
+        raise DrainError(f"{inventory.path}: no proxy runs a balancer (proxy_mode single has no members)")
+    word = "drained" if drain else "undrained"
+    try:
+        outcomes = set_drain(proxies, urls, drain, connections, timeout=timeout)
+        for o in outcomes:
+            if o.ok:
+                states = ", ".join(f"{m.route} {m.address} {m.state}" for m in o.members)
+                print(f"{o.proxy} | {word} | {states}", file=stream)
+            else:
+                print(f"{o.proxy} | failed | {o.error}", file=stream)
+        done = [o.proxy for o in outcomes if o.ok]
+        if wait and drain and done:
+            for o in wait_idle([p for p in proxies if p.name in done], urls, connections, timeout):
+                print(f"{o.proxy} | {'idle' if o.ok else 'failed'} | "
+                      f"{'no request in flight to ' + host_name if o.ok else o.error}", file=stream)
+                if not o.ok:
+                    done.remove(o.proxy)
+    finally:
+        connections.close()
+    print(f"{host_name} {word} on {len(done)} of {len(proxies)} proxies: {', '.join(done) or 'none'}", file=stream)
+    return 0 if len(done) == len(proxies) else 2

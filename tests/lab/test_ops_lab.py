@@ -1,0 +1,122 @@
+"""Day-2 commands on the lab, each acceptance line of the issue run for real: status, drain and
+undrain under load with a deploy in between, ad-hoc run, facts, and the audit trail."""
+import json
+import time
+
+import pytest
+import yaml
+
+from conftest import ROOT, get, invoke, ssh
+
+pytestmark = pytest.mark.lab
+
+PROXY = "10.123.0.10"
+SECRET = "s3cret-sudo-marker-4711"      # given as the sudo password: must never reach a host's log
+
+
+def status_json(inventory="inventory/lab.yml"):
+    proc = invoke("status", "-i", inventory, "--json", check=0)
+    return json.loads(proc.stdout)
+
+
+def test_status_shows_members_apps_and_last_deploy_in_one_exec(deployed):
+    data = status_json()
+    proxy = data["hosts"]["proxy"]
+    assert [(m["route"], m["state"]) for m in proxy["members"]] == [("web1-hello", "Ok"), ("web2-howdy", "Ok")]
+    for name in ("web1", "web2"):
+        apps = data["hosts"][name]["apps"]
+        assert all(a["state"] == "active" and a["since"] and a["answers"] for a in apps), apps
+    for name, record in data["hosts"].items():
+        last = record["last_deploy"]
+        assert last and last["time"] and last["user"] and last["result"] in ("ok", "changed"), (name, last)
+        assert record["would_change"] == [], (name, record["would_change"])
+    print("status ssh use:", data["ssh"])
+    assert data["ssh"] == {h: {"connections": 1, "execs": 1} for h in ("proxy", "web1", "web2")}
+    plain = invoke("status", check=0).stdout
+    assert plain.count("| member | mycluster") == 2 and " Ok elected=" in plain
+    assert f"proxy | last deploy | {proxy['last_deploy']['time']} by {proxy['last_deploy']['user']}@" in plain
+    assert "web1 | app | hello active since" in plain
+
+
+def _changed_inventory(tmp_path):
+    """The lab inventory with one vhost setting changed (balancer_timeout), so deploy reloads."""
+    doc = yaml.safe_load((ROOT / "inventory/lab.yml").read_text())
+    doc["all"]["vars"]["ssh_config"] = str(ROOT / ".lab/ssh_config")
+    doc["all"]["children"]["proxies"]["hosts"]["proxy"]["balancer_timeout"] = 31
+    path = tmp_path / "lab-changed.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_drain_survives_a_reloading_deploy_under_load(deployed, tmp_path):
+    from provision.load import Background
+    changed = _changed_inventory(tmp_path)
+    started = time.monotonic()
+    try:
+        with Background(f"http://{PROXY}/", requests=200_000, concurrency=20, seconds=120,
+                        allowed={PROXY}) as load:
+            out = invoke("drain", "web2", "--wait", check=0).stdout
+            assert "proxy | drained | web2-howdy 10.123.0.12:8081 Drn" in out, out
+            assert "proxy | idle |" in out and "web2 drained on 1 of 1 proxies: proxy" in out
+            deploy = invoke("deploy", "-i", str(changed), check=0).stdout
+            assert "reload apache2" in deploy, deploy
+            bodies = [get(f"http://{PROXY}/")[2] for _ in range(200)]
+            assert set(bodies) == {"Hello world!"}, f"{bodies.count('Howdy world!')} of 200 reached web2"
+            members = {m["route"]: m["state"] for m in status_json(str(changed))["hosts"]["proxy"]["members"]}
+            assert members == {"web1-hello": "Ok", "web2-howdy": "Drn"}
+            out = invoke("undrain", "web2", check=0).stdout
+            assert "proxy | undrained | web2-howdy 10.123.0.12:8081 Ok" in out, out
+            seen = {get(f"http://{PROXY}/")[2] for _ in range(20)}
+            assert "Howdy world!" in seen
+            result = load.stop()
+    finally:
+        invoke("undrain", "web2")
+        invoke("deploy", "-i", "inventory/lab.yml", check=0)
+    print(f"drain drill: {time.monotonic() - started:.1f} s; load: {result.summary()}")
+    assert result.sent > 200 and result.failed == 0, result.errors[:5]
+
+
+def test_run_ad_hoc_command_on_backends(deployed):
+    proc = invoke("run", "--limit", "backends", "--", "systemctl", "is-active", "'provision-app-*'", check=0)
+    for host in ("web1", "web2"):
+        assert f"{host} | ok | rc=0\n    active" in proc.stdout, proc.stdout
+    failing = invoke("run", "--limit", "backends", "--", "test", "$(hostname)", "!=", "web2", check=2)
+    assert "web1 | ok | rc=0" in failing.stdout and "web2 | failed | rc=1" in failing.stdout
+    assert "failed on 1 of 2 hosts: web2" in failing.stdout
+
+
+def test_facts_json_of_web1(deployed):
+    data = json.loads(invoke("facts", "web1", check=0).stdout)["web1"]["ansible_facts"]
+    assert data["ansible_os_family"] == "Debian" and data["ansible_distribution_version"] == "12"
+    assert data["ansible_python"]["version"]["major"] == 3
+    assert data["provision_apache"]["service"] == "apache2"
+    assert "python3" in data["provision_packages"] and "curl" in data["provision_packages"]
+    assert data["provision_units"]["provision-app-hello.service"]["ActiveState"] == "active"
+
+
+def test_audit_trail_two_deploys_two_lines(deployed):
+    hosts = ("proxy", "web1", "web2")
+
+    def lines(host):
+        out = ssh(deployed, host, "cat /var/log/provision/deploys.log").stdout
+        return [json.loads(x) for x in out.splitlines()]
+    before = {h: len(lines(h)) for h in hosts}
+    env = {"PROVISION_SUDO_PASSWORD": SECRET}
+    ssh(deployed, "web1", "sed -i 's/Hello/Hullo/' /opt/provision/apps/hello/app.py")    # a change to undo
+    invoke("deploy", "-i", "inventory/lab.yml", check=0, env=env)
+    invoke("deploy", "-i", "inventory/lab.yml", "--json", "/tmp/provision-noop.json", check=0, env=env)
+    noop = json.loads(open("/tmp/provision-noop.json").read())
+    assert noop["ssh"] == {h: {"connections": 1, "execs": 1} for h in hosts}, noop["ssh"]
+    for host in hosts:
+        found = lines(host)
+        assert len(found) == before[host] + 2, (host, found[-3:])
+        for line in found[-2:]:
+            assert {"time", "control", "user", "inventory", "changed", "result"} <= set(line), line
+        assert found[-1]["result"] == "ok" and found[-1]["changed"] == []
+        mode = ssh(deployed, host, "stat -c %a /var/log/provision/deploys.log").stdout.strip()
+        assert mode == "600"
+        grep = ssh(deployed, host, f"grep -rl -e {SECRET} -e 'PRIVATE KEY' /var/log/provision", check=False)
+        assert grep.returncode == 1 and grep.stdout == "", grep.stdout
+        assert ssh(deployed, host, "test -f /etc/logrotate.d/provision").returncode == 0
+    web1 = lines("web1")[-2]
+    assert web1["result"] == "changed" and "file /opt/provision/apps/hello/app.py" in web1["changed"]

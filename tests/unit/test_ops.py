@@ -1,0 +1,190 @@
+"""Day-2 pieces that need no host: the balancer-manager parser on captured pages, the audit
+line's shell text (run here by sh into a temp file), the drain script, status and run reports."""
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provision.inventory import load
+from provision.ops import adhoc, audit, facts_cmd, status
+from provision.ops import balancer_manager as bm
+from provision.ops.drain import DrainError, member_urls
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+PAGES = FIX / "balancer-manager"
+
+
+def test_parse_httpd_246_page_built_from_its_source():
+    members = bm.parse((PAGES / "httpd-2.4.6.html").read_text())
+    assert [(m.route, m.address, m.state) for m in members] == [
+        ("web1-hello", "192.0.2.11:8080", "Ok"), ("web2-howdy", "192.0.2.12:8081", "Drn")]
+    drained = members[1]
+    assert drained.flags == ["Init", "Drn", "Ok"]
+    assert (drained.elected, drained.busy, drained.load, drained.factor) == (1038, 2, -1, "1")
+    assert bm.nonce((PAGES / "httpd-2.4.6.html").read_text()) == "6c1ad2a0-4c3e-4e38-9a7b-2f3c6d1e0b55"
+
+
+@pytest.mark.parametrize("page,states", [
+    ("debian12-ok.html", ["Ok", "Ok"]),
+    ("debian12-drained.html", ["Ok", "Drn"]),
+])
+def test_parse_debian12_pages_captured_on_the_lab(page, states):
+    text = (PAGES / page).read_text()
+    members = bm.parse(text)
+    assert [m.state for m in members] == states
+    assert [m.route for m in members] == ["web1-hello", "web2-howdy"]
+    assert all(m.balancer == "mycluster" and m.factor == "1.00" for m in members)
+    assert all(m.elected >= 0 and m.busy >= 0 for m in members)
+    assert bm.nonce(text)
+
+
+def test_parse_refuses_a_page_that_is_not_balancer_manager():
+    with pytest.raises(bm.ManagerError):
+        bm.parse("<html><body>It works!</body></html>")
+
+
+def test_state_priority_disabled_beats_ok():
+    m = bm.Member("b", "http://a:1", "r", "1", 0, ["Init", "Dis", "Ok"])
+    assert m.state == "Dis"
+    assert bm.Member("b", "http://a:1", "r", "1", 0, ["Init", "Err"]).state == "Err"
+
+
+def test_drain_script_sets_drain_flag_and_quotes_values():
+    text = bm.set_drain_script(["http://10.0.0.12:8081"], True)
+    assert "'w=http://10.0.0.12:8081&b=mycluster&w_status_N=1&nonce='\"$nonce\"" in text
+    assert "w_status_N=0" in bm.set_drain_script(["http://10.0.0.12:8081"], False)
+    assert text.rstrip().endswith(bm.MANAGER)       # prints the page afterwards, to confirm
+
+
+def _inventory(tmp_path):
+    path = tmp_path / "inv.yml"
+    path.write_text("""all:
+  children:
+    proxies:
+      hosts:
+        proxy: {ansible_host: 192.0.2.10}
+    backends:
+      hosts:
+        web1:
+          ansible_host: 192.0.2.11
+          apps:
+          - {name: hello, port: 8080, message: Hello world!}
+          - {name: howdy, port: 8081, message: Howdy world!}
+""")
+    return load(path)
+
+
+def test_member_urls_per_app(tmp_path):
+    web1 = _inventory(tmp_path).hosts["web1"]
+    assert member_urls(web1) == ["http://192.0.2.11:8080", "http://192.0.2.11:8081"]
+    assert member_urls(web1, "howdy") == ["http://192.0.2.11:8081"]
+    with pytest.raises(DrainError, match="no app named 'nope'"):
+        member_urls(web1, "nope")
+
+
+def _run_audit(tmp_path, shell_text):
+    log = tmp_path / "log" / "deploys.log"
+    proc = subprocess.run(["sh", "-c", shell_text.replace(audit.LOG, str(log)).replace(audit.LOG_DIR, str(log.parent))],
+                          capture_output=True, text=True)
+    return proc, log
+
+
+def test_audit_line_of_an_apply_that_changed(tmp_path):
+    entry = audit.fields("inventory/lab.yml", ["file /etc/x", "reload apache2"])
+    log = tmp_path / "log" / "deploys.log"
+    script = audit.wrap_apply("echo applying\nexit 0\n", entry, log=str(log))
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "applying\n"
+    line = json.loads(log.read_text())
+    assert line["result"] == "changed" and line["rc"] == 0
+    assert line["changed"] == ["file /etc/x", "reload apache2"] and line["changes"] == 2
+    assert line["inventory"] == "lab.yml" and line["user"] and line["control"] and line["time"].endswith("Z")
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    assert oct(log.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_audit_line_of_a_failed_apply_keeps_the_exit_code(tmp_path):
+    log = tmp_path / "deploys.log"
+    script = audit.wrap_apply("exit 2\n", audit.fields("inv.yml", ["file /x"]), log=str(log))
+    assert subprocess.run(["sh", "-c", script]).returncode == 2
+    line = json.loads(log.read_text())
+    assert (line["result"], line["rc"]) == ("failed", 2)
+
+
+def test_audit_noop_tail_appends_a_second_line(tmp_path):
+    log = tmp_path / "deploys.log"
+    for _ in range(2):
+        subprocess.run(["sh", "-c", audit.noop_tail(audit.fields("inv.yml", []), log=str(log))], check=True)
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [x["result"] for x in lines] == ["ok", "ok"] and lines[0]["changed"] == []
+
+
+def test_audit_fields_survive_shell_quoting(tmp_path):
+    """A label with quotes and $ stays data: the shell never expands it."""
+    log = tmp_path / "deploys.log"
+    label = "file /etc/it's $HOME \"x\""
+    subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", audit.fields("inv.yml", [label]), log=str(log))],
+                   check=True)
+    assert json.loads(log.read_text())["changed"] == [label]
+
+
+def test_parse_last_takes_the_last_line_or_nothing():
+    assert audit.parse_last(['{"a": 1}', '{"a": 2}', ""]) == {"a": 2}
+    assert audit.parse_last([]) is None
+    assert audit.parse_last(['{"a": 1', ]) is None
+
+
+def test_status_interprets_one_exec_of_a_debian_proxy(tmp_path):
+    inv = _inventory(tmp_path)
+    proxy = inv.hosts["proxy"]
+    last = json.dumps({"time": "2026-11-28T09:00:00Z", "user": "root", "control": "ctl", "inventory": "inv.yml",
+                       "changes": 0, "changed": [], "result": "ok", "rc": 0})
+    text = ("@@@ status-last-deploy\n" + last + "\n@@@ status-balancer\n"
+            + (PAGES / "httpd-2.4.6.html").read_text() + "\n"
+            + (FIX / "debian12" / "facts-proxy.txt").read_text())
+    from provision.engine import Options
+    record = status.interpret(proxy, text, inv, Options())
+    assert record["last_deploy"]["user"] == "root"
+    assert [m["state"] for m in record["members"]] == ["Ok", "Drn"]
+    assert isinstance(record["would_change"], list) and record["would_change"]   # the fixture is not our tree
+    lines = status.plain_lines({"hosts": {"proxy": record}})
+    assert any("member | mycluster web2-howdy 192.0.2.12:8081 Drn" in ln for ln in lines)
+    assert any("last deploy | 2026-11-28T09:00:00Z by root@ctl" in ln for ln in lines)
+
+
+def test_run_report_recap_names_the_failed_host():
+    results = [adhoc.HostRun("web1", 0, "active\n"), adhoc.HostRun("web2", 3, "", "inactive\n"),
+               adhoc.HostRun("web3", None, error="timed out connecting")]
+    out = io.StringIO()
+    adhoc.report(results, out)
+    text = out.getvalue()
+    assert "web1 | ok | rc=0\n    active" in text
+    assert "failed on 2 of 3 hosts: web2, web3" in text
+    assert "web3 | unreachable | timed out connecting" in text
+
+
+def test_run_script_keeps_the_command_whole_and_drops_the_lock_fd():
+    text = adhoc.script("systemctl is-active 'provision-app-*'")
+    assert "( systemctl is-active 'provision-app-*'\n) 9>&-" in text
+    assert "flock -w" in text and "/run/lock/provision.lock" in text
+
+
+def test_run_script_runs_here_under_a_local_lock(tmp_path, monkeypatch):
+    """The lock prologue and the command, run by sh with the lock file moved into tmp_path."""
+    text = adhoc.script("echo hi; exit 4").replace("/run/lock/provision.lock", str(tmp_path / "lock"))
+    proc = subprocess.run(["sh", "-c", text], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (4, "hi\n")
+
+
+def test_facts_as_setup_names(tmp_path):
+    from provision import facts as factlib
+    found = factlib.parse((FIX / "debian12" / "facts-proxy.txt").read_text())
+    setup = facts_cmd.as_setup(found)
+    assert setup["ansible_os_family"] == "Debian"
+    assert setup["ansible_distribution_version"] == "12"
+    assert setup["ansible_python"]["version"] == {"major": 3, "minor": 11, "micro": 2}
+    assert setup["provision_packages"]["apache2"].startswith("2.4.")
+    json.dumps(setup)
