@@ -188,3 +188,17 @@ def test_facts_as_setup_names(tmp_path):
     assert setup["ansible_python"]["version"] == {"major": 3, "minor": 11, "micro": 2}
     assert setup["provision_packages"]["apache2"].startswith("2.4.")
     json.dumps(setup)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/runuser").exists(), reason="needs root to switch user")
+def test_run_lock_for_a_user_who_cannot_write_the_lock_file():
+    """dash ends on a failed exec redirection: a read-only lock file must still be taken."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)         # nobody can reach the file, not write it
+        lock = Path(folder) / "lock"
+        lock.write_text("")
+        lock.chmod(0o644)
+        text = adhoc.script("id -un").replace("/run/lock/provision.lock", str(lock))
+        proc = subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", text], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "nobody"), proc.stderr
