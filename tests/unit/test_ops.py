@@ -202,3 +202,16 @@ def test_run_lock_for_a_user_who_cannot_write_the_lock_file():
         text = adhoc.script("id -un").replace("/run/lock/provision.lock", str(lock))
         proc = subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", text], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout.strip()) == (0, "nobody"), proc.stderr
+
+
+def test_status_rich_tables_render(tmp_path):
+    inv = _inventory(tmp_path)
+    from provision.engine import Options
+    text = ("@@@ status-last-deploy\n@@@ status-balancer\n" + (PAGES / "debian12-drained.html").read_text()
+            + "\n" + (FIX / "debian12" / "facts-proxy.txt").read_text())
+    record = status.interpret(inv.hosts["proxy"], text, inv, Options())
+    out = io.StringIO()
+    status.print_rich({"hosts": {"proxy": record, "web9": {"host": "web9", "error": "timed out"}}}, out)
+    shown = out.getvalue()
+    assert "Balancer members" in shown and "web2-howdy" in shown and "Drn" in shown
+    assert "no deploy recorded" in shown and "timed out" in shown
