@@ -77,7 +77,8 @@ def test_drain_survives_a_reloading_deploy_under_load(deployed, tmp_path):
 
 
 def test_run_ad_hoc_command_on_backends(deployed):
-    proc = invoke("run", "--limit", "backends", "--", "systemctl", "is-active", "'provision-app-*'", check=0)
+    # argv as a shell hands it over from: invoke run --limit backends -- systemctl is-active 'provision-app-*'
+    proc = invoke("run", "--limit", "backends", "--", "systemctl", "is-active", "provision-app-*", check=0)
     for host in ("web1", "web2"):
         assert f"{host} | ok | rc=0\n    active" in proc.stdout, proc.stdout
     failing = invoke("run", "--limit", "backends", "--", "test", "$(hostname)", "!=", "web2", check=2)
