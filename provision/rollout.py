@@ -29,8 +29,9 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
                            connections, _Quiet(), facts)
         changing = [h for h in batch if any(s.status == "changed" for s in preview[h.name].steps)]
         urls = [u for h in changing for u in member_urls(h)]
+        kept = set()        # members an operator had drained already stay drained afterwards
         if urls:
-            _on_proxies(balanced, connections, urls, True, reporter)
+            kept = _on_proxies(balanced, connections, urls, True, reporter)
         for h in batch:
             if h not in changing:
                 results[h.name] = preview[h.name]       # nothing to change: no second round trip
@@ -48,16 +49,24 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
                 if rc.rc != 0:
                     reporter.failed(proxy.name, "rollout", rc.stderr.strip())
                     return results
-            _on_proxies(balanced, connections, urls, False, reporter)
+            back = [u for u in urls if u not in kept]
+            if back:
+                _on_proxies(balanced, connections, back, False, reporter)
+            if kept:
+                reporter.info(f"rollout: left drained as found: {', '.join(sorted(kept))}")
             reporter.info(f"rollout: {', '.join(h.name for h in changing)} updated and back in the balancer")
     return results
 
 
-def _on_proxies(proxies, connections, urls, drain, reporter):
+def _on_proxies(proxies, connections, urls, drain, reporter) -> set[str]:
+    """Set or clear Drain on every proxy; returns the members that were drained before."""
     # No host lock here: the deploy holds its hosts, and must not wait on itself.
+    drained = set()
     for outcome in set_drain(proxies, urls, drain, connections, lock=False):
+        drained |= outcome.drained_before()
         if not outcome.ok:
             reporter.failed(outcome.proxy, "drain" if drain else "undrain", outcome.error)
+    return drained
 
 
 class _Quiet:

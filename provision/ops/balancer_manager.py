@@ -90,18 +90,29 @@ def read_command() -> str:
     return f"curl -s --max-time 5 {MANAGER} || true"
 
 
+AFTER = "@@@ balancer-manager after"
+
+
 def set_drain_script(urls: list[str], drain: bool) -> str:
-    """Set (or clear) Drain on balancer members, then print the page to confirm. balancer-manager
-    wants its nonce (CSRF check, 2.4.6 on) and, from later 2.4 releases on, a Referer naming
-    itself (safe_referer() in mod_proxy_balancer.c at 2.4.62; absent at 2.4.6)."""
+    """Set (or clear) Drain on balancer members, printing the page before and after (split by
+    the AFTER line). balancer-manager wants its nonce (CSRF check, 2.4.6 on) and, from later 2.4
+    releases on, a Referer naming itself (safe_referer() in mod_proxy_balancer.c at 2.4.62;
+    absent at 2.4.6)."""
     lines = [
         "set -e",
-        f"nonce=$(curl -sf --max-time 5 {MANAGER} | sed -n 's/.*nonce=\\([0-9a-f-]*\\).*/\\1/p' | head -n 1)",
+        f"page=$(curl -sf --max-time 5 {MANAGER})",
+        'printf \'%s\\n\' "$page"',
+        'nonce=$(printf \'%s\\n\' "$page" | sed -n \'s/.*nonce=\\([0-9a-f-]*\\).*/\\1/p\' | head -n 1)',
         '[ -n "$nonce" ] || { echo "balancer-manager gave no nonce" >&2; exit 1; }',
     ]
     for url in urls:
         data = f"w={url}&b={BALANCER}&w_status_N={1 if drain else 0}&nonce="
         lines.append(f"curl -sf --max-time 5 -o /dev/null -H {shlex.quote('Referer: ' + MANAGER)} "
                      f"--data {shlex.quote(data)}\"$nonce\" {MANAGER}")
-    lines.append(f"curl -sf --max-time 5 {MANAGER}")
+    lines += [f"echo {shlex.quote(AFTER)}", f"curl -sf --max-time 5 {MANAGER}"]
     return "\n".join(lines) + "\n"
+
+
+def split_before_after(output: str) -> tuple[str, str]:
+    before, _, after = output.partition(AFTER + "\n")
+    return before, after

@@ -21,6 +21,10 @@ class ProxyOutcome:
     ok: bool
     error: str = ""
     members: list = field(default_factory=list)     # balancer_manager.Member, as the page showed after
+    before: list = field(default_factory=list)      # ... and before the change
+
+    def drained_before(self) -> set[str]:
+        return {m.url for m in self.before if "Drn" in m.flags}
 
 
 def member_urls(host, app: str | None = None) -> list[str]:
@@ -51,8 +55,10 @@ def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = T
         if ran.rc != 0:
             return ProxyOutcome(proxy.name, False, (ran.stderr or ran.stdout).strip()[-300:]
                                 or f"exit {ran.rc}")
+        first, then = bm.split_before_after(ran.stdout)
         try:
-            members = [m for m in bm.parse(ran.stdout) if m.url in urls]
+            members = [m for m in bm.parse(then) if m.url in urls]
+            before = [m for m in bm.parse(first) if m.url in urls]
         except bm.ManagerError as exc:
             return ProxyOutcome(proxy.name, False, str(exc))
         missing = sorted(set(urls) - {m.url for m in members})
@@ -61,8 +67,8 @@ def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = T
         wrong = [m.url for m in members if ("Drn" in m.flags) != drain]
         if wrong:
             return ProxyOutcome(proxy.name, False, f"Drain still {'off' if drain else 'on'} for {', '.join(wrong)}",
-                                members)
-        return ProxyOutcome(proxy.name, True, members=members)
+                                members, before)
+        return ProxyOutcome(proxy.name, True, members=members, before=before)
 
     if not proxies:
         return []

@@ -215,3 +215,37 @@ def test_status_rich_tables_render(tmp_path):
     shown = out.getvalue()
     assert "Balancer members" in shown and "web2-howdy" in shown and "Drn" in shown
     assert "no deploy recorded" in shown and "timed out" in shown
+
+
+class _FakeConnections:
+    """Answers every script with a fixed output, recording the scripts."""
+
+    def __init__(self, stdout, rc=0):
+        self.stdout, self.rc, self.scripts = stdout, rc, []
+
+    def get(self, host):
+        return self
+
+    def run_script(self, script, timeout=0):
+        from provision.transport import Result
+        self.scripts.append(script)
+        return Result(self.rc, self.stdout, "")
+
+
+class _Proxy:
+    name = "proxy"
+    vars = {}
+
+
+def test_set_drain_reads_the_page_before_and_after():
+    from provision.ops.drain import set_drain
+    page = (PAGES / "httpd-2.4.6.html").read_text()      # web2's member already drained
+    fake = _FakeConnections(page + "\n" + bm.AFTER + "\n" + page)
+    [outcome] = set_drain([_Proxy()], ["http://192.0.2.12:8081"], True, fake)
+    assert outcome.ok and outcome.drained_before() == {"http://192.0.2.12:8081"}
+    assert "flock -w" in fake.scripts[0]
+    [undrain] = set_drain([_Proxy()], ["http://192.0.2.12:8081"], False, fake, lock=False)
+    assert not undrain.ok and "Drain still on for http://192.0.2.12:8081" in undrain.error
+    assert "flock" not in fake.scripts[1]
+    [unknown] = set_drain([_Proxy()], ["http://192.0.2.99:1"], True, fake)
+    assert not unknown.ok and "not a member" in unknown.error
