@@ -121,3 +121,15 @@ def test_audit_trail_two_deploys_two_lines(deployed):
         assert ssh(deployed, host, "test -f /etc/logrotate.d/provision").returncode == 0
     web1 = lines("web1")[-2]
     assert web1["result"] == "changed" and "file /opt/provision/apps/hello/app.py" in web1["changed"]
+
+
+def test_serial_rollout_leaves_an_operator_drain_in_place(deployed):
+    invoke("drain", "web2", check=0)
+    try:
+        ssh(deployed, "web2", "sed -i 's/Howdy/Hody/' /opt/provision/apps/howdy/app.py")    # web2 has a change
+        out = invoke("deploy", "-i", "inventory/lab.yml", "--serial", "1", check=0).stdout
+        assert "left drained as found: http://10.123.0.12:8081" in out, out
+        members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
+        assert members == {"web1-hello": "Ok", "web2-howdy": "Drn"}
+    finally:
+        invoke("undrain", "web2", check=0)
