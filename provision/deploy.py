@@ -23,14 +23,15 @@ class DeployError(UserError):
 
 def plan_phases(inventory, limit: str | None):
     """Which hosts each phase converges; checks the inventory is usable for the job."""
-    chosen = {h.name for h in inventory.select(limit)}
+    chosen = {h.name for h in inventory.select(limit)} if limit else None
     for group, _ in PHASES:
         if group not in inventory.groups:
             raise DeployError(f"{inventory.path}: group {group!r} does not exist (the roles need "
                               f"'{PHASES[0][0]}' and '{PHASES[1][0]}')")
     if not any(b.apps for b in inventory.group("backends")):
         raise DeployError(f"{inventory.path}: group 'backends': no host has field 'apps'")
-    return [(role, [h for h in inventory.group(group) if h.name in chosen]) for group, role in PHASES]
+    return [(role, [h for h in inventory.group(group) if chosen is None or h.name in chosen])
+            for group, role in PHASES]
 
 
 def prevalidate(inventory, phases, options):

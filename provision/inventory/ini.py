@@ -1,0 +1,129 @@
+"""Ansible's INI inventory: `[group]`, `[group:vars]`, `[group:children]`, hosts before any
+section in `ungrouped`, `host:port`, ranges, `key=value` parsed as Python literals as Ansible does.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import warnings
+
+from . import ranges
+from .errors import InventoryError
+from .graph import InventoryData
+
+SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?")
+GROUP_NAME = re.compile(r"([^:\]\s]+)\s*(?:#.*)?")
+COMMENTS = (";", "#")
+
+
+def parse_value(text: str):
+    """Python literals (numbers, True/False, quoted strings, lists, dicts) become values;
+    anything else stays the text (so `yes` and `true` stay strings, as in Ansible)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        return text
+    return _plain(value)
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if value is ... or isinstance(value, complex):
+        return str(value) if value is not ... else "..."
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value
+
+
+def parse(data: InventoryData, path: str, text: str):
+    group, state = "ungrouped", "hosts"
+    pending: dict[str, dict] = {}      # groups named before they are declared
+    for number, raw in enumerate(text.splitlines(), 1):
+        where = f"{path}:{number}"
+        line = raw.strip()
+        if not line or line[0] in COMMENTS:
+            continue
+        m = SECTION.fullmatch(line)
+        if m:
+            group, state = m.group(1), m.group(2) or "hosts"
+            if state not in ("hosts", "children", "vars"):
+                raise InventoryError(f"{where}: section [{group}:{state}] has an unknown type {state!r} "
+                                     "(hosts, children or vars)")
+            if group not in data.groups and state == "vars" and group not in pending:
+                pending[group] = {"line": where, "state": "vars", "parents": []}
+            group = data.add_group(group, where)
+            if group in pending and state != "vars":
+                if pending[group]["state"] == "children":
+                    _add_pending(data, group, pending, where)
+                else:
+                    del pending[group]
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            raise InventoryError(f"{where}: invalid section {line!r} (no spaces or ':' inside a group name)")
+        if state == "hosts":
+            _host_line(data, group, line, where)
+        elif state == "vars":
+            if "=" not in line:
+                raise InventoryError(f"{where}: [{group}:vars]: expected key=value, got {line!r}")
+            key, value = (part.strip() for part in line.split("=", 1))
+            data.set_group_var(group, key, parse_value(value), where)
+        else:
+            m = GROUP_NAME.fullmatch(line)
+            if not m:
+                raise InventoryError(f"{where}: [{group}:children]: expected a group name, got {line!r}")
+            child = m.group(1)
+            if child in data.groups:
+                data.add_child(group, child, where)
+            elif child in pending:
+                pending[child]["parents"].append(group)
+            else:
+                pending[child] = {"line": where, "state": "children", "parents": [group]}
+    for name, decl in pending.items():
+        if decl["state"] == "vars":
+            raise InventoryError(f"{decl['line']}: section [{name}:vars] is for a group that is never declared")
+        raise InventoryError(f"{decl['line']}: section [{decl['parents'][-1]}:children] names group {name!r}, "
+                             "which is never declared")
+
+
+def _add_pending(data: InventoryData, group: str, pending: dict, where: str):
+    todo = [group]
+    while todo:
+        name = todo.pop()
+        decl = pending.pop(name, None)
+        if decl is None:
+            continue
+        for parent in decl["parents"]:
+            data.add_child(parent, name, where)
+            if parent in pending and pending[parent]["state"] == "children":
+                todo.append(parent)
+
+
+def _host_line(data: InventoryData, group: str, line: str, where: str):
+    try:
+        tokens = shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise InventoryError(f"{where}: cannot parse host line: {exc}") from None
+    if not tokens:
+        return
+    pattern, port = ranges.split_port(tokens[0])
+    if tokens[0].strip().endswith(":") and port is None:
+        raise InventoryError(f"{where}: host {tokens[0]!r}: a trailing ':' must be followed by a port")
+    names = ranges.expand(pattern, where)
+    if "---" in (n.strip() for n in names):
+        raise InventoryError(f"{where}: '---' is not a host (is this a YAML file?)")
+    variables = {}
+    for token in tokens[1:]:
+        if "=" not in token:
+            raise InventoryError(f"{where}: host {tokens[0]!r}: expected key=value, got {token!r}")
+        key, value = token.split("=", 1)
+        variables[key] = parse_value(value)
+    for name in names:
+        name = data.add_host(name, group, where, port)
+        for key, value in variables.items():
+            data.set_host_var(name, key, value, where)
