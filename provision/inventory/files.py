@@ -26,25 +26,32 @@ def read_text(path: Path) -> str:
         raise InventoryError(f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x})") from None
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """PyYAML's safe loader (libyaml's parser where installed), refusing a key given twice in one
+    mapping."""
+
+    _resolved: dict = {}
+
+    def resolve(self, kind, value, implicit):
+        """PyYAML's resolver, remembered: the same keys and values repeat on every host line."""
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        if key not in self._resolved:
+            self._resolved[key] = super().resolve(kind, value, implicit)
+        return self._resolved[key]
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
             seen: dict = {}
             for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                     continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:
-                    continue        # an unhashable key: PyYAML reports it below
-                if first is not None:
-                    raise InventoryError(f"{self.name}:{key_node.start_mark.line + 1}: key {key!r} is given "
-                                         f"twice in one mapping (lines {first.start_mark.line + 1} and "
+                first = seen.setdefault((key_node.tag, key_node.value), key_node)
+                if first is not key_node:
+                    raise InventoryError(f"{self.name}:{key_node.start_mark.line + 1}: key {key_node.value!r} is "
+                                         f"given twice in one mapping (lines {first.start_mark.line + 1} and "
                                          f"{key_node.start_mark.line + 1})")
-                seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
 

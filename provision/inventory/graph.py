@@ -65,6 +65,7 @@ class InventoryData:
         self.groups["ungrouped"].parents.append("all")
         self.hosts: dict[str, HostEntry] = {}
         self.ancestors: dict[str, frozenset] = {}
+        self.merge_order: dict[tuple, list[str]] = {}     # direct groups -> all groups in merge order
 
     def add_group(self, name, where: str) -> str:
         name = check_plain_name("group", name, where)

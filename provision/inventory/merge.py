@@ -13,8 +13,13 @@ from .sources import VarsFiles
 
 
 def sorted_groups(data: InventoryData, host: str) -> list[str]:
-    names = data.host_groups(host) - {"all"}
-    return sorted(names, key=lambda g: (data.groups[g].depth, data.groups[g].priority, g))
+    """The host's groups but `all`, in merge order; hosts in the same groups share one sort."""
+    direct = tuple(data.hosts[host].groups)
+    cache = data.merge_order
+    if direct not in cache:
+        names = data.host_groups(host) - {"all"}
+        cache[direct] = sorted(names, key=lambda g: (data.groups[g].depth, data.groups[g].priority, g))
+    return cache[direct]
 
 
 def host_vars(data: InventoryData, host: str, bases: list[Path], files: VarsFiles) -> tuple[dict, dict]:

@@ -101,25 +101,28 @@ class VarsFiles:
     recursively in name order. Each file is read once."""
 
     def __init__(self):
-        self.cache: dict[Path, list[tuple[Path, dict]]] = {}
+        self.cache: dict[tuple, list[tuple[Path, dict]]] = {}
+        self.listings: dict[tuple, frozenset] = {}
 
     def find(self, base: Path, kind: str, name: str) -> list[tuple[Path, dict]]:
-        key = base / kind / name
+        listing = self.listings.get((base, kind))
+        if listing is None:     # one listing per folder, not a stat per host
+            folder = base / kind
+            listing = self.listings[(base, kind)] = frozenset(os.listdir(folder)) if folder.is_dir() else frozenset()
+        if not listing:
+            return []
+        key = (base, kind, name)
         if key not in self.cache:
-            self.cache[key] = [(p, _vars_file(p)) for p in _find(base / kind, name)]
+            self.cache[key] = [(p, _vars_file(p)) for p in self._find(base / kind, name, listing)]
         return self.cache[key]
 
-
-def _find(folder: Path, name: str) -> list[Path]:
-    if not folder.is_dir():
+    @staticmethod
+    def _find(folder: Path, name: str, listing: frozenset) -> list[Path]:
+        for suffix in VARS_SUFFIXES:
+            if f"{name}{suffix}" in listing:
+                candidate = folder / f"{name}{suffix}"
+                return _walk(candidate) if candidate.is_dir() else [candidate]
         return []
-    for suffix in VARS_SUFFIXES:
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_dir():
-            return _walk(candidate)
-        if candidate.exists():
-            return [candidate]
-    return []
 
 
 def _walk(folder: Path) -> list[Path]:
