@@ -176,6 +176,16 @@ def verify(c, inventory="inventory/lab.yml", limit=None, junit=None, mode=None):
         raise Exit(code=code)
 
 
+@task(iterable=["inventory"], help={
+    "inventory": "inventory file or folder; repeat to merge several (default inventory/lab.yml)",
+    "graph": "the group tree (the default)", "host": "one host's merged variables (secrets masked)",
+    "list": "everything as ansible-inventory --list JSON (secrets masked)"})
+def inventory(c, inventory=None, graph=False, host=None, list_=False):
+    """Show the inventory as we read it, as ansible-inventory does: --graph, --host NAME or --list."""
+    from provision.inventory.show import main
+    print(main(inventory or ["inventory/lab.yml"], show_graph=graph, host_name=host, show_list=list_))
+
+
 ns = Collection()
 ns.add_collection(lab_collection)
 ns.add_task(deploy)
@@ -183,3 +193,5 @@ ns.add_task(verify)
 ns.add_task(test_)
 ns.add_task(demo)
 ns.add_task(bench)
+ns.add_task(inventory)
+

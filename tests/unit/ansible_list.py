@@ -1,5 +1,6 @@
-"""`ansible-inventory --list` on many inventories from one process: `python3 ansible_list.py PATH...`
-prints {PATH: {"rc": N, "list": {...}, "stderr": "..."}} as JSON.
+"""`ansible-inventory` on many inventories from one process. stdin: a JSON list of argument
+lists (each as for ansible-inventory, e.g. ["-i", PATH, "--list"]); stdout: a JSON list of
+{"rc": N, "out": "...", "stderr": "..."}, in the same order.
 
 Ansible is imported once (its start-up is most of the cost); each inventory then runs
 ansible-inventory's own entry point in a freshly forked child, so no state is shared between them.
@@ -15,7 +16,7 @@ from ansible.cli.inventory import main
 PARALLEL = os.cpu_count() or 2
 
 
-def start(path: str, folder: str, index: int) -> int:
+def start(args: list[str], folder: str, index: int) -> int:
     out, err = os.path.join(folder, f"{index}.json"), os.path.join(folder, f"{index}.err")
     pid = os.fork()
     if pid:
@@ -25,7 +26,7 @@ def start(path: str, folder: str, index: int) -> int:
         fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(fd, 2)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        main(["ansible-inventory", "-i", path, "--list", "--output", out])
+        main(["ansible-inventory", *args, "--output", out])
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -33,27 +34,27 @@ def start(path: str, folder: str, index: int) -> int:
         os._exit(code)
 
 
-def run(paths: list[str]) -> dict:
-    results = {}
+def run(commands: list[list[str]]) -> list[dict]:
+    results: list = [None] * len(commands)
     with tempfile.TemporaryDirectory() as folder:
-        running: dict[int, tuple[int, str]] = {}
-        todo = list(enumerate(paths))
+        running: dict[int, int] = {}
+        todo = list(enumerate(commands))
         while todo or running:
             while todo and len(running) < PARALLEL:
-                index, path = todo.pop(0)
-                running[start(path, folder, index)] = (index, path)
+                index, args = todo.pop(0)
+                running[start(args, folder, index)] = index
             pid, status = os.wait()
-            index, path = running.pop(pid)
+            index = running.pop(pid)
             out = os.path.join(folder, f"{index}.json")
             with open(os.path.join(folder, f"{index}.err")) as f:
                 stderr = f.read()
-            listing = None
+            text = None
             if os.path.exists(out):
                 with open(out) as f:
-                    listing = json.load(f)
-            results[path] = {"rc": os.waitstatus_to_exitcode(status), "list": listing, "stderr": stderr[-2000:]}
+                    text = f.read()
+            results[index] = {"rc": os.waitstatus_to_exitcode(status), "out": text, "stderr": stderr[-2000:]}
     return results
 
 
 if __name__ == "__main__":
-    json.dump(run(sys.argv[1:]), sys.stdout)
+    json.dump(run(json.load(sys.stdin)), sys.stdout)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.inventory import read
+from provision.inventory import read, show
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "inventories"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
@@ -31,21 +31,39 @@ def source(case: str) -> Path:
 DRIVER = Path(__file__).with_name("ansible_list.py")
 
 
-@pytest.fixture(scope="module")
-def oracle() -> dict:
-    """`ansible-inventory --list` for every case, from an empty folder and HOME (so no ansible.cfg
-    or playbook group_vars of ours is read); an unparsed source is an error, not a warning."""
+REPO = Path(__file__).resolve().parents[2]
+# acceptance 6: --graph and --host NAME print what ansible-inventory prints
+SHOWN = [("inventory/lab.yml", "web1"), ("tests/fixtures/inventories/synthetic-multi-group/inventory", "proxy"),
+         ("tests/fixtures/inventories/synthetic-folder-mixed/inventory", "w1"),
+         ("tests/fixtures/inventories/kolla-multinode/inventory", "control01"),
+         ("tests/fixtures/inventories/synthetic-aliases/inventory.yml", "c1")]
+
+
+def ansible_inventory(commands: list[list[str]]) -> list[str]:
+    """Each command's output, from an empty folder and HOME (so no ansible.cfg or playbook
+    group_vars of ours is read); an unparsed source is an error, not a warning."""
     assert shutil.which("ansible-inventory"), "ansible-inventory missing: pip install -e '.[dev]' (ansible-core)"
-    paths = {str(source(c)): c for c in CASES}
     with tempfile.TemporaryDirectory() as cwd:
         env = dict(os.environ, HOME=cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED="1", ANSIBLE_NOCOLOR="1")
-        done = subprocess.run([sys.executable, str(DRIVER), *paths], capture_output=True, text=True, cwd=cwd,
-                              env=env, timeout=600)
+        done = subprocess.run([sys.executable, str(DRIVER)], input=json.dumps(commands), capture_output=True,
+                              text=True, cwd=cwd, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout)
-    for path, result in results.items():
-        assert result["rc"] == 0 and result["list"], f"ansible-inventory -i {path}: {result['stderr']}"
-    return {paths[p]: r["list"] for p, r in results.items()}
+    for args, result in zip(commands, results):
+        assert result["rc"] == 0 and result["out"], f"ansible-inventory {' '.join(args)}: {result['stderr']}"
+    return [r["out"] for r in results]
+
+
+@pytest.fixture(scope="module")
+def oracle() -> dict:
+    """`ansible-inventory --list` of every case, and --graph/--host of the SHOWN ones, in one batch."""
+    commands = [["-i", str(source(c)), "--list"] for c in CASES]
+    for path, host in SHOWN:
+        commands += [["-i", str(REPO / path), "--graph"], ["-i", str(REPO / path), "--host", host]]
+    outputs = ansible_inventory(commands)
+    lists = {c: json.loads(out) for c, out in zip(CASES, outputs)}
+    shown = dict(zip([(p, kind) for p, _ in SHOWN for kind in ("graph", "host")], outputs[len(CASES):]))
+    return {"list": lists, "shown": shown}
 
 
 def test_corpus_is_large_and_sourced():
@@ -59,7 +77,7 @@ def test_corpus_is_large_and_sourced():
 
 @pytest.mark.parametrize("case", CASES)
 def test_same_as_ansible_inventory(oracle, case):
-    want = oracle[case]
+    want = oracle["list"][case]
     got = read(source(case))
     groups = {g: body for g, body in want.items() if g != "_meta"}
     want_hosts = {h for body in groups.values() for h in body.get("hosts", [])}
@@ -75,3 +93,26 @@ def test_same_as_ansible_inventory(oracle, case):
     for h in want_hosts:
         ours = json.loads(json.dumps(got.vars[h], default=str))
         assert ours == hostvars.get(h, {}), h
+
+
+@pytest.mark.parametrize("path,host", SHOWN)
+def test_graph_and_host_print_what_ansible_inventory_prints(oracle, path, host):
+    loaded = read(REPO / path)
+    assert show.graph(loaded) == oracle["shown"][(path, "graph")].rstrip("\n")
+    assert json.loads(show.host(loaded, host)) == json.loads(oracle["shown"][(path, "host")])
+
+
+def test_invoke_inventory_task_prints_graph_and_masked_host(tmp_path):
+    """The task itself, as a user runs it; a become password never reaches the screen."""
+    inv = tmp_path / "hosts"
+    inv.write_text("[proxies]\nproxy ansible_host=10.0.0.1 ansible_become_password=hunter2 db_password=s3\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    run = [sys.executable, "-m", "invoke", "-r", str(REPO), "inventory", "-i", str(inv)]
+    graph = subprocess.run(run + ["--graph"], capture_output=True, text=True, env=env, timeout=60)
+    assert graph.stdout.splitlines() == ["@all:", "  |--@ungrouped:", "  |--@proxies:", "  |  |--proxy"]
+    host = subprocess.run(run + ["--host", "proxy"], capture_output=True, text=True, env=env, timeout=60)
+    assert json.loads(host.stdout) == {"ansible_host": "10.0.0.1", "ansible_become_password": show.MASK,
+                                       "db_password": show.MASK}
+    assert "hunter2" not in host.stdout + host.stderr and "s3" not in host.stdout
+    listing = subprocess.run(run + ["--list"], capture_output=True, text=True, env=env, timeout=60)
+    assert json.loads(listing.stdout)["proxies"] == {"hosts": ["proxy"]} and "hunter2" not in listing.stdout
