@@ -46,14 +46,14 @@ def _lab_api():
 @task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
             "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)"})
 def up(c, extra=0, provider="nspawn"):
-    """Bring the local lab up (idempotent) and write inventory/lab.yml."""
+    """Bring the local lab up (idempotent) and write its inventory: inventory/lab.yml, or .lab/lab.yml with --extra."""
     start = time.monotonic()
     if provider == "vagrant":
         from provision.lab import vagrant
         vagrant.up()
     elif provider == "nspawn":
         info = _lab_api().up(extra=int(extra))
-        print(f"Lab ready: {', '.join(info.hosts)} (ssh -F {info.ssh_config} HOST)")
+        print(f"Lab ready: {', '.join(info.hosts)} (ssh -F {info.ssh_config} HOST; inventory {info.inventory})")
     else:
         raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
     print(f"lab.up took {time.monotonic() - start:.1f} s")

@@ -9,6 +9,7 @@ The top half is pure (statistics, anchors, targets, rows, JSON); the runner is b
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -222,11 +223,11 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def deploy(*args: str, timeout: float = 1800) -> Run:
+def deploy(*args: str, timeout: float = 1800, inventory: str = INVENTORY) -> Run:
     """Time the whole `python3 -m invoke deploy` command, as a user runs it."""
     with tempfile.NamedTemporaryFile(prefix="bench-", suffix=".json", delete=False) as f:
         json_path = f.name
-    argv = [sys.executable, "-m", "invoke", "deploy", "-i", INVENTORY, "--json", json_path, *args]
+    argv = [sys.executable, "-m", "invoke", "deploy", "-i", inventory, "--json", json_path, *args]
     cpu0, t0 = _cpu(), time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
@@ -278,7 +279,7 @@ def _must(run: Run, what: str) -> Run:
     return run
 
 
-def journal_check(config: Path, log) -> dict:
+def journal_check(config: Path, log, deploy_=deploy) -> dict:
     """One no-op run with sshd at LogLevel VERBOSE on JOURNAL_HOST; the drop-in is removed after."""
     dropin = "/etc/ssh/sshd_config.d/zz-bench-verbose.conf"
     ssh(config, JOURNAL_HOST, f"echo 'LogLevel VERBOSE' > {dropin} && systemctl reload ssh")
@@ -286,7 +287,7 @@ def journal_check(config: Path, log) -> dict:
         time.sleep(0.5)
         since = time.time()          # the hosts share the machine's clock
         time.sleep(0.2)
-        run = _must(deploy(), "journal check run")
+        run = _must(deploy_(), "journal check run")
         time.sleep(0.5)              # sshd logs the close after the client exits
         until = time.time()
         time.sleep(0.2)
@@ -299,11 +300,11 @@ def journal_check(config: Path, log) -> dict:
     return {"host": JOURNAL_HOST, "sshd": seen, "engine": engine, "wall": run.wall}
 
 
-def drift_check(config: Path, log) -> dict:
+def drift_check(config: Path, log, deploy_=deploy) -> dict:
     """Edit a deployed file by hand; the next run must change that host only and restore the file."""
     before = ssh(config, DRIFT_HOST, f"sha256sum {DRIFT_FILE}").split()[0]
     ssh(config, DRIFT_HOST, f"echo '# edited by hand' >> {DRIFT_FILE}")
-    run = _must(deploy(), "drift run")
+    run = _must(deploy_(), "drift run")
     after = ssh(config, DRIFT_HOST, f"sha256sum {DRIFT_FILE}").split()[0]
     hosts = changed_hosts(run.result)
     log(f"  drift: changed {hosts}, file restored: {after == before}, {run.wall:.2f} s")
@@ -315,27 +316,28 @@ def bench_size(api, extra: int, runs: int, log) -> dict:
     log(f"Resetting {len(info.hosts)} hosts for a cold converge")
     info = api.reset(log=log)
     config, names = info.ssh_config, list(info.hosts)
+    run = functools.partial(deploy, inventory=str(info.inventory))
     n = len(names)
     log(f"[{n} hosts] floors")
     floor = floors(config, names, max(3, runs))
     log(f"  ssh true {floor['ssh_true']['median']:.2f} s, 20 checks {floor['script20']['median']:.2f} s")
     log(f"[{n} hosts] cold converge")
-    cold = deploy(timeout=COLD_TIMEOUT)
+    cold = run(timeout=COLD_TIMEOUT)
     log(f"  cold {cold.wall:.1f} s, cpu {cold.cpu:.1f} s, exit {cold.rc}, failed hosts {failed_hosts(cold.result)}")
     if cold.rc != 0:
         log(cold.output[-3000:])
-        _must(deploy(timeout=COLD_TIMEOUT), "finishing run after a failed cold converge")
+        _must(run(timeout=COLD_TIMEOUT), "finishing run after a failed cold converge")
     noops = []
     for i in range(runs):
-        noops.append(_must(deploy(), "no-op run"))
+        noops.append(_must(run(), "no-op run"))
         if changed_hosts(noops[-1].result):
             raise RuntimeError(f"no-op run changed {changed_hosts(noops[-1].result)}:\n{noops[-1].output[-2000:]}")
         log(f"  no-op {i + 1}/{runs}: {noops[-1].wall:.2f} s, cpu {noops[-1].cpu:.2f} s")
-    journal = journal_check(config, log)
-    drift = drift_check(config, log)
+    journal = journal_check(config, log, run)
+    drift = drift_check(config, log, run)
     changes = []
     for mode in ("single", "balancer"):
-        changes.append(_must(deploy("--mode", mode), f"change run ({mode})"))
+        changes.append(_must(run("--mode", mode), f"change run ({mode})"))
         log(f"  change to {mode}: {changes[-1].wall:.2f} s, changed {changed_hosts(changes[-1].result)}")
     d = drift["run"]
     return {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +58,7 @@ def _info(hosts: list[layout.Host], cache: Path) -> LabInfo:
         ssh_config=lab / "ssh_config",
         known_hosts=lab / "known_hosts",
         key=lab / "id_ed25519",
-        inventory=repo_root() / "inventory" / "lab.yml",
+        inventory=layout.inventory_path(repo_root(), len(hosts)),
         pids={h.name: nspawn.pid(cache, h.name) for h in hosts},
     )
 
@@ -186,7 +187,8 @@ def _write_client_files(info: LabInfo, hosts: list[layout.Host], cache: Path) ->
     _write_if_changed(info.known_hosts, "\n".join(lines) + "\n")
     _write_if_changed(info.ssh_config, layout.ssh_config(hosts, info.key.resolve(), info.known_hosts.resolve()))
     info.inventory.parent.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(info.inventory, layout.inventory(hosts))
+    _write_if_changed(info.inventory, layout.inventory(hosts, ssh_config=os.path.relpath(
+        info.ssh_config, info.inventory.parent)))
 
 
 def _write_if_changed(path: Path, text: str) -> None:

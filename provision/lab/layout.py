@@ -75,13 +75,19 @@ def known_hosts_line(host: Host, public_key: str) -> str:
     return f"{host.name},{host.address} {kind} {blob}"
 
 
-def inventory(hosts: list[Host]) -> str:
-    """The Ansible YAML inventory of the lab (inventory/lab.yml)."""
+def inventory_path(root: Path, count: int) -> Path:
+    """The tracked inventory/lab.yml is the 3-host lab only; a bigger lab's inventory goes under
+    .lab/ (untracked), so growing the lab changes no tracked file."""
+    return root / "inventory" / "lab.yml" if count <= 3 else root / ".lab" / "lab.yml"
+
+
+def inventory(hosts: list[Host], ssh_config: str = "../.lab/ssh_config") -> str:
+    """The Ansible YAML inventory of the lab; `ssh_config` is relative to the inventory's folder."""
     lines = [
         "# Written by `invoke lab.up`: the local lab of systemd-nspawn hosts.",
         "all:",
         "  vars:",
-        "    ssh_config: ../.lab/ssh_config",
+        f"    ssh_config: {ssh_config}",
         "  children:",
     ]
     for group in ("proxies", "backends"):

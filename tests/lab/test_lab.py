@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from provision.inventory import load
+
 from provision.lab import api, aptproxy, layout, nspawn
 from provision.lab.system import alive, cache_dir, mounts
 
@@ -86,6 +88,9 @@ def test_extra_20_hosts_then_back_to_three(lab):
     print(f"up --extra 20 took {time.monotonic() - start:.1f} s")
     try:
         assert len(big.hosts) == 23 and big.hosts["web22"] == "10.123.0.32"
+        assert big.inventory == lab.inventory.parents[1] / ".lab" / "lab.yml"
+        assert len(load(big.inventory).group("backends")) == 22
+        assert lab.inventory.read_text() == committed      # the tracked inventory did not change
         assert states(big, list(big.hosts)) == dict.fromkeys(big.hosts, "running")
     finally:
         small = api.up()

@@ -157,3 +157,12 @@ def test_mirror_apt_conf_keeps_only_what_the_mirror_needs():
         "70debconf": "DPkg::Pre-Install-Pkgs {};\n",
     }
     assert list(layout.mirror_apt_conf(files)) == ["99artifact-registry"]
+
+
+def test_a_bigger_lab_writes_its_inventory_under_dot_lab(tmp_path):
+    """Only the 3-host lab uses the tracked inventory/lab.yml; --extra N writes .lab/lab.yml, whose
+    ssh_config path is relative to .lab/."""
+    assert layout.inventory_path(tmp_path, 3) == tmp_path / "inventory" / "lab.yml"
+    assert layout.inventory_path(tmp_path, 4) == tmp_path / ".lab" / "lab.yml"
+    text = layout.inventory(layout.plan(extra=1), ssh_config="ssh_config")
+    assert yaml.safe_load(text)["all"]["vars"] == {"ssh_config": "ssh_config"}
