@@ -8,6 +8,7 @@ names or addresses only, no control characters, nothing that starts like an opti
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shlex
 from pathlib import Path
@@ -137,6 +138,8 @@ def _connection(host: Host, merged: dict, origins: dict, base: Path):
     if key is None:
         key, address = "inventory name", name
         host.explicit_address = not host.ssh_config
+        if host.ssh_config:
+            key, address = "HostName", _ssh_config_hostname(host.ssh_config, name)
     if not host_or_address(address):
         raise InventoryError(f"{_where(origins, key, name)}: field {key!r} must be a host name or an IP "
                              f"address, got {address!r}")
@@ -155,6 +158,22 @@ def _connection(host: Host, merged: dict, origins: dict, base: Path):
         host.key = str((base / Path(path).expanduser()).resolve())
     _become(host, merged, origins)
     host.proxy_jump = _jump(host, merged, origins)
+
+
+_SSH_CONFIGS: dict[str, object] = {}
+
+
+def _ssh_config_hostname(path: str, name: str) -> str:
+    """The address ssh_config gives the inventory name (the name itself when it gives none):
+    the proxy and the checks need a real address for a host listed by name only."""
+    import paramiko
+    try:
+        key = (path, os.stat(path).st_mtime_ns)
+        if key not in _SSH_CONFIGS:
+            _SSH_CONFIGS[key] = paramiko.SSHConfig.from_path(path)
+    except OSError as exc:
+        raise InventoryError(f"{path}: cannot read ssh_config: {exc.strerror}") from None
+    return _SSH_CONFIGS[key].lookup(name).get("hostname", name)
 
 
 def _become(host: Host, merged: dict, origins: dict):

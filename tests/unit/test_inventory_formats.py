@@ -239,3 +239,17 @@ def test_two_hosts_with_the_same_key_exit_2_naming_both_lines(tmp_path, monkeypa
     assert one_line_error(inv, monkeypatch) == (f"error: {inv}:10: key 'web1' is given twice in one mapping "
                                                 "(lines 9 and 10)")
 
+
+
+def test_host_listed_by_name_only_gets_its_address_from_ssh_config(tmp_path):
+    """No ansible_host: Ansible connects to the name; with an ssh_config, its HostName is the
+    address the proxy and the checks use, and the connection still goes through the alias."""
+    write(tmp_path / "ssh_config", "Host web1\n    HostName 10.123.0.11\n    User root\n")
+    inv = load(write(tmp_path / "hosts", "[all:vars]\nssh_config=ssh_config\n[proxies]\nproxy\n[backends]\n"
+                     "web1 apps=\"[{'name': 'hello', 'port': 8080, 'message': 'Hi'}]\"\n"))
+    web1, proxy = inv.hosts["web1"], inv.hosts["proxy"]
+    assert (web1.address, web1.private_address, web1.explicit_address) == ("10.123.0.11", "10.123.0.11", False)
+    assert (proxy.address, proxy.explicit_address) == ("proxy", False)
+    plain = load(write(tmp_path / "plain", "[proxies]\nproxy.example.test\n"))
+    assert (plain.hosts["proxy.example.test"].address, plain.hosts["proxy.example.test"].explicit_address) == \
+        ("proxy.example.test", True)
