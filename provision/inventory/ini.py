@@ -4,7 +4,6 @@ section in `ungrouped`, `host:port`, ranges, `key=value` parsed as Python litera
 from __future__ import annotations
 
 import ast
-import copy
 import re
 import warnings
 
@@ -37,8 +36,7 @@ def parse_value(text: str):
                 _literals[text] = _plain(ast.literal_eval(text))
         except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
             _literals[text] = text
-    value = _literals[text]
-    return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+    return _literals[text]      # shared between hosts, as YAML aliases are: nothing mutates values
 
 
 def split_words(line: str) -> list[str]:

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from .conftest import ROOT, invoke, recap
+from conftest import ROOT, invoke, recap
 
 pytestmark = pytest.mark.lab
 
