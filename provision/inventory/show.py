@@ -20,7 +20,10 @@ def masked(variables: dict) -> dict:
 
 
 def _dump(value) -> str:
-    return json.dumps(value, sort_keys=True, indent=4, default=str, ensure_ascii=False)
+    try:
+        return json.dumps(value, sort_keys=True, indent=4, default=str, ensure_ascii=False)
+    except RecursionError:
+        raise InventoryError("a variable is nested too deeply to print") from None
 
 
 def graph(loaded: Loaded, start: str = "all") -> str:

@@ -253,3 +253,13 @@ def test_host_listed_by_name_only_gets_its_address_from_ssh_config(tmp_path):
     plain = load(write(tmp_path / "plain", "[proxies]\nproxy.example.test\n"))
     assert (plain.hosts["proxy.example.test"].address, plain.hosts["proxy.example.test"].explicit_address) == \
         ("proxy.example.test", True)
+
+
+def test_unreadable_file_is_one_line(tmp_path, monkeypatch):
+    path = write(tmp_path / "hosts", "[g]\nh\n")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(type(path), "read_bytes", denied)
+    with pytest.raises(InventoryError, match=r"hosts: cannot read: Permission denied$"):
+        read(path)
