@@ -128,7 +128,7 @@ def demo(c):
 # --- deploy -----------------------------------------------------------------------
 
 DEPLOY_HELP = {
-    "inventory": "inventory file (default inventory/lab.yml)",
+    "inventory": "inventory file, folder or script; repeat to merge several in order (default inventory/lab.yml)",
     "mode": "proxy mode for this run: single or balancer (overrides proxy_mode)",
     "check": "report what would change, change nothing",
     "diff": "show file diffs",
@@ -142,13 +142,13 @@ DEPLOY_HELP = {
 }
 
 
-@task(help=DEPLOY_HELP)
-def deploy(c, inventory="inventory/lab.yml", mode=None, check=False, diff=False, limit=None, forks=20,
+@task(help=DEPLOY_HELP, iterable=["inventory"])
+def deploy(c, inventory=None, mode=None, check=False, diff=False, limit=None, forks=20,
            json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=0):
     """Converge backends then proxies from an inventory; ends with a request through each proxy."""
     from provision.cli import deploy_main
-    code = deploy_main(inventory=inventory, mode=mode, check=check, diff=diff, limit=limit, forks=forks,
-                       json=json, accept_new_host_keys=accept_new_host_keys,
+    code = deploy_main(inventory=inventory or ["inventory/lab.yml"], mode=mode, check=check, diff=diff,
+                       limit=limit, forks=forks, json=json, accept_new_host_keys=accept_new_host_keys,
                        prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose, serial=serial)
     if code:
         raise Exit(code=code)

@@ -47,7 +47,7 @@ def prevalidate(inventory, phases, options):
                     raise DeployError(f"host {host.name!r}: {exc}") from None
 
 
-def deploy(inventory_path: str, options: Options, limit: str | None = None, json_path: str | None = None,
+def deploy(inventory_path: str | list, options: Options, limit: str | None = None, json_path: str | None = None,
            reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None) -> int:
     """Backends first, then proxies. With ``serial``, backends roll out that many at a time,
     drained from the balancer while they change."""

@@ -263,3 +263,18 @@ def test_unreadable_file_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(type(path), "read_bytes", denied)
     with pytest.raises(InventoryError, match=r"hosts: cannot read: Permission denied$"):
         read(path)
+
+
+def test_deploy_merges_several_inventories_in_order(tmp_path, monkeypatch):
+    """`invoke deploy -i a -i b`: b's values win, and an error names the file that set the value."""
+    first = write(tmp_path / "a" / "hosts", README_INI)
+    second = write(tmp_path / "b" / "hosts.yml", "backends:\n  hosts:\n    web2: {balancer_retry: soon}\n")
+
+    class NoConnect:
+        def __init__(self, *a, **kw):
+            raise AssertionError("a connection was attempted")
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
+    out = io.StringIO()
+    assert deploy_mod.deploy([str(first), str(second)], Options(), reporter=Reporter(stream=out)) == 2
+    assert out.getvalue().strip() == (f"error: {second}: host 'web2': field 'balancer_retry' must be int, "
+                                      "got str 'soon'")
