@@ -17,18 +17,24 @@ def timed(what: str, func):
     return result
 
 
-def test_10000_hosts_ini_and_yaml(tmp_path):
+def address(i: int) -> str:
+    return f"10.{2 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"
+
+
+@pytest.mark.parametrize("with_apps", [False, True], ids=["ansible_host", "ansible_host+app"])
+def test_10000_hosts_ini_and_yaml(tmp_path, with_apps):
+    """10,000 backends, each with its address (and an app, which makes 13 YAML nodes per host)."""
+    ini_app = " apps=\"[{'name': 'a', 'port': 8080, 'message': 'm'}]\"" if with_apps else ""
+    yaml_app = ", apps: [{name: a, port: 8080, message: m}]" if with_apps else ""
     ini = tmp_path / "hosts"
     ini.write_text("[proxies]\nproxy ansible_host=10.1.0.1\n[backends]\n" + "".join(
-        f"web{i} ansible_host=10.{2 + i // 65000}.{i // 250 % 250}.{i % 250 + 1} "
-        f"apps=\"[{{'name': 'a', 'port': 8080, 'message': 'm'}}]\"\n" for i in range(10_000)))
+        f"web{i} ansible_host={address(i)}{ini_app}\n" for i in range(10_000)))
     yml = tmp_path / "hosts.yml"
     yml.write_text("all:\n  children:\n    proxies:\n      hosts:\n        proxy: {ansible_host: 10.1.0.1}\n"
                    "    backends:\n      hosts:\n" + "".join(
-                       f"        web{i}: {{ansible_host: 10.{2 + i // 65000}.{i // 250 % 250}.{i % 250 + 1}, "
-                       f"apps: [{{name: a, port: 8080, message: m}}]}}\n" for i in range(10_000)))
+                       f"        web{i}: {{ansible_host: {address(i)}{yaml_app}}}\n" for i in range(10_000)))
     for path in (ini, yml):
-        inv = timed(f"10,000 hosts, {path.name}", lambda: load(path))
+        inv = timed(f"10,000 hosts ({'with' if with_apps else 'no'} apps), {path.name}", lambda: load(path))
         assert len(inv.group("backends")) == 10_000
 
 
