@@ -216,43 +216,38 @@ def _jump(host: Host, merged: dict, origins: dict) -> str | None:
     any other ssh option is refused rather than silently dropped."""
     jump = None
     for key in CONNECTION_VARS["ssh_args"]:
-        if key not in merged or merged[key] in (None, ""):
+        if merged.get(key) in (None, ""):
             continue
+        where = f"{_where(origins, key, host.name)}: field {key!r}"
         text = _text(host.name, origins, key, merged[key], "ssh options")
         try:
             words = shlex.split(text)
         except ValueError as exc:
-            raise InventoryError(f"{_where(origins, key, host.name)}: field {key!r}: {exc}") from None
-        i = 0
-        while i < len(words):
-            word, value = words[i], None
-            if word == "-J" or word == "-o":
-                value = words[i + 1] if i + 1 < len(words) else ""
-                i += 1
-                if word == "-o":
-                    word, value = "-o", value
-            elif word.startswith("-J"):
-                word, value = "-J", word[2:]
-            elif word.startswith("-o"):
-                word, value = "-o", word[2:]
-            i += 1
-            if word == "-o":
+            raise InventoryError(f"{where}: {exc}") from None
+        while words:
+            flag = words.pop(0)
+            if flag in ("-J", "-o"):
+                value = words.pop(0) if words else ""
+            elif flag[:2] in ("-J", "-o"):
+                flag, value = flag[:2], flag[2:]
+            else:
+                raise InventoryError(f"{where}: {flag!r} is not supported (only -o ProxyJump=… or -J …)")
+            if flag == "-o":
                 option, _, value = value.replace("=", " ", 1).partition(" ")
                 if option.lower() != "proxyjump":
-                    raise InventoryError(f"{_where(origins, key, host.name)}: field {key!r}: ssh option "
-                                         f"{option!r} is not supported (only -o ProxyJump=… or -J …)")
-                value = value.strip()
-            elif word != "-J":
-                raise InventoryError(f"{_where(origins, key, host.name)}: field {key!r}: {word!r} is not "
-                                     "supported (only -o ProxyJump=… or -J …)")
-            for hop in value.split(","):
-                m = JUMP_RE.fullmatch(hop)
-                if not m or not host_or_address(m.group("host").strip("[]")) or \
-                        m.group("user") and not USER_RE.fullmatch(m.group("user")):
-                    raise InventoryError(f"{_where(origins, key, host.name)}: field {key!r}: jump host "
-                                         f"{hop!r} must be [user@]host[:port]")
-            jump = value
+                    raise InventoryError(f"{where}: ssh option {option!r} is not supported "
+                                         "(only -o ProxyJump=… or -J …)")
+            jump = _check_jump(where, value.strip())
     return jump
+
+
+def _check_jump(where: str, value: str) -> str:
+    for hop in value.split(","):
+        m = JUMP_RE.fullmatch(hop)
+        if not m or not host_or_address(m.group("host").strip("[]")) or \
+                m.group("user") and not USER_RE.fullmatch(m.group("user")):
+            raise InventoryError(f"{where}: jump host {hop!r} must be [user@]host[:port]")
+    return value
 
 
 def check_role_vars(name: str, v: dict, origins: dict):
