@@ -189,6 +189,9 @@ def _write_client_files(info: LabInfo, hosts: list[layout.Host], cache: Path) ->
     info.inventory.parent.mkdir(parents=True, exist_ok=True)
     _write_if_changed(info.inventory, layout.inventory(hosts, ssh_config=os.path.relpath(
         info.ssh_config, info.inventory.parent)))
+    grown = layout.inventory_path(repo_root(), len(hosts) + 1)
+    if info.inventory != grown:
+        grown.unlink(missing_ok=True)       # back to 3 hosts: no stale inventory of the bigger lab
 
 
 def _write_if_changed(path: Path, text: str) -> None:

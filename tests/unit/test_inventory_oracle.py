@@ -116,3 +116,17 @@ def test_invoke_inventory_task_prints_graph_and_masked_host(tmp_path):
     assert "hunter2" not in host.stdout + host.stderr and "s3" not in host.stdout
     listing = subprocess.run(run + ["--list"], capture_output=True, text=True, env=env, timeout=60)
     assert json.loads(listing.stdout)["proxies"] == {"hosts": ["proxy"]} and "hunter2" not in listing.stdout
+
+
+@pytest.mark.parametrize("case", ["kolla-multinode", "synthetic-folder-mixed", "synthetic-priority"])
+def test_list_output_reads_back_as_the_same_inventory(tmp_path, case):
+    """`invoke inventory --list` is Ansible's JSON: read back, it gives the same hosts, groups and vars."""
+    first = read(source(case))
+    path = tmp_path / "listing.json"
+    path.write_text(show.listing(first))
+    again = read(path)
+    assert again.vars == json.loads(json.dumps(first.vars, default=str))
+    for name, group in first.data.groups.items():
+        if name != "all" and (group.hosts or group.children):    # Ansible's JSON lists no hosts under all
+            assert set(again.data.groups[name].hosts) == set(group.hosts), name
+            assert set(again.data.groups[name].children) == set(group.children), name
