@@ -95,6 +95,7 @@ def test_extra_20_hosts_then_back_to_three(lab):
     finally:
         small = api.up()
     assert list(small.hosts) == ["proxy", "web1", "web2"]
+    assert not (lab.inventory.parents[1] / ".lab" / "lab.yml").exists()
     assert nspawn.known(cache_dir()) == ["proxy", "web1", "web2"]
     assert lab.inventory.read_text() == committed == layout.inventory(layout.plan())
 
