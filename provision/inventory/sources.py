@@ -73,7 +73,8 @@ def read_file(data: InventoryData, path: Path):
         except InventoryError as exc:
             yaml_error = exc
         else:
-            if (path.suffix == ".json" or isinstance(tree, dict) and "_meta" in tree) and script.is_list_json(tree):
+            list_json = path.suffix == ".json" or isinstance(tree, dict) and "_meta" in tree
+            if list_json and script.is_list_json(tree):
                 script.parse(data, str(path), tree)
                 return
             if isinstance(tree, dict):
@@ -108,7 +109,8 @@ class VarsFiles:
         listing = self.listings.get((base, kind))
         if listing is None:     # one listing per folder, not a stat per host
             folder = base / kind
-            listing = self.listings[(base, kind)] = frozenset(os.listdir(folder)) if folder.is_dir() else frozenset()
+            listing = frozenset(os.listdir(folder)) if folder.is_dir() else frozenset()
+            self.listings[(base, kind)] = listing
         if not listing:
             return []
         key = (base, kind, name)
