@@ -165,6 +165,9 @@ GOOD_VALUES = {
     "ssh_config": "ssh_config", "server_name": "www.example.test", "health_path": "/health",
     "private_address": "10.123.0.10", "proxy_mode": "balancer", "lbmethod": "byrequests", "tls": "off",
     "tls_cert": "certs/a.crt", "tls_key": "certs/a.key", "become_password_env": "SUDO_PASS",
+    "ansible_ssh_host": "10.123.0.10", "ansible_port": "22", "ansible_ssh_port": "22", "ansible_ssh_user": "deploy",
+    "ansible_private_key_file": "keys/id", "ansible_ssh_extra_args": "-J jump.example.test",
+    "ansible_become_password": "secret", "ansible_become_method": "sudo", "ansible_connection": "ssh",
 }
 LIST_FIELDS = {"tls_names": "www.example.test", "proxy_extra_directives": "Header set X-A b"}
 APP_FIELDS = ("name", "message")
