@@ -15,7 +15,7 @@ from typing import Callable
 
 from . import apply, facts as factlib
 from .platforms import PLATFORMS
-from .resources import Change, unified_diff
+from .resources import Change
 from .transport import RemoteTimeout, HostConnection, Unreachable
 
 
@@ -25,9 +25,9 @@ class Options:
     diff: bool = False
     forks: int = 20
     accept_new_host_keys: bool = False
-    sudo_password: str | None = None
+    sudo_password: str | None = field(default=None, repr=False)     # secret: never in a repr
     mode: str | None = None
-    tls: dict = field(default_factory=dict)         # proxy name -> tls.Material, made before planning
+    tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
 
 
@@ -235,11 +235,10 @@ def fetch_diffs(conn: HostConnection, changes: list[Change]) -> dict[str, str]:
     if not wanted:
         return {}
     olds = {}
-    existing = [c.diff_path for c in wanted if c.diff_path]
+    existing = [c.diff_path for c in wanted if c.diff_path and not c.secret]     # a secret is never read
     if existing:
         script = "".join(f"echo '@@@ {i}'; base64 < {shlex.quote(p)}\n" for i, p in enumerate(existing))
         sections = factlib.split_sections(conn.run_script(script, timeout=60).stdout)
         for i, p in enumerate(existing):
             olds[p] = base64.b64decode("".join(sections.get(str(i), [])))
-    return {c.label: unified_diff(c.diff_path or c.label.split(" ", 1)[-1], olds.get(c.diff_path, b""),
-                                  c.new_content) for c in wanted}
+    return {c.label: c.diff(olds.get(c.diff_path, b"")) for c in wanted}

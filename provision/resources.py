@@ -7,7 +7,7 @@ import base64
 import difflib
 import hashlib
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .facts import Facts, FactRequest, FileState
@@ -22,7 +22,7 @@ class Change:
     """A planned step. ``script`` is empty when nothing needs to change."""
     label: str
     reason: str
-    script: str = ""
+    script: str = field(default="", repr=False)     # may carry a secret file's content
     notify: tuple[str, ...] = ()
     satisfies: tuple[str, ...] = ()     # handlers this step makes unnecessary (a fresh start)
     validate: str | None = None         # validation group (e.g. "apache") checked after the step
@@ -30,7 +30,15 @@ class Change:
     commit: str = ""                    # runs once validation passed (drops backups)
     uploads: tuple = ()                 # (local path, remote name) pairs needed in $PROVISION_UPLOAD
     diff_path: str | None = None        # file whose old content --diff shows
-    new_content: bytes | None = None
+    new_content: bytes | None = field(default=None, repr=False)
+    secret: bool = False                # --diff never fetches nor shows the content, only its size
+
+    def diff(self, old: bytes) -> str:
+        """What --diff shows for this change (old: the file's current content, b"" if none)."""
+        path = self.diff_path or self.label.split(" ", 1)[-1]
+        if self.secret:
+            return secret_diff(path, self.new_content)
+        return unified_diff(path, old, self.new_content)
 
     @property
     def changed(self) -> bool:
@@ -76,7 +84,7 @@ def _heredoc(data: bytes, dest: str) -> str:
 class File(PathResource):
     """A file with exact content, mode and owner, written atomically (temp file, then rename)."""
     path: str
-    content: bytes | str
+    content: bytes | str = field(repr=False)
     mode: str = "644"
     owner: str = "root"
     group: str = "root"
@@ -85,6 +93,7 @@ class File(PathResource):
     after: str = ""                     # commands to run when the file changed (daemon-reload, ...)
     when: Callable | None = None
     kind_label: str = "file"
+    secret: bool = False        # a key: its content never reaches --diff, --json or the screen
 
     def __post_init__(self):
         if isinstance(self.content, str):
@@ -132,7 +141,7 @@ class File(PathResource):
             lines.append(self.after)
         return self._change(reason, "\n".join(lines), validate=self.validate, rollback=rollback,
                             commit=commit, diff_path=self.path if have.kind == "file" else None,
-                            new_content=self.content)
+                            new_content=self.content, secret=self.secret)
 
 
 @dataclass
@@ -439,6 +448,11 @@ class Venv(Resource):
         ])
         uploads = tuple((str(f), f"{house.key}/{f.name}") for f in house.files)
         return self._change("installed " + ", ".join(house.pins), script, uploads=uploads)
+
+
+def secret_diff(path: str, new: bytes) -> str:
+    """The whole --diff of a secret file: its size, never its content, old or new."""
+    return f"{path}: (secret: {len(new)} bytes, sha256 changed)\n"
 
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:

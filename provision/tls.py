@@ -13,7 +13,7 @@ import fcntl
 import ipaddress
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
@@ -32,7 +32,7 @@ class TLSError(UserError):
 @dataclass(frozen=True)
 class Material:
     cert: bytes         # PEM: the server certificate, then any chain
-    key: bytes          # PEM: its private key
+    key: bytes = field(repr=False)      # PEM: its private key (secret: never in a repr)
     trust: bytes        # PEM: what clients trust (our CA, or the provided chain's issuers)
     serial: int
     issued: bool = False    # made by this run

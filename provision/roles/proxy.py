@@ -178,7 +178,7 @@ def tls_resources(host, platform: Platform, options) -> list:
         return steps
     steps = [
         Directory(platform.tls_dir, mode="700"),
-        File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key"),
+        File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key", secret=True),
         File(cert, tls.cert, notify=reload_, validate=check, kind_label="tls certificate"),
     ]
     if platform.tls_conf:
