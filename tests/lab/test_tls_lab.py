@@ -21,7 +21,8 @@ INVENTORY = "inventory/lab-tls.yml"
 ADDRESS = "10.123.0.10"
 MESSAGES = ["Hello world!", "Howdy world!"]
 CERT, KEY = "/etc/apache2/provision/tls/proxy.crt", "/etc/apache2/provision/tls/proxy.key"
-CA = ROOT / "inventory/.tls/lab-tls/ca.crt"
+CA = ROOT / "inventory/.tls/lab-tls/ca/ca.crt"
+HOSTS = ROOT / "inventory/.tls/lab-tls/hosts"
 
 
 def recap(out):
@@ -90,7 +91,7 @@ def test_key_private_and_ca_key_stays_here(tls_lab):
                     check=False)
         assert found.stdout.strip() == "", f"the CA key's bytes are on the proxy: {found.stdout}"
     # and the server key that is there is the one of the served certificate
-    assert ssh(tls_lab, "proxy", f"cat {KEY}").stdout.encode() == (CA.parent / "proxy.key").read_bytes()
+    assert ssh(tls_lab, "proxy", f"cat {KEY}").stdout.encode() == (HOSTS / "proxy.key").read_bytes()
 
 
 def test_verify_passes_then_names_the_host_for_another_name(tls_lab, tmp_path):
@@ -123,7 +124,7 @@ def test_tls_redirect_keeps_the_health_path(tls_lab, tmp_path):
     run = invoke("deploy", "-i", str(tmp_path / "redirect.yml"), "--mode", "balancer", check=0)
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap(run.stdout).values()), run.stdout
     assert f"proxy | smoke | GET https://{ADDRESS}/ -> 200" in run.stdout      # :80 only redirects
-    ca = tmp_path / ".tls/redirect/ca.crt"
+    ca = tmp_path / ".tls/redirect/ca/ca.crt"
     head = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                            f"http://{ADDRESS}/whoami"], capture_output=True, text=True, timeout=20).stdout
     assert head == f"301 https://{ADDRESS}/whoami", head
