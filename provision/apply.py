@@ -61,7 +61,7 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
     for i, c in todo:
         out.append(f"echo '{STEP}{i}'")
         for name in c.notify:
-            out.append(f"touch {PENDING_DIR}/{name}")
+            out.append(f"touch {_record(name)}")
         out.append(f"( set -e\n{c.script}\n) 2>&1")
         out.append(f"rc=$?; echo '{DONE}{i}' $rc; [ $rc -eq 0 ] || exit 1")
         if c.validate:
@@ -75,7 +75,7 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
             undo = "\n".join(rollbacks.get(group, [])) or ":"
             # Records this run created for the group's handlers go too: nothing was applied.
             fresh = [n for n in notified if n not in pending_before]
-            forget = f"rm -f {' '.join(f'{PENDING_DIR}/{n}' for n in fresh)}" if fresh else ":"
+            forget = f"rm -f {' '.join(_record(n) for n in fresh)}" if fresh else ":"
             out += [
                 f"echo '{STEP}{key}'",
                 f"( {validators[group]} ) 2>&1",
@@ -87,17 +87,22 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
     running = {h.name for h in handlers}
     satisfied = sorted({n for _, c in todo for n in c.satisfies} - running)
     if satisfied:
-        out.append(f"rm -f {' '.join(f'{PENDING_DIR}/{n}' for n in satisfied)}")
+        out.append(f"rm -f {' '.join(_record(n) for n in satisfied)}")
     for h in handlers:
         key = f"handler-{h.name}"
         out += [
             f"echo '{STEP}{key}'",
             f"( set -e\n{h.script}\n) 2>&1",
             f"rc=$?; echo '{DONE}{key}' $rc; [ $rc -eq 0 ] || exit 1",
-            f"rm -f {PENDING_DIR}/{h.name}",
+            f"rm -f {_record(h.name)}",
         ]
     out.append("exit 0")
     return "\n".join(out) + "\n"
+
+
+def _record(handler: str) -> str:
+    """The shell-quoted path of a handler's pending record."""
+    return shlex.quote(f"{PENDING_DIR}/{handler}")
 
 
 def parse(text: str) -> dict[str, StepOutcome]:

@@ -20,18 +20,19 @@ def drain_script(urls: list[str], disabled: bool) -> str:
     """Set or clear the Disabled flag of balancer members; balancer-manager wants its nonce."""
     lines = [
         "set -e",
-        f"nonce=$(curl -sf {MANAGER} | sed -n 's/.*nonce=\\([0-9a-f-]*\\).*/\\1/p' | head -n 1)",
+        f"nonce=$(curl -sf {shlex.quote(MANAGER)} | sed -n 's/.*nonce=\\([0-9a-f-]*\\).*/\\1/p' | head -n 1)",
         '[ -n "$nonce" ] || { echo "balancer-manager gave no nonce" >&2; exit 1; }',
     ]
     for url in urls:
         data = f"w={url}&b={BALANCER}&w_status_D={1 if disabled else 0}&nonce="
-        lines.append(f"curl -sf -o /dev/null -H 'Referer: {MANAGER}' --data {shlex.quote(data)}\"$nonce\" {MANAGER}")
+        lines.append(f"curl -sf -o /dev/null -H {shlex.quote('Referer: ' + MANAGER)} --data {shlex.quote(data)}\"$nonce\" "
+                     f"{shlex.quote(MANAGER)}")
     return "\n".join(lines) + "\n"
 
 
 def wait_script(urls: list[str], seconds: int = 30) -> str:
     """Poll until every app answers (no fixed sleep: 0.1 s between tries, bounded)."""
-    checks = " && ".join(f"curl -sf -o /dev/null --max-time 2 {u}/" for u in urls)
+    checks = " && ".join(f"curl -sf -o /dev/null --max-time 2 {shlex.quote(u + '/')}" for u in urls)
     return (f"i=0; until {checks}; do i=$((i+1)); [ $i -le {seconds * 10} ] || "
             f"{{ echo 'apps did not answer in {seconds} s' >&2; exit 1; }}; sleep 0.1; done\n")
 

@@ -21,7 +21,7 @@ from .inventory import PROXY_MODES, Host, Inventory
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
-from . import tls as tlslib
+from . import openssh, tls as tlslib
 
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
 CLUSTER = "balancer://mycluster"
@@ -150,29 +150,33 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
 
 def ssh_config_text(hosts, control_dir: str) -> str:
     """An ssh_config giving OpenSSH deploy's settings: the inventory's address, user, port and key
-    win, then the inventory's ssh_config (or ~/.ssh/config); host keys are always checked.
-    One master connection per host, reused by every check."""
+    win, then the inventory's ssh_config (or ~/.ssh/config). Host keys are checked as deploy checks
+    them, for every host and every ProxyJump hop: the `Host *` block comes before the included
+    configs, and OpenSSH keeps the first value it reads. One master connection per host, reused
+    by every check. Every value is quoted (provision.openssh), so none can add a line."""
     lines = ["# Written by provision verify from the inventory."]
     includes = []
     for h in hosts:
-        lines.append(f"Host {h.name}")
+        where = f"host {h.name!r}"
+        lines.append(f"Host {openssh.value('Host', h.name, where)}")
         if h.explicit_address:
-            lines.append(f"    HostName {h.address}")
+            lines.append(openssh.line("HostName", h.address, where))
         if h.user:
-            lines.append(f"    User {h.user}")
+            lines.append(openssh.line("User", h.user, where))
         if h.port:
-            lines.append(f"    Port {h.port}")
+            lines.append(openssh.line("Port", h.port, where))
         if h.key:
-            lines += [f"    IdentityFile {h.key}", "    IdentitiesOnly yes"]
+            lines += [openssh.line("IdentityFile", h.key, where), "    IdentitiesOnly yes"]
         accept = "accept-new" if h.vars.get("accept_new_host_keys") else "yes"
         lines += [f"    StrictHostKeyChecking {accept}", "    BatchMode yes",
-                  "    ControlMaster auto", f"    ControlPath {control_dir}/{h.name}",
+                  "    ControlMaster auto", openssh.line("ControlPath", f"{control_dir}/{h.name}", where),
                   "    ControlPersist 60"]
         include = h.ssh_config or "~/.ssh/config"
         if include not in includes:
             includes.append(include)
-    lines.append("Match all")
-    lines += [f"    Include {path}" for path in includes]
+    # Jump hosts that are not in the inventory: strict, whatever the included configs say.
+    lines += ["Host *", "    StrictHostKeyChecking yes", "Match all"]
+    lines += [openssh.line("Include", path, "ssh_config") for path in includes]
     return "\n".join(lines) + "\n"
 
 

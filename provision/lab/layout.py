@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import openssh
+
 SUBNET = ipaddress.ip_network("10.123.0.0/24")
 BRIDGE = "provbr0"
 BRIDGE_ADDRESS = "10.123.0.1"
@@ -56,17 +58,12 @@ def ssh_config(hosts: list[Host], key: Path, known_hosts: Path) -> str:
             f"Host {h.name}\n"
             f"    HostName {h.address}\n"
             f"    User root\n"
-            f"    IdentityFile {_quote(key)}\n"
+            f"{openssh.line('IdentityFile', key)}\n"
             f"    IdentitiesOnly yes\n"
-            f"    UserKnownHostsFile {_quote(known_hosts)}\n"
+            f"{openssh.line('UserKnownHostsFile', known_hosts)}\n"
             f"    StrictHostKeyChecking yes\n"
         )
     return "\n".join(blocks)
-
-
-def _quote(path: Path) -> str:
-    text = str(path)
-    return f'"{text}"' if " " in text else text
 
 
 def known_hosts_line(host: Host, public_key: str) -> str:

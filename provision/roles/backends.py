@@ -2,6 +2,8 @@
 as its own system user, bound to the host's private address."""
 from __future__ import annotations
 
+import shlex
+
 from ..apply import Handler
 from ..platforms import Platform
 from ..render import FILES, render
@@ -71,7 +73,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:
     return {restart_handler(a): Handler(restart_handler(a), f"restart {unit_name(a)}",
-                                        f"systemctl restart {unit_name(a)}") for a in host.apps}
+                                        f"systemctl restart {shlex.quote(unit_name(a))}") for a in host.apps}
 
 
 def validators_for(platform: Platform) -> dict[str, str]:

@@ -12,6 +12,7 @@ import pytest
 import testinfra
 
 from provision import verify
+from provision.errors import UserError
 from provision.facts import UnsupportedHost, parse_os_release, platform_for
 from provision.inventory import PROXY_MODES, InventoryError, load
 
@@ -35,7 +36,10 @@ def pytest_configure(config):
     except (InventoryError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PLAN] = plan
-    config.stash[SSH] = verify.SshSettings(plan.hosts)
+    try:
+        config.stash[SSH] = verify.SshSettings(plan.hosts)
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config):
