@@ -11,6 +11,7 @@ import logging
 import os
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,35 @@ class Result:
     rc: int
     stdout: str
     stderr: str
+
+
+_known_hosts_lock = threading.Lock()
+
+
+class RecordNewHostKey:
+    """paramiko's missing-host-key policy for --accept-new-host-keys (OpenSSH's "accept-new"):
+    a host seen for the first time is trusted once and its key appended to ``known_hosts``
+    (created, with its folder, if needed). A known host whose key differs is still refused."""
+
+    def __init__(self, known_hosts: Path):
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client, hostname, key):
+        # hostname is "name" on port 22, "[name]:port" otherwise, as known_hosts writes it.
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        with _known_hosts_lock:
+            self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as f:
+                if f.tell() and not self._ends_with_newline():
+                    line = "\n" + line
+                f.write(line)
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.known_hosts, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
 
 
 class HostConnection:
@@ -90,14 +120,16 @@ class HostConnection:
 
     def _check_host_keys(self, conn, lookup) -> str:
         """Known hosts from ssh_config (or ~/.ssh/known_hosts) for this hop and every ProxyJump
-        hop; unknown keys are refused unless accept_new. Fabric itself would accept any."""
+        hop; unknown keys are refused unless accept_new, and an accepted key is written to the
+        first known_hosts file, so that every later run is strict against it. Fabric itself
+        would accept any key and remember none."""
         import paramiko
         from fabric import Connection
         known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
+        files = [Path(os.path.expanduser(p)) for p in str(known).split()]
         conn.client.set_missing_host_key_policy(
-            paramiko.AutoAddPolicy() if self.accept_new else paramiko.RejectPolicy())
-        for path in str(known).split():
-            path = Path(os.path.expanduser(path))
+            RecordNewHostKey(files[0]) if self.accept_new else paramiko.RejectPolicy())
+        for path in files:
             if path.is_file():
                 conn.client.load_host_keys(str(path))
         if isinstance(conn.gateway, Connection):
