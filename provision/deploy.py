@@ -43,6 +43,8 @@ def prevalidate(inventory, phases, options):
             for platform in PLATFORMS.values():
                 try:
                     role.resources(host, platform, inventory, options)
+                except backends.BackendConfigError as exc:
+                    raise DeployError(f"{inventory.path}: {exc}") from None
                 except (TemplateError, proxy.ProxyConfigError) as exc:
                     raise DeployError(f"host {host.name!r}: {exc}") from None
 

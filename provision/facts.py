@@ -62,6 +62,7 @@ class Facts:
     firewalld: bool = False
     firewalld_services: set[str] = field(default_factory=set)
     firewalld_ports: set[str] = field(default_factory=set)     # "8080/tcp"
+    firewalld_rich_rules: set[str] = field(default_factory=set)    # as --list-rich-rules prints them
     pending: set[str] = field(default_factory=set)
 
     @property
@@ -113,7 +114,8 @@ def script(req: FactRequest) -> str:
         f"echo '{MARK}selinux'; if command -v getenforce >/dev/null 2>&1; then getenforce; "
         "getsebool httpd_can_network_connect 2>/dev/null; fi",
         f"echo '{MARK}firewalld'; if systemctl is-active --quiet firewalld 2>/dev/null; then "
-        "firewall-cmd --state; firewall-cmd --list-services; echo \"ports $(firewall-cmd --list-ports)\"; fi",
+        "firewall-cmd --state; firewall-cmd --list-services; echo \"ports $(firewall-cmd --list-ports)\"; "
+        "firewall-cmd --list-rich-rules; fi",
         f"echo '{MARK}pending'; ls -1 {PENDING_DIR} 2>/dev/null",
         "exit 0",
     ]
@@ -150,6 +152,7 @@ def parse(text: str) -> Facts:
         load_modules=parse_loadmodules(s.get("loadmodules", [])),
         selinux=selinux, sebools=sebools,
         firewalld=firewalld, firewalld_services=services, firewalld_ports=ports,
+        firewalld_rich_rules={line.strip() for line in s.get("firewalld", []) if line.startswith("rule ")},
         pending={p.strip() for p in s.get("pending", []) if p.strip()},
     )
 
@@ -267,11 +270,13 @@ def parse_selinux(lines: list[str]) -> tuple[str | None, dict[str, bool]]:
 
 def parse_firewalld(lines: list[str]) -> tuple[bool, set[str], set[str]]:
     """``firewall-cmd --state`` ("running"), ``--list-services`` (space-separated), then a
-    "ports ..." line from ``--list-ports``."""
+    "ports ..." line from ``--list-ports``, then ``--list-rich-rules`` (one "rule ..." a line)."""
     if not lines or lines[0].strip() != "running":
         return False, set(), set()
     services, ports = set(), set()
     for line in lines[1:]:
+        if line.startswith("rule "):
+            continue
         if line.startswith("ports"):
             ports.update(line.split()[1:])
         else:
