@@ -187,9 +187,9 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
         reporter.host_ok(host.name, len(changes))
         return
     upload_dir = conn.upload_dir() if any(c.uploads for c in todo) else "/nonexistent"
-    for c in todo:
-        for local, remote in c.uploads:
-            conn.put(local, remote)
+    uploads = {remote: (local, remote, digest) for c in todo for local, remote, digest in c.uploads}
+    if uploads:
+        conn.put_all(uploads.values())
     script = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
     ran = conn.run_script(script)
     outcomes = apply.parse(ran.stdout)

@@ -453,10 +453,27 @@ def FirewalldPort(port: str) -> Firewalld:
     return Firewalld("port", port)
 
 
+WHEELS_DIR = "/var/lib/provision"     # root's own: uploaded wheels are copied here and checked
+
+
+def verified_copy(source: str, dest: str, files) -> str:
+    """Shell lines copying ``files`` ((name, sha256) pairs) from ``source`` (a folder the login
+    user can write) into ``dest`` (root's own), then checking every copy's sha256 there, so that
+    nothing swapped after the check can be used. Fails naming each file that does not match."""
+    files = list(files)
+    copies = [f"cp {source}/{q(name)} {dest}/{q(name)}" for name, _ in files]
+    sums = "".join(f"{digest}  {name}\n" for name, digest in files)
+    return "\n".join(copies + [
+        f"(cd {dest} && printf %s {q(sums)} | sha256sum -c --quiet -) || "
+        "{ echo 'uploaded wheels do not match their sha256: refusing to install them' >&2; exit 1; }",
+    ])
+
+
 @dataclass
 class Venv(Resource):
-    """A virtualenv holding exactly the given wheels, installed offline from uploaded files.
-    A marker file inside the venv records the wheel set; a different set rebuilds the venv."""
+    """A virtualenv holding exactly the given wheels, installed offline from uploaded files, each
+    checked by sha256 as root in a root-owned copy. A marker file inside the venv records the
+    wheel set; a different set rebuilds the venv."""
     path: str
     wheels: Callable        # facts -> Wheelhouse (pins resolved for the host's python)
     notify: tuple[str, ...] = ()
@@ -480,15 +497,19 @@ class Venv(Resource):
             return Change(self.label, f"wheels match ({', '.join(house.pins)})")
         p = q(self.path)
         reqs = " ".join(q(r) for r in house.pins)
-        wheels = f"\"$PROVISION_UPLOAD/{house.key}\""
+        names = [f.name for f in house.files]
         script = "\n".join([
+            # Root installs only what it copied into its own folder and checked there.
+            f"wheels=$(mktemp -d {WHEELS_DIR}/wheels.XXXXXX)",
+            "trap 'rm -rf \"$wheels\"' EXIT",
+            verified_copy(f'"$PROVISION_UPLOAD"/{q(house.key)}', '"$wheels"', zip(names, house.digests)),
             f"rm -rf {p}",
             f"python3 -m venv --without-pip {p}",
-            f"{p}/bin/python {wheels}/{house.installer.name}/pip install -q --disable-pip-version-check "
-            f"--no-index --find-links {wheels} {reqs}",
+            f"{p}/bin/python \"$wheels\"/{q(house.installer.name)}/pip install -q --disable-pip-version-check "
+            f"--no-index --find-links \"$wheels\" {reqs}",
             _heredoc(want, q(self.marker)),
         ])
-        uploads = tuple((str(f), f"{house.key}/{f.name}") for f in house.files)
+        uploads = tuple((str(f), f"{house.key}/{f.name}", digest) for f, digest in zip(house.files, house.digests))
         return self._change("installed " + ", ".join(house.pins), script, uploads=uploads)
 
 

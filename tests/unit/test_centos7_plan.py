@@ -26,7 +26,7 @@ def fake_wheels(facts):
     installer = Path(f"/cache/{installer_for(facts.python).replace('==', '-')}-py3-none-any.whl")
     return Wheelhouse(f"py{facts.python[0]}{facts.python[1]}-x86_64-test", pins,
                       tuple(Path(f"/cache/{p.replace('==', '-')}-py3-none-any.whl") for p in pins) + (installer,),
-                      installer)
+                      installer, ("0" * 64,) * (len(pins) + 1))
 
 
 def centos7_output(installed=(), loadmodules=True, selinux="Enforcing", sebool="off", firewalld=True):
