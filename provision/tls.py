@@ -105,9 +105,11 @@ def prepare(inventory, hosts, save: bool = True, now: datetime.datetime | None =
         with _locked(store, save):
             if save:
                 _migrate(store)
-            ca_cert, ca_key = _ca(ca_dir(inventory), save, now, _permitted(inventory))
+            # check mode before the first run of this release reads an old store where it is
+            old = not save and not ca_dir(inventory).exists() and _is_ca_pair(*_load(store, "ca"))
+            ca_cert, ca_key = _ca(store if old else ca_dir(inventory), save, now, _permitted(inventory))
             for h in signed:
-                out[h.name] = _server(hosts_dir(inventory), h, ca_cert, ca_key, save, now)
+                out[h.name] = _server(store if old else hosts_dir(inventory), h, ca_cert, ca_key, save, now)
     return out
 
 
@@ -224,14 +226,16 @@ def _is_ca(cert) -> bool:
         return False
 
 
+def _is_ca_pair(cert, key) -> bool:
+    return cert is not None and key is not None and _is_ca(cert) and _same_key(cert, key)
+
+
 def _migrate(store: Path):
     """Earlier releases kept the CA and the issued certificates side by side in the store itself.
     The CA moves to ca/ (only if it really is a CA whose key matches: a proxy named "ca" once
     overwrote it with a leaf), the other pairs to hosts/. Nothing is re-issued for the move."""
-    old_cert, old_key = _load(store, "ca")
     ca = store / "ca"
-    if not ca.exists() and old_cert is not None and old_key is not None and _is_ca(old_cert) \
-            and _same_key(old_cert, old_key):
+    if not ca.exists() and _is_ca_pair(*_load(store, "ca")):
         ca.mkdir(mode=0o700)
         for suffix in (".key", ".crt"):
             os.replace(store / f"ca{suffix}", ca / f"ca{suffix}")
@@ -265,8 +269,7 @@ def _ca(folder: Path, save: bool, now, permitted=((), ())):
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
     cert, key = _load(folder, "ca")
-    usable = cert is not None and key is not None and _same_key(cert, key) and _is_ca(cert) \
-        and cert.not_valid_after_utc - now > CERT_LIFETIME
+    usable = _is_ca_pair(cert, key) and cert.not_valid_after_utc - now > CERT_LIFETIME
     if usable and _constraints(cert) == permitted:
         return cert, key
     if not usable:

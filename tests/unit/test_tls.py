@@ -301,6 +301,8 @@ def test_old_store_layout_is_moved_not_replaced(tmp_path):
               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True))
     from cryptography.hazmat.primitives import hashes
     (store / "ca.crt").write_bytes(tls._cert_pem(legacy.sign(old_ca_key, hashes.SHA256())))
+    checked = tls.prepare(inventory, inventory.group("proxies"), save=False, now=NOW)
+    assert not any(m.issued for m in checked.values()) and not tls.ca_dir(inventory).exists()
     made = tls.prepare(inventory, inventory.group("proxies"), now=NOW)
     assert not any(m.issued for m in made.values())
     assert {n: m.serial for n, m in made.items()} == {n: m.serial for n, m in before.items()}
