@@ -4,8 +4,9 @@ tls: self-signed -- a small CA per inventory, kept beside it in ``.tls/<inventor
 pushed; its key never leaves this machine), signs one certificate per proxy for its names and
 addresses, kept in ``.tls/<inventory stem>/hosts/``: no host name can collide with the CA's files.
 The CA is constrained (pathlen 0, names limited to the proxies' names and addresses), so that its
-key, if it leaked, could sign nothing else. The issued certificate is kept and reused: it is re-issued only when missing, when the
-names changed, when it no longer matches its key or the CA, or within RENEW_BEFORE of expiry.
+key, if it leaked, could sign nothing else. The issued certificate is kept and reused: it is
+re-issued only when missing, when the names changed, when it no longer matches its key or the CA,
+or within RENEW_BEFORE of expiry.
 tls: provided -- the certificate (chain) and key files the inventory names, checked to match.
 """
 from __future__ import annotations

@@ -24,7 +24,7 @@ def inventory():
 
 @pytest.mark.parametrize("mode", ["balancer", "single"])
 def test_extra_lines_come_before_the_routes(inventory, mode):
-    routes = proxy.routes(inventory.hosts["proxy"], DEBIAN, inventory, SimpleNamespace(mode=mode))
+    (routes,) = proxy.routes(inventory.hosts["proxy"], DEBIAN, inventory, SimpleNamespace(mode=mode)).values()
     lines = routes.splitlines()
     exclusion = lines.index("ProxyPass /whoami !")
     catch_all = next(i for i, line in enumerate(lines) if line.startswith("ProxyPass / "))

@@ -10,7 +10,8 @@ MESSAGE = "Hello 🌍 wörld! \"quoted\" 'and' \\ backslash"
 
 
 def rendered() -> str:
-    return render("app.py.j2", name="hello", message=MESSAGE, own_url="http://10.0.0.11:8080")
+    return render("app.py.j2", name="hello", message=MESSAGE, own_url="http://10.0.0.11:8080",
+                  member="web1-hello", trusted=["10.0.0.10"])
 
 
 def test_app_source_holds_the_message_as_one_string():
