@@ -44,16 +44,19 @@ def _lab_api():
 # --- lab ----------------------------------------------------------------------
 
 @task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
-            "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)"})
-def up(c, extra=0, provider="nspawn"):
-    """Bring the local lab up (idempotent) and write its inventory: inventory/lab.yml, or .lab/lab.yml with --extra."""
+            "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)",
+            "mixed": "proxy on Debian 13, web1 on 12, web2 on 11 (extra hosts cycle through them); "
+                     "writes inventory/lab-mixed.yml"})
+def up(c, extra=0, provider="nspawn", mixed=False):
+    """Bring the local lab up (idempotent) and write its inventory: inventory/lab.yml (lab-mixed.yml with --mixed), or under .lab/ with --extra."""
     start = time.monotonic()
     if provider == "vagrant":
         from provision.lab import vagrant
         vagrant.up()
     elif provider == "nspawn":
-        info = _lab_api().up(extra=int(extra))
-        print(f"Lab ready: {', '.join(info.hosts)} (ssh -F {info.ssh_config} HOST; inventory {info.inventory})")
+        info = _lab_api().up(extra=int(extra), mixed=mixed)
+        print(f"Lab ready: {', '.join(f'{n} ({r})' for n, r in info.releases.items())} "
+              f"(ssh -F {info.ssh_config} HOST; inventory {info.inventory})")
     else:
         raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
     print(f"lab.up took {time.monotonic() - start:.1f} s")
@@ -61,7 +64,7 @@ def up(c, extra=0, provider="nspawn"):
 
 @task
 def status(c):
-    """Show each lab host: address, state, whether ssh gets in."""
+    """Show each lab host: address, Debian release, state, whether ssh gets in."""
     _print_status(_lab_api().status())
 
 
@@ -69,10 +72,10 @@ def _print_status(rows) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="Lab hosts")
-    for col in ("host", "address", "state", "ssh"):
+    for col in ("host", "address", "release", "state", "ssh"):
         table.add_column(col)
-    for host, address, state, ssh_ok in rows:
-        table.add_row(host, address, state, "[green]ok[/]" if ssh_ok else "[red]no[/]")
+    for host, address, release, state, ssh_ok in rows:
+        table.add_row(host, address, release, state, "[green]ok[/]" if ssh_ok else "[red]no[/]")
     Console().print(table)
 
 
