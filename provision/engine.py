@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import apply, facts as factlib
-from .platforms import PLATFORMS
 from .resources import Change
 from .transport import RemoteTimeout, HostConnection, Unreachable
 
@@ -150,7 +149,7 @@ def run_role(role, hosts, inventory, options: Options, connections: Connections,
 
 def fact_request(role, host, inventory, options):
     req = factlib.FactRequest()
-    for platform in PLATFORMS.values():
+    for platform in factlib.every_platform():
         for r in role.resources(host, platform, inventory, options):
             req = req.merge(r.request())
     return req

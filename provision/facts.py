@@ -5,11 +5,12 @@ fact a role needs comes back in a single SSH round trip. Parsers take text and r
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass, field
 
-from .platforms import FAMILY_BY_ID, PLATFORMS, SUPPORTED_RELEASES, Platform
+from .platforms import FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES, SUPPORTED_RELEASES, Platform
 
 PENDING_DIR = "/var/lib/provision/pending"
 MARK = "@@@ "
@@ -186,7 +187,20 @@ def platform_for(os_release: dict[str, str]) -> Platform:
     known = SUPPORTED_RELEASES.get(os_id)
     if known and version.split(".")[0] not in [k.split(".")[0] for k in known] and version not in known:
         raise UnsupportedHost(f"unsupported release {os_release.get('PRETTY_NAME', os_id)!r}")
-    return PLATFORMS[family]
+    return release_platform(PLATFORMS[family], os_id, version)
+
+
+def release_platform(platform: Platform, os_id: str, version: str) -> Platform:
+    """The family's platform with the fields this release has instead (RELEASE_DIFFERENCES)."""
+    differences = RELEASE_DIFFERENCES.get((os_id, version.split(".")[0]))
+    return dataclasses.replace(platform, **differences) if differences else platform
+
+
+def every_platform() -> list[Platform]:
+    """Each family's platform and each release's variant of it: what a fact request must cover."""
+    variants = [release_platform(PLATFORMS[FAMILY_BY_ID[os_id]], os_id, version)
+                for os_id, version in RELEASE_DIFFERENCES]
+    return list(PLATFORMS.values()) + variants
 
 
 def parse_python_version(text: str) -> tuple[int, ...] | None:

@@ -113,6 +113,15 @@ SUPPORTED_RELEASES = {
     "almalinux": ("8", "9"),
 }
 
+# Where one release of a family differs: (os-release ID, major VERSION_ID) -> the Platform fields
+# it has instead of its family's.
+RELEASE_DIFFERENCES = {
+    # Debian 11 ships distutils apart from python3, in python3-distutils (bullseye's python3-pip
+    # depends on it), and pip on Python < 3.10 imports distutils for its install paths: without it
+    # the venv's `pip install` stops with "No module named 'distutils.cmd'" (seen on the mixed lab).
+    ("debian", "11"): {"python_packages": ("python3", "python3-distutils", "curl")},
+}
+
 # Apache proxy modules: a2enmod name -> (module id, shared object) as in
 # CentOS 7's conf.modules.d/00-proxy.conf (shared fixtures).
 PROXY_MODULES = {
