@@ -145,7 +145,9 @@ def test_extra_host_on_debian_13_runs_its_app_on_python_313(mixed):
     big = timed("up --mixed --extra 1", lambda: api.up(extra=1, mixed=True, log=print))
     try:
         assert big.releases["web3"] == "Debian 13 (trixie)" and os_release(big, "web3")["VERSION_ID"] == "13"
-        proc = timed("deploy of web3", lambda: invoke("deploy", "-i", INVENTORY, "--limit", "web3", check=0))
+        assert big.inventory.name == "lab-mixed.yml" and big.inventory.parent.name == ".lab"  # untracked
+        proc = timed("deploy of web3", lambda: invoke("deploy", "-i", str(big.inventory), "--limit", "web3",
+                                                       check=0))
         assert recap(proc.stdout)["web3"]["changed"] > 0, proc.stdout
         seen = venv_versions(big, "web3", "hello")
         print("web3", seen)
@@ -155,6 +157,7 @@ def test_extra_host_on_debian_13_runs_its_app_on_python_313(mixed):
     finally:
         small = api.up(mixed=True, log=print)
     assert list(small.hosts) == ["proxy", "web1", "web2"] and small.inventory.read_text() == committed
+    assert not big.inventory.exists()
 
 
 def test_zz_default_up_puts_every_host_back_on_debian_12(mixed):

@@ -206,3 +206,11 @@ def test_a_bigger_lab_writes_its_inventory_under_dot_lab(tmp_path):
     assert layout.inventory_path(tmp_path, 4) == tmp_path / ".lab" / "lab.yml"
     text = layout.inventory(layout.plan(extra=1), ssh_config="ssh_config")
     assert yaml.safe_load(text)["all"]["vars"] == {"ssh_config": "ssh_config"}
+
+
+def test_mixed_inventory_path_is_tracked_for_three_hosts_only():
+    root = Path("/r")
+    assert layout.inventory_path(root, 3, mixed=True) == root / "inventory" / "lab-mixed.yml"
+    assert layout.inventory_path(root, 4, mixed=True) == root / ".lab" / "lab-mixed.yml"
+    assert layout.inventory_path(root, 3) == root / "inventory" / "lab.yml"
+    assert layout.is_mixed(layout.plan(mixed=True)) and not layout.is_mixed(layout.plan(extra=3))
