@@ -94,7 +94,7 @@ def captured_wheelhouse(release, app, python):
     pins = tuple(line.split(" ", 1)[1] for line in lines if line.startswith("pin "))
     files = tuple(Path("/cache", line.split(" ", 1)[1]) for line in lines if line.startswith("wheel "))
     installer = next(f for f in files if f.name.startswith(installer_for(python).replace("==", "-") + "-"))
-    return Wheelhouse("captured", pins, files, installer)
+    return Wheelhouse("captured", pins, files, installer, digests=tuple("0" * 64 for _ in files))
 
 
 def backend_plan(release):
