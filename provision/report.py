@@ -78,6 +78,20 @@ def merge(phases: list[dict]) -> list:
     return list(merged.values())
 
 
+def add_checks(results, checks: dict) -> None:
+    """Count checks made after the run (the smoke request, host name -> StepResult) in the
+    result of the host they went through, so that its recap and --json show them."""
+    by_host = {r.host: r for r in results}
+    for name, step in checks.items():
+        by_host[name].steps.append(step)
+
+
+def exit_code(results) -> int:
+    """2 when any host failed (a step, or a check added after) or was unreachable, else 0:
+    the exit code says what the recap says."""
+    return 2 if any(r.failed or r.unreachable for r in results) else 0
+
+
 def to_json(results, extra: dict | None = None) -> str:
     hosts = {}
     for r in results:

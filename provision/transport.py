@@ -80,6 +80,7 @@ class HostConnection:
         self.execs = 0
         self._conn = None
         self._home = None
+        self.address = None         # the address it connected to, once open
 
     # -- connection -------------------------------------------------------------------------------
     def open(self):
@@ -91,6 +92,7 @@ class HostConnection:
         config = Config(runtime_ssh_path=h.ssh_config) if h.ssh_config else Config()
         lookup = config.base_ssh_config.lookup(h.name) if h.ssh_config else {}
         address = h.address if h.explicit_address else lookup.get("hostname", h.address)
+        self.address = address
         kwargs = {}
         if h.key:
             kwargs["key_filename"] = [h.key]

@@ -46,7 +46,7 @@ class Member:
 class ProxyCheck:
     name: str
     spec: str                   # testinfra host spec
-    address: str                # where the control machine reaches it
+    address: str                # the host name or address in `url`
     mode: str
     server_name: str
     members: tuple[Member, ...]
@@ -56,6 +56,16 @@ class ProxyCheck:
     redirect: bool = False      # tls_redirect: plain http answers 301 but for the health path
     health_path: str = proxy.DEFAULTS["health_path"]
     model: sitemodel.Proxy | None = None    # the sites, pools and routes it serves
+    url: str = ""               # where clients reach it: public_url, else http://address/
+
+    @property
+    def base(self) -> str:
+        return self.url or f"http://{self.address}/"
+
+    @property
+    def https_url(self) -> str:
+        """The https end-to-end checks' URL: public_url when it is https, else :443 on the address."""
+        return self.base if self.base.startswith("https:") else "https" + self.base[len("http"):]
 
     @property
     def requests(self) -> int:
@@ -130,17 +140,21 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
         spec = host_spec(h, login_user(h, found))
         if h.name in inventory.groups.get(proxy.GROUP, []):
             trust = tlslib.trust_path(h, inventory)
+            try:
+                url = proxy.client_url(h, reach_address(h, found))
+            except proxy.ProxyConfigError as exc:
+                raise ValueError(f"{inventory.path}: host {h.name!r}: {exc}") from None
             served = proxy.model(h, inventory, SimpleNamespace(mode=mode))
             site = served.sites[0]          # the default vhost: what the proxy's address answers
             root = next(r for r in site.routes if r.path == "/") if not served.short else None
             root_members = every if root is None or root.pool is None else tuple(
                 m for m in every if (m.host, m.app) in {(x.host, x.app) for x in served.pool(root.pool).members})
-            proxies.append(ProxyCheck(h.name, spec, reach_address(h, found), proxy_mode(h, mode),
+            proxies.append(ProxyCheck(h.name, spec, urlsplit(url).hostname, proxy_mode(h, mode),
                                       site.server_name, root_members,
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
-                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served))
+                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}))

@@ -46,6 +46,7 @@ KNOWN_VARS = {
     "pools": dict,
     "sites": list,
     "become_password_env": str,
+    "public_url": str,
 }
 # Ansible's connection variables; for each field the later spelling wins, as in Ansible's ssh plugin.
 CONNECTION_VARS = {

@@ -1,6 +1,7 @@
 """Backends: each app is a small Flask app in its own venv, run by gunicorn from a systemd unit,
 as its own system user, bound to the host's private address (never a wildcard). On RedHat,
-firewalld opens the app's port to the proxies' addresses only."""
+firewalld opens the app's port to the proxies' addresses only; apps on 127.0.0.1 (the proxy on the
+same host, as in the tutorial) need no opening."""
 from __future__ import annotations
 
 import ipaddress
@@ -52,6 +53,14 @@ def specific_address(host, role: str) -> str:
     return str(address)
 
 
+def on_loopback(host) -> bool:
+    """Apps bound to loopback: only a proxy on the same host reaches them."""
+    try:
+        return ipaddress.ip_address(host.private_address).is_loopback
+    except ValueError:      # a host name: ansible_host given as a name
+        return False
+
+
 def _wheels(facts):
     return wheelhouse(facts.python, facts.arch)
 
@@ -91,7 +100,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
                  notify=restart, after="systemctl daemon-reload", kind_label="unit"),
             Service(unit_name(app), restart_handler=restart[0]),
         ]
-        if platform.family == "redhat" and host.vars.get("firewalld_open_http", True):
+        if platform.family == "redhat" and host.vars.get("firewalld_open_http", True) and not on_loopback(host):
             steps.append(FirewalldPortFrom(f"{app['port']}/tcp", proxies))     # the proxies, no one else
     return steps
 

@@ -98,18 +98,3 @@ def test_killed_app_comes_back_within_5s(fresh):
     else:
         pytest.fail("hello did not come back within 5 s")
     print(f"back after {5 - (deadline - time.monotonic()):.1f} s")
-
-
-def test_tutorial_inventory_one_backend_two_apps(fresh):
-    try:
-        invoke("deploy", "-i", "inventory/tutorial.yml", check=0)
-        seen = answers(10)
-        assert alternating(seen), seen
-        out = ssh(fresh, "web1", "systemctl is-active provision-app-hello provision-app-howdy").stdout.split()
-        assert out == ["active", "active"]
-    finally:
-        ssh(fresh, "web1", "systemctl disable --now provision-app-howdy.service; "
-                           "rm -rf /etc/systemd/system/provision-app-howdy.service /opt/provision/apps/howdy; "
-                           "systemctl daemon-reload; userdel app-howdy", check=False)
-        invoke("deploy", "-i", "inventory/lab.yml", "--mode", "balancer", check=0)
-    assert alternating(answers(10))

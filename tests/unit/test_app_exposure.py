@@ -14,11 +14,30 @@ from test_centos7_plan import Opts, centos7_output, fake_wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE = 'rule family="ipv4" source address="10.123.0.10" port port="8080" protocol="tcp" accept'
+# A proxy and one backend host running both apps (inventory/tutorial.yml is one server).
+TWO_HOSTS = """
+all:
+  vars:
+    ssh_config: ../.lab/ssh_config
+  children:
+    proxies:
+      hosts:
+        proxy:
+          ansible_host: 10.123.0.10
+    backends:
+      hosts:
+        web1:
+          ansible_host: 10.123.0.11
+          apps:
+          - {name: hello, port: 8080, message: Hello world!}
+          - {name: howdy, port: 8081, message: Howdy world!}
+"""
 
 
 @pytest.fixture
-def inventory():
-    return load(ROOT / "inventory/tutorial.yml")
+def inventory(tmp_path):
+    (tmp_path / "inv.yml").write_text(TWO_HOSTS)
+    return load(tmp_path / "inv.yml")
 
 
 def backend_plan(inventory, text):
@@ -75,7 +94,7 @@ def test_facts_read_rich_rules_apart_from_services():
 def test_apps_never_bind_a_wildcard_or_a_name(tmp_path, private, problem):
     address = "web1.example.test" if private is None else "10.123.0.11"
     extra = "" if private is None else f"\n          private_address: '{private}'"
-    text = (ROOT / "inventory/tutorial.yml").read_text().replace("../.lab/ssh_config", "ssh_config")
+    text = TWO_HOSTS.replace("../.lab/ssh_config", "ssh_config")
     text = text.replace("ansible_host: 10.123.0.11", f"ansible_host: {address}{extra}")
     (tmp_path / "ssh_config").write_text("")
     (tmp_path / "inv.yml").write_text(text)

@@ -42,6 +42,18 @@ BROKEN = {
     "bad mode": (BASE.replace("  children:", "  vars: {proxy_mode: fast}\n  children:"), "field 'proxy_mode'"),
     "bad yaml": ("all:\n  children: [\n", "inventory.yml:3: "),
     "message with newline": (BASE.replace('"Hello world!"', '"Hello\\nworld"'), "field 'apps[0].message'"),
+    "public_url not http": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                         "proxy: {ansible_host: 10.123.0.10, public_url: 'ftp://www.example.test/'}"),
+                            "host 'proxy': field 'public_url' must be an http:// or https:// URL"),
+    "public_url no host": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                        "proxy: {ansible_host: 10.123.0.10, public_url: 'https:///x'}"),
+                           "host 'proxy': field 'public_url'"),
+    "public_url bad port": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                         "proxy: {ansible_host: 10.123.0.10, public_url: 'http://a.test:99999/'}"),
+                            "host 'proxy': field 'public_url'"),
+    "apps on loopback, proxy elsewhere": (
+        BASE.replace("ansible_host: 10.123.0.11", "ansible_host: 10.123.0.11\n          private_address: 127.0.0.1"),
+        "host 'web1': field 'private_address': 127.0.0.1 is loopback, so proxy 'proxy' on another host"),
 }
 
 
