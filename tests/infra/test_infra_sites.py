@@ -50,6 +50,6 @@ def test_access_log_names_site_worker_and_time(proxy, remote, platform, http_get
         time.sleep(0.2)
     assert found and "unparsed" not in found, f"{proxy.name}: {log}: line for {marker}: {found}"
     pool = proxy.model.pool(next(r.pool for r in site.routes if r.path == "/"))
-    urls = {m.url() for m in pool.members} if pool.balancer else {""}     # single mode: no balancer worker
+    urls = {m.url() for m in pool.members} if pool.balancer else {"-"}    # single mode: no worker, Apache logs "-"
     assert found["site"] == site.server_name and found["worker"] in urls and int(found["us"]) > 0, \
         f"{proxy.name}: {log}: {found}, expected site {site.server_name} and a worker of {sorted(urls)}"
