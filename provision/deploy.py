@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 import http.client
 from pathlib import Path
@@ -81,6 +83,35 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
     if options.sudo_password is None and os.environ.get(SUDO_ENV):
         options.sudo_password = os.environ[SUDO_ENV]
     connections = Connections(options)
+    previous = on_interrupt(reporter)
+    try:
+        return _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+INTERRUPTED = 130
+
+
+def on_interrupt(reporter):
+    """First Ctrl-C: print the recap of what is known and the hosts mid-apply (their detached
+    scripts finish on the host), exit 130. A second Ctrl-C while that prints exits at once.
+    Returns the previous handler (None off the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def at_once(signum, frame):
+        os._exit(INTERRUPTED)
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, at_once)
+        reporter.interrupted()
+        os._exit(INTERRUPTED)       # worker threads sit in SSH waits: no clean unwinding to wait for
+    return signal.signal(signal.SIGINT, first)
+
+
+def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial) -> int:
     started = time.monotonic()
     results = []
     roles_by_host: dict[str, list] = {}
@@ -90,7 +121,7 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
             roles_by_host.setdefault(h.name, []).append(role)
             everyone[h.name] = h
     try:
-        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections)
+        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
         for role, hosts in phases:
             if not hosts:
                 continue

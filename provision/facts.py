@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .platforms import FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES, SUPPORTED_RELEASES, Platform
 
 PENDING_DIR = "/var/lib/provision/pending"
+RUN_DIR = "/var/lib/provision/runs"        # detached applies: script, output, pid, exit status
 MARK = "@@@ "
 
 
@@ -46,6 +47,14 @@ class FileState:
 ABSENT = FileState("absent")
 
 
+@dataclass(frozen=True)
+class Orphan:
+    """An apply whose connection was lost: it ran on, and its record stayed under RUN_DIR."""
+    run: str            # the record's name
+    status: str         # its exit status, or "killed" (no status, process gone)
+    log: str            # its step and done lines, as the apply printed them
+
+
 @dataclass
 class Facts:
     os: dict[str, str]
@@ -65,6 +74,7 @@ class Facts:
     firewalld_ports: set[str] = field(default_factory=set)     # "8080/tcp"
     firewalld_rich_rules: set[str] = field(default_factory=set)    # as --list-rich-rules prints them
     pending: set[str] = field(default_factory=set)
+    orphans: list[Orphan] = field(default_factory=list)
 
     @property
     def family(self) -> str:
@@ -118,9 +128,20 @@ def script(req: FactRequest) -> str:
         "firewall-cmd --state; firewall-cmd --list-services; echo \"ports $(firewall-cmd --list-ports)\"; "
         "firewall-cmd --list-rich-rules; fi",
         f"echo '{MARK}pending'; ls -1 {PENDING_DIR} 2>/dev/null",
+        f"echo '{MARK}orphans'; {ORPHANS}",
         "exit 0",
     ]
     return "\n".join(lines) + "\n"
+
+
+# Records of finished applies whose streamer died with its connection (a live streamer holds the
+# host lock until it removed its record), or of applies killed without a status. Step lines are
+# re-marked so that they do not start sections here.
+ORPHANS = (f"for out in {RUN_DIR}/*.out; do [ -e \"$out\" ] || continue; run=${{out%.out}}; "
+           "if [ -e \"$run.rc\" ]; then st=$(cat \"$run.rc\"); "
+           "elif [ ! -e \"$run.pid\" ] || kill -0 \"$(cat \"$run.pid\")\" 2>/dev/null; then continue; "
+           "else st=killed; fi; echo \"run ${run##*/} $st\"; "
+           "sed -n -e 's/^@@@ step /  step /p' -e 's/^@@@ done /  done /p' \"$out\"; done")
 
 
 def split_sections(text: str) -> dict[str, list[str]]:
@@ -155,6 +176,7 @@ def parse(text: str) -> Facts:
         firewalld=firewalld, firewalld_services=services, firewalld_ports=ports,
         firewalld_rich_rules={line.strip() for line in s.get("firewalld", []) if line.startswith("rule ")},
         pending={p.strip() for p in s.get("pending", []) if p.strip()},
+        orphans=parse_orphans(s.get("orphans", [])),
     )
 
 
@@ -250,6 +272,19 @@ def parse_files(lines: list[str]) -> dict[str, FileState]:
             sha = parts[5] if kind == "file" else ""
             files[path] = FileState(kind, mode=parts[2], owner=parts[3], group=parts[4], sha256=sha)
     return files
+
+
+def parse_orphans(lines: list[str]) -> list[Orphan]:
+    """"run NAME STATUS" lines, each followed by its "  step"/"  done" lines."""
+    found: list[Orphan] = []
+    for line in lines:
+        words = line.split()
+        if line.startswith("run ") and len(words) == 3:
+            found.append(Orphan(words[1], words[2], ""))
+        elif line.startswith("  ") and found and words:
+            last = found[-1]
+            found[-1] = Orphan(last.run, last.status, last.log + MARK + line.strip() + "\n")
+    return found
 
 
 def parse_mods_enabled(lines: list[str]) -> set[str]:

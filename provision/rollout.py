@@ -6,7 +6,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 
-from .engine import Options, run_role
+from . import apply
+from .engine import LOCK_BUSY, Options, last_words, lock_watch, run_role
 
 BALANCER = "mycluster"
 MANAGER = "http://127.0.0.1/balancer-manager"
@@ -73,10 +74,14 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
 
 
 def _on_proxies(proxies, connections, script, what, reporter):
+    """Run ``script`` on each proxy under its host lock (it changes the balancer's state)."""
     for proxy in proxies:
-        res = connections.get(proxy).run_script(script, timeout=60)
-        if res.rc != 0:
-            reporter.failed(proxy.name, what, res.stderr.strip() or res.stdout.strip())
+        res = connections.get(proxy).run_script(apply.locked(script), timeout=apply.LOCK_WAIT + 60,
+                                                on_line=lock_watch(proxy.name, reporter))
+        if res.rc == apply.LOCK_BUSY:
+            reporter.failed(proxy.name, what, LOCK_BUSY)
+        elif res.rc != 0:
+            reporter.failed(proxy.name, what, last_words(res.stderr) or last_words(res.stdout))
 
 
 class _Quiet:

@@ -3,6 +3,10 @@
 It honours ssh_config (ProxyJump included), checks host keys against known_hosts (unknown keys
 are refused unless accept_new is set), runs scripts through ``sh -s`` (with sudo for a non-root
 user, answering its prompt without ever echoing the password) and counts connections and execs.
+
+Waits on the network are bounded: every connection sends SSH keepalives every KEEPALIVE_INTERVAL s
+and its TCP socket gives up on data unacknowledged for SILENCE s; an exec that hears nothing
+for SILENCE s (scripts that run long print a heartbeat) raises ConnectionLost.
 """
 from __future__ import annotations
 
@@ -23,10 +27,17 @@ logging.getLogger("paramiko").propagate = False
 
 SUDO_PROMPT = "[provision sudo password]"
 SUDO_READY = "@@@ sudo-ready"
+KEEPALIVE_INTERVAL = 15     # s
+KEEPALIVE_COUNT = 3
+SILENCE = KEEPALIVE_INTERVAL * KEEPALIVE_COUNT      # s without a byte from the host: it is gone
 
 
 class Unreachable(Exception):
     """The host could not be reached or authenticated; nothing ran on it."""
+
+
+class ConnectionLost(Unreachable):
+    """The connection died, or the host went silent, while a command ran."""
 
 
 class RemoteTimeout(Exception):
@@ -119,6 +130,9 @@ class HostConnection:
         self.connections += 1
         self._conn = conn
         self.user = conn.user
+        transport = conn.client.get_transport()
+        transport.set_keepalive(KEEPALIVE_INTERVAL)
+        _bound_tcp(transport.sock)
         return self
 
     def _check_host_keys(self, conn, lookup) -> str:
@@ -143,33 +157,61 @@ class HostConnection:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self.__dict__.pop("_sftp_client", None)
+
+    def _lost(self, why: str):
+        """Drop the dead connection (a later use reconnects) and say so."""
+        try:
+            self.close()
+        except Exception:       # closing a dead connection may fail any way; it is gone either way
+            self._conn = None
+        raise ConnectionLost(why)
 
     # -- exec ---------------------------------------------------------------------------------------
-    def run_script(self, script: str, timeout: float = 900.0) -> Result:
-        """Run a POSIX shell script as root (sudo for other users), fed through stdin."""
+    def run_script(self, script: str, timeout: float = 900.0, on_line=None, silence: float = SILENCE) -> Result:
+        """Run a POSIX shell script as root (sudo for other users), fed through stdin.
+        ``on_line`` is called with each line of output (stdout or stderr) as it arrives."""
+        import paramiko
         self.open()
         become = self.user != "root"
         command = (f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo \"{SUDO_READY}\"; exec sh -s'"
                    if become else "sh -s")
-        chan = self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
-        self.execs += 1
-        chan.exec_command(command)
+        transport = self._conn.client.get_transport()
+        try:
+            chan = transport.open_session(timeout=self.connect_timeout)
+            self.execs += 1
+            chan.exec_command(command)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._lost(f"connection lost: {exc or type(exc).__name__}")
         out, err = bytearray(), bytearray()
+        seen = {"out": 0, "err": 0}
         sent = not become
         if sent:
             chan.sendall(script.encode())
             chan.shutdown_write()
         prompts = 0
         deadline = time.monotonic() + timeout
+        heard = time.monotonic()
         while True:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 chan.close()
                 raise RemoteTimeout(f"no answer after {timeout:.0f} s")
+            if not transport.is_active() or (chan.closed and not chan.exit_status_ready()):
+                self._lost("connection lost")
+            if now - heard > silence:
+                self._lost(f"no answer for {silence:.0f} s")
             select.select([chan], [], [], 0.5)
+            before = len(out) + len(err)
             while chan.recv_ready():
                 out += chan.recv(65536)
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
+            if len(out) + len(err) != before:
+                heard = time.monotonic()
+                if on_line is not None:
+                    _feed(out, seen, "out", on_line)
+                    _feed(err, seen, "err", on_line)
             if not sent:
                 if SUDO_PROMPT.encode() in err[-200:] and err.count(SUDO_PROMPT.encode()) > prompts:
                     prompts += 1
@@ -181,6 +223,7 @@ class HostConnection:
                     chan.sendall((self._sudo_password + "\n").encode())
                 if (SUDO_READY + "\n").encode() in out:
                     out = out.replace((SUDO_READY + "\n").encode(), b"", 1)
+                    seen["out"] = max(0, seen["out"] - len(SUDO_READY) - 1)
                     chan.sendall(script.encode())
                     chan.shutdown_write()
                     sent = True
@@ -201,6 +244,7 @@ class HostConnection:
         """Upload (local path, remote name, sha256) files into upload_dir(). A file already there
         is skipped only when its sha256 matches (one exec reads them all); returns the number sent.
         What is uploaded is checked again by root before use (resources.verified_copy)."""
+        import paramiko
         files = list(files)
         base = self.upload_dir()
         names = " ".join(shlex.quote(f"{base}/{remote}") for _, remote, _ in files)
@@ -209,7 +253,10 @@ class HostConnection:
         sent = 0
         for local, remote, digest in files:
             if have.get(f"{base}/{remote}") != digest:
-                self._put(local, remote)
+                try:
+                    self._put(local, remote)
+                except (socket.timeout, EOFError, paramiko.SSHException) as exc:
+                    self._lost(f"connection lost while uploading: {exc or type(exc).__name__}")
                 sent += 1
         return sent
 
@@ -232,7 +279,30 @@ class HostConnection:
         if not hasattr(self, "_sftp_client"):
             self.execs += 1
             self._sftp_client = self._conn.client.open_sftp()
+            self._sftp_client.get_channel().settimeout(SILENCE)
         return self._sftp_client
+
+
+def _feed(buf: bytearray, seen: dict, key: str, on_line):
+    """Call on_line for each complete line of buf not seen yet."""
+    end = buf.rfind(b"\n") + 1
+    if end > seen[key]:
+        for line in bytes(buf[seen[key]:end]).decode(errors="replace").splitlines():
+            on_line(line)
+        seen[key] = end
+
+
+def _bound_tcp(sock):
+    """TCP keepalive probes, and give up on data unacknowledged for SILENCE s (Linux
+    TCP_USER_TIMEOUT), so that a silent peer ends the connection even between execs.
+    A ProxyJump hop is a channel, not a socket: its first hop's socket carries the bound."""
+    if not isinstance(sock, socket.socket):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_INTERVAL), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                        ("TCP_KEEPCNT", KEEPALIVE_COUNT), ("TCP_USER_TIMEOUT", SILENCE * 1000)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def local_user() -> str:
