@@ -248,7 +248,8 @@ mkdir -p {RUN_DIR} && chmod 700 {RUN_DIR} || exit 1
 run={RUN_DIR}/$(date +%Y%m%dT%H%M%S).$$
 cat > "$run.sh" <<'{APPLY_EOF}' || {{ rm -f "$run.sh"; exit 1; }}
 {script}{APPLY_EOF}
-{open_lock()}setsid sh "$run.sh" > "$run.out" 2>&1 < /dev/null &
+: > "$run.out" || exit 1
+{open_lock()}setsid sh "$run.sh" >> "$run.out" 2>&1 < /dev/null &
 pid=$!
 echo $pid > "$run.pid"
 ( while kill -0 $pid 2>/dev/null; do echo '{HEARTBEAT}' >&2; sleep {HEARTBEAT_EVERY} >/dev/null 2>&1; done ) 9>&- &
