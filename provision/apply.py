@@ -37,6 +37,9 @@ LOCK_WAITING = "@@@ lock-wait"
 HEARTBEAT = "@@@ alive"     # on stderr, every HEARTBEAT_EVERY s while an apply runs
 HEARTBEAT_EVERY = 5
 STALE_MARK = "@@@ stale "
+EXIT_MARK = "@@@ exit "     # the launcher's last line before it waits for ACK
+ACK = "ack"
+ACK_WAIT = 45               # s
 APPLY_EOF = "__PROVISION_APPLY__"
 
 
@@ -149,7 +152,7 @@ def parse(text: str) -> dict[str, StepOutcome]:
                 key = m.group(1)
                 results[key] = StepOutcome(key, int(m.group(2)), "\n".join(buf).strip(), results[key].label)
             current, buf = None, []
-        elif current is not None:
+        elif current is not None and not line.startswith("@@@ "):
             buf.append(line)
     for key, res in results.items():
         if res.rc is None and key == current:
@@ -239,7 +242,10 @@ def guarded(steps: str, expect: dict[str, FileState], forget_runs=(), before_che
 
 def launcher(script: str) -> str:
     """Store ``script``, run it detached (setsid, output to a root-only file), stream its output
-    until it ends, exit with its status. Hosts need util-linux (flock, setsid) and GNU tail."""
+    until it ends, print its status (EXIT_MARK) and wait for the run's ACK on stdin. Only an ack
+    removes the record: without one (the connection is gone; ACK_WAIT s at most) it stays, an
+    orphan for the next run's facts. fd 9 shares the lock with the script, so the lock is held
+    until the record is settled. Hosts need util-linux (flock, setsid) and GNU tail."""
     if any(line == APPLY_EOF for line in script.splitlines()):
         raise ValueError(f"script contains the line {APPLY_EOF}")
     return f"""export LC_ALL=C
@@ -257,7 +263,11 @@ beat=$!
 tail -s 0.1 -n +1 -f --pid=$pid "$run.out" 9>&-
 kill $beat 2>/dev/null
 rc=$(cat "$run.rc" 2>/dev/null) || rc=255
-rm -f "$run.sh" "$run.out" "$run.pid" "$run.rc"
+echo "{EXIT_MARK}$rc"
+( sleep {ACK_WAIT}; kill $$ ) >/dev/null 2>&1 9>&- &
+dog=$!
+if read -r answer && [ "$answer" = {ACK} ]; then rm -f "$run.sh" "$run.out" "$run.pid" "$run.rc"; fi
+kill $dog 2>/dev/null
 exit $rc
 """
 

@@ -245,7 +245,8 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
                            os.environ.get(TEST_BEFORE_CHECK, ""))
     reporter.applying(host.name)
     try:
-        ran = conn.run_script(apply.launcher(script), on_line=lock_watch(host.name, reporter))
+        ran = conn.run_script(apply.launcher(script), on_line=lock_watch(host.name, reporter),
+                              ack=(apply.EXIT_MARK, apply.ACK))
     except ConnectionLost:
         raise ConnectionLost(APPLY_LOST) from None
     finally:

@@ -168,9 +168,12 @@ class HostConnection:
         raise ConnectionLost(why)
 
     # -- exec ---------------------------------------------------------------------------------------
-    def run_script(self, script: str, timeout: float = 900.0, on_line=None, silence: float = SILENCE) -> Result:
+    def run_script(self, script: str, timeout: float = 900.0, on_line=None, silence: float = SILENCE,
+                   ack: tuple[str, str] | None = None) -> Result:
         """Run a POSIX shell script as root (sudo for other users), fed through stdin.
-        ``on_line`` is called with each line of output (stdout or stderr) as it arrives."""
+        ``on_line`` is called with each line of output (stdout or stderr) as it arrives.
+        ``ack`` = (marker, answer): stdin stays open until a stdout line starts with marker, then
+        the answer line is sent (the script reads it to learn that its output arrived)."""
         import paramiko
         self.open()
         become = self.user != "root"
@@ -186,9 +189,14 @@ class HostConnection:
         out, err = bytearray(), bytearray()
         seen = {"out": 0, "err": 0}
         sent = not become
-        if sent:
+        waiting_ack = ack is not None
+
+        def send_script():
             chan.sendall(script.encode())
-            chan.shutdown_write()
+            if not waiting_ack:
+                chan.shutdown_write()
+        if sent:
+            send_script()
         prompts = 0
         deadline = time.monotonic() + timeout
         heard = time.monotonic()
@@ -212,6 +220,10 @@ class HostConnection:
                 if on_line is not None:
                     _feed(out, seen, "out", on_line)
                     _feed(err, seen, "err", on_line)
+                if waiting_ack and sent and (b"\n" + ack[0].encode()) in b"\n" + out:
+                    waiting_ack = False
+                    chan.sendall((ack[1] + "\n").encode())
+                    chan.shutdown_write()
             if not sent:
                 if SUDO_PROMPT.encode() in err[-200:] and err.count(SUDO_PROMPT.encode()) > prompts:
                     prompts += 1
@@ -224,8 +236,7 @@ class HostConnection:
                 if (SUDO_READY + "\n").encode() in out:
                     out = out.replace((SUDO_READY + "\n").encode(), b"", 1)
                     seen["out"] = max(0, seen["out"] - len(SUDO_READY) - 1)
-                    chan.sendall(script.encode())
-                    chan.shutdown_write()
+                    send_script()
                     sent = True
             if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                 break

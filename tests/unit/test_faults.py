@@ -28,6 +28,28 @@ def sh(script, tmp_path, **kw):
                           cwd=tmp_path, timeout=60, **kw)
 
 
+def launch(script, tmp_path, answer=apply.ACK):
+    """Run the launcher as the transport does: stdin stays open until its exit line, then the
+    answer (None: stdin just closes, as when the connection is gone)."""
+    err = open(tmp_path / "stderr", "w+")
+    proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                            cwd=tmp_path)
+    proc.stdin.write(local(apply.launcher(script), tmp_path))
+    proc.stdin.flush()
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        if line.startswith(apply.EXIT_MARK):
+            break
+    if answer:
+        proc.stdin.write(answer + "\n")
+    proc.stdin.close()
+    out += proc.stdout.readlines()
+    proc.wait(30)
+    err.seek(0)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(out), err.read())
+
+
 def hold_lock(tmp_path, seconds):
     """Another deploy: an exclusive flock on the host lock, as an operator's script would take it."""
     holder = subprocess.Popen(["flock", str(tmp_path / "provision.lock"), "sleep", str(seconds)])
@@ -101,7 +123,7 @@ def test_apply_runs_detached_streams_and_leaves_no_record(tmp_path):
     resource, facts = write_step(target, "new\n")
     changes = [resource.plan(facts)]
     script = apply.guarded(apply.build(changes, [], {}, set(), "/x"), planned_paths([resource], changes, facts))
-    res = sh(apply.launcher(script), tmp_path)
+    res = launch(script, tmp_path)
     assert res.returncode == 0, res
     assert target.read_text() == "new\n"
     out = apply.parse(res.stdout)
@@ -120,7 +142,7 @@ def test_precondition_changes_nothing_when_a_planned_path_moved(tmp_path):
     expect = {**planned_paths([resource], changes[:1], facts), str(other): ABSENT}
     script = apply.guarded(apply.build(changes, [], {}, set(), "/x"), expect,
                            before_check=f"echo 'someone else' >> {target}")
-    res = sh(apply.launcher(script), tmp_path)
+    res = launch(script, tmp_path)
     assert res.returncode == apply.STALE
     assert target.read_text() == "old\nsomeone else\n" and not marker.exists()
     assert apply.stale_paths(res.stdout) == [str(target)]
@@ -132,7 +154,7 @@ def test_precondition_passes_on_absent_and_link_paths(tmp_path):
     link.symlink_to("/somewhere")
     expect = {str(tmp_path / "none"): ABSENT, str(link): FileState("link", target="/somewhere"),
               str(tmp_path): FileState("directory")}
-    res = sh(apply.launcher(apply.guarded("echo steps ran\n", expect)), tmp_path)
+    res = launch(apply.guarded("echo steps ran\n", expect), tmp_path)
     assert res.returncode == 0 and "steps ran" in res.stdout, res
 
 
@@ -142,7 +164,7 @@ def test_failed_step_removes_its_temp_file(tmp_path):
     target.write_text("old\n")
     facts = Facts(os={}, platform=DEBIAN, files={str(target): file_state(target)})
     change = File(str(target), "new\n", owner="no-such-user-here").plan(facts)   # chown fails after mktemp
-    res = sh(apply.launcher(apply.guarded(apply.build([change], [], {}, set(), "/x"), {})), tmp_path)
+    res = launch(apply.guarded(apply.build([change], [], {}, set(), "/x"), {}), tmp_path)
     assert res.returncode == 1
     assert apply.parse(res.stdout)["0"].rc == 1
     assert sorted(p.name for p in target.parent.iterdir()) == ["proxy-routes.inc"]
@@ -173,8 +195,18 @@ def test_orphaned_apply_runs_on_and_the_next_facts_report_it(tmp_path):
     assert len(orphans) == 1 and orphans[0].status == "1"
     assert apply.summary(apply.parse(orphans[0].log)) == "1 step done, stopped in 'slow step' (exit 1)"
     # The next apply forgets the record once its own check passed.
-    sh(apply.launcher(apply.guarded("true\n", {}, forget_runs=[orphans[0].run])), tmp_path)
+    launch(apply.guarded("true\n", {}, forget_runs=[orphans[0].run]), tmp_path)
     assert list(runs.iterdir()) == []
+
+
+def test_without_the_ack_the_record_stays_for_the_next_run(tmp_path):
+    """The output was streamed, but nothing says it arrived (stdin closed, no answer)."""
+    res = launch(apply.guarded(apply.build([Change("a", "x", script="true")], [], {}, set(), "/x"), {}),
+                 tmp_path, answer=None)
+    assert res.returncode == 0 and apply.parse(res.stdout)["0"].rc == 0
+    orphans = factlib.parse(sh(factlib.script(factlib.FactRequest()), tmp_path).stdout).orphans
+    assert [o.status for o in orphans] == ["0"]
+    assert apply.summary(apply.parse(orphans[0].log)) == "1 step done"
 
 
 def test_facts_skip_a_record_whose_apply_still_runs(tmp_path):
