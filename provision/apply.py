@@ -87,7 +87,11 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
         for name in c.notify:
             out.append(f"touch {_record(name)}")
         out.append(f"( set -e\n{CLEAN_TMP}\n{c.script}\n) 2>&1")
-        out.append(f"rc=$?; echo '{DONE}{i}' $rc; [ $rc -eq 0 ] || exit 1")
+        # A failed step in a validation group undoes the group's steps done so far (a full disk
+        # half-way must not leave a mixed config for the next reload).
+        done_in_group = rollbacks.get(c.validate, []) if c.validate else []
+        undo_so_far = "".join(f"{r}\n" for r in done_in_group)
+        out.append(f"rc=$?; echo '{DONE}{i}' $rc; [ $rc -eq 0 ] || {{\n{undo_so_far}exit 1\n}}")
         if c.validate:
             if c.rollback:
                 rollbacks.setdefault(c.validate, []).insert(0, c.rollback)

@@ -67,7 +67,7 @@ def clean(cache: Path, name: str) -> None:
     for group in cgroups(name):
         rmdir_tree(group)
     shutil.rmtree(PROPAGATE / name, ignore_errors=True)
-    network.remove_link(f"vb-{name}"[:15])
+    network.remove_link(network.host_link(name))
     (top / "pid").unlink(missing_ok=True)
 
 

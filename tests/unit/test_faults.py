@@ -256,3 +256,17 @@ def test_interrupted_prints_recap_then_mid_apply_hosts_then_nothing():
     assert "proxy ok=1 changed=1 failed=0 unreachable=0" in lines
     assert lines[-1].startswith("mid-apply: web1: their apply scripts finish on the host")
     assert "late" not in stream.getvalue()
+
+
+def test_a_failed_step_undoes_its_validation_group_so_far(tmp_path):
+    first, second = tmp_path / "vhost.conf", tmp_path / "routes.inc"
+    first.write_text("old vhost\n")
+    a, fa = write_step(first, "new vhost\n")
+    owner, group = me()
+    changes = [File(str(first), "new vhost\n", owner=owner, group=group, validate="apache").plan(fa),
+               File(str(second), "routes\n", owner="no-such-user-here", validate="apache").plan(fa)]
+    res = sh(apply.build(changes, [], {"apache": "true"}, set(), "/x"), tmp_path)
+    assert res.returncode == 1
+    assert first.read_text() == "old vhost\n" and not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".conf") or ".inc" in p.name) == \
+        ["vhost.conf"]
