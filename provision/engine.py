@@ -208,7 +208,8 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     if facts is None:
         facts = gather(conn, fact_request(role, host, inventory, options), reporter)
     for orphan in facts.orphans:
-        reporter.earlier(host.name, f"an earlier apply lost its connection and ran on: exit {orphan.status}, "
+        ended = f"exit {orphan.status}" if orphan.status.isdigit() else "killed before it ended"
+        reporter.earlier(host.name, f"an earlier apply lost its connection and ran on: {ended}, "
                                     f"{apply.summary(apply.parse(orphan.log))}")
     platform = facts.platform
     resources = role.resources(host, platform, inventory, options)
