@@ -252,7 +252,10 @@ def launcher(script: str) -> str:
     until the record is settled. Hosts need util-linux (flock, setsid) and GNU tail."""
     if any(line == APPLY_EOF for line in script.splitlines()):
         raise ValueError(f"script contains the line {APPLY_EOF}")
-    return f"""export LC_ALL=C
+    # One brace group: the shell parses all of it before running any, so the `read` below gets
+    # the answer, never a rest of this script still unread on stdin.
+    return f"""{{
+export LC_ALL=C
 umask 077
 mkdir -p {RUN_DIR} && chmod 700 {RUN_DIR} || exit 1
 run={RUN_DIR}/$(date +%Y%m%dT%H%M%S).$$
@@ -273,6 +276,7 @@ dog=$!
 if read -r answer && [ "$answer" = {ACK} ]; then rm -f "$run.sh" "$run.out" "$run.pid" "$run.rc"; fi
 kill $dog 2>/dev/null
 exit $rc
+}}
 """
 
 

@@ -270,3 +270,13 @@ def test_a_failed_step_undoes_its_validation_group_so_far(tmp_path):
     assert first.read_text() == "old vhost\n" and not second.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".conf") or ".inc" in p.name) == \
         ["vhost.conf"]
+
+
+def test_the_answer_is_read_whole_whatever_the_script_size(tmp_path):
+    """The shell reads a big script from stdin in chunks: the launcher's `read` must still get
+    the answer, never the script's own last lines."""
+    for size in (100, 8150, 8192, 65500, 200_000):
+        body = f"cat > /dev/null <<'EOF'\n{'x' * size}\nEOF\necho done\n"
+        res = launch(apply.guarded(body, {}), tmp_path)
+        assert res.returncode == 0 and "done" in res.stdout, (size, res)
+        assert list((tmp_path / "runs").iterdir()) == [], size
