@@ -227,6 +227,7 @@ def guarded(steps: str, expect: dict[str, FileState], forget_runs=(), before_che
     ``before_check``: test-only commands run between the lock and the check."""
     out = [
         "export LC_ALL=C DEBIAN_FRONTEND=noninteractive",
+        "umask 022",        # root's usual one: the launcher's 077 is for its records only
         "trap 'echo $? > \"${0%.sh}.rc\"' EXIT",
         take_lock(False, wait=wait, poll=poll),
     ]

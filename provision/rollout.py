@@ -64,7 +64,7 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
             break
         if urls:
             for proxy in balanced[:1]:
-                rc = connections.get(proxy).run_script(wait_script(urls), timeout=60)
+                rc = connections.get(proxy).run_script(wait_script(urls), timeout=60, silence=60)
                 if rc.rc != 0:
                     reporter.failed(proxy.name, "rollout", rc.stderr.strip())
                     return results

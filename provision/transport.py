@@ -27,7 +27,7 @@ logging.getLogger("paramiko").propagate = False
 
 SUDO_PROMPT = "[provision sudo password]"
 SUDO_READY = "@@@ sudo-ready"
-KEEPALIVE_INTERVAL = 15     # s
+KEEPALIVE_INTERVAL = 10     # s
 KEEPALIVE_COUNT = 3
 SILENCE = KEEPALIVE_INTERVAL * KEEPALIVE_COUNT      # s without a byte from the host: it is gone
 

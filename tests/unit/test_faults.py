@@ -280,3 +280,11 @@ def test_the_answer_is_read_whole_whatever_the_script_size(tmp_path):
         res = launch(apply.guarded(body, {}), tmp_path)
         assert res.returncode == 0 and "done" in res.stdout, (size, res)
         assert list((tmp_path / "runs").iterdir()) == [], size
+
+
+def test_the_detached_script_runs_with_root_s_usual_umask(tmp_path):
+    """The launcher's umask 077 keeps its records private; what the steps make must not inherit it
+    (an app user must read its venv)."""
+    res = launch(apply.guarded(f"mkdir {tmp_path}/made\n", {}), tmp_path)
+    assert res.returncode == 0
+    assert oct((tmp_path / "made").stat().st_mode & 0o777) == "0o755"
