@@ -189,6 +189,17 @@ def inventory(c, inventory=None, graph=False, host=None, list_=False):
     print(main(inventory or ["inventory/lab.yml"], show_graph=graph, host_name=host, show_list=list_))
 
 
+@task(help={"module": "one pure module (inventory, facts, resources, apply, platforms, render, roles.proxy, "
+                      "roles.backends, tls, report); default: all of them, one after the other",
+            "named": "apply the audit's twelve one-line mutations by hand and record the unit test that fails"})
+def mutate(c, module=None, named=False):
+    """Mutation testing (mutmut) of the pure modules against the unit tests; writes docs/quality.md."""
+    from provision.quality import main
+    code = main(module=module, named=named)
+    if code:
+        raise Exit(code=code)
+
+
 ns = Collection()
 ns.add_collection(lab_collection)
 ns.add_task(deploy)
@@ -197,4 +208,4 @@ ns.add_task(test_)
 ns.add_task(demo)
 ns.add_task(bench)
 ns.add_task(inventory)
-
+ns.add_task(mutate)

@@ -78,7 +78,6 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
         "export LC_ALL=C DEBIAN_FRONTEND=noninteractive",
         f"export PROVISION_UPLOAD={shlex.quote(upload_dir)}",
         f"mkdir -p {PENDING_DIR}",
-        "rollback() { :; }",
     ]
     rollbacks: dict[str, list[str]] = {}
     commits: dict[str, list[str]] = {}

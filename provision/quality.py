@@ -1,0 +1,244 @@
+"""`invoke mutate`: mutation testing of the pure modules with mutmut, against the unit tests only.
+
+The top half is pure: scores from mutmut's exit codes, the equivalent mutants, docs/quality.md.
+The runner below it runs mutmut on one module at a time (niced, 2 workers), keeps each module's
+latest result in docs/mutation.json, and renders docs/quality.md from that file, never by hand.
+``--named`` applies the audit's twelve one-line mutations by hand and records the unit test
+that fails on each.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PURE_MODULES = ("inventory", "facts", "resources", "apply", "platforms", "render", "roles.proxy",
+                "roles.backends", "tls", "report")
+TARGET = 0.90
+# mutmut's exit codes (mutmut/stats.py): 1 and 3 are kills, timeouts count as detected too.
+KILLED_CODES = {1, 3, 24, -24, 36, 152, 255, 37}
+SURVIVED_CODES = {0}
+NO_TESTS_CODES = {5, 33}
+
+# Mutants no test can tell apart from the original: mutant name -> (text on the mutated line, why).
+# The text guards against mutmut renumbering: an entry whose text no longer matches is ignored.
+EQUIVALENT: dict[str, tuple[str, str]] = {}
+
+# The audit's one-line mutations (issue "Tests that catch regressions"): what, file, old text, new text.
+NAMED = [
+    ("dropped range check on balancer_timeout", "provision/inventory.py",
+     '("balancer_retry", "balancer_timeout", "balancer_connectiontimeout")',
+     '("balancer_retry", "balancer_connectiontimeout")'),
+    ("a bool accepted as an int", "provision/inventory.py",
+     "if want is int and isinstance(value, bool) or not", "if not"),
+    ("File group drift ignored", "provision/resources.py",
+     "if (have.owner, have.group) != (self.owner, self.group):", "if have.owner != self.owner:"),
+    ("Directory owner drift ignored", "provision/resources.py",
+     "if (have.mode, have.owner, have.group) == (self.mode, self.owner, self.group):",
+     "if (have.mode, have.group) == (self.mode, self.group):"),
+    ("inverted test in Absent", "provision/resources.py",
+     "self.installed_by not in facts.packages", "self.installed_by in facts.packages"),
+    ("failed configtest deletes earlier runs' pending records", "provision/apply.py",
+     "fresh = [n for n in notified if n not in pending_before]", "fresh = list(notified)"),
+    ("owner and group swapped in the facts parser", "provision/facts.py",
+     "owner=parts[3], group=parts[4]", "owner=parts[4], group=parts[3]"),
+    ("the last LoadModule file wins", "provision/facts.py",
+     "loaded.setdefault(words[1], path)", "loaded[words[1]] = path"),
+    ("timeout and connectiontimeout swapped in BalancerMember", "files/proxy-routes.inc.j2",
+     "connectiontimeout={{ connectiontimeout }} timeout={{ timeout }}\n{% endfor %}",
+     "connectiontimeout={{ timeout }} timeout={{ connectiontimeout }}\n{% endfor %}"),
+    ("the inventory's server_name ignored", "provision/roles/proxy.py",
+     'server_name=host.vars.get("server_name", host.name)', "server_name=host.name"),
+    ("the lbmethod module not enabled", "provision/roles/proxy.py",
+     "return {**PROXY_MODULES, **extra}", "return {**PROXY_MODULES}"),
+    ("the retry default changed", "provision/roles/proxy.py", '"balancer_retry": 5,', '"balancer_retry": 10,'),
+]
+
+
+# --- pure: scores and the report ----------------------------------------------------------------
+
+def changed_lines(diff: str) -> list[str]:
+    """The removed and added lines of a unified diff, without its file headers."""
+    return [line for line in diff.splitlines()
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def is_equivalent(name: str, diff: str, equivalent: dict) -> str | None:
+    """The reason a mutant is equivalent, if it is listed and its added line still matches."""
+    entry = equivalent.get(name)
+    if entry is None:
+        return None
+    text, reason = entry
+    added = [line[1:] for line in changed_lines(diff) if line.startswith("+")]
+    return reason if any(text in line for line in added) else None
+
+
+def score(exit_codes: dict, diffs: dict, equivalent: dict) -> dict:
+    """A module's result: counts, survivors with their diffs, equivalent mutants with reasons."""
+    killed = [n for n, c in exit_codes.items() if c in KILLED_CODES]
+    unchecked = [n for n, c in exit_codes.items() if c is None]
+    eq, survived = [], []
+    for name in sorted(n for n, c in exit_codes.items() if c not in KILLED_CODES and c is not None):
+        reason = is_equivalent(name, diffs.get(name, ""), equivalent)
+        if reason:
+            eq.append({"name": name, "reason": reason, "diff": changed_lines(diffs.get(name, ""))})
+        else:
+            survived.append({"name": name, "status": "no tests" if exit_codes[name] in NO_TESTS_CODES else "survived",
+                             "diff": changed_lines(diffs.get(name, ""))})
+    counted = len(exit_codes) - len(eq) - len(unchecked)
+    return {"mutants": len(exit_codes), "killed": len(killed), "survived": survived, "equivalent": eq,
+            "unchecked": len(unchecked), "score": len(killed) / counted if counted else None}
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def markdown(results: dict) -> str:
+    """docs/quality.md from docs/mutation.json's content."""
+    modules = results.get("modules", {})
+    out = ["# Mutation testing", "",
+           "Generated by `invoke mutate` from docs/mutation.json; do not edit by hand.",
+           f"mutmut mutates the pure modules one at a time and runs the unit tests (tests/unit) on each mutant. "
+           f"Target: every pure module kills at least {TARGET:.0%} of its mutants, equivalent mutants set aside.",
+           "", "| module | mutants | killed | survived | equivalent | score | target | run |",
+           "|---|---|---|---|---|---|---|---|"]
+    for m in PURE_MODULES:
+        r = modules.get(m)
+        if r is None:
+            out.append(f"| {m} | - | - | - | - | - | not run | - |")
+            continue
+        ok = "-" if r["score"] is None else ("pass" if r["score"] >= TARGET else "FAIL")
+        out.append(f"| {m} | {r['mutants']} | {r['killed']} | {len(r['survived'])} | {len(r['equivalent'])} | "
+                   f"{_pct(r['score'])} | {ok} | {r.get('date', '-')} |")
+    named = results.get("named")
+    if named:
+        out += ["", "## The audit's twelve mutations", "",
+                f"Applied one at a time by `invoke mutate --named` ({named['date']}); each must make a unit test fail.",
+                "", "| mutation | file | unit test that fails |", "|---|---|---|"]
+        for row in named["rows"]:
+            out.append(f"| {row['mutation']} | {row['file']} | "
+                       f"{'`' + row['killed_by'] + '`' if row['killed_by'] else '**survived**'} |")
+    for m in PURE_MODULES:
+        r = modules.get(m)
+        if not r or not (r["survived"] or r["equivalent"]):
+            continue
+        out += ["", f"## {m}"]
+        if r["equivalent"]:
+            out += ["", "Equivalent (no test can tell them apart):", ""]
+            out += [f"- `{e['name']}`: {e['reason']}" for e in r["equivalent"]]
+        if r["survived"]:
+            out += ["", "Survivors:", ""]
+            for s in r["survived"]:
+                shown = " / ".join(line.strip() for line in s["diff"] if line.startswith("+"))[:160]
+                out.append(f"- `{s['name']}` ({s['status']}): `{shown.replace('`', chr(39))}`")
+    return "\n".join(out) + "\n"
+
+
+# --- runner -------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "mutation.json"
+REPORT = ROOT / "docs" / "quality.md"
+
+
+def _meta_path(module: str) -> Path:
+    return ROOT / "mutants" / "provision" / (module.replace(".", "/") + ".py.meta")
+
+
+def _diffs(module: str, names: list[str]) -> dict:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    source = Path("provision") / (module.replace(".", "/") + ".py")
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return {n: get_diff_for_mutant(n, path=source) for n in names}
+    finally:
+        os.chdir(cwd)
+
+
+def run_module(module: str, log=print) -> dict:
+    argv = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "2",
+            f"provision.{module}.*"]
+    log(f"mutmut on provision/{module.replace('.', '/')}.py")
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if not _meta_path(module).exists():
+        raise RuntimeError(f"mutmut wrote no results for {module} (exit {proc.returncode}):\n"
+                           f"{(proc.stdout + proc.stderr)[-2000:]}")
+    codes = json.loads(_meta_path(module).read_text())["exit_code_by_key"]
+    not_ours = [n for n, c in codes.items() if c is None]
+    if not_ours and len(not_ours) == len(codes):
+        raise RuntimeError(f"mutmut checked no mutant of {module} (exit {proc.returncode}):\n"
+                           f"{(proc.stdout + proc.stderr)[-2000:]}")
+    todo = [n for n, c in codes.items() if c not in KILLED_CODES]
+    result = score(codes, _diffs(module, todo), EQUIVALENT)
+    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+def _first_failure(output: str) -> str | None:
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line.split(" ", 1)[1].split(" - ")[0].strip()
+    return None
+
+
+def run_named(log=print) -> dict:
+    """Apply each named mutation, run the unit tests until one fails, restore the file."""
+    rows = []
+    for what, rel, old, new in NAMED:
+        path = ROOT / rel
+        text = path.read_text()
+        if text.count(old) != 1:
+            rows.append({"mutation": what, "file": rel, "killed_by": None, "note": "code moved: text not found"})
+            log(f"  {what}: the code moved, mutation not applied")
+            continue
+        path.write_text(text.replace(old, new))
+        try:
+            proc = subprocess.run(["nice", "-n", "10", sys.executable, "-m", "pytest", "-q", "-x", "--tb=no",
+                                   "-p", "no:cacheprovider", "tests/unit"], cwd=ROOT, capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+        finally:
+            path.write_text(text)
+        killer = _first_failure(proc.stdout) if proc.returncode else None
+        rows.append({"mutation": what, "file": rel, "killed_by": killer})
+        log(f"  {what}: {'killed by ' + killer if killer else 'SURVIVED'}")
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
+
+
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"modules": {}}
+
+
+def print_summary(results: dict, log=print) -> None:
+    for m in PURE_MODULES:
+        r = results["modules"].get(m)
+        if r:
+            log(f"{m:16} {r['mutants']:5} mutants  {r['killed']:5} killed  {len(r['survived']):4} survived  "
+                f"{len(r['equivalent']):3} equivalent  {_pct(r['score']):>6}")
+            for s in r["survived"]:
+                log(f"    survivor {s['name']}: {' / '.join(x.strip() for x in s['diff'])[:150]}")
+
+
+def main(module: str | None = None, named: bool = False, log=print) -> int:
+    if module is not None and module not in PURE_MODULES:
+        from .errors import UserError
+        raise UserError(f"--module: {module!r} is not a pure module ({', '.join(PURE_MODULES)})")
+    results = load_results()
+    if named:
+        results["named"] = run_named(log)
+    for m in ([module] if module else ([] if named else PURE_MODULES)):
+        results["modules"][m] = run_module(m, log)
+        RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    REPORT.write_text(markdown(results))
+    print_summary(results, log)
+    log(f"wrote {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
+    low = [m for m, r in results["modules"].items() if r["score"] is not None and r["score"] < TARGET]
+    missed = [r["mutation"] for r in results.get("named", {}).get("rows", []) if not r["killed_by"]]
+    return 1 if low or missed else 0
