@@ -64,6 +64,7 @@ def test_second_up_changes_nothing_and_is_fast(lab):
     took = time.monotonic() - start
     print(f"second up took {took:.1f} s")
     assert took < 10
+    assert set(again.pids) == {"proxy", "web1", "web2"}
     assert again.pids == first.pids and all(again.pids.values())
     assert lab.inventory.read_text() == inventory == layout.inventory(layout.plan())
 
@@ -103,7 +104,7 @@ def test_extra_20_hosts_then_back_to_three(lab):
 def test_zz_down_leaves_nothing_then_up_again(lab):
     cache = cache_dir()
     pids = [p for p in api.up().pids.values()] + [aptproxy.pid(cache)]
-    assert all(pids)
+    assert len(pids) == 4 and all(pids)
     api.down(log=print)
     try:
         hosts_dir = str(cache / "hosts")

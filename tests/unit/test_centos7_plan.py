@@ -88,7 +88,7 @@ def test_fresh_centos7_proxy_plan(inventory):
     assert scripts["service httpd.service"] == "systemctl enable --now httpd.service"
     # every Apache config change is configtested and reloads once
     config = [c for c in changes if c.changed and c.validate]
-    assert {c.validate for c in config} == {"apache"}
+    assert len(config) >= 3 and {c.validate for c in config} == {"apache"}
     assert all(c.notify == (proxy.RELOAD,) for c in config)
     script = apply.build(changes, list(proxy.handlers(None, f.platform).values()),
                          proxy.validators_for(f.platform), set(), "/x")
