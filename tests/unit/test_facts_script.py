@@ -57,3 +57,29 @@ def test_sections_missing_mean_nothing_found_and_lines_before_the_first_mark_are
     got = facts.parse("Welcome to the host!\n@@@ os-release\nID=debian\nVERSION_ID=12\n")
     assert (got.family, got.firewalld, got.firewalld_services, got.selinux, got.files, got.packages) == \
         ("debian", False, set(), None, {}, {})
+
+
+def test_whole_output_every_section():
+    text = "\n".join([
+        "@@@ os-release", "ID=centos", 'VERSION_ID="7"', "@@@ arch", "x86_64",
+        "@@@ python", "warning: something", "Python 3.6.8",
+        "@@@ selinux", "Permissive", "httpd_can_network_connect --> on",
+        "@@@ firewalld", "running", "dhcpv6-client http", "ports 8080/tcp 8081/tcp",
+        "@@@ pending", "reload-apache", " ", "@@@ files",
+        "/x", "/weird thing a b c d",
+        "/short file 644 root",
+        "/l link - - - - ../a  b",
+        "/d directory 755 root adm -", ""])
+    got = facts.parse(text)
+    assert (got.arch, got.python, got.selinux, got.sebools) == ("x86_64", (3, 6, 8), "Permissive",
+                                                               {"httpd_can_network_connect": True})
+    assert (got.firewalld, got.firewalld_services, got.firewalld_ports) == (
+        True, {"dhcpv6-client", "http"}, {"8080/tcp", "8081/tcp"})
+    assert got.pending == {"reload-apache"}
+    assert got.files == {"/l": FileState("link", target="../a  b"),
+                         "/d": FileState("directory", "755", "root", "adm", "")}
+
+
+def test_no_arch_section_is_an_empty_arch_and_selinux_disabled_is_read():
+    got = facts.parse("@@@ os-release\nID=debian\nVERSION_ID=12\n@@@ selinux\nDisabled\n")
+    assert (got.arch, got.python, got.selinux) == ("", None, "Disabled")
