@@ -116,3 +116,76 @@ def test_written_content_is_carried_for_diff():
 def test_unified_diff_names_host_and_wanted():
     assert unified_diff("/etc/x", b"a\nb\n", b"a\nc\n\xff\n") == (
         "--- /etc/x (host)\n+++ /etc/x (wanted)\n@@ -1,2 +1,3 @@\n a\n-b\n+c\n+\ufffd\n")
+
+
+def unchanged(label, reason):
+    return dict(label=label, reason=reason)
+
+
+NO_CHANGE = [
+    ("file matches", File("/etc/x", "hello\n"), f(files={"/etc/x": FileState("file", "644", "root", "root", HELLO)}),
+     unchanged("file /etc/x", "content, mode and owner match")),
+    ("directory matches", Directory("/d"), f(files={"/d": FileState("directory", "755", "root", "root")}),
+     unchanged("directory /d", "exists with the right mode and owner")),
+    ("link matches", Link("/l", "../t"), f(files={"/l": FileState("link", target="../t")}),
+     unchanged("link /l", "points to ../t")),
+    ("packages all there", Packages(DEBIAN, ("a", "b")), f(packages={"a": "1", "b": "2"}),
+     unchanged("packages a b", "all installed")),
+    ("user exists", SystemUser("app-a", "/opt/a", "/sbin/nologin"), f(users={"app-a"}),
+     unchanged("user app-a", "exists")),
+    ("service running", Service("app"), f(units={"app.service": {"ActiveState": "active",
+                                                                 "UnitFileState": "enabled", "MainPID": "42"}}),
+     unchanged("service app.service", "enabled and running (MainPID 42)")),
+    ("service running, no pid shown", Service("app"),
+     f(units={"app.service": {"ActiveState": "active", "UnitFileState": "enabled"}}),
+     unchanged("service app.service", "enabled and running (MainPID ?)")),
+    ("firewalld down", FirewalldPort("8080/tcp"), f(REDHAT), unchanged("firewalld port 8080/tcp",
+                                                                    "firewalld is not running")),
+    ("firewalld port open", FirewalldPort("8080/tcp"), f(REDHAT, firewalld=True, firewalld_ports={"8080/tcp"}),
+     unchanged("firewalld port 8080/tcp", "already open")),
+    ("selinux boolean already on", SELinuxBoolean("b"), f(REDHAT, selinux="Enforcing", sebools={"b": True}),
+     unchanged("selinux boolean b", "already on")),
+]
+
+
+@pytest.mark.parametrize("name,resource,given,expected", NO_CHANGE, ids=[c[0] for c in NO_CHANGE])
+def test_no_change_says_why(name, resource, given, expected):
+    assert fields(resource.plan(given)) == fields(Change(**expected))
+
+
+def test_several_missing_are_named_together():
+    from provision.resources import ApacheModules
+    assert fields(Packages(DEBIAN, ("a", "b", "c")).plan(f(packages={"b": "1"})))["reason"] == "missing a c"
+    change = ApacheModules(("proxy", "proxy_http", "ssl")).plan(f(apache_modules={"proxy_http"}))
+    assert (change.reason, change.script) == ("enabled proxy ssl", "a2enmod -q proxy ssl")
+    assert fields(ApacheModules(("proxy",)).plan(f(apache_modules={"proxy"}))) == fields(
+        Change("apache modules proxy", "all enabled"))
+
+
+def house():
+    from pathlib import Path
+
+    from provision.wheels import Wheelhouse
+    pip = Path("/w/pip-21.3.1-py3-none-any.whl")
+    return Wheelhouse("k", ("Flask==2.0.3", "gunicorn==21.2.0"), (Path("/w/f.whl"), pip), pip)
+
+
+def test_venv_whole_changes():
+    from provision.resources import Venv
+    v = Venv("/opt/a/venv", lambda facts: house(), notify=("restart",))
+    assert v.request() == FactRequest(paths={"/opt/a/venv/.provision-wheels"}, packages={"python3"})
+    assert fields(v.plan(f())) == fields(Change("venv /opt/a/venv", "no python3 on the host",
+                                                script="echo 'python3 is missing' >&2; exit 1"))
+    marker = hashlib.sha256(house().manifest.encode()).hexdigest()
+    same = f(python=(3, 11), files={v.marker: FileState("file", "644", "root", "root", marker)})
+    assert fields(v.plan(same)) == fields(Change("venv /opt/a/venv", "wheels match (Flask==2.0.3, gunicorn==21.2.0)"))
+    change = v.plan(f(python=(3, 11)))
+    import base64
+    assert change.script.split("\n")[:4] == [
+        "rm -rf /opt/a/venv", "python3 -m venv --without-pip /opt/a/venv",
+        '/opt/a/venv/bin/python "$PROVISION_UPLOAD/k"/pip-21.3.1-py3-none-any.whl/pip install -q '
+        '--disable-pip-version-check --no-index --find-links "$PROVISION_UPLOAD/k" Flask==2.0.3 gunicorn==21.2.0',
+        "base64 -d > /opt/a/venv/.provision-wheels <<'__PROVISION_EOF__'"]
+    assert base64.b64decode("".join(change.script.split("\n")[4:-1])) == house().manifest.encode()
+    assert (change.reason, change.notify, change.label) == ("installed Flask==2.0.3, gunicorn==21.2.0", ("restart",),
+                                                            "venv /opt/a/venv")
