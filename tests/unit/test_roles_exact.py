@@ -1,0 +1,146 @@
+"""The roles' public pieces exactly: handlers, validators, members, modules, the backend plan's
+steps and their notifications, and the TLS-off steps."""
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from provision.facts import Facts, FileState
+from provision.inventory import load
+from provision.platforms import DEBIAN, REDHAT, REDIRECT_MODULES, TLS_MODULES
+from provision.roles import backends, proxy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Opts:
+    mode: str | None = None
+    tls: dict | None = None
+    wheels: object = None
+
+
+@pytest.fixture
+def inv():
+    return load(ROOT / "inventory/lab.yml")
+
+
+@pytest.mark.parametrize("platform,ctl,service", [(DEBIAN, "apache2ctl", "apache2"), (REDHAT, "apachectl", "httpd")])
+def test_proxy_handler_and_validator(platform, ctl, service):
+    [(name, h)] = proxy.handlers(None, platform).items()
+    assert (name, h.name, h.label, h.script) == (
+        "reload-apache", "reload-apache", f"reload {service}", f"{ctl} configtest\nsystemctl reload {service}")
+    assert proxy.validators_for(platform) == {"apache": f"{ctl} configtest"}
+
+
+def test_backend_handlers_per_app(inv):
+    web1 = inv.hosts["web1"]
+    [(name, h)] = backends.handlers(web1, DEBIAN).items()
+    assert (name, h.name, h.label, h.script) == (
+        "restart-provision-app-hello.service", "restart-provision-app-hello.service",
+        "restart provision-app-hello.service", "systemctl restart provision-app-hello.service")
+    assert backends.validators_for(DEBIAN) == {}
+
+
+@pytest.mark.parametrize("platform,extra", [(DEBIAN, []), (REDHAT, ["firewalld port 8080/tcp"])])
+def test_backend_steps_in_order_and_what_they_notify(inv, platform, extra):
+    steps = backends.resources(inv.hosts["web1"], platform, inv, Opts(wheels=lambda facts: None))
+    assert [s.label for s in steps] == [
+        f"packages {' '.join(platform.python_packages)}", "directory /opt/provision", "directory /opt/provision/apps",
+        "directory /opt/provision/apps/hello", "user app-hello", "file /opt/provision/apps/hello/app.py",
+        "file /opt/provision/apps/hello/gunicorn.conf.py", "venv /opt/provision/apps/hello/venv",
+        "unit /etc/systemd/system/provision-app-hello.service", "service provision-app-hello.service"] + extra
+    restart = ("restart-provision-app-hello.service",)
+    assert [s.label for s in steps if s.notify == restart] == [
+        "file /opt/provision/apps/hello/app.py", "file /opt/provision/apps/hello/gunicorn.conf.py",
+        "venv /opt/provision/apps/hello/venv", "unit /etc/systemd/system/provision-app-hello.service"]
+    assert steps[8].after == "systemctl daemon-reload"
+    assert steps[9].restart_handler == restart[0]
+    user = steps[4]
+    assert (user.name, user.home, user.shell) == ("app-hello", "/opt/provision/apps/hello", platform.nologin_shell)
+
+
+def test_backends_without_firewalld_opening(inv, tmp_path):
+    text = (ROOT / "inventory/lab.yml").read_text().replace("ansible_host: 10.123.0.11",
+                                                            "ansible_host: 10.123.0.11\n          firewalld_open_http: false")
+    (tmp_path / "inv.yml").write_text(text.replace("../.lab/ssh_config", "ssh_config"))
+    other = load(tmp_path / "inv.yml")
+    steps = backends.resources(other.hosts["web1"], REDHAT, other, Opts(wheels=lambda facts: None))
+    assert not [s for s in steps if s.label.startswith("firewalld")]
+
+
+def test_members_of_every_backend_app(inv):
+    assert proxy.members(inv) == [{"address": "10.123.0.11", "port": 8080, "route": "web1-hello"},
+                                  {"address": "10.123.0.12", "port": 8081, "route": "web2-howdy"}]
+
+
+def test_modules_with_tls_and_redirect(inv):
+    host = inv.hosts["proxy"]
+    host.vars.update(tls="self-signed", tls_redirect=True, lbmethod="bybusyness")
+    debian = proxy.modules(host, Opts(), DEBIAN)
+    assert set(debian) == {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "lbmethod_bybusyness",
+                           *TLS_MODULES, *REDIRECT_MODULES}
+    redhat = proxy.modules(host, Opts(), REDHAT)
+    assert set(debian) - set(redhat) == {"ssl"}        # mod_ssl's package loads it on RedHat
+    host.vars["tls_redirect"] = False
+    assert "rewrite" not in proxy.modules(host, Opts(), DEBIAN)
+
+
+def test_setting_prefers_the_runs_mode_then_the_inventory_then_the_default(inv):
+    host = inv.hosts["proxy"]
+    assert proxy.setting(host, Opts(), "proxy_mode") == "balancer"
+    assert proxy.setting(host, Opts(mode="single"), "proxy_mode") == "single"
+    host.vars["lbmethod"] = "bytraffic"
+    assert proxy.setting(host, Opts(mode="single"), "lbmethod") == "bytraffic"
+    assert proxy.setting(host, Opts(), "balancer_timeout") == 30
+
+
+def test_tls_without_prepared_material_is_an_error(inv):
+    host = inv.hosts["proxy"]
+    host.vars["tls"] = "self-signed"
+    with pytest.raises(proxy.ProxyConfigError, match="tls: self-signed: no certificate prepared for this host"):
+        proxy.material(host, Opts())
+
+
+def test_no_backend_apps_is_an_error(inv):
+    for b in inv.group("backends"):
+        b.vars["apps"] = []
+    with pytest.raises(proxy.ProxyConfigError, match="group 'backends' has no apps to proxy to"):
+        proxy.routes(inv.hosts["proxy"], DEBIAN, inv, Opts())
+
+
+CERT = "/etc/apache2/provision/tls/proxy.crt"
+
+
+@pytest.mark.parametrize("modules,files,script,reason", [
+    (set(), {}, "", "not enabled"),
+    ({"ssl"}, {}, "", "enabled, but not by provision: left alone"),
+    ({"ssl"}, {CERT: FileState("file", "644", "root", "root", "x")}, "a2dismod -q ssl", "tls is off"),
+])
+def test_debian_ssl_module_off_only_when_we_enabled_it(modules, files, script, reason):
+    step = proxy.TlsModuleOff(CERT, notify=("reload-apache",))
+    assert step.request().paths == {CERT}
+    change = step.plan(Facts(os={"ID": "debian"}, platform=DEBIAN, apache_modules=modules, files=files))
+    assert (change.label, change.script, change.reason) == ("apache module ssl off", script, reason)
+    assert change.notify == (("reload-apache",) if script else ())
+
+
+def test_redhat_ssl_conf_off_only_when_it_is_ours():
+    ours, off = b"Listen 443 https\n", b"# Listen 443 https\n"
+    step = proxy.TlsConfOff("/etc/httpd/conf.d/ssl.conf", ours, off, notify=("reload-apache",), validate="apache")
+    theirs = FileState("file", "644", "root", "root", "other")
+    mine = FileState("file", "644", "root", "root", hashlib.sha256(ours).hexdigest())
+    left = step.plan(Facts(os={}, platform=REDHAT, files={"/etc/httpd/conf.d/ssl.conf": theirs}))
+    assert (left.changed, left.reason, left.label) == (False, "not provision's TLS settings: left alone",
+                                                       "tls off /etc/httpd/conf.d/ssl.conf")
+    changed = step.plan(Facts(os={}, platform=REDHAT, files={"/etc/httpd/conf.d/ssl.conf": mine}))
+    assert (changed.new_content, changed.validate, changed.notify, changed.label) == (
+        off, "apache", ("reload-apache",), "tls off /etc/httpd/conf.d/ssl.conf")
+
+
+def test_every_proxy_config_step_is_configtested_and_reloads(inv):
+    steps = proxy.resources(inv.hosts["proxy"], DEBIAN, inv, Opts())
+    config = [s for s in steps if s.label.startswith(("file", "link", "absent"))]
+    assert len(config) >= 5
+    assert {(s.notify, s.validate) for s in config} == {(("reload-apache",), "apache")}
