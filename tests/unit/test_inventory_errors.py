@@ -1,0 +1,186 @@
+"""Every inventory error, each from load(): one line naming the file, the host or group, and the
+field, with what was given. Also the merge order of vars, folders and the address rules."""
+import copy
+
+import pytest
+import yaml
+
+from provision.inventory import InventoryError, load
+
+BASE = {"all": {"vars": {"proxy_mode": "balancer"}, "children": {
+    "proxies": {"hosts": {"proxy": {"ansible_host": "10.0.0.10"}}},
+    "backends": {"hosts": {"web1": {"ansible_host": "10.0.0.11",
+                                    "apps": [{"name": "hello", "port": 8080, "message": "Hello world!"}]}}}}}}
+
+
+def proxy_vars(data):
+    return data["all"]["children"]["proxies"]["hosts"]["proxy"]
+
+
+def app(data):
+    return data["all"]["children"]["backends"]["hosts"]["web1"]["apps"][0]
+
+
+def write(tmp_path, data):
+    path = tmp_path / "inv.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def broken(tmp_path, change):
+    data = copy.deepcopy(BASE)
+    change(data)
+    path = write(tmp_path, data)
+    with pytest.raises(InventoryError) as err:
+        load(path)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{path}:")
+    return message[len(str(path)) + 1:].strip()
+
+
+ERRORS = [
+    ("proxy_mode", lambda d: proxy_vars(d).update(proxy_mode="round"),
+     "host 'proxy': field 'proxy_mode' must be one of single, balancer, got 'round'"),
+    ("lbmethod", lambda d: proxy_vars(d).update(lbmethod="heartbeat"),
+     "host 'proxy': field 'lbmethod' must be one of byrequests, bytraffic, bybusyness, got 'heartbeat'"),
+    ("tls", lambda d: proxy_vars(d).update(tls="on"),
+     "host 'proxy': field 'tls' must be one of off, self-signed, provided, got 'on'"),
+    ("tls provided alone", lambda d: proxy_vars(d).update(tls="provided", tls_cert="c.pem"),
+     "host 'proxy': field 'tls_cert'/'tls_key' are required with tls: provided"),
+    ("tls_names", lambda d: proxy_vars(d).update(tls_names=["ok.test", "bad name"]),
+     "host 'proxy': field 'tls_names[1]' must be a host name or address, got 'bad name'"),
+    ("server_name", lambda d: proxy_vars(d).update(server_name="a b"),
+     "host 'proxy': field 'server_name' is not a host name: 'a b'"),
+    ("health_path", lambda d: proxy_vars(d).update(health_path="health"),
+     "host 'proxy': field 'health_path' must be a URL path like /health, got 'health'"),
+    ("extra directive", lambda d: proxy_vars(d).update(proxy_extra_directives=["ok", "two\nlines"]),
+     "host 'proxy': field 'proxy_extra_directives[1]' must be one directive on one line"),
+    ("extra directive blank", lambda d: proxy_vars(d).update(proxy_extra_directives=["  "]),
+     "host 'proxy': field 'proxy_extra_directives[0]' must be one directive on one line"),
+    ("private_address", lambda d: proxy_vars(d).update(private_address="web"),
+     "host 'proxy': field 'private_address' is not an IP address: 'web'"),
+    ("user", lambda d: proxy_vars(d).update(ansible_user="Root Admin"),
+     "host 'proxy': field 'ansible_user' is not a valid user name: 'Root Admin'"),
+    ("user not a string", lambda d: proxy_vars(d).update(ansible_user=5),
+     "host 'proxy': field 'ansible_user' is not a valid user name: 5"),
+    ("key not a path", lambda d: proxy_vars(d).update(ansible_ssh_private_key_file=["k"]),
+     "host 'proxy': field 'ansible_ssh_private_key_file' must be a path"),
+    ("port zero", lambda d: proxy_vars(d).update(ansible_port=0),
+     "host 'proxy': field 'ansible_port' must be a port number 1-65535, got 0"),
+    ("port bool", lambda d: proxy_vars(d).update(ansible_port=True),
+     "host 'proxy': field 'ansible_port' must be a port number 1-65535, got True"),
+    ("address blank", lambda d: proxy_vars(d).update(ansible_host=" "),
+     "host 'proxy': field 'ansible_host' must be a host name or address"),
+    ("address with space", lambda d: proxy_vars(d).update(ansible_host="10.0.0.1 x"),
+     "host 'proxy': field 'ansible_host' must be a host name or address"),
+    ("address a number", lambda d: proxy_vars(d).update(ansible_host=10),
+     "host 'proxy': field 'ansible_host' must be a host name or address"),
+    ("apps not mappings", lambda d: d["all"]["children"]["backends"]["hosts"]["web1"].update(apps=["x"]),
+     "host 'web1': field 'apps[0]' must be a mapping with name, port, message"),
+    ("app unknown key", lambda d: app(d).update(colour="red"),
+     "host 'web1': field 'apps[0].colour' is unknown (apps take name, port, message)"),
+    ("app name", lambda d: app(d).update(name="Hello"),
+     "host 'web1': field 'apps[0].name' must be lowercase letters, digits, - or _, got 'Hello'"),
+    ("app port low", lambda d: app(d).update(port=80),
+     "host 'web1': field 'apps[0].port' must be a port number 1024-65535, got 80"),
+    ("app port high", lambda d: app(d).update(port=65536),
+     "host 'web1': field 'apps[0].port' must be a port number 1024-65535, got 65536"),
+    ("app port bool", lambda d: app(d).update(port=True),
+     "host 'web1': field 'apps[0].port' must be a port number 1024-65535, got True"),
+    ("app message empty", lambda d: app(d).update(message=""),
+     "host 'web1': field 'apps[0].message' must be one line of 1-200 printable characters"),
+    ("app message long", lambda d: app(d).update(message="x" * 201),
+     "host 'web1': field 'apps[0].message' must be one line of 1-200 printable characters"),
+    ("app message control", lambda d: app(d).update(message="a\tb"),
+     "host 'web1': field 'apps[0].message' must be one line of 1-200 printable characters"),
+    ("two apps one name", lambda d: d["all"]["children"]["backends"]["hosts"]["web1"]["apps"].append(
+        {"name": "hello", "port": 8081, "message": "x"}), "host 'web1': field 'apps[1].name': two apps named 'hello'"),
+    ("group vars not a mapping", lambda d: d["all"].update(vars=["x"]),
+     "group 'all': field 'vars' must be a mapping"),
+    ("group hosts not a mapping", lambda d: d["all"]["children"]["proxies"].update(hosts=["proxy"]),
+     "group 'proxies': field 'hosts' must be a mapping of host names"),
+    ("group children not a mapping", lambda d: d["all"].update(children=["proxies"]),
+     "group 'all': field 'children' must be a mapping of groups"),
+    ("group not a mapping", lambda d: d["all"]["children"].update(proxies=["x"]),
+     "group 'proxies': must be a mapping with hosts/children/vars"),
+    ("group is its own ancestor", lambda d: d["all"]["children"]["proxies"].update(children={"all": {}}),
+     "group 'all': is its own ancestor"),
+    ("host name", lambda d: d["all"]["children"]["proxies"]["hosts"].update({"-bad": {"ansible_host": "1.2.3.4"}}),
+     "host '-bad': invalid host name"),
+    ("host vars not a mapping", lambda d: d["all"]["children"]["proxies"]["hosts"].update(proxy=["x"]),
+     "host 'proxy': must be a mapping of variables"),
+    ("wrong type in group vars", lambda d: d["all"]["vars"].update(tls_redirect="yes"),
+     "group 'all': field 'tls_redirect' must be bool, got str"),
+    ("unknown in group vars", lambda d: d["all"]["vars"].update(colour="red"), "group 'all': unknown field 'colour'"),
+]
+
+
+@pytest.mark.parametrize("name,change,expected", ERRORS, ids=[e[0] for e in ERRORS])
+def test_every_error_names_where_and_what(tmp_path, name, change, expected):
+    assert broken(tmp_path, change) == expected
+
+
+def test_at_the_limits_it_loads(tmp_path):
+    data = copy.deepcopy(BASE)
+    proxy_vars(data).update(ansible_port="2222", server_name="*.example.test", health_path="/", tls_names=["a.test"],
+                            proxy_extra_directives=["ProxyTimeout\t60"], private_address="10.1.0.10",
+                            ansible_user="deploy$")
+    app(data).update(port=65535, message="m" * 200)
+    inv = load(write(tmp_path, data))
+    proxy = inv.hosts["proxy"]
+    assert (proxy.port, proxy.user, proxy.private_address, proxy.address) == (2222, "deploy$", "10.1.0.10",
+                                                                              "10.0.0.10")
+    app(data).update(port=1024)
+    assert load(write(tmp_path, data)).hosts["web1"].apps[0]["port"] == 1024
+
+
+def test_vars_merge_from_general_to_specific_with_folders(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["all"]["children"]["backends"]["vars"] = {"lbmethod": "bytraffic", "balancer_retry": 1}
+    data["all"]["children"]["backends"]["children"] = {"east": {"hosts": {"web1": None}, "vars": {"balancer_retry": 2}}}
+    write(tmp_path, data)
+    (tmp_path / "group_vars" / "east").mkdir(parents=True)
+    (tmp_path / "group_vars" / "east" / "a.yml").write_text("balancer_timeout: 7\n")
+    (tmp_path / "group_vars" / "all.yaml").write_text("balancer_connectiontimeout: 3\nproxy_mode: single\n")
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "web1").write_text("lbmethod: bybusyness\n")
+    (tmp_path / "host_vars" / ".hidden").write_text("not: read\n")
+    inv = load(tmp_path / "inv.yml")
+    web1 = inv.hosts["web1"]
+    assert {k: web1.vars[k] for k in ("lbmethod", "balancer_retry", "balancer_timeout", "balancer_connectiontimeout",
+                                      "proxy_mode")} == {"lbmethod": "bybusyness", "balancer_retry": 2,
+                                                         "balancer_timeout": 7, "balancer_connectiontimeout": 3,
+                                                         "proxy_mode": "balancer"}
+    assert web1.groups == ["backends", "east"]
+    assert inv.groups["backends"] == ["web1"] and inv.groups["east"] == ["web1"]
+
+
+def test_host_vars_for_a_missing_host_and_a_vars_file_not_a_mapping(tmp_path):
+    write(tmp_path, BASE)
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "web9.yml").write_text("lbmethod: bybusyness\n")
+    with pytest.raises(InventoryError, match=r"host_vars/web9: host 'web9' does not exist in inv.yml"):
+        load(tmp_path / "inv.yml")
+    (tmp_path / "host_vars" / "web9.yml").unlink()
+    (tmp_path / "host_vars" / "web1.yml").write_text("- a list\n")
+    with pytest.raises(InventoryError, match=r"host_vars/web1.yml: must hold a mapping of variables"):
+        load(tmp_path / "inv.yml")
+
+
+def test_ssh_config_hosts_need_no_address(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["all"]["vars"]["ssh_config"] = "lab/ssh_config"
+    del proxy_vars(data)["ansible_host"]
+    inv = load(write(tmp_path, data))
+    proxy = inv.hosts["proxy"]
+    assert (proxy.address, proxy.explicit_address, proxy.ssh_config) == (
+        "proxy", False, str((tmp_path / "lab/ssh_config").resolve()))
+    assert inv.hosts["web1"].explicit_address is True
+    data["all"]["vars"]["ssh_config"] = "/abs/ssh_config"
+    assert load(write(tmp_path, data)).hosts["proxy"].ssh_config == "/abs/ssh_config"
+
+
+def test_select_skips_blanks_and_repeats(tmp_path):
+    inv = load(write(tmp_path, BASE))
+    assert [h.name for h in inv.select(" web1, ,backends,proxy")] == ["web1", "proxy"]
+    assert [h.name for h in inv.select("")] == list(inv.hosts) == ["web1", "proxy"]   # safe_dump sorts keys
