@@ -144,3 +144,44 @@ def test_every_proxy_config_step_is_configtested_and_reloads(inv):
     config = [s for s in steps if s.label.startswith(("file", "link", "absent"))]
     assert len(config) >= 5
     assert {(s.notify, s.validate) for s in config} == {(("reload-apache",), "apache")}
+
+
+@pytest.mark.parametrize("os_release,skip", [
+    ({"ID": "centos", "VERSION_ID": "7"}, None),
+    ({"ID": "centos", "VERSION_ID": "7.9.2009"}, None),
+    ({"ID": "centos", "VERSION_ID": "8"}, "not CentOS 7"),
+    ({"ID": "centos"}, "not CentOS 7"),
+    ({"ID": "rocky", "VERSION_ID": "7"}, "not CentOS 7"),
+])
+def test_vault_repo_only_on_centos7(inv, os_release, skip):
+    [repo] = [s for s in proxy.resources(inv.hosts["proxy"], REDHAT, inv, Opts()) if s.label.startswith("yum repo")]
+    change = repo.plan(Facts(os=os_release, platform=REDHAT))
+    if skip:
+        assert (change.changed, change.reason) == (False, skip)
+    else:
+        assert change.changed and change.script.endswith("yum clean all -q")
+
+
+@pytest.mark.parametrize("platform,first", [(DEBIAN, ["apache module ssl off"]), (REDHAT, [])])
+def test_tls_off_steps(inv, platform, first):
+    steps = proxy.tls_resources(inv.hosts["proxy"], platform, Opts())
+    tail = ["tls off /etc/httpd/conf.d/ssl.conf"] if platform.tls_conf else []
+    assert [s.label for s in steps] == first + [f"absent {platform.tls_dir}/proxy.crt",
+                                                f"absent {platform.tls_dir}/proxy.key"] + tail
+    assert {s.notify for s in steps} == {("reload-apache",)}
+    assert [s.validate for s in steps if not s.label.startswith("apache module")] == ["apache"] * (2 + len(tail))
+
+
+@pytest.mark.parametrize("platform", [DEBIAN, REDHAT])
+def test_tls_on_steps(inv, platform):
+    from provision.tls import Material
+    host = inv.hosts["proxy"]
+    host.vars["tls"] = "self-signed"
+    steps = proxy.tls_resources(host, platform, Opts(tls={"proxy": Material(b"C", b"K", b"T", 1)}))
+    directory, key, cert, *rest = steps
+    assert (directory.label, directory.mode) == (f"directory {platform.tls_dir}", "700")
+    assert (key.path, key.content, key.mode, key.notify, key.validate) == (
+        f"{platform.tls_dir}/proxy.key", b"K", "600", ("reload-apache",), "apache")
+    assert (cert.path, cert.content, cert.mode, cert.notify, cert.validate) == (
+        f"{platform.tls_dir}/proxy.crt", b"C", "644", ("reload-apache",), "apache")
+    assert [s.path for s in rest] == ([platform.tls_conf] if platform.tls_conf else [])
