@@ -185,3 +185,48 @@ def test_tls_on_steps(inv, platform):
     assert (cert.path, cert.content, cert.mode, cert.notify, cert.validate) == (
         f"{platform.tls_dir}/proxy.crt", b"C", "644", ("reload-apache",), "apache")
     assert [s.path for s in rest] == ([platform.tls_conf] if platform.tls_conf else [])
+
+
+def test_redhat_switches_leave_their_steps_out(inv):
+    host = inv.hosts["proxy"]
+    labels = lambda: [s.label for s in proxy.resources(host, REDHAT, inv, Opts())]   # noqa: E731
+    assert {"yum repo /etc/yum.repos.d/CentOS-Base.repo", "selinux boolean httpd_can_network_connect",
+            "firewalld service http"} <= set(labels())
+    host.vars.update(vault_repos=False, selinux_network_connect=False, firewalld_open_http=False)
+    assert not [x for x in labels() if x.startswith(("yum repo", "selinux", "firewalld"))]
+
+
+@pytest.mark.parametrize("platform", [DEBIAN, REDHAT])
+def test_proxy_module_link_and_default_site_steps(inv, platform):
+    from provision.resources import Absent, ApacheModuleDropin, ApacheModules, Link
+    steps = proxy.resources(inv.hosts["proxy"], platform, inv, Opts())
+    [mods] = [s for s in steps if isinstance(s, (ApacheModules, ApacheModuleDropin))]
+    assert mods.notify == ("reload-apache",)
+    if platform is DEBIAN:
+        assert isinstance(mods, ApacheModules) and mods.names == ("proxy", "proxy_http", "proxy_balancer",
+                                                                  "lbmethod_byrequests")
+        [link] = [s for s in steps if isinstance(s, Link)]
+        assert (link.path, link.target, link.notify, link.validate) == (
+            "/etc/apache2/sites-enabled/provision-proxy.conf", "../sites-available/provision-proxy.conf",
+            ("reload-apache",), "apache")
+        [default] = [s for s in steps if isinstance(s, Absent) and "000-default" in s.path]
+        assert (default.path, default.installed_by, default.notify, default.validate) == (
+            "/etc/apache2/sites-enabled/000-default.conf", "apache2", ("reload-apache",), "apache")
+    else:
+        assert (mods.path, mods.package, mods.validate) == (platform.module_dropin, "httpd", "apache")
+        [selinux] = [s for s in steps if s.label.startswith("selinux")]
+        assert (selinux.name, selinux.value) == ("httpd_can_network_connect", True)
+
+
+def test_tls_on_brings_its_modules_and_https_port(inv):
+    from provision.tls import Material
+    host = inv.hosts["proxy"]
+    host.vars["tls"] = "self-signed"
+    opts = Opts(tls={"proxy": Material(b"C", b"K", b"T", 1)})
+    debian = [s for s in proxy.resources(host, DEBIAN, inv, opts) if s.label.startswith("apache modules")]
+    assert set(debian[0].names) >= {"ssl", "socache_shmcb", "headers"}
+    redhat = proxy.resources(host, REDHAT, inv, opts)
+    labels = [s.label for s in redhat]
+    assert "firewalld service https" in labels and "packages mod_ssl" in labels
+    [dropin] = [s for s in redhat if s.label.startswith("apache modules")]
+    assert "ssl" not in dropin.modules and "headers" in dropin.modules
