@@ -25,7 +25,20 @@ NO_TESTS_CODES = {5, 33}
 
 # Mutants no test can tell apart from the original: mutant name -> (text on the mutated line, why).
 # The text guards against mutmut renumbering: an entry whose text no longer matches is ignored.
-EQUIVALENT: dict[str, tuple[str, str]] = {}
+_SETTING = "setting() reads the run's options only for proxy_mode, never for tls or lbmethod"
+_DEBIAN_MODULES = "on Debian modules() reads the platform only to drop RedHat's packaged ssl module"
+EQUIVALENT: dict[str, tuple[str, str]] = {
+    "provision.roles.proxy.x_resources__mutmut_50": ('setting(host, None, "tls")', _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_76": ("modules(host, None, platform)", _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_93": ("modules(host, None, platform)", _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_77": ("modules(host, options, None)", _DEBIAN_MODULES),
+    "provision.roles.proxy.x_resources__mutmut_79": ("modules(host, platform)", _DEBIAN_MODULES + "; " + _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_80": ("modules(host, options, )", _DEBIAN_MODULES),
+    "provision.roles.proxy.x_resources__mutmut_113": ('SELinuxBoolean("httpd_can_network_connect", )',
+                                                      "True is SELinuxBoolean's default value"),
+    "provision.roles.proxy.x_resources__mutmut_151": ("routes(host, None, inventory, options)",
+                                                      "routes() takes the platform but does not read it"),
+}
 
 # The audit's one-line mutations (issue "Tests that catch regressions"): what, file, old text, new text.
 NAMED = [
