@@ -25,9 +25,9 @@ TOOLS = ("ansible", "pyinfra", "fabric")
 
 # --- pure ----------------------------------------------------------------------------------------
 
-def job(inventory, ssh_config: Path) -> dict:
+def job(inventory, ssh_config: Path, known_hosts: Path | None = None) -> dict:
     """What every tool deploys, from our inventory: proxies, backends with their apps."""
-    return {"ssh_config": str(ssh_config),
+    return {"ssh_config": str(ssh_config), "known_hosts": str(known_hosts) if known_hosts else None,
             "proxies": [{"name": h.name, "address": h.address} for h in inventory.group("proxies")],
             "backends": [{"name": h.name, "address": h.private_address, "apps": h.apps}
                          for h in inventory.group("backends")]}
@@ -58,7 +58,9 @@ def ansible_cfg(spec: dict, forks: int) -> str:
 def pyinfra_inventory(spec: dict) -> str:
     """A pyinfra inventory module; it reaches the hosts through the lab's ssh_config."""
     def host(name, data):
-        return (name, {"ssh_config_file": spec["ssh_config"], **data})
+        known = {"ssh_known_hosts_file": spec["known_hosts"], "ssh_strict_host_key_checking": "yes"} \
+            if spec.get("known_hosts") else {}
+        return (name, {"ssh_config_file": spec["ssh_config"], **known, **data})
     proxies = [host(p["name"], {"members": members(spec)}) for p in spec["proxies"]]
     backends = [host(b["name"], {"apps": b["apps"], "bind": b["address"]}) for b in spec["backends"]]
     return f"proxies = {proxies!r}\nbackends = {backends!r}\n"

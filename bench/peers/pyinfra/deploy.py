@@ -16,7 +16,7 @@ if "backends" in host.groups:
         service = f"peer-app-{a['name']}"
         unit = files.template(name=f"Unit {service}", src=str(HERE / "app.service.j2"),
                               dest=f"/etc/systemd/system/{service}.service", mode="644",
-                              app=a, bind=host.data.ssh_hostname)
+                              app=a, bind=host.data.bind)
         systemd.daemon_reload(name="systemd daemon-reload", _if=unit.did_change)
         systemd.service(name=f"{service} running", service=service, running=True, enabled=True)
         systemd.service(name=f"Restart {service}", service=service, restarted=True, _if=any_changed(app, unit))
