@@ -40,6 +40,16 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
                                                       "routes() takes the platform but does not read it"),
 }
 
+# Kinds of equivalent mutants, by module: a regular expression on the mutated (added) line, and why.
+EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
+    "roles.proxy": [
+        (r"setting\(host, None, ['\"](?!proxy_mode)", _SETTING),
+        (r"modules\(host, None, platform\)", _SETTING),
+        (r"render\(\"proxy-vhost\.conf\.j2\", mode=", "the vhost template does not read mode"),
+        (r'getattr\(options, "(tls|mode)", \)', "the engine's Options always has tls and mode"),
+    ],
+}
+
 # The audit's one-line mutations (issue "Tests that catch regressions"): what, file, old text, new text.
 NAMED = [
     ("dropped range check on balancer_timeout", "provision/inventory.py",
@@ -79,23 +89,27 @@ def changed_lines(diff: str) -> list[str]:
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
-def is_equivalent(name: str, diff: str, equivalent: dict) -> str | None:
-    """The reason a mutant is equivalent, if it is listed and its added line still matches."""
-    entry = equivalent.get(name)
-    if entry is None:
-        return None
-    text, reason = entry
+def is_equivalent(name: str, diff: str, equivalent: dict, patterns=()) -> str | None:
+    """The reason a mutant is equivalent: it is listed by name and its added line still holds the
+    listed text, or its added line matches one of the module's patterns."""
+    import re
     added = [line[1:] for line in changed_lines(diff) if line.startswith("+")]
-    return reason if any(text in line for line in added) else None
+    entry = equivalent.get(name)
+    if entry is not None and any(entry[0] in line for line in added):
+        return entry[1]
+    for pattern, reason in patterns:
+        if added and all(re.search(pattern, line) for line in added):
+            return reason
+    return None
 
 
-def score(exit_codes: dict, diffs: dict, equivalent: dict) -> dict:
+def score(exit_codes: dict, diffs: dict, equivalent: dict, patterns=()) -> dict:
     """A module's result: counts, survivors with their diffs, equivalent mutants with reasons."""
     killed = [n for n, c in exit_codes.items() if c in KILLED_CODES]
     unchecked = [n for n, c in exit_codes.items() if c is None]
     eq, survived = [], []
     for name in sorted(n for n, c in exit_codes.items() if c not in KILLED_CODES and c is not None):
-        reason = is_equivalent(name, diffs.get(name, ""), equivalent)
+        reason = is_equivalent(name, diffs.get(name, ""), equivalent, patterns)
         if reason:
             eq.append({"name": name, "reason": reason, "diff": changed_lines(diffs.get(name, ""))})
         else:
@@ -188,7 +202,7 @@ def run_module(module: str, log=print) -> dict:
         raise RuntimeError(f"mutmut checked no mutant of {module} (exit {proc.returncode}):\n"
                            f"{(proc.stdout + proc.stderr)[-2000:]}")
     todo = [n for n, c in codes.items() if c not in KILLED_CODES]
-    result = score(codes, _diffs(module, todo), EQUIVALENT)
+    result = score(codes, _diffs(module, todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result

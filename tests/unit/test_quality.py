@@ -41,3 +41,12 @@ def test_first_failure_from_pytest_output():
 def test_equivalent_entries_name_pure_modules():
     for name, (text, reason) in quality.EQUIVALENT.items():
         assert name.split(".x")[0].removeprefix("provision.") in quality.PURE_MODULES and text and reason
+
+
+def test_patterns_mark_a_kind_of_mutant_equivalent_when_every_added_line_matches():
+    patterns = quality.EQUIVALENT_PATTERNS["roles.proxy"]
+    tls = "-    x = setting(host, options, 'tls')\n+    x = setting(host, None, 'tls')\n"
+    mode = "-    x = setting(host, options, 'proxy_mode')\n+    x = setting(host, None, 'proxy_mode')\n"
+    assert quality.is_equivalent("n", tls, {}, patterns) == quality._SETTING
+    assert quality.is_equivalent("n", mode, {}, patterns) is None
+    assert quality.is_equivalent("n", "", {}, patterns) is None

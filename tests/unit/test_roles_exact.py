@@ -230,3 +230,63 @@ def test_tls_on_brings_its_modules_and_https_port(inv):
     assert "firewalld service https" in labels and "packages mod_ssl" in labels
     [dropin] = [s for s in redhat if s.label.startswith("apache modules")]
     assert "ssl" not in dropin.modules and "headers" in dropin.modules
+
+
+def tls_host(inv, **extra):
+    from provision.tls import Material
+    host = inv.hosts["proxy"]
+    host.vars.update(tls="self-signed", **extra)
+    chain = b"-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n" * 2
+    return host, Opts(tls={"proxy": Material(chain, b"K", b"T", 1)})
+
+
+@pytest.mark.parametrize("platform,chain_line", [(DEBIAN, False), (REDHAT, True)])
+def test_tls_vhost_lines(inv, platform, chain_line):
+    host, opts = tls_host(inv, tls_hsts=True)
+    lines = [x.strip() for x in proxy.vhost(host, platform, opts).splitlines()]
+    cert, key = proxy.tls_paths(platform)
+    assert f"SSLCertificateFile {cert}" in lines and f"SSLCertificateKeyFile {key}" in lines
+    assert (f"SSLCertificateChainFile {cert}" in lines) is chain_line       # httpd 2.4.6 reads chains there only
+    assert f"SSLCipherSuite {proxy.CIPHERS}" in lines
+    assert 'Header always set Strict-Transport-Security "max-age=63072000"' in lines
+    assert lines.count(f"Include {platform.routes_path}") == 2
+    assert ["RequestHeader set X-Forwarded-Proto http", "RequestHeader set X-Forwarded-Proto https"] == [
+        x for x in lines if x.startswith("RequestHeader")]
+
+
+def test_tls_redirect_keeps_the_health_path(inv):
+    host, opts = tls_host(inv, tls_redirect=True, health_path="/up.json")
+    lines = [x.strip() for x in proxy.vhost(host, DEBIAN, opts).splitlines()]
+    assert "RewriteCond %{REQUEST_URI} !^/up\\.json(/|$)" in lines
+    assert "RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [R=301,L]" in lines
+    host.vars["tls_redirect"] = False
+    assert "RewriteEngine On" not in proxy.vhost(host, DEBIAN, opts)
+
+
+def test_material_is_the_prepared_one(inv):
+    host, opts = tls_host(inv)
+    assert proxy.material(host, opts) is opts.tls["proxy"]
+    host.vars["tls"] = "off"
+    assert proxy.material(host, opts) is None
+
+
+def test_extra_directives_close_the_routes_and_the_error_names_the_inventory(inv):
+    inv.hosts["proxy"].vars["proxy_extra_directives"] = ["ProxyTimeout 60", "ProxyBadHeader Ignore"]
+    text = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, Opts())
+    assert text.splitlines()[-3:] == ["# proxy_extra_directives from the inventory, as given", "ProxyTimeout 60",
+                                      "ProxyBadHeader Ignore"]
+    assert "proxy_extra_directives" not in proxy.routes(inv.hosts["web1"], DEBIAN, inv, Opts())
+    for b in inv.group("backends"):
+        b.vars["apps"] = []
+    with pytest.raises(proxy.ProxyConfigError) as err:
+        proxy.routes(inv.hosts["proxy"], DEBIAN, inv, Opts())
+    assert str(err.value) == f"{inv.path}: group 'backends' has no apps to proxy to"
+
+
+def test_material_missing_message_in_full(inv):
+    host = inv.hosts["proxy"]
+    host.vars["tls"] = "provided"
+    with pytest.raises(proxy.ProxyConfigError) as err:
+        proxy.material(host, Opts(tls={}))
+    assert str(err.value) == ("tls: provided: no certificate prepared for this host "
+                              "(provision.tls.prepare runs before planning)")
