@@ -290,3 +290,25 @@ def test_material_missing_message_in_full(inv):
         proxy.material(host, Opts(tls={}))
     assert str(err.value) == ("tls: provided: no certificate prepared for this host "
                               "(provision.tls.prepare runs before planning)")
+
+
+def test_backend_app_file_and_unit_description_carry_the_app(inv):
+    steps = backends.resources(inv.hosts["web1"], DEBIAN, inv, Opts(wheels=lambda facts: None))
+    files = {s.path: s.content.decode() for s in steps if hasattr(s, "content")}
+    app = files["/opt/provision/apps/hello/app.py"]
+    assert 'MESSAGE = "Hello world!"' in app and 'OWN_URL = "http://10.123.0.11:8080"' in app
+    assert 'app="hello"' in app
+    unit = files["/etc/systemd/system/provision-app-hello.service"]
+    assert "Description=provision backend app hello (10.123.0.11:8080)" in unit.splitlines()
+
+
+def test_backend_venv_uses_the_runs_wheels_or_the_hosts_own(inv, monkeypatch):
+    given = object()
+    [venv] = [s for s in backends.resources(inv.hosts["web1"], DEBIAN, inv, Opts(wheels=given))
+              if s.label.startswith("venv")]
+    assert venv.wheels is given
+    seen = []
+    monkeypatch.setattr(backends, "wheelhouse", lambda python, arch: seen.append((python, arch)) or "house")
+    [venv] = [s for s in backends.resources(inv.hosts["web1"], DEBIAN, inv, Opts()) if s.label.startswith("venv")]
+    assert venv.wheels(Facts(os={}, platform=DEBIAN, python=(3, 11, 2), arch="x86_64")) == "house"
+    assert seen == [((3, 11, 2), "x86_64")]
