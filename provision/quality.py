@@ -138,7 +138,8 @@ def markdown(results: dict) -> str:
         if r is None:
             out.append(f"| {m} | - | - | - | - | - | not run | - |")
             continue
-        ok = "-" if r["score"] is None else ("pass" if r["score"] >= TARGET else "FAIL")
+        ok = "n/a: data only" if not r["mutants"] else "-" if r["score"] is None else \
+            ("pass" if r["score"] >= TARGET else "FAIL")
         out.append(f"| {m} | {r['mutants']} | {r['killed']} | {len(r['survived'])} | {len(r['equivalent'])} | "
                    f"{_pct(r['score'])} | {ok} | {r.get('date', '-')} |")
     named = results.get("named")
@@ -193,6 +194,10 @@ def run_module(module: str, log=print) -> dict:
     log(f"mutmut on provision/{module.replace('.', '/')}.py")
     t0 = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if not _meta_path(module).exists() and proc.returncode == 0:
+        log(f"  provision/{module.replace('.', '/')}.py has no function to mutate (data only)")
+        return {"mutants": 0, "killed": 0, "survived": [], "equivalent": [], "unchecked": 0, "score": None,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": 0}
     if not _meta_path(module).exists():
         raise RuntimeError(f"mutmut wrote no results for {module} (exit {proc.returncode}):\n"
                            f"{(proc.stdout + proc.stderr)[-2000:]}")
