@@ -42,6 +42,9 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
 
 # Kinds of equivalent mutants, by module: a regular expression on the mutated (added) line, and why.
 EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
+    "report": [
+        (r'if \(text\) or True else ""', "indenting no lines gives the empty string too"),
+    ],
     "roles.proxy": [
         (r"setting\(host, None, ['\"](?!proxy_mode)", _SETTING),
         (r"modules\(host, None, platform\)", _SETTING),

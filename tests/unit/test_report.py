@@ -8,7 +8,7 @@ from provision.report import Reporter, merge, to_json
 
 def lines(verbose=False, act=None):
     out = io.StringIO()
-    act(Reporter(stream=out, verbose=verbose))
+    act(Reporter(stream=out, verbose=True) if verbose else Reporter(stream=out))
     return out.getvalue().splitlines()
 
 
@@ -21,7 +21,7 @@ def test_steps_ok_hidden_unless_verbose_changed_and_failed_shown_with_detail():
     assert quiet[:3] == ["web1 | changed | file /y: content differs", "    -a", "    +b"]
     assert quiet[3] == "web1 | failed | svc: started"
     assert quiet[4:] == [f"    l{i}" for i in range(5, 30)]           # the last 25 lines of its output
-    assert lines(verbose=True, act=act)[0] == "web1 | ok | file /x: content, mode and owner match"
+    assert lines(verbose=True, act=act) == ["web1 | ok | file /x: content, mode and owner match"] + quiet
 
 
 def test_failed_step_with_a_diff_shows_both():
@@ -67,3 +67,38 @@ def test_json_has_counts_steps_and_extra():
                                                   "output": "out", "diff": "+x"}]}},
                     "elapsed": 1.5}
     assert json.loads(to_json([])) == {"hosts": {}}
+
+
+def test_json_is_indented_by_two():
+    assert to_json([]) == '{\n  "hosts": {}\n}'
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_on_a_terminal_lines_are_coloured_and_markup_in_names_is_shown_as_is(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = Terminal()
+    r = Reporter(stream=out)
+    r.step("web[1]", StepResult("file [a]", "changed", "why", diff="+[b]"))
+    r.step("web[1]", StepResult("odd", "weird", "status"))
+    text = out.getvalue()
+    assert "web[1]" in text and "file [a]: why" in text and "+[b]" in text
+    assert "\x1b[33mchanged" in text            # yellow
+    assert "\x1b[2m" in text                    # the detail is dim
+    assert "\x1b[37mweird" in text              # an unknown status is white
+    assert "\x1b[1mweb[1]" in text              # the host is bold
+
+
+def test_on_a_terminal_numbers_and_paths_are_not_highlighted(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = Terminal()
+    r = Reporter(stream=out)
+    r.host_ok("web1", 12)
+    r.step("web1", StepResult("file /etc/x", "failed", "exit 1", output="/etc/x: 3 errors"))
+    text = out.getvalue()
+    assert "12 steps, nothing to change" in text and "file /etc/x: exit 1" in text and "/etc/x: 3 errors" in text
