@@ -45,6 +45,12 @@ EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
     "report": [
         (r'if \(text\) or True else ""', "indenting no lines gives the empty string too"),
     ],
+    "tls": [
+        (r'path\.name \+ "(XX\.tmpXX|\.TMP)"', "the temporary name lives only until the rename"),
+        (r"os\.O_TRUNC, \)", "the chmod that follows sets the mode before the rename"),
+        (r"if \(p\.is_absolute\(\)\) and False else", "an absolute path joined to the inventory's folder is "
+                                                      "itself"),
+    ],
     "roles.proxy": [
         (r"setting\(host, None, ['\"](?!proxy_mode)", _SETTING),
         (r"modules\(host, None, platform\)", _SETTING),

@@ -113,3 +113,81 @@ def test_off_hosts_get_nothing(inventory):
     host.vars["tls"] = "off"
     assert tls.prepare(inventory, [host], now=NOW) == {}
     assert tls.trust_path(host, inventory) is None
+
+
+def test_key_usage_and_key_size_exactly(inventory):
+    made = tls.prepare(inventory, inventory.group("proxies"), now=NOW)["proxy"]
+    ca, cert = x509.load_pem_x509_certificate(made.trust), x509.load_pem_x509_certificate(made.cert)
+    assert ext(ca, x509.KeyUsage)[1] == x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False)
+    assert ext(cert, x509.KeyUsage)[1] == x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=True, data_encipherment=False,
+        key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    assert ca.public_key().key_size == cert.public_key().key_size == 2048
+
+
+def test_ca_with_exactly_a_certificate_lifetime_left_is_made_again(inventory):
+    host = inventory.hosts["proxy"]
+    first = tls.prepare(inventory, [host], now=NOW)["proxy"]
+    ca = x509.load_pem_x509_certificate(first.trust)
+    second = tls.prepare(inventory, [host], now=ca.not_valid_after_utc - tls.CERT_LIFETIME)["proxy"]
+    assert second.trust != first.trust
+    third = tls.prepare(inventory, [host], now=NOW + datetime.timedelta(days=1))["proxy"]
+    assert third.trust == second.trust
+
+
+def write_provided(inventory, tmp_path, chain_of_two=True):
+    from cryptography.hazmat.primitives import serialization
+    store = tmp_path / "ca-here"
+    ca_cert, ca_key = tls._ca(store, False, NOW)
+    host = inventory.hosts["proxy"]
+    made = tls._server(store, host, ca_cert, ca_key, False, NOW)
+    chain = made.cert + (made.trust if chain_of_two else b"")
+    (tmp_path / "chain.pem").write_bytes(chain)
+    (tmp_path / "key.pem").write_bytes(made.key)
+    host.vars.update(tls="provided", tls_cert=str(tmp_path / "chain.pem"), tls_key="key.pem")
+    return host, made, ca_cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_provided_chain_trusts_its_issuers_and_keeps_the_files_as_given(inventory, tmp_path):
+    host, made, ca_pem = write_provided(inventory, tmp_path)
+    got = tls.prepare(inventory, [host], now=NOW)["proxy"]
+    assert (got.cert, got.key, got.trust, got.serial, got.issued) == (
+        made.cert + ca_pem, made.key, ca_pem, made.serial, False)
+    assert got.chained
+    assert tls.trust_path(host, inventory) == tmp_path / "chain.pem"
+
+
+def test_provided_single_certificate_trusts_itself(inventory, tmp_path):
+    host, made, _ = write_provided(inventory, tmp_path, chain_of_two=False)
+    got = tls.prepare(inventory, [host], now=NOW)["proxy"]
+    assert got.trust == made.cert and not got.chained
+
+
+@pytest.mark.parametrize("what,cert,key,message", [
+    ("not pem", b"junk", None, "host 'proxy': {dir}/chain.pem: not a PEM certificate"),
+    ("key not pem", None, b"junk", "host 'proxy': {dir}/key.pem: not an unencrypted PEM private key"),
+])
+def test_provided_files_that_are_not_pem(inventory, tmp_path, what, cert, key, message):
+    host, _, _ = write_provided(inventory, tmp_path)
+    if cert is not None:
+        (tmp_path / "chain.pem").write_bytes(cert)
+    if key is not None:
+        (tmp_path / "key.pem").write_bytes(key)
+    with pytest.raises(tls.TLSError) as err:
+        tls.prepare(inventory, [host], now=NOW)
+    assert str(err.value) == message.format(dir=tmp_path)
+
+
+def test_provided_key_of_another_certificate_and_a_missing_file(inventory, tmp_path):
+    host, _, _ = write_provided(inventory, tmp_path)
+    other = tls._key_pem(tls._new_key())
+    (tmp_path / "key.pem").write_bytes(other)
+    with pytest.raises(tls.TLSError) as err:
+        tls.prepare(inventory, [host], now=NOW)
+    assert str(err.value) == f"host 'proxy': {tmp_path}/key.pem is not the key of {tmp_path}/chain.pem"
+    (tmp_path / "key.pem").unlink()
+    with pytest.raises(tls.TLSError) as err:
+        tls.prepare(inventory, [host], now=NOW)
+    assert str(err.value) == f"host 'proxy': tls: provided: cannot read {tmp_path}/key.pem: No such file or directory"
