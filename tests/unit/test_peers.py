@@ -44,3 +44,30 @@ def test_changed_counts_from_each_tool():
               "    [proxy] No changes\n    [proxy] Success\n"
     assert peers.changed_counts("pyinfra", pyinfra) == {"proxy": 2, "web1": 0}
     assert peers.changed_counts("fabric", "proxy changed=3\nweb1 changed=0\n") == {"proxy": 3, "web1": 0}
+
+
+class FakeApi:
+    def __init__(self):
+        self.resets = 0
+
+    def reset(self, log=None):
+        self.resets += 1
+
+
+def test_measure_checks_cold_changes_curl_and_noop(tmp_path, monkeypatch):
+    s = spec()
+    runs = {"ansible": [{"proxy": 5, "web1": 4, "web2": 4}, {"proxy": 0, "web1": 0, "web2": 0}],
+            "pyinfra": [{"proxy": 5, "web1": 4, "web2": 4}, {"proxy": 1, "web1": 0, "web2": 0}],
+            "fabric": [{"proxy": 5, "web1": 4}, {"proxy": 0, "web1": 0, "web2": 0}]}
+
+    def fake_run(tool, workdir, timeout=900):
+        return peers.PeerRun(tool, 2.0, 0, runs[tool].pop(0), "out")
+    monkeypatch.setattr(peers, "run", fake_run)
+    monkeypatch.setattr(peers, "curl_answers", lambda address, n=4: ["Hello world!", "Howdy world!"] * 2)
+    api = FakeApi()
+    out = peers.measure(api, s, tmp_path, cold_runs=1, log=lambda m: None)
+    assert api.resets == 3
+    assert out["ansible"]["problems"] == [] and out["ansible"]["cold"]["median"] == 2.0
+    assert out["ansible"]["no-op"]["runs"] == 1
+    assert len(out["pyinfra"]["problems"]) == 1 and out["pyinfra"]["problems"][0].startswith("no-op:")
+    assert len(out["fabric"]["problems"]) == 1 and out["fabric"]["problems"][0].startswith("cold 1:")
