@@ -184,3 +184,18 @@ def test_select_skips_blanks_and_repeats(tmp_path):
     inv = load(write(tmp_path, BASE))
     assert [h.name for h in inv.select(" web1, ,backends,proxy")] == ["web1", "proxy"]
     assert [h.name for h in inv.select("")] == list(inv.hosts) == ["web1", "proxy"]   # safe_dump sorts keys
+
+
+def test_tls_provided_with_both_files_and_mixed_case_names_load(tmp_path):
+    data = copy.deepcopy(BASE)
+    proxy_vars(data).update(tls="provided", tls_cert="c.pem", tls_key="k.pem", tls_names=["Alt.Example.TEST", "::1"])
+    proxy = load(write(tmp_path, data)).hosts["proxy"]
+    assert (proxy.vars["tls_cert"], proxy.vars["tls_key"], proxy.vars["tls_names"]) == (
+        "c.pem", "k.pem", ["Alt.Example.TEST", "::1"])
+    proxy_vars(data).pop("tls_cert")
+    assert broken(tmp_path, lambda d: d.update(data)) == \
+        "host 'proxy': field 'tls_cert'/'tls_key' are required with tls: provided"
+
+
+def test_an_unknown_group_has_no_hosts(tmp_path):
+    assert load(write(tmp_path, BASE)).group("nope") == []
