@@ -229,23 +229,34 @@ def _first_failure(output: str) -> str | None:
     return None
 
 
+def _copy_of_the_checkout(dest: Path) -> Path:
+    """The checkout's tracked files (as they are now) in ``dest``, where a mutation can be applied."""
+    import shutil
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
 def run_named(log=print) -> dict:
-    """Apply each named mutation, run the unit tests until one fails, restore the file."""
+    """Apply each named mutation to a copy of the checkout and run the unit tests there until one
+    fails; the checkout itself is never changed."""
+    import tempfile
     rows = []
     for what, rel, old, new in NAMED:
-        path = ROOT / rel
-        text = path.read_text()
+        text = (ROOT / rel).read_text()
         if text.count(old) != 1:
             rows.append({"mutation": what, "file": rel, "killed_by": None, "note": "code moved: text not found"})
             log(f"  {what}: the code moved, mutation not applied")
             continue
-        path.write_text(text.replace(old, new))
-        try:
+        with tempfile.TemporaryDirectory(prefix="named-mutant-") as tmp:
+            copy = _copy_of_the_checkout(Path(tmp))
+            (copy / rel).write_text(text.replace(old, new))
             proc = subprocess.run(["nice", "-n", "10", sys.executable, "-m", "pytest", "-q", "-x", "--tb=no",
-                                   "-p", "no:cacheprovider", "tests/unit"], cwd=ROOT, capture_output=True, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
-        finally:
-            path.write_text(text)
+                                   "-p", "no:cacheprovider", "tests/unit"], cwd=copy, capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(copy)})
         killer = _first_failure(proc.stdout) if proc.returncode else None
         rows.append({"mutation": what, "file": rel, "killed_by": killer})
         log(f"  {what}: {'killed by ' + killer if killer else 'SURVIVED'}")
@@ -266,17 +277,28 @@ def print_summary(results: dict, log=print) -> None:
                 log(f"    survivor {s['name']}: {' / '.join(x.strip() for x in s['diff'])[:150]}")
 
 
+def _save(key: str, name: str | None, value: dict) -> dict:
+    """Re-read docs/mutation.json, set one result in it, write it and docs/quality.md: runs of
+    different modules (or --named) at the same time never drop each other's results."""
+    results = load_results()
+    if name is None:
+        results[key] = value
+    else:
+        results.setdefault(key, {})[name] = value
+    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    REPORT.write_text(markdown(results))
+    return results
+
+
 def main(module: str | None = None, named: bool = False, log=print) -> int:
     if module is not None and module not in PURE_MODULES:
         from .errors import UserError
         raise UserError(f"--module: {module!r} is not a pure module ({', '.join(PURE_MODULES)})")
     results = load_results()
     if named:
-        results["named"] = run_named(log)
+        results = _save("named", None, run_named(log))
     for m in ([module] if module else ([] if named else PURE_MODULES)):
-        results["modules"][m] = run_module(m, log)
-        RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        results = _save("modules", m, run_module(m, log))
     REPORT.write_text(markdown(results))
     print_summary(results, log)
     log(f"wrote {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
