@@ -41,7 +41,7 @@ def ansible_inventory(spec: dict) -> dict:
     return {"all": {"children": {
         "proxies": {"hosts": {p["name"]: {"ansible_host": p["name"], "members": members(spec)}
                               for p in spec["proxies"]}},
-        "backends": {"hosts": {b["name"]: {"ansible_host": b["name"], "apps": b["apps"]}
+        "backends": {"hosts": {b["name"]: {"ansible_host": b["name"], "apps": b["apps"], "bind": b["address"]}
                                for b in spec["backends"]}}}}}
 
 
