@@ -140,7 +140,15 @@ def run(tool: str, workdir: Path, timeout: float = 900) -> PeerRun:
     return PeerRun(tool, wall, proc.returncode, changed_counts(tool, output), output)
 
 
-def curl_answers(address: str, n: int = 4) -> list[str]:
+def curl_answers(address: str, n: int = 4, settle: float = 10.0) -> list[str]:
+    """``n`` answers through the proxy, once it answers at all (apps may still be starting)."""
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{address}/", timeout=5):
+                break
+        except OSError:
+            time.sleep(0.5)
     out = []
     for _ in range(n):
         try:
