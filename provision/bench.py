@@ -356,7 +356,18 @@ def sshd_counts_during(config: Path, hosts: list[str], action) -> tuple[dict, ob
     finally:
         for h in hosts:
             ssh(config, h, f"rm -f {dropin} && systemctl reload ssh")
+        for h in hosts:
+            _wait_for_ssh(config, h)
     return seen, outcome
+
+
+def _wait_for_ssh(config: Path, host: str, seconds: float = 20) -> None:
+    """sshd re-executes itself on reload: its port is closed for a moment (longer on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    while subprocess.run(_ssh_argv(config, host, "true"), capture_output=True, timeout=30).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{host}: ssh did not come back within {seconds:g} s after reloading sshd")
+        time.sleep(0.3)
 
 
 def journal_check(config: Path, log, deploy_=deploy) -> dict:
