@@ -25,8 +25,8 @@ def test_markdown_shows_every_module_target_named_table_and_survivors():
         "named": {"date": "d", "rows": [{"mutation": "m", "file": "f.py", "killed_by": "tests/unit/t.py::x"},
                                         {"mutation": "n", "file": "g.py", "killed_by": None}]}}
     text = quality.markdown(results)
-    assert "| apply | 10 | 9 | 1 | 1 | 100.0% | pass | d |" in text
-    assert "| inventory | - | - | - | - | - | not run | - |" in text
+    assert "| apply | 10 | 9 | 1 | 1 | 0 | 100.0% | pass | d |" in text
+    assert "| inventory | - | - | - | - | - | - | not run | - |" in text
     assert "| m | f.py | `tests/unit/t.py::x` |" in text and "| n | g.py | **survived** |" in text
     assert "- `provision.apply.x_f__mutmut_2`: why" in text
     assert "- `provision.apply.x_f__mutmut_1` (survived): `+b'c`" in text
