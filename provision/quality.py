@@ -42,6 +42,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
 
 # Kinds of equivalent mutants, by module: a regular expression on the mutated (added) line, and why.
 EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
+    "inventory": [
+        (r"visit\(p, (None|depth [-+] \d)\)|visit\(g, 1\)", "visit()'s depth is never read"),
+        (r'if "(XXallXX|ALL)" in order:|if "all" not in order:',
+         "'all' is every group's first ancestor, so it is already first in the order"),
+        (r"isinstance\(port, bool\) and not isinstance\(port, int\)", "a bool is 0 or 1: outside 1024-65535 anyway"),
+        (r"if \(not Path\(ssh_config\)\.is_absolute\(\)\) (and False|or True)",
+         "an absolute path joined to the inventory's folder is itself"),
+    ],
     "report": [
         (r'if \(text\) or True else ""', "indenting no lines gives the empty string too"),
     ],

@@ -199,3 +199,41 @@ def test_tls_provided_with_both_files_and_mixed_case_names_load(tmp_path):
 
 def test_an_unknown_group_has_no_hosts(tmp_path):
     assert load(write(tmp_path, BASE)).group("nope") == []
+
+
+def test_mixed_case_names_paths_spaces_and_port_limits_load(tmp_path):
+    data = copy.deepcopy(BASE)
+    proxy_vars(data).update(server_name="WWW.Example.test", health_path="/Health/z", ansible_port=65535,
+                            proxy_extra_directives=["ProxyTimeout 60"])
+    d = data["all"]["children"]["backends"]["hosts"]["web1"]
+    d["ansible_port"] = 1
+    inv = load(write(tmp_path, data))
+    assert (inv.hosts["proxy"].port, inv.hosts["web1"].port) == (65535, 1)
+    assert inv.hosts["proxy"].vars["server_name"] == "WWW.Example.test"
+    assert broken(tmp_path, lambda x: (x.update(copy.deepcopy(data)), proxy_vars(x).update(ansible_port=65536))) == \
+        "host 'proxy': field 'ansible_port' must be a port number 1-65535, got 65536"
+
+
+def test_connection_keys_are_not_role_vars(tmp_path):
+    data = copy.deepcopy(BASE)
+    proxy_vars(data).update(ansible_user="deploy", ansible_port=2222, ansible_become=True)
+    proxy = load(write(tmp_path, data)).hosts["proxy"]
+    assert set(proxy.vars) == {"proxy_mode"}           # from all: vars
+
+
+def test_an_empty_group_and_an_unknown_key_message_in_full(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["all"]["children"]["spare"] = None
+    inv = load(write(tmp_path, data))
+    assert inv.group("spare") == [] and "spare" in inv.groups
+    data["all"]["children"]["spare"] = {"kids": {}}
+    assert broken(tmp_path, lambda x: x.update(copy.deepcopy(data))) == \
+        "group 'spare': unknown key 'kids' (expected hosts, children or vars)"
+
+
+def test_a_vars_folder_entry_that_is_not_yaml_keeps_its_whole_name(tmp_path):
+    write(tmp_path, BASE)
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "web1.txt").write_text("lbmethod: bybusyness\n")
+    with pytest.raises(InventoryError, match=r"host 'web1.txt' does not exist in inv.yml"):
+        load(tmp_path / "inv.yml")
