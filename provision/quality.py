@@ -42,6 +42,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
 
 # Kinds of equivalent mutants, by module: a regular expression on the mutated (added) line, and why.
 EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
+    "apply": [
+        (r"if \(fresh\) or True else", "with nothing to forget the line is `rm -f` with no operand, which does nothing"),
+    ],
+    "facts": [
+        (r'"export lc_all=c"', "no command of the facts script prints what the parsers read differently by locale"),
+    ],
     "inventory": [
         (r"visit\(p, (None|depth [-+] \d)\)|visit\(g, 1\)", "visit()'s depth is never read"),
         (r'if "(XXallXX|ALL)" in order:|if "all" not in order:',

@@ -92,3 +92,7 @@ def test_parse_every_shape():
 
 def test_parse_a_step_that_never_printed():
     assert apply.parse("@@@ step 0\n") == {"0": apply.StepOutcome("0", None, "")}
+
+
+def test_parse_an_interrupted_step_keeps_every_line():
+    assert apply.parse("@@@ step 4\nGet:1 a\nGet:2 b\n")["4"].output == "Get:1 a\nGet:2 b"
