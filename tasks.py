@@ -197,11 +197,12 @@ def inventory(c, inventory=None, graph=False, host=None, list_=False):
 
 @task(help={"module": "one pure module (inventory, facts, resources, apply, platforms, render, roles.proxy, "
                       "roles.backends, tls, report); default: all of them, one after the other",
-            "named": "apply the audit's twelve one-line mutations by hand and record the unit test that fails"})
-def mutate(c, module=None, named=False):
+            "named": "apply the audit's twelve one-line mutations by hand and record the unit test that fails",
+            "rescore": "recount from mutmut's last recorded results with the current equivalent list (no run)"})
+def mutate(c, module=None, named=False, rescore=False):
     """Mutation testing (mutmut) of the pure modules against the unit tests; writes docs/quality.md."""
     from provision.quality import main
-    code = main(module=module, named=named)
+    code = main(module=module, named=named, rescored=rescore)
     if code:
         raise Exit(code=code)
 

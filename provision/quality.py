@@ -212,6 +212,18 @@ def _diffs(module: str, names: list[str]) -> dict:
         os.chdir(cwd)
 
 
+def rescore(module: str, log=print) -> dict:
+    """The module's result again from mutmut's recorded exit codes (mutants/), with the current
+    list of equivalent mutants; mutmut is not run."""
+    codes = json.loads(_meta_path(module).read_text())["exit_code_by_key"]
+    todo = [n for n, c in codes.items() if c not in KILLED_CODES and c is not None]
+    result = score(codes, _diffs(module, todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+    previous = load_results().get("modules", {}).get(module, {})
+    result["date"] = previous.get("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    log(f"{module}: rescored from the run of {result['date']}")
+    return result
+
+
 def run_module(module: str, log=print) -> dict:
     argv = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "2",
             f"provision.{module}.*"]
@@ -305,7 +317,7 @@ def _save(key: str, name: str | None, value: dict) -> dict:
     return results
 
 
-def main(module: str | None = None, named: bool = False, log=print) -> int:
+def main(module: str | None = None, named: bool = False, rescored: bool = False, log=print) -> int:
     if module is not None and module not in PURE_MODULES:
         from .errors import UserError
         raise UserError(f"--module: {module!r} is not a pure module ({', '.join(PURE_MODULES)})")
@@ -313,7 +325,7 @@ def main(module: str | None = None, named: bool = False, log=print) -> int:
     if named:
         results = _save("named", None, run_named(log))
     for m in ([module] if module else ([] if named else PURE_MODULES)):
-        results = _save("modules", m, run_module(m, log))
+        results = _save("modules", m, rescore(m, log) if rescored else run_module(m, log))
     REPORT.write_text(markdown(results))
     print_summary(results, log)
     log(f"wrote {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
