@@ -47,6 +47,11 @@ EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
     ],
     "facts": [
         (r'"export lc_all=c"', "no command of the facts script prints what the parsers read differently by locale"),
+        (r'parse_firewalld\(s\.get\("firewalld", (None)?\)\)', "parse_firewalld treats no lines and None alike"),
+        (r'os_release\.get\("ID", (None)?\)', "a missing ID is refused whether it reads as '' or None"),
+        (r'os_release\.get\("(VERSION_ID|ID_LIKE)", "XXXX"\)',
+         "an unknown release or family name is refused the same way as an empty one"),
+        (r'parse_python_version\("XX\\nXX"\.join', "the version is searched for anywhere in the section's text"),
     ],
     "inventory": [
         (r"visit\(p, (None|depth [-+] \d)\)|visit\(g, 1\)", "visit()'s depth is never read"),

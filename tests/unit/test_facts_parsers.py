@@ -53,3 +53,7 @@ def test_packages_split_on_tabs_only():
 def test_loadmodule_line_with_a_comment_holding_a_colon():
     lines = ["/etc/httpd/conf.modules.d/00-proxy.conf:LoadModule proxy_module modules/mod_proxy.so # note: x"]
     assert facts.parse_loadmodules(lines) == {"proxy_module": "/etc/httpd/conf.modules.d/00-proxy.conf"}
+
+
+def test_os_release_unbalanced_quote_keeps_leading_letters():
+    assert facts.parse_os_release('NAME="Xen Linux\n')["NAME"] == "Xen Linux"
