@@ -189,3 +189,29 @@ def test_venv_whole_changes():
     assert base64.b64decode("".join(change.script.split("\n")[4:-1])) == house().manifest.encode()
     assert (change.reason, change.notify, change.label) == ("installed Flask==2.0.3, gunicorn==21.2.0", ("restart",),
                                                             "venv /opt/a/venv")
+
+
+def test_edges_of_absent_dropin_service_and_skips():
+    from provision.resources import ApacheModuleDropin, Service
+    link = Absent("/x").plan(f(files={"/x": FileState("link", target="../y")}))
+    assert (link.rollback, link.validate) == ("", None)
+    dropin = ApacheModuleDropin("/d.conf", {"a": ("a_module", "m/a.so"), "b": ("b_module", "m/b.so")}, "httpd",
+                                notify=("r",))
+    assert dropin.request() == FactRequest(paths={"/d.conf"}, packages={"httpd"})
+    fresh = dropin.plan(Facts(os={}, platform=REDHAT))
+    assert fresh.label == "apache modules a b"
+    two = dropin.plan(Facts(os={}, platform=REDHAT, packages={"httpd": "1"}))
+    assert two.new_content.decode().splitlines()[1:] == ["LoadModule a_module m/a.so", "LoadModule b_module m/b.so"]
+    gone = dropin.plan(Facts(os={}, platform=REDHAT, packages={"httpd": "1"}, load_modules={
+        "a_module": "/p.conf", "b_module": "/p.conf"}, files={"/d.conf": FileState("file", "644", "root", "root", "x")}))
+    assert gone.notify == ("r",) and gone.script == "rm -f /d.conf"
+    enabled = Service("s").plan(f(units={"s.service": {"ActiveState": "active", "UnitFileState": "disabled"}}))
+    assert (enabled.reason, enabled.script, enabled.satisfies) == ("enabled", "systemctl enable s.service", ())
+    started = Service("s").plan(f())
+    assert started.satisfies == ()
+    skipped = File("/x", "y", when=lambda facts: "not here").plan(f())
+    assert (skipped.label, skipped.reason, skipped.changed) == ("file /x", "not here", False)
+
+
+def test_unified_diff_of_undecodable_old_content():
+    assert unified_diff("/x", b"\xff\n", b"a\n").splitlines()[3:] == ["-\ufffd", "+a"]
