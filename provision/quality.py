@@ -75,6 +75,8 @@ EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
         (r"modules\(host, None, platform\)", _SETTING),
         (r"render\(\"proxy-vhost\.conf\.j2\", mode=", "the vhost template does not read mode"),
         (r'getattr\(options, "(tls|mode)", \)', "the engine's Options always has tls and mode"),
+        (r'host\.vars\.get\("proxy_extra_directives", (None)?\)', "the template treats no list and None alike"),
+        (r'facts\.os\.get\("VERSION_ID", "XXXX"\)', "an unknown release is not CentOS 7, like a missing one"),
     ],
 }
 

@@ -184,6 +184,7 @@ def test_tls_on_steps(inv, platform):
         f"{platform.tls_dir}/proxy.key", b"K", "600", ("reload-apache",), "apache")
     assert (cert.path, cert.content, cert.mode, cert.notify, cert.validate) == (
         f"{platform.tls_dir}/proxy.crt", b"C", "644", ("reload-apache",), "apache")
+    assert (key.label, cert.label) == (f"tls key {platform.tls_dir}/proxy.key", f"tls certificate {platform.tls_dir}/proxy.crt")
     assert [s.path for s in rest] == ([platform.tls_conf] if platform.tls_conf else [])
 
 
