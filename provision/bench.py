@@ -159,13 +159,15 @@ COLUMNS = ("scenario", "hosts", "median s", "min s", "max s", "runs", "cpu s", "
            "floor s", "x floor", "ansible", "pyinfra", "fabric")
 
 
-def _peer_cell(value: float | None, ours: float | None, floor: float | None) -> str:
-    """A peer's median, with its ratio to ours and to the ssh floor of the same run."""
+def _peer_cell(value: float | None, ours: float | None, floor: float | None, failed: bool = False) -> str:
+    """A peer's median, with its ratio to ours and to the ssh floor of the same run; a run that
+    failed its checks (exit, changed counts, curl) is marked so."""
     if value is None:
         return "-"
     parts = [f"{r:.1f}x {what}" for r, what in ((ratio(value, ours), "ours"), (ratio(value, floor), "floor"))
              if r is not None]
-    return f"{value:.2f} ({', '.join(parts)})" if parts else f"{value:.2f}"
+    cell = f"{value:.2f} ({', '.join(parts)})" if parts else f"{value:.2f}"
+    return cell + (" FAILED, see targets" if failed else "")
 
 
 def rows(sizes: list[dict]) -> list[list[str]]:
@@ -185,7 +187,9 @@ def rows(sizes: list[dict]) -> list[list[str]]:
             out.append([name, str(n), _num(s["median"]), _num(s["min"]), _num(s["max"]), str(s["runs"]),
                         _num(s["cpu"]), _num(per_host.get("connections")), _num(per_host.get("execs")),
                         _num(floor), _num(ratio(s["median"], floor), "x", 1)]
-                       + [_peer_cell(peer_median(size, t, name), s["median"], floor) for t in TOOLS])
+                       + [_peer_cell(peer_median(size, t, name), s["median"], floor,
+                                     bool(((size.get("peers") or {}).get(t) or {}).get("problems")))
+                          for t in TOOLS])
         for key, label in (("ssh_true", "floor: ssh true, parallel"), ("script20", "floor: 20 checks, 1 exec")):
             f = size["floor"].get(key)
             if not f:

@@ -204,3 +204,12 @@ def test_a_size_that_stopped_with_an_error_is_a_failed_check_and_has_no_rows():
     assert items["bench on 23 hosts ran to the end"]["ok"] is False
     kept = bench.rows([size(3, [0.5], 0.3), broken])
     assert kept and all(r[1] == "3" for r in kept)
+
+
+def test_a_peer_that_failed_its_checks_is_marked_in_the_table():
+    measured = size(3, [1.0], floor=0.5)
+    measured["peers"] = {"pyinfra": {"no-op": bench.stats([3.0]), "problems": ["no-op: exit 1"]},
+                         "fabric": {"no-op": bench.stats([2.0]), "problems": []}}
+    noop = dict(zip(bench.COLUMNS, bench.rows([measured])[0]))
+    assert noop["pyinfra"] == "3.00 (3.0x ours, 6.0x floor) FAILED, see targets"
+    assert noop["fabric"] == "2.00 (2.0x ours, 4.0x floor)"

@@ -32,7 +32,7 @@ if "proxies" in host.groups:
                            members=host.data.members)
     site = files.link(name="Vhost enabled", path="/etc/apache2/sites-enabled/peer-proxy.conf",
                       target="../sites-available/peer-proxy.conf")
-    default = files.file(name="Default site disabled", path="/etc/apache2/sites-enabled/000-default.conf",
+    default = files.link(name="Default site disabled", path="/etc/apache2/sites-enabled/000-default.conf",
                          present=False)
     systemd.service(name="Apache running", service="apache2", running=True, enabled=True)
     systemd.service(name="Reload apache", service="apache2", reloaded=True,
