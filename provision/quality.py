@@ -65,6 +65,9 @@ EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
         (r'if \(text\) or True else ""', "indenting no lines gives the empty string too"),
     ],
     "tls": [
+        (r"(content_commitment|key_encipherment|data_encipherment|key_agreement|encipher_only|decipher_only)=None",
+         "a key usage of None is encoded as the cleared bit, like False"),
+        (r"key_size=2049", "OpenSSL makes a 2048-bit RSA key when asked for 2049 bits"),
         (r'path\.name \+ "(XX\.tmpXX|\.TMP)"', "the temporary name lives only until the rename"),
         (r"os\.O_TRUNC, \)", "the chmod that follows sets the mode before the rename"),
         (r"if \(p\.is_absolute\(\)\) and False else", "an absolute path joined to the inventory's folder is "

@@ -125,6 +125,8 @@ def test_key_usage_and_key_size_exactly(inventory):
         digital_signature=True, content_commitment=False, key_encipherment=True, data_encipherment=False,
         key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
     assert ca.public_key().key_size == cert.public_key().key_size == 2048
+    assert ext(ca, x509.SubjectKeyIdentifier)[0] is False and ext(cert, x509.SubjectKeyIdentifier)[0] is False
+    assert ext(cert, x509.AuthorityKeyIdentifier)[0] is False
 
 
 def test_ca_with_exactly_a_certificate_lifetime_left_is_made_again(inventory):
