@@ -104,12 +104,12 @@ NAMED = [
     ("the last LoadModule file wins", "provision/facts.py",
      "loaded.setdefault(words[1], path)", "loaded[words[1]] = path"),
     ("timeout and connectiontimeout swapped in BalancerMember", "files/proxy-routes.inc.j2",
-     "connectiontimeout={{ connectiontimeout }} timeout={{ timeout }}\n{% endfor %}",
-     "connectiontimeout={{ timeout }} timeout={{ connectiontimeout }}\n{% endfor %}"),
+     "connectiontimeout={{ pool.connectiontimeout }} timeout={{ pool.timeout }}{% if m.loadfactor %}",
+     "connectiontimeout={{ pool.timeout }} timeout={{ pool.connectiontimeout }}{% if m.loadfactor %}"),
     ("the inventory's server_name ignored", "provision/roles/proxy.py",
-     'server_name=host.vars.get("server_name", host.name)', "server_name=host.name"),
+     'defaults["server_name"] = host.vars.get("server_name", host.name)', 'defaults["server_name"] = host.name'),
     ("the lbmethod module not enabled", "provision/roles/proxy.py",
-     "return {**PROXY_MODULES, **extra}", "return {**PROXY_MODULES}"),
+     "return {**PROXY_MODULES, **extra, **FORWARDED_MODULES}", "return {**PROXY_MODULES, **FORWARDED_MODULES}"),
     ("the retry default changed", "provision/roles/proxy.py", '"balancer_retry": 5,', '"balancer_retry": 10,'),
 ]
 

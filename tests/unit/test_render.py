@@ -5,13 +5,12 @@ import pytest
 from provision.render import FILES, TemplateError, render
 
 
-def test_routes_render_exactly_with_trimmed_blocks_and_final_newline():
-    text = render("proxy-routes.inc.j2", mode="single", members=[{"address": "10.0.0.1", "port": 8080, "route": "r"}],
-                  lbmethod="byrequests", retry=5, timeout=30, connectiontimeout=2, extra=["Header set X <a&b>"])
+def test_unit_renders_exactly_with_trimmed_blocks_and_final_newline():
+    text = render("app.service.j2", name="a<b&c>", user="u", home="/h", bind="10.0.0.1:8080", workers=2,
+                  trusted="127.0.0.1")
     lines = text.splitlines()
-    assert "ProxyPass / http://10.0.0.1:8080/ retry=5 connectiontimeout=2 timeout=30" in lines
-    assert lines[-2:] == ["# proxy_extra_directives from the inventory, as given", "Header set X <a&b>"]
-    assert text.endswith("<a&b>\n") and "{%" not in text and "\n\n\n" not in text
+    assert "Description=provision backend app a<b&c> (10.0.0.1:8080)" in lines
+    assert text.endswith("\n") and "{%" not in text and "{{" not in text and "\n\n\n" not in text
     assert not [line for line in lines if line != line.rstrip()]
 
 

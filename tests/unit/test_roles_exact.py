@@ -70,11 +70,6 @@ def test_backends_without_firewalld_opening(inv, tmp_path):
     assert not [s for s in steps if s.label.startswith("firewalld")]
 
 
-def test_members_of_every_backend_app(inv):
-    assert proxy.members(inv) == [{"address": "10.123.0.11", "port": 8080, "route": "web1-hello"},
-                                  {"address": "10.123.0.12", "port": 8081, "route": "web2-howdy"}]
-
-
 def test_modules_with_tls_and_redirect(inv):
     host = inv.hosts["proxy"]
     host.vars.update(tls="self-signed", tls_redirect=True, lbmethod="bybusyness")
@@ -205,7 +200,7 @@ def test_proxy_module_link_and_default_site_steps(inv, platform):
     assert mods.notify == ("reload-apache",)
     if platform is DEBIAN:
         assert isinstance(mods, ApacheModules) and mods.names == ("proxy", "proxy_http", "proxy_balancer",
-                                                                  "lbmethod_byrequests")
+                                                                  "lbmethod_byrequests", "headers")
         [link] = [s for s in steps if isinstance(s, Link)]
         assert (link.path, link.target, link.notify, link.validate) == (
             "/etc/apache2/sites-enabled/provision-proxy.conf", "../sites-available/provision-proxy.conf",
@@ -271,12 +266,13 @@ def test_material_is_the_prepared_one(inv):
     assert proxy.material(host, opts) is None
 
 
-def test_extra_directives_close_the_routes_and_the_error_names_the_inventory(inv):
+def test_extra_directives_come_before_every_route_and_the_error_names_the_inventory(inv):
     inv.hosts["proxy"].vars["proxy_extra_directives"] = ["ProxyTimeout 60", "ProxyBadHeader Ignore"]
-    text = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, Opts())
-    assert text.splitlines()[-3:] == ["# proxy_extra_directives from the inventory, as given", "ProxyTimeout 60",
-                                      "ProxyBadHeader Ignore"]
-    assert "proxy_extra_directives" not in proxy.routes(inv.hosts["web1"], DEBIAN, inv, Opts())
+    [text] = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, Opts()).values()
+    lines = text.splitlines()
+    at = lines.index("ProxyTimeout 60")
+    assert lines[at + 1] == "ProxyBadHeader Ignore" and at < lines.index("ProxyPass /balancer-manager !")
+    assert "proxy_extra_directives" not in "".join(proxy.routes(inv.hosts["web1"], DEBIAN, inv, Opts()).values())
     for b in inv.group("backends"):
         b.vars["apps"] = []
     with pytest.raises(proxy.ProxyConfigError) as err:
