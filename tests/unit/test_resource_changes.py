@@ -170,25 +170,6 @@ def house():
     return Wheelhouse("k", ("Flask==2.0.3", "gunicorn==21.2.0"), (Path("/w/f.whl"), pip), pip)
 
 
-def test_venv_whole_changes():
-    from provision.resources import Venv
-    v = Venv("/opt/a/venv", lambda facts: house(), notify=("restart",))
-    assert v.request() == FactRequest(paths={"/opt/a/venv/.provision-wheels"}, packages={"python3"})
-    assert fields(v.plan(f())) == fields(Change("venv /opt/a/venv", "no python3 on the host",
-                                                script="echo 'python3 is missing' >&2; exit 1"))
-    marker = hashlib.sha256(house().manifest.encode()).hexdigest()
-    same = f(python=(3, 11), files={v.marker: FileState("file", "644", "root", "root", marker)})
-    assert fields(v.plan(same)) == fields(Change("venv /opt/a/venv", "wheels match (Flask==2.0.3, gunicorn==21.2.0)"))
-    change = v.plan(f(python=(3, 11)))
-    import base64
-    assert change.script.split("\n")[:4] == [
-        "rm -rf /opt/a/venv", "python3 -m venv --without-pip /opt/a/venv",
-        '/opt/a/venv/bin/python "$PROVISION_UPLOAD/k"/pip-21.3.1-py3-none-any.whl/pip install -q '
-        '--disable-pip-version-check --no-index --find-links "$PROVISION_UPLOAD/k" Flask==2.0.3 gunicorn==21.2.0',
-        "base64 -d > /opt/a/venv/.provision-wheels <<'__PROVISION_EOF__'"]
-    assert base64.b64decode("".join(change.script.split("\n")[4:-1])) == house().manifest.encode()
-    assert (change.reason, change.notify, change.label) == ("installed Flask==2.0.3, gunicorn==21.2.0", ("restart",),
-                                                            "venv /opt/a/venv")
 
 
 def test_edges_of_absent_dropin_service_and_skips():

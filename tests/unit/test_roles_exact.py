@@ -43,7 +43,7 @@ def test_backend_handlers_per_app(inv):
     assert backends.validators_for(DEBIAN) == {}
 
 
-@pytest.mark.parametrize("platform,extra", [(DEBIAN, []), (REDHAT, ["firewalld port 8080/tcp"])])
+@pytest.mark.parametrize("platform,extra", [(DEBIAN, []), (REDHAT, ["firewalld port 8080/tcp from 10.123.0.10"])])
 def test_backend_steps_in_order_and_what_they_notify(inv, platform, extra):
     steps = backends.resources(inv.hosts["web1"], platform, inv, Opts(wheels=lambda facts: None))
     assert [s.label for s in steps] == [
@@ -289,14 +289,6 @@ def test_material_missing_message_in_full(inv):
                               "(provision.tls.prepare runs before planning)")
 
 
-def test_backend_app_file_and_unit_description_carry_the_app(inv):
-    steps = backends.resources(inv.hosts["web1"], DEBIAN, inv, Opts(wheels=lambda facts: None))
-    files = {s.path: s.content.decode() for s in steps if hasattr(s, "content")}
-    app = files["/opt/provision/apps/hello/app.py"]
-    assert 'MESSAGE = "Hello world!"' in app and 'OWN_URL = "http://10.123.0.11:8080"' in app
-    assert 'app="hello"' in app
-    unit = files["/etc/systemd/system/provision-app-hello.service"]
-    assert "Description=provision backend app hello (10.123.0.11:8080)" in unit.splitlines()
 
 
 def test_backend_venv_uses_the_runs_wheels_or_the_hosts_own(inv, monkeypatch):
