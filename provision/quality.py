@@ -85,10 +85,10 @@ EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
 
 # The audit's one-line mutations (issue "Tests that catch regressions"): what, file, old text, new text.
 NAMED = [
-    ("dropped range check on balancer_timeout", "provision/inventory.py",
+    ("dropped range check on balancer_timeout", "provision/inventory/validate.py",
      '("balancer_retry", "balancer_timeout", "balancer_connectiontimeout")',
      '("balancer_retry", "balancer_connectiontimeout")'),
-    ("a bool accepted as an int", "provision/inventory.py",
+    ("a bool accepted as an int", "provision/inventory/validate.py",
      "if want is int and isinstance(value, bool) or not", "if not"),
     ("File group drift ignored", "provision/resources.py",
      "if (have.owner, have.group) != (self.owner, self.group):", "if have.owner != self.owner:"),
