@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-PURE_MODULES = ("inventory", "facts", "resources", "apply", "platforms", "render", "roles.proxy",
+# A name is a module or a package (inventory, sites): a package's files are mutated together.
+PURE_MODULES = ("inventory", "sites", "facts", "resources", "apply", "platforms", "render", "roles.proxy",
                 "roles.backends", "tls", "report")
 TARGET = 0.90
 # mutmut's exit codes (mutmut/stats.py): 1 and 3 are kills, timeouts count as detected too.
@@ -207,17 +208,37 @@ RESULTS = ROOT / "docs" / "mutation.json"
 REPORT = ROOT / "docs" / "quality.md"
 
 
-def _meta_path(module: str) -> Path:
-    return ROOT / "mutants" / "provision" / (module.replace(".", "/") + ".py.meta")
+def module_files(module: str) -> list[Path]:
+    """The source files of a pure module, relative to the checkout: one file, or a package's files."""
+    base = Path("provision") / module.replace(".", "/")
+    if (ROOT / base).is_dir():
+        return sorted(p.relative_to(ROOT) for p in (ROOT / base).glob("*.py"))
+    return [base.with_suffix(".py")]
 
 
-def _diffs(module: str, names: list[str]) -> dict:
+def source_of(mutant: str) -> Path:
+    """`provision.inventory.validate.x_check__mutmut_3` -> provision/inventory/validate.py"""
+    return Path(*mutant.split(".x")[0].split(".")).with_suffix(".py")
+
+
+def _exit_codes(module: str) -> dict | None:
+    """mutmut's recorded exit code per mutant of the module (all its files), or None if none ran."""
+    metas = [ROOT / "mutants" / f"{f}.meta" for f in module_files(module)]
+    found = [m for m in metas if m.exists()]
+    if not found:
+        return None
+    codes: dict = {}
+    for meta in found:
+        codes.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return codes
+
+
+def _diffs(names: list[str]) -> dict:
     from mutmut.mutation.diff_apply import get_diff_for_mutant
-    source = Path("provision") / (module.replace(".", "/") + ".py")
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        return {n: get_diff_for_mutant(n, path=source) for n in names}
+        return {n: get_diff_for_mutant(n, path=source_of(n)) for n in names}
     finally:
         os.chdir(cwd)
 
@@ -225,9 +246,12 @@ def _diffs(module: str, names: list[str]) -> dict:
 def rescore(module: str, log=print) -> dict:
     """The module's result again from mutmut's recorded exit codes (mutants/), with the current
     list of equivalent mutants; mutmut is not run."""
-    codes = json.loads(_meta_path(module).read_text())["exit_code_by_key"]
+    codes = _exit_codes(module)
+    if codes is None:
+        from .errors import UserError
+        raise UserError(f"--rescored: no mutmut results for {module} under mutants/; run `invoke mutate --module {module}`")
     todo = [n for n, c in codes.items() if c not in KILLED_CODES and c is not None]
-    result = score(codes, _diffs(module, todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+    result = score(codes, _diffs(todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
     previous = load_results().get("modules", {}).get(module, {})
     result["date"] = previous.get("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     log(f"{module}: rescored from the run of {result['date']}")
@@ -237,23 +261,23 @@ def rescore(module: str, log=print) -> dict:
 def run_module(module: str, log=print) -> dict:
     argv = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "2",
             f"provision.{module}.*"]
-    log(f"mutmut on provision/{module.replace('.', '/')}.py")
+    log(f"mutmut on {', '.join(map(str, module_files(module)))}")
     t0 = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-    if not _meta_path(module).exists() and proc.returncode == 0:
-        log(f"  provision/{module.replace('.', '/')}.py has no function to mutate (data only)")
+    codes = _exit_codes(module)
+    if codes is None and proc.returncode == 0:
+        log(f"  {module} has no function to mutate (data only)")
         return {"mutants": 0, "killed": 0, "survived": [], "equivalent": [], "unchecked": 0, "score": None,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": 0}
-    if not _meta_path(module).exists():
+    if codes is None:
         raise RuntimeError(f"mutmut wrote no results for {module} (exit {proc.returncode}):\n"
                            f"{(proc.stdout + proc.stderr)[-2000:]}")
-    codes = json.loads(_meta_path(module).read_text())["exit_code_by_key"]
     not_ours = [n for n, c in codes.items() if c is None]
     if not_ours and len(not_ours) == len(codes):
         raise RuntimeError(f"mutmut checked no mutant of {module} (exit {proc.returncode}):\n"
                            f"{(proc.stdout + proc.stderr)[-2000:]}")
     todo = [n for n, c in codes.items() if c not in KILLED_CODES]
-    result = score(codes, _diffs(module, todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+    result = score(codes, _diffs(todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result

@@ -1,5 +1,7 @@
 """invoke mutate's pure parts: scores from mutmut's exit codes, equivalent mutants guarded by their
 text, the report."""
+from pathlib import Path
+
 from provision import quality
 
 DIFF = "--- a\n+++ a\n@@ -1 +1 @@\n-    x = f(a, b)\n+    x = f(None, b)\n"
@@ -50,3 +52,24 @@ def test_patterns_mark_a_kind_of_mutant_equivalent_when_every_added_line_matches
     assert quality.is_equivalent("n", tls, {}, patterns) == quality._SETTING
     assert quality.is_equivalent("n", mode, {}, patterns) is None
     assert quality.is_equivalent("n", "", {}, patterns) is None
+
+
+def test_a_package_module_is_all_its_files_and_mutants_map_to_their_file():
+    files = quality.module_files("inventory")
+    assert Path("provision/inventory/validate.py") in files and Path("provision/inventory/ini.py") in files
+    assert all(f.suffix == ".py" and f.parts[:2] == ("provision", "inventory") for f in files)
+    assert quality.module_files("roles.proxy") == [Path("provision/roles/proxy.py")]
+    assert quality.source_of("provision.inventory.validate.x_check__mutmut_3") == Path("provision/inventory/validate.py")
+    assert quality.source_of("provision.roles.proxy.x_resources__mutmut_77") == Path("provision/roles/proxy.py")
+
+
+def test_every_pure_module_exists_and_mutmut_is_told_to_mutate_it():
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(quality.ROOT / "setup.cfg")
+    patterns = cfg["mutmut"]["only_mutate"].split()
+    import fnmatch
+    for m in quality.PURE_MODULES:
+        files = quality.module_files(m)
+        assert files and all((quality.ROOT / f).is_file() for f in files), m
+        assert all(any(fnmatch.fnmatch(str(f), p) for p in patterns) for f in files), m
