@@ -44,16 +44,19 @@ def _lab_api():
 # --- lab ----------------------------------------------------------------------
 
 @task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
-            "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)"})
-def up(c, extra=0, provider="nspawn"):
-    """Bring the local lab up (idempotent) and write inventory/lab.yml."""
+            "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)",
+            "mixed": "proxy on Debian 13, web1 on 12, web2 on 11 (extra hosts cycle through them); "
+                     "writes inventory/lab-mixed.yml"})
+def up(c, extra=0, provider="nspawn", mixed=False):
+    """Bring the local lab up (idempotent) and write its inventory: inventory/lab.yml (lab-mixed.yml with --mixed), or under .lab/ with --extra."""
     start = time.monotonic()
     if provider == "vagrant":
         from provision.lab import vagrant
         vagrant.up()
     elif provider == "nspawn":
-        info = _lab_api().up(extra=int(extra))
-        print(f"Lab ready: {', '.join(info.hosts)} (ssh -F {info.ssh_config} HOST)")
+        info = _lab_api().up(extra=int(extra), mixed=mixed)
+        print(f"Lab ready: {', '.join(f'{n} ({r})' for n, r in info.releases.items())} "
+              f"(ssh -F {info.ssh_config} HOST; inventory {info.inventory})")
     else:
         raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
     print(f"lab.up took {time.monotonic() - start:.1f} s")
@@ -61,7 +64,7 @@ def up(c, extra=0, provider="nspawn"):
 
 @task
 def status(c):
-    """Show each lab host: address, state, whether ssh gets in."""
+    """Show each lab host: address, Debian release, state, whether ssh gets in."""
     _print_status(_lab_api().status())
 
 
@@ -69,10 +72,10 @@ def _print_status(rows) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="Lab hosts")
-    for col in ("host", "address", "state", "ssh"):
+    for col in ("host", "address", "release", "state", "ssh"):
         table.add_column(col)
-    for host, address, state, ssh_ok in rows:
-        table.add_row(host, address, state, "[green]ok[/]" if ssh_ok else "[red]no[/]")
+    for host, address, release, state, ssh_ok in rows:
+        table.add_row(host, address, release, state, "[green]ok[/]" if ssh_ok else "[red]no[/]")
     Console().print(table)
 
 
@@ -128,7 +131,7 @@ def demo(c):
 # --- deploy -----------------------------------------------------------------------
 
 DEPLOY_HELP = {
-    "inventory": "inventory file (default inventory/lab.yml)",
+    "inventory": "inventory file, folder or script; repeat to merge several in order (default inventory/lab.yml)",
     "mode": "proxy mode for this run: single or balancer (overrides proxy_mode)",
     "check": "report what would change, change nothing",
     "diff": "show file diffs",
@@ -142,24 +145,30 @@ DEPLOY_HELP = {
 }
 
 
-@task(help=DEPLOY_HELP)
-def deploy(c, inventory="inventory/lab.yml", mode=None, check=False, diff=False, limit=None, forks=20,
+@task(help=DEPLOY_HELP, iterable=["inventory"])
+def deploy(c, inventory=None, mode=None, check=False, diff=False, limit=None, forks=20,
            json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=0):
     """Converge backends then proxies from an inventory; ends with a request through each proxy."""
     from provision.cli import deploy_main
-    code = deploy_main(inventory=inventory, mode=mode, check=check, diff=diff, limit=limit, forks=forks,
-                       json=json, accept_new_host_keys=accept_new_host_keys,
+    code = deploy_main(inventory=inventory or ["inventory/lab.yml"], mode=mode, check=check, diff=diff,
+                       limit=limit, forks=forks, json=json, accept_new_host_keys=accept_new_host_keys,
                        prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose, serial=serial)
     if code:
         raise Exit(code=code)
 
 
-@task(help={"extra": "web hosts added for the large lab (default 20: 23 hosts)",
-            "runs": "no-op runs per lab size (median, min, max)", "json": "also write the results to this file"})
-def bench(c, extra=20, runs=5, json=None):
-    """Time deploy on the lab at 3 and 3 + EXTRA hosts: cold, no-op, drift, change, and the ssh floor."""
-    from provision.bench import main
-    code = main(extra=int(extra), runs=int(runs), json_path=json)
+@task(help={"extra": "web hosts added for the large lab (default 20: 23 hosts; 0: 3 hosts only)",
+            "runs": "no-op runs per lab size (median, min, max)",
+            "json": "write the results to this file instead of docs/bench.json (docs left as they are)",
+            "peers": "also time Ansible, pyinfra and a naive Fabric script (bench/peers/) in the same run",
+            "cold_runs": "with --peers: cold runs per tool at 3 hosts (median)",
+            "large": "web hosts added for one more size, ours only (97: the 100-host scenario)",
+            "render": "only render docs/bench.md and the README's table from docs/bench.json (no lab)"})
+def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, render=False):
+    """Time deploy on the lab: cold, no-op, drift, change and the ssh floor; exits 1 on a missed target."""
+    from provision.bench import main, render as render_docs
+    code = render_docs() if render else main(extra=int(extra), runs=int(runs), json_path=json, with_peers=peers, cold_runs=int(cold_runs),
+                large=int(large))
     if code:
         raise Exit(code=code)
 
@@ -186,6 +195,28 @@ CONNECT_HELP = {
 
 
 def _exit(code):
+    if code:
+        raise Exit(code=code)
+
+
+@task(iterable=["inventory"], help={
+    "inventory": "inventory file or folder; repeat to merge several (default inventory/lab.yml)",
+    "graph": "the group tree (the default)", "host": "one host's merged variables (secrets masked)",
+    "list": "everything as ansible-inventory --list JSON (secrets masked)"})
+def inventory(c, inventory=None, graph=False, host=None, list_=False):
+    """Show the inventory as we read it, as ansible-inventory does: --graph, --host NAME or --list."""
+    from provision.inventory.show import main
+    print(main(inventory or ["inventory/lab.yml"], show_graph=graph, host_name=host, show_list=list_))
+
+
+@task(help={"module": "one pure module (inventory, facts, resources, apply, platforms, render, roles.proxy, "
+                      "roles.backends, tls, report); default: all of them, one after the other",
+            "named": "apply the audit's twelve one-line mutations by hand and record the unit test that fails",
+            "rescore": "recount from mutmut's last recorded results with the current equivalent list (no run)"})
+def mutate(c, module=None, named=False, rescore=False):
+    """Mutation testing (mutmut) of the pure modules against the unit tests; writes docs/quality.md."""
+    from provision.quality import main
+    code = main(module=module, named=named, rescored=rescore)
     if code:
         raise Exit(code=code)
 
@@ -255,3 +286,5 @@ ns.add_task(demo)
 ns.add_task(bench)
 for day2 in (fleet_status, drain, undrain, run_, facts_):
     ns.add_task(day2)
+ns.add_task(inventory)
+ns.add_task(mutate)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 import http.client
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import report, tls
-from .engine import Options, Connections, prefetch, run_role
+from .engine import Options, Connections, StepResult, prefetch, run_role
 from .inventory import InventoryError, load
 from .roles import backends, proxy
 
@@ -23,14 +26,26 @@ class DeployError(UserError):
 
 def plan_phases(inventory, limit: str | None):
     """Which hosts each phase converges; checks the inventory is usable for the job."""
-    chosen = {h.name for h in inventory.select(limit)}
+    chosen = {h.name for h in inventory.select(limit)} if limit else None
     for group, _ in PHASES:
         if group not in inventory.groups:
             raise DeployError(f"{inventory.path}: group {group!r} does not exist (the roles need "
                               f"'{PHASES[0][0]}' and '{PHASES[1][0]}')")
     if not any(b.apps for b in inventory.group("backends")):
         raise DeployError(f"{inventory.path}: group 'backends': no host has field 'apps'")
-    return [(role, [h for h in inventory.group(group) if h.name in chosen]) for group, role in PHASES]
+    proxies = inventory.group(proxy.GROUP)
+    for host in proxies:
+        try:
+            proxy.client_url(host)
+        except proxy.ProxyConfigError as exc:
+            raise DeployError(f"{inventory.path}: host {host.name!r}: {exc}") from None
+    for b in inventory.group("backends"):
+        elsewhere = [p.name for p in proxies if p.name != b.name]
+        if b.apps and backends.on_loopback(b) and elsewhere:
+            raise DeployError(f"{inventory.path}: host {b.name!r}: field 'private_address': {b.private_address} is "
+                              f"loopback, so proxy {elsewhere[0]!r} on another host cannot reach its apps")
+    return [(role, [h for h in inventory.group(group) if chosen is None or h.name in chosen])
+            for group, role in PHASES]
 
 
 def prevalidate(inventory, phases, options):
@@ -42,11 +57,13 @@ def prevalidate(inventory, phases, options):
             for platform in PLATFORMS.values():
                 try:
                     role.resources(host, platform, inventory, options)
+                except backends.BackendConfigError as exc:
+                    raise DeployError(f"{inventory.path}: {exc}") from None
                 except (TemplateError, proxy.ProxyConfigError) as exc:
                     raise DeployError(f"host {host.name!r}: {exc}") from None
 
 
-def deploy(inventory_path: str, options: Options, limit: str | None = None, json_path: str | None = None,
+def deploy(inventory_path: str | list, options: Options, limit: str | None = None, json_path: str | None = None,
            reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None) -> int:
     """Backends first, then proxies. With ``serial``, backends roll out that many at a time,
     drained from the balancer while they change."""
@@ -66,6 +83,35 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     if options.sudo_password is None and os.environ.get(SUDO_ENV):
         options.sudo_password = os.environ[SUDO_ENV]
     connections = Connections(options)
+    previous = on_interrupt(reporter)
+    try:
+        return _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+INTERRUPTED = 130
+
+
+def on_interrupt(reporter):
+    """First Ctrl-C: print the recap of what is known and the hosts mid-apply (their detached
+    scripts finish on the host), exit 130. A second Ctrl-C while that prints exits at once.
+    Returns the previous handler (None off the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def at_once(signum, frame):
+        os._exit(INTERRUPTED)
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, at_once)
+        reporter.interrupted()
+        os._exit(INTERRUPTED)       # worker threads sit in SSH waits: no clean unwinding to wait for
+    return signal.signal(signal.SIGINT, first)
+
+
+def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial) -> int:
     started = time.monotonic()
     results = []
     roles_by_host: dict[str, list] = {}
@@ -75,7 +121,7 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
             roles_by_host.setdefault(h.name, []).append(role)
             everyone[h.name] = h
     try:
-        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections)
+        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
         for role, hosts in phases:
             if not hosts:
                 continue
@@ -91,9 +137,12 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
     smoke_results = {}
     if smoke and not options.check:
         messages = {a["message"] for b in inventory.group("backends") for a in b.apps}
-        smoke_results = smoke_check([h for _, hs in phases[1:] for h in hs],
-                                    {r.host for r in merged if r.failed or r.unreachable}, messages, reporter,
-                                    inventory)
+        reached = {name: c.address for name, c in connections.all().items()}
+        checks = smoke_check([h for _, hs in phases[1:] for h in hs],
+                             {r.host for r in merged if r.failed or r.unreachable}, messages, reporter,
+                             inventory, addresses=reached)
+        report.add_checks(merged, checks)
+        smoke_results = {name: step.status == "ok" for name, step in checks.items()}
     reporter.recap(merged)
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
@@ -101,51 +150,65 @@ def deploy(inventory_path: str, options: Options, limit: str | None = None, json
         counts = {name: {"connections": s.connections, "execs": s.execs} for name, s in connections.all().items()}
         Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
                                                           "smoke": smoke_results}))
-    bad = any(r.failed or r.unreachable for r in merged) or any(not ok for ok in smoke_results.values())
-    return 2 if bad else 0
+    return report.exit_code(merged)
 
 
-def smoke_connection(host, inventory):
-    """Plain http, or https trusting the inventory's CA when :80 only redirects."""
-    if tls.mode(host) != "off" and host.vars.get("tls_redirect"):
+def smoke_url(host, address: str | None = None) -> str:
+    """Where the smoke request goes: where clients reach the proxy (proxy.client_url), over
+    https when its :80 only redirects there (tls_redirect) and no public_url says otherwise."""
+    url = proxy.client_url(host, address)
+    if "public_url" not in host.vars and tls.mode(host) != "off" and host.vars.get("tls_redirect"):
+        url = "https" + url[len("http"):]
+    return url
+
+
+def smoke_connection(url: str, host, inventory):
+    """A connection factory for the URL: https trusts the inventory's CA (or provided chain) when
+    the proxy serves TLS itself, else the system's CAs (TLS ended by a load balancer in front)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
         import ssl
-        context = ssl.create_default_context(cafile=str(tls.trust_path(host, inventory)))
-        context.check_hostname = False      # the certificate names the host; we dial its address
-        return "https", lambda: http.client.HTTPSConnection(host.private_address, 443, timeout=3,
-                                                            context=context)
-    return "http", lambda: http.client.HTTPConnection(host.private_address, 80, timeout=3)
+        if tls.mode(host) != "off":
+            context = ssl.create_default_context(cafile=str(tls.trust_path(host, inventory)))
+            context.check_hostname = False      # the certificate names the host; we may dial an address
+        else:
+            context = ssl.create_default_context()
+        return lambda: http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=3, context=context)
+    return lambda: http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=3)
 
 
 def smoke_check(proxies, skip: set[str], messages: set[str], reporter, inventory,
-                timeout: float = 10.0) -> dict[str, bool]:
-    """One request through each converged proxy must return a backend's message. Polled, because
-    Apache's reload returns before the new config serves (LAB-FACTS)."""
+                timeout: float = 10.0, addresses: dict | None = None) -> dict[str, StepResult]:
+    """One request through each converged proxy, where its clients reach it, must return a
+    backend's message. Polled, because Apache's reload returns before the new config serves
+    (LAB-FACTS). Returns a step per proxy, for its recap."""
     results = {}
     for host in proxies:
         if host.name in skip:
             continue
-        scheme, connect = smoke_connection(host, inventory)
-        url = f"{scheme}://{host.private_address}/"
+        url = smoke_url(host, (addresses or {}).get(host.name))
+        connect = smoke_connection(url, host, inventory)
+        label = f"smoke GET {url}"
         deadline = time.monotonic() + timeout
         last = ""
         while True:
             try:
                 conn = connect()
                 try:
-                    conn.request("GET", "/")
+                    conn.request("GET", urlsplit(url).path or "/")
                     resp = conn.getresponse()
                     body = resp.read(300).decode(errors="replace")
                 finally:
                     conn.close()
                 if body in messages:
-                    results[host.name] = True
+                    results[host.name] = StepResult(label, "ok", f"{resp.status} {body!r}")
                     reporter.info(f"{host.name} | smoke | GET {url} -> {resp.status} {body!r}")
                     break
                 last = f"{resp.status} {body[:60]!r}..., not a backend's message"
             except Exception as exc:   # any failure is retried until the deadline
                 last = str(exc)
             if time.monotonic() > deadline:
-                results[host.name] = False
+                results[host.name] = StepResult(label, "failed", last)
                 reporter.failed(host.name, "smoke", f"GET {url}: {last}")
                 break
             time.sleep(0.05)

@@ -3,10 +3,14 @@
 Per host: open the connection, run the facts script, plan every resource, then either report
 (--check) or run the apply script with the handlers. Hosts are independent: one failing or
 unreachable host never stops the others, and every host's result is kept.
+
+Concurrency is optimistic, per host: facts read under the host lock (shared), the apply takes it
+exclusive and first checks that every path the plan read is as the facts saw it.
 """
 from __future__ import annotations
 
 import base64
+import os
 import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +19,21 @@ from typing import Callable
 
 from . import apply, facts as factlib
 from .ops import audit
-from .platforms import PLATFORMS
-from .resources import Change, unified_diff
-from .transport import RemoteTimeout, HostConnection, Unreachable
+from .resources import Change
+from .transport import ConnectionLost, RemoteTimeout, HostConnection, Unreachable
+
+# Test-only: shell commands run on each host by the apply script, after it took the host lock and
+# before its precondition check, so that a lab test can change a planned file in between.
+TEST_BEFORE_CHECK = "PROVISION_TEST_BEFORE_CHECK"
+FACTS_LOST = "connection lost while gathering facts: nothing changed; run again"
+APPLY_LOST = "connection lost during apply: the host may be part-way; run again"
+STALE = "changed by someone else since facts were gathered; run again"
+LOCK_BUSY = (f"another deploy held the host lock ({apply.HOST_LOCK}) for {apply.LOCK_WAIT} s; "
+             "gave up, nothing changed")
+
+
+class HostLocked(Exception):
+    """The host lock stayed taken for the whole bounded wait."""
 
 
 @dataclass
@@ -26,9 +42,9 @@ class Options:
     diff: bool = False
     forks: int = 20
     accept_new_host_keys: bool = False
-    sudo_password: str | None = None
+    sudo_password: str | None = field(default=None, repr=False)     # secret: never in a repr
     mode: str | None = None
-    tls: dict = field(default_factory=dict)         # proxy name -> tls.Material, made before planning
+    tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
 
 
@@ -93,7 +109,8 @@ def _pool(options, hosts):
     return ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1)))
 
 
-def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connections: Connections) -> dict:
+def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connections: Connections,
+             reporter=None) -> dict:
     """Every host's facts for all its roles, in one exec per host, all hosts in parallel.
     Returns host name -> Facts, or the exception that stopped it (raised again by run_role)."""
     def one(host):
@@ -101,25 +118,44 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
             req = factlib.FactRequest()
             for role in roles_by_host[host.name]:
                 req = req.merge(fact_request(role, host, inventory, options))
-            return host.name, gather(connections.get(host), req)
+            return host.name, gather(connections.get(host), req, reporter)
         except Exception as exc:        # kept and reported per host by run_role
             return host.name, exc
     with _pool(options, hosts) as pool:
         return dict(pool.map(one, hosts))
 
 
-FACTS_END = "@@@ facts-end"
-
-
-def gather(conn: HostConnection, req) -> factlib.Facts:
-    """Run the facts script and parse it. Its exec stays open: the host's next script (or the
-    audit line of a host with nothing to change) goes down the same exec."""
+def gather(conn: HostConnection, req, reporter=None) -> factlib.Facts:
+    """Run the facts script under the host lock, shared: it never reads a half-applied host."""
     conn.open()
-    text = conn.start_script(factlib.script(req, end=FACTS_END), until=FACTS_END, timeout=120)
-    if FACTS_END not in text:
-        ended = conn.finish_script("", timeout=10)
-        raise RuntimeError(f"facts script failed: {ended.stderr.strip()[-300:]}")
-    return factlib.parse(text)
+    try:
+        gathered = conn.run_script(apply.locked(factlib.script(req), shared=True), timeout=apply.LOCK_WAIT + 120,
+                                   on_line=lock_watch(conn.host.name, reporter))
+    except ConnectionLost:
+        raise ConnectionLost(FACTS_LOST) from None
+    if gathered.rc == apply.LOCK_BUSY:
+        raise HostLocked(LOCK_BUSY)
+    if gathered.rc != 0:
+        raise RuntimeError(f"facts script failed: {last_words(gathered.stderr)}")
+    return factlib.parse(gathered.stdout)
+
+
+def lock_watch(host_name: str, reporter):
+    """An on_line callback that reports, once, that the host lock is taken by someone else."""
+    told = []
+
+    def watch(line):
+        if line.startswith(apply.LOCK_WAITING) and not told and reporter is not None:
+            told.append(True)
+            reporter.waiting(host_name, f"waiting for another deploy on {host_name} "
+                                        f"(the host lock; up to {apply.LOCK_WAIT} s)")
+    return watch
+
+
+def last_words(text: str, limit: int = 300) -> str:
+    """The end of a script's output, without the lock and heartbeat lines."""
+    lines = [line for line in text.splitlines() if not line.startswith(factlib.MARK)]
+    return "\n".join(lines).strip()[-limit:]
 
 
 def run_role(role, hosts, inventory, options: Options, connections: Connections, reporter,
@@ -130,13 +166,18 @@ def run_role(role, hosts, inventory, options: Options, connections: Connections,
 
     def one(host):
         result = HostResult(host.name)
+        reporter.track(result)
         try:
             known = facts.get(host.name)
             if isinstance(known, Exception):
                 raise known
             converge_host(role, host, inventory, options, connections.get(host), reporter, result, known)
-            if not options.check and any(s.status == "changed" for s in result.steps):
+            ran = any(s.status == "changed" for s in result.steps) or (known is not None and known.orphans)
+            if not options.check and ran:
                 facts.pop(host.name, None)
+        except HostLocked as exc:
+            result.error = str(exc)
+            reporter.failed(host.name, "lock", str(exc))
         except Unreachable as exc:
             result.unreachable = str(exc)
             reporter.unreachable(host.name, str(exc))
@@ -157,7 +198,7 @@ def run_role(role, hosts, inventory, options: Options, connections: Connections,
 
 def fact_request(role, host, inventory, options):
     req = factlib.FactRequest()
-    for platform in PLATFORMS.values():
+    for platform in factlib.every_platform():
         for r in role.resources(host, platform, inventory, options):
             req = req.merge(r.request())
     return req
@@ -166,9 +207,13 @@ def fact_request(role, host, inventory, options):
 def converge_host(role, host, inventory, options, conn: HostConnection, reporter, result: HostResult,
                   facts: factlib.Facts | None = None):
     if facts is None:
-        facts = gather(conn, fact_request(role, host, inventory, options))
+        facts = gather(conn, fact_request(role, host, inventory, options), reporter)
+    for orphan in facts.orphans:
+        ended = f"exit {orphan.status}" if orphan.status.isdigit() else "killed before it ended"
+        reporter.earlier(host.name, f"an earlier apply lost its connection and ran on: {ended}, "
+                                    f"{apply.summary(apply.parse(orphan.log))}")
     platform = facts.platform
-    changes, handlers = plan_host(role, host, inventory, options, facts)
+    resources, changes, handlers = plan_host(role, host, inventory, options, facts)
     diffs = fetch_diffs(conn, changes) if options.diff else {}
 
     if options.check:
@@ -185,21 +230,34 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
         return
 
     todo = [c for c in changes if c.changed]
-    if not todo and not handlers:
+    if not todo and not handlers and not facts.orphans:
         for c in changes:
             result.steps.append(StepResult(c.label, "ok", c.reason))
-        record_unchanged(conn, inventory)
         reporter.host_ok(host.name, len(changes))
         return
     upload_dir = conn.upload_dir() if any(c.uploads for c in todo) else "/nonexistent"
-    for c in todo:
-        for local, remote in c.uploads:
-            conn.put(local, remote)
-    script = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
-    script = audit.wrap_apply(script, audit.fields(inventory.path, [c.label for c in todo]))
-    ran = conn.run_script(script)
-    outcomes = apply.parse(ran.stdout)
+    uploads = {remote: (local, remote, digest) for c in todo for local, remote, digest in c.uploads}
+    if uploads:
+        conn.put_all(uploads.values())
+    steps = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
+    steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo]))
+    script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans],
+                           os.environ.get(TEST_BEFORE_CHECK, ""))
+    reporter.applying(host.name)
+    try:
+        ran = conn.run_script(apply.launcher(script), on_line=lock_watch(host.name, reporter),
+                              ack=(apply.EXIT_MARK, apply.ACK))
+    except ConnectionLost:
+        raise ConnectionLost(APPLY_LOST) from None
+    finally:
+        reporter.applied(host.name)
     result.exit_code = ran.rc
+    if ran.rc in (apply.STALE, apply.LOCK_BUSY):
+        why = STALE if ran.rc == apply.STALE else LOCK_BUSY
+        result.error = why
+        reporter.failed(host.name, "apply", why)
+        return
+    outcomes = apply.parse(ran.stdout)
     for i, c in enumerate(changes):
         if not c.changed:
             step = StepResult(c.label, "ok", c.reason)
@@ -222,20 +280,21 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
         result.steps.append(step)
         reporter.step(host.name, step)
     if ran.rc != 0 and not result.failed:
-        result.error = f"apply script exited {ran.rc}: {(ran.stderr or ran.stdout).strip()[-300:]}"
+        result.error = f"apply script exited {ran.rc}: {last_words(ran.stdout + ran.stderr)}"
         reporter.failed(host.name, "apply", result.error)
 
 
-def record_unchanged(conn: HostConnection, inventory):
-    """The audit line of a host with nothing to change, down its still-open facts exec."""
-    conn.finish_script(audit.noop_tail(audit.fields(inventory.path, [])), timeout=60)
+def planned_paths(resources, changes: list[Change], facts: factlib.Facts) -> dict:
+    """Every path a changing step's plan read, with the state the facts saw: the precondition."""
+    return {path: facts.file(path) for r, c in zip(resources, changes) if c.changed for path in r.request().paths}
 
 
-def plan_host(role, host, inventory, options, facts: factlib.Facts) -> tuple[list[Change], list]:
-    """Pure: every resource's planned change, and the handlers that would run."""
-    changes = [r.plan(facts) for r in role.resources(host, facts.platform, inventory, options)]
+def plan_host(role, host, inventory, options, facts: factlib.Facts) -> tuple[list, list[Change], list]:
+    """Pure: the host's resources, each one's planned change, and the handlers that would run."""
+    resources = role.resources(host, facts.platform, inventory, options)
+    changes = [r.plan(facts) for r in resources]
     known_handlers = role.handlers(host, facts.platform)
-    return changes, apply.handlers_to_run(changes, facts.pending & set(known_handlers), known_handlers)
+    return resources, changes, apply.handlers_to_run(changes, facts.pending & set(known_handlers), known_handlers)
 
 
 def _outcome_step(label, reason, outcome, diff) -> StepResult:
@@ -253,11 +312,10 @@ def fetch_diffs(conn: HostConnection, changes: list[Change]) -> dict[str, str]:
     if not wanted:
         return {}
     olds = {}
-    existing = [c.diff_path for c in wanted if c.diff_path]
+    existing = [c.diff_path for c in wanted if c.diff_path and not c.secret]     # a secret is never read
     if existing:
         script = "".join(f"echo '@@@ {i}'; base64 < {shlex.quote(p)}\n" for i, p in enumerate(existing))
         sections = factlib.split_sections(conn.run_script(script, timeout=60).stdout)
         for i, p in enumerate(existing):
             olds[p] = base64.b64decode("".join(sections.get(str(i), [])))
-    return {c.label: unified_diff(c.diff_path or c.label.split(" ", 1)[-1], olds.get(c.diff_path, b""),
-                                  c.new_content) for c in wanted}
+    return {c.label: c.diff(olds.get(c.diff_path, b"")) for c in wanted}

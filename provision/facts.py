@@ -5,13 +5,15 @@ fact a role needs comes back in a single SSH round trip. Parsers take text and r
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass, field
 
-from .platforms import FAMILY_BY_ID, PLATFORMS, SUPPORTED_RELEASES, Platform
+from .platforms import FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES, SUPPORTED_RELEASES, Platform
 
 PENDING_DIR = "/var/lib/provision/pending"
+RUN_DIR = "/var/lib/provision/runs"        # detached applies: script, output, pid, exit status
 MARK = "@@@ "
 
 
@@ -45,6 +47,14 @@ class FileState:
 ABSENT = FileState("absent")
 
 
+@dataclass(frozen=True)
+class Orphan:
+    """An apply whose connection was lost: it ran on, and its record stayed under RUN_DIR."""
+    run: str            # the record's name
+    status: str         # its exit status, or "killed" (no status, process gone)
+    log: str            # its step and done lines, as the apply printed them
+
+
 @dataclass
 class Facts:
     os: dict[str, str]
@@ -62,7 +72,9 @@ class Facts:
     firewalld: bool = False
     firewalld_services: set[str] = field(default_factory=set)
     firewalld_ports: set[str] = field(default_factory=set)     # "8080/tcp"
+    firewalld_rich_rules: set[str] = field(default_factory=set)    # as --list-rich-rules prints them
     pending: set[str] = field(default_factory=set)
+    orphans: list[Orphan] = field(default_factory=list)
 
     @property
     def family(self) -> str:
@@ -79,9 +91,8 @@ def _q(words) -> str:
     return " ".join(shlex.quote(w) for w in sorted(words))
 
 
-def script(req: FactRequest, end: str | None = None) -> str:
-    """The read-only shell script that gathers every requested fact. With ``end`` it ends by
-    printing that line instead of exiting, and the shell waits for more commands on stdin."""
+def script(req: FactRequest) -> str:
+    """The read-only shell script that gathers every requested fact."""
     deb = PLATFORMS["debian"]
     rh = PLATFORMS["redhat"]
     lines = [
@@ -114,11 +125,23 @@ def script(req: FactRequest, end: str | None = None) -> str:
         f"echo '{MARK}selinux'; if command -v getenforce >/dev/null 2>&1; then getenforce; "
         "getsebool httpd_can_network_connect 2>/dev/null; fi",
         f"echo '{MARK}firewalld'; if systemctl is-active --quiet firewalld 2>/dev/null; then "
-        "firewall-cmd --state; firewall-cmd --list-services; echo \"ports $(firewall-cmd --list-ports)\"; fi",
+        "firewall-cmd --state; firewall-cmd --list-services; echo \"ports $(firewall-cmd --list-ports)\"; "
+        "firewall-cmd --list-rich-rules; fi",
         f"echo '{MARK}pending'; ls -1 {PENDING_DIR} 2>/dev/null",
-        f"echo {shlex.quote(end)}" if end else "exit 0",
+        f"echo '{MARK}orphans'; {ORPHANS}",
+        "exit 0",
     ]
     return "\n".join(lines) + "\n"
+
+
+# Records of finished applies whose streamer died with its connection (a live streamer holds the
+# host lock until it removed its record), or of applies killed without a status. Step lines are
+# re-marked so that they do not start sections here.
+ORPHANS = (f"for out in {RUN_DIR}/*.out; do [ -e \"$out\" ] || continue; run=${{out%.out}}; "
+           "if [ -e \"$run.rc\" ]; then st=$(cat \"$run.rc\"); "
+           "elif [ ! -e \"$run.pid\" ] || kill -0 \"$(cat \"$run.pid\")\" 2>/dev/null; then continue; "
+           "else st=killed; fi; echo \"run ${run##*/} $st\"; "
+           "sed -n -e 's/^@@@ step /  step /p' -e 's/^@@@ done /  done /p' \"$out\"; done")
 
 
 def split_sections(text: str) -> dict[str, list[str]]:
@@ -151,7 +174,9 @@ def parse(text: str) -> Facts:
         load_modules=parse_loadmodules(s.get("loadmodules", [])),
         selinux=selinux, sebools=sebools,
         firewalld=firewalld, firewalld_services=services, firewalld_ports=ports,
+        firewalld_rich_rules={line.strip() for line in s.get("firewalld", []) if line.startswith("rule ")},
         pending={p.strip() for p in s.get("pending", []) if p.strip()},
+        orphans=parse_orphans(s.get("orphans", [])),
     )
 
 
@@ -184,7 +209,20 @@ def platform_for(os_release: dict[str, str]) -> Platform:
     known = SUPPORTED_RELEASES.get(os_id)
     if known and version.split(".")[0] not in [k.split(".")[0] for k in known] and version not in known:
         raise UnsupportedHost(f"unsupported release {os_release.get('PRETTY_NAME', os_id)!r}")
-    return PLATFORMS[family]
+    return release_platform(PLATFORMS[family], os_id, version)
+
+
+def release_platform(platform: Platform, os_id: str, version: str) -> Platform:
+    """The family's platform with the fields this release has instead (RELEASE_DIFFERENCES)."""
+    differences = RELEASE_DIFFERENCES.get((os_id, version.split(".")[0]))
+    return dataclasses.replace(platform, **differences) if differences else platform
+
+
+def every_platform() -> list[Platform]:
+    """Each family's platform and each release's variant of it: what a fact request must cover."""
+    variants = [release_platform(PLATFORMS[FAMILY_BY_ID[os_id]], os_id, version)
+                for os_id, version in RELEASE_DIFFERENCES]
+    return list(PLATFORMS.values()) + variants
 
 
 def parse_python_version(text: str) -> tuple[int, ...] | None:
@@ -236,6 +274,19 @@ def parse_files(lines: list[str]) -> dict[str, FileState]:
     return files
 
 
+def parse_orphans(lines: list[str]) -> list[Orphan]:
+    """"run NAME STATUS" lines, each followed by its "  step"/"  done" lines."""
+    found: list[Orphan] = []
+    for line in lines:
+        words = line.split()
+        if line.startswith("run ") and len(words) == 3:
+            found.append(Orphan(words[1], words[2], ""))
+        elif line.startswith("  ") and found and words:
+            last = found[-1]
+            found[-1] = Orphan(last.run, last.status, last.log + MARK + line.strip() + "\n")
+    return found
+
+
 def parse_mods_enabled(lines: list[str]) -> set[str]:
     """Debian: module names from /etc/apache2/mods-enabled/*.load."""
     return {line.strip()[:-5] for line in lines if line.strip().endswith(".load")}
@@ -268,11 +319,13 @@ def parse_selinux(lines: list[str]) -> tuple[str | None, dict[str, bool]]:
 
 def parse_firewalld(lines: list[str]) -> tuple[bool, set[str], set[str]]:
     """``firewall-cmd --state`` ("running"), ``--list-services`` (space-separated), then a
-    "ports ..." line from ``--list-ports``."""
+    "ports ..." line from ``--list-ports``, then ``--list-rich-rules`` (one "rule ..." a line)."""
     if not lines or lines[0].strip() != "running":
         return False, set(), set()
     services, ports = set(), set()
     for line in lines[1:]:
+        if line.startswith("rule "):
+            continue
         if line.startswith("ports"):
             ports.update(line.split()[1:])
         else:

@@ -38,6 +38,11 @@ class LoadResult:
     bodies: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    ok_times: list[float] = field(default_factory=list)   # wall clock (time.time()) of each 2xx answer
+
+    def around(self, start: float, end: float) -> tuple[int, int]:
+        """2xx answers received before ``start`` and after ``end`` (wall clock)."""
+        return sum(t < start for t in self.ok_times), sum(t > end for t in self.ok_times)
 
     @property
     def failed(self) -> int:
@@ -100,6 +105,7 @@ async def _run(url, requests, concurrency, seconds, timeout, keepalive, stop) ->
                 result.statuses[resp.status_code] += 1
                 if 200 <= resp.status_code < 300:
                     result.ok += 1
+                    result.ok_times.append(time.time())
                     result.bodies[resp.text[:100]] += 1
                 else:
                     result.other_status += 1

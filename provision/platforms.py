@@ -29,7 +29,6 @@ class Platform:
     tls_conf: str | None        # the global SSL config file we manage (RedHat: mod_ssl's ssl.conf)
     tls_chain_directive: bool   # httpd < 2.4.8 reads the chain from SSLCertificateChainFile only
     log_dir: str                # per-site logs, named *.log so that the package's logrotate covers them
-    balancer_persist: bool      # BalancerPersist (httpd >= 2.4.4): balancer-manager changes survive reloads
 
 
 DEBIAN = Platform(
@@ -61,7 +60,6 @@ DEBIAN = Platform(
     tls_chain_directive=False,
     # apache2's /etc/logrotate.d/apache2 rotates /var/log/apache2/*.log.
     log_dir="/var/log/apache2",
-    balancer_persist=True,      # Debian 11/12 and Ubuntu 22.04/24.04 ship httpd 2.4.5x-2.4.6x
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -97,9 +95,6 @@ REDHAT = Platform(
     # httpd's /etc/logrotate.d/httpd rotates /var/log/httpd/*log (CentOS 7 httpd SRPM,
     # SOURCES/httpd.logrotate).
     log_dir="/var/log/httpd",
-    # BalancerPersist first appears in httpd 2.4.4 (modules/proxy/mod_proxy.c at tag 2.4.4; absent
-    # at 2.4.3); CentOS 7 ships 2.4.6, Rocky/Alma 8 2.4.37, 9 2.4.57.
-    balancer_persist=True,
 )
 
 PLATFORMS = {"debian": DEBIAN, "redhat": REDHAT}
@@ -110,12 +105,21 @@ FAMILY_BY_ID = {
     "centos": "redhat", "rhel": "redhat", "rocky": "redhat", "almalinux": "redhat",
 }
 SUPPORTED_RELEASES = {
-    "debian": ("11", "12"),
+    "debian": ("11", "12", "13"),
     "ubuntu": ("20.04", "22.04", "24.04"),
     "centos": ("7",),
     "rhel": ("7", "8", "9"),
     "rocky": ("8", "9"),
     "almalinux": ("8", "9"),
+}
+
+# Where one release of a family differs: (os-release ID, major VERSION_ID) -> the Platform fields
+# it has instead of its family's.
+RELEASE_DIFFERENCES = {
+    # Debian 11 ships distutils apart from python3, in python3-distutils (bullseye's python3-pip
+    # depends on it), and pip on Python < 3.10 imports distutils for its install paths: without it
+    # the venv's `pip install` stops with "No module named 'distutils.cmd'" (seen on the mixed lab).
+    ("debian", "11"): {"python_packages": ("python3", "python3-distutils", "curl")},
 }
 
 # Apache proxy modules: a2enmod name -> (module id, shared object) as in
@@ -148,19 +152,30 @@ REDIRECT_MODULES = {
     "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),
 }
 
-# Backend wheels by the target's python3 (major, minor).
-# CentOS 7 ships python3 3.6.8 (LAB-FACTS): Flask/Werkzeug 2.0.x are the last to support 3.6,
-# gunicorn 21.2 the last for 3.6 (CVE-2024-1135: we bind it to the private address only).
-# pip download evaluates environment markers against the control machine's Python, so the
-# 3.6-only dependencies are pinned by hand: Werkzeug 2.0.3 needs "dataclasses; python_version < 3.7",
-# click 8.0.4 needs "importlib-metadata; python_version < 3.8" (their wheels' METADATA),
-# which pulls zipp and typing-extensions; these are their last releases for 3.6.
+# Backend wheels by the target's python3 (major, minor); a Python not listed gets the _CURRENT pins.
+# pip download evaluates environment markers against the control machine's Python (3.11), so
+# a dependency that only an older target needs is pinned here by hand (found in the wheels' METADATA).
 APP_PINS = {
+    # CentOS 7 ships python3 3.6.8 (LAB-FACTS): Flask/Werkzeug 2.0.x are the last to support 3.6,
+    # gunicorn 21.2 the last for 3.6 (CVE-2024-1135: we bind it to the private address only).
+    # Werkzeug 2.0.3 needs "dataclasses; python_version < 3.7", click 8.0.4 needs
+    # "importlib-metadata; python_version < 3.8", which pulls zipp and typing-extensions;
+    # these are their last releases for 3.6.
     (3, 6): ("Flask==2.0.3", "Werkzeug==2.0.3", "gunicorn==21.2.0", "dataclasses==0.8",
              "importlib-metadata==4.8.3", "zipp==3.6.0", "typing-extensions==4.1.1"),
+    # Debian 11 ships python3 3.9.2. Flask 3.1 and Werkzeug 3.1 still support 3.9 (Requires-Python
+    # >=3.9); gunicorn 23.0 is the last for 3.9 (24.0 needs >=3.10) and has the fixes for
+    # CVE-2024-1135 and CVE-2024-6827; click 8.1.8 is the last for 3.9 (8.2 needs >=3.10).
+    # Flask 3.1.3 needs "importlib-metadata>=3.6.0; python_version < '3.10'": 8.7.1 and its
+    # zipp>=3.20 (3.23.1) are their last releases for 3.9.
+    (3, 9): ("Flask==3.1.3", "Werkzeug==3.1.9", "gunicorn==23.0.0", "click==8.1.8",
+             "importlib-metadata==8.7.1", "zipp==3.23.1"),
 }
+# Python 3.10 and newer: Debian 12's 3.11 and Debian 13's 3.13 (cp313 MarkupSafe wheels exist
+# from MarkupSafe 3.0). gunicorn 24+ needs 3.10, so 3.9 and older have their own pins above.
 APP_PINS_CURRENT = ("Flask==3.1.3", "Werkzeug==3.1.9", "gunicorn==27.0.1")
 # The pip that installs those wheels, run straight from its wheel (venvs are made without pip,
-# which saves ensurepip's seconds per app). pip 21.3.1 is the last release for Python 3.6.
-INSTALLER_PINS = {(3, 6): "pip==21.3.1"}
+# which saves ensurepip's seconds per app). pip 21.3.1 is the last release for Python 3.6,
+# pip 26.0.1 the last for 3.9 (26.1 needs >=3.10).
+INSTALLER_PINS = {(3, 6): "pip==21.3.1", (3, 9): "pip==26.0.1"}
 INSTALLER_PIN_CURRENT = "pip==26.3"

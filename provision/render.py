@@ -14,9 +14,12 @@ class TemplateError(Exception):
 @lru_cache(maxsize=1)
 def _env():
     import jinja2
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILES)), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                              autoescape=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILES)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    # A Python string literal for a value (tojson would write "\ud83d\ude00" for an emoji, which
+    # Python reads as two lone surrogates that cannot be encoded back to UTF-8).
+    env.filters["python"] = lambda value: repr(str(value))
+    return env
 
 
 def render(template: str, **context) -> str:

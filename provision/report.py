@@ -6,21 +6,27 @@ import json
 import sys
 import threading
 
-COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "dim", "unreachable": "red"}
+COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "dim", "unreachable": "red",
+          "waiting": "yellow", "earlier": "yellow"}
 
 
 class Reporter:
     def __init__(self, stream=None, verbose: bool = False):
         self.stream = stream or sys.stdout
         self.verbose = verbose
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()     # re-entered by the Ctrl-C handler on the main thread
         self._console = None
+        self._closed = False                # after an interrupt's last words, nothing more is printed
+        self._results = []                  # every host result so far, for an interrupted run's recap
+        self._applying: set[str] = set()
         if self.stream.isatty():
             from rich.console import Console
             self._console = Console(file=self.stream, highlight=False)
 
     def _line(self, host: str, status: str, text: str, detail: str = ""):
         with self._lock:
+            if self._closed:
+                return
             if self._console is not None:
                 from rich.markup import escape
                 c = COLORS.get(status, "white")
@@ -52,8 +58,43 @@ class Reporter:
     def unreachable(self, host, message):
         self._line(host, "unreachable", message)
 
+    def waiting(self, host, message):
+        self._line(host, "waiting", message)
+
+    def earlier(self, host, message):
+        self._line(host, "earlier", message)
+
+    def track(self, result):
+        """Keep a host's result, filled in as its run goes."""
+        with self._lock:
+            self._results.append(result)
+
+    def applying(self, host):
+        with self._lock:
+            self._applying.add(host)
+
+    def applied(self, host):
+        with self._lock:
+            self._applying.discard(host)
+
+    def interrupted(self):
+        """An interrupted run's last words: the recap of what is known, then the hosts whose apply
+        script was running (it runs on, detached, on the host). Nothing is printed after."""
+        with self._lock:
+            self.info("")
+            self.info("INTERRUPTED")
+            self.recap(merge([{r.host: r} for r in self._results]))
+            if self._applying:
+                self.info(f"mid-apply: {', '.join(sorted(self._applying))}: their apply scripts finish on the "
+                          "host; run again to see what they did")
+            else:
+                self.info("mid-apply: none")
+            self._closed = True
+
     def info(self, text):
         with self._lock:
+            if self._closed:
+                return
             print(text, file=self.stream)
             self.stream.flush()
 
@@ -76,6 +117,20 @@ def merge(phases: list[dict]) -> list:
             m.error = m.error or r.error
             m.exit_code = m.exit_code or r.exit_code
     return list(merged.values())
+
+
+def add_checks(results, checks: dict) -> None:
+    """Count checks made after the run (the smoke request, host name -> StepResult) in the
+    result of the host they went through, so that its recap and --json show them."""
+    by_host = {r.host: r for r in results}
+    for name, step in checks.items():
+        by_host[name].steps.append(step)
+
+
+def exit_code(results) -> int:
+    """2 when any host failed (a step, or a check added after) or was unreachable, else 0:
+    the exit code says what the recap says."""
+    return 2 if any(r.failed or r.unreachable for r in results) else 0
 
 
 def to_json(results, extra: dict | None = None) -> str:

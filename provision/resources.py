@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import ipaddress
+import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .facts import Facts, FactRequest, FileState
@@ -22,7 +24,7 @@ class Change:
     """A planned step. ``script`` is empty when nothing needs to change."""
     label: str
     reason: str
-    script: str = ""
+    script: str = field(default="", repr=False)     # may carry a secret file's content
     notify: tuple[str, ...] = ()
     satisfies: tuple[str, ...] = ()     # handlers this step makes unnecessary (a fresh start)
     validate: str | None = None         # validation group (e.g. "apache") checked after the step
@@ -30,7 +32,15 @@ class Change:
     commit: str = ""                    # runs once validation passed (drops backups)
     uploads: tuple = ()                 # (local path, remote name) pairs needed in $PROVISION_UPLOAD
     diff_path: str | None = None        # file whose old content --diff shows
-    new_content: bytes | None = None
+    new_content: bytes | None = field(default=None, repr=False)
+    secret: bool = False                # --diff never fetches nor shows the content, only its size
+
+    def diff(self, old: bytes) -> str:
+        """What --diff shows for this change (old: the file's current content, b"" if none)."""
+        path = self.diff_path or self.label.split(" ", 1)[-1]
+        if self.secret:
+            return secret_diff(path, self.new_content)
+        return unified_diff(path, old, self.new_content)
 
     @property
     def changed(self) -> bool:
@@ -76,7 +86,7 @@ def _heredoc(data: bytes, dest: str) -> str:
 class File(PathResource):
     """A file with exact content, mode and owner, written atomically (temp file, then rename)."""
     path: str
-    content: bytes | str
+    content: bytes | str = field(repr=False)
     mode: str = "644"
     owner: str = "root"
     group: str = "root"
@@ -85,6 +95,7 @@ class File(PathResource):
     after: str = ""                     # commands to run when the file changed (daemon-reload, ...)
     when: Callable | None = None
     kind_label: str = "file"
+    secret: bool = False        # a key: its content never reaches --diff, --json or the screen
 
     def __post_init__(self):
         if isinstance(self.content, str):
@@ -132,7 +143,7 @@ class File(PathResource):
             lines.append(self.after)
         return self._change(reason, "\n".join(lines), validate=self.validate, rollback=rollback,
                             commit=commit, diff_path=self.path if have.kind == "file" else None,
-                            new_content=self.content)
+                            new_content=self.content, secret=self.secret)
 
 
 @dataclass
@@ -394,6 +405,46 @@ class Firewalld(Resource):
                                       "firewall-cmd -q --reload")
 
 
+RICH_RULE_RE = re.compile(r'^rule family="(ipv[46])" source address="([^"]+)" port port="(\d+)" '
+                          r'protocol="(\w+)" accept$')
+
+
+def rich_rule(source: str, port: str) -> str:
+    """A firewalld rich rule accepting ``port`` ("8080/tcp") from one address, spelled as
+    ``firewall-cmd --list-rich-rules`` prints it (firewalld src/firewall/core/rich.py: Rich_Rule,
+    Rich_Source and Rich_Port __str__)."""
+    number, proto = port.split("/")
+    family = f"ipv{ipaddress.ip_address(source).version}"
+    return f'rule family="{family}" source address="{source}" port port="{number}" protocol="{proto}" accept'
+
+
+@dataclass
+class FirewalldPortFrom(Resource):
+    """A port open in firewalld to the given addresses only (one rich rule each), never to the
+    whole zone: a zone-wide opening of the port, or a rule for an address no longer listed, goes."""
+    port: str                       # "8080/tcp"
+    sources: tuple[str, ...]
+
+    def __post_init__(self):
+        self.label = f"firewalld port {self.port} from {', '.join(self.sources)}"
+
+    def _plan(self, facts):
+        if not facts.firewalld:
+            return Change(self.label, "firewalld is not running")
+        number, proto = self.port.split("/")
+        wanted = {rich_rule(s, self.port) for s in self.sources}
+        have = {r for r in facts.firewalld_rich_rules
+                if (m := RICH_RULE_RE.match(r)) and (m.group(3), m.group(4)) == (number, proto)}
+        steps = [f"--add-rich-rule={q(r)}" for r in sorted(wanted - have)]
+        steps += [f"--remove-rich-rule={q(r)}" for r in sorted(have - wanted)]
+        if self.port in facts.firewalld_ports:
+            steps.append(f"--remove-port={q(self.port)}")
+        if not steps:
+            return Change(self.label, "open to exactly these addresses")
+        return self._change("limited to " + ", ".join(self.sources),
+                            "".join(f"firewall-cmd -q --permanent {s}\n" for s in steps) + "firewall-cmd -q --reload")
+
+
 def FirewalldService(service: str) -> Firewalld:
     return Firewalld("service", service)
 
@@ -402,10 +453,27 @@ def FirewalldPort(port: str) -> Firewalld:
     return Firewalld("port", port)
 
 
+WHEELS_DIR = "/var/lib/provision"     # root's own: uploaded wheels are copied here and checked
+
+
+def verified_copy(source: str, dest: str, files) -> str:
+    """Shell lines copying ``files`` ((name, sha256) pairs) from ``source`` (a folder the login
+    user can write) into ``dest`` (root's own), then checking every copy's sha256 there, so that
+    nothing swapped after the check can be used. Fails naming each file that does not match."""
+    files = list(files)
+    copies = [f"cp {source}/{q(name)} {dest}/{q(name)}" for name, _ in files]
+    sums = "".join(f"{digest}  {name}\n" for name, digest in files)
+    return "\n".join(copies + [
+        f"(cd {dest} && printf %s {q(sums)} | sha256sum -c --quiet -) || "
+        "{ echo 'uploaded wheels do not match their sha256: refusing to install them' >&2; exit 1; }",
+    ])
+
+
 @dataclass
 class Venv(Resource):
-    """A virtualenv holding exactly the given wheels, installed offline from uploaded files.
-    A marker file inside the venv records the wheel set; a different set rebuilds the venv."""
+    """A virtualenv holding exactly the given wheels, installed offline from uploaded files, each
+    checked by sha256 as root in a root-owned copy. A marker file inside the venv records the
+    wheel set; a different set rebuilds the venv."""
     path: str
     wheels: Callable        # facts -> Wheelhouse (pins resolved for the host's python)
     notify: tuple[str, ...] = ()
@@ -429,16 +497,25 @@ class Venv(Resource):
             return Change(self.label, f"wheels match ({', '.join(house.pins)})")
         p = q(self.path)
         reqs = " ".join(q(r) for r in house.pins)
-        wheels = f"\"$PROVISION_UPLOAD/{house.key}\""
+        names = [f.name for f in house.files]
         script = "\n".join([
+            # Root installs only what it copied into its own folder and checked there.
+            f"wheels=$(mktemp -d {WHEELS_DIR}/wheels.XXXXXX)",
+            "trap 'rm -rf \"$wheels\"' EXIT",
+            verified_copy(f'"$PROVISION_UPLOAD"/{q(house.key)}', '"$wheels"', zip(names, house.digests)),
             f"rm -rf {p}",
             f"python3 -m venv --without-pip {p}",
-            f"{p}/bin/python {wheels}/{house.installer.name}/pip install -q --disable-pip-version-check "
-            f"--no-index --find-links {wheels} {reqs}",
+            f"{p}/bin/python \"$wheels\"/{q(house.installer.name)}/pip install -q --disable-pip-version-check "
+            f"--no-index --find-links \"$wheels\" {reqs}",
             _heredoc(want, q(self.marker)),
         ])
-        uploads = tuple((str(f), f"{house.key}/{f.name}") for f in house.files)
+        uploads = tuple((str(f), f"{house.key}/{f.name}", digest) for f, digest in zip(house.files, house.digests))
         return self._change("installed " + ", ".join(house.pins), script, uploads=uploads)
+
+
+def secret_diff(path: str, new: bytes) -> str:
+    """The whole --diff of a secret file: its size, never its content, old or new."""
+    return f"{path}: (secret: {len(new)} bytes, sha256 changed)\n"
 
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 
-from .engine import Options, record_unchanged, run_role
+from .engine import Options, run_role
 from .ops.drain import balanced as balanced_proxies, member_urls, set_drain
 
 
@@ -35,7 +35,6 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
         for h in batch:
             if h not in changing:
                 results[h.name] = preview[h.name]       # nothing to change: no second round trip
-                record_unchanged(connections.get(h), inventory)
                 reporter.host_ok(h.name, len(preview[h.name].steps))
         done = run_role(role, changing, inventory, options, connections, reporter, facts) if changing else {}
         results.update(done)
@@ -45,7 +44,7 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
             break
         if urls:
             for proxy in balanced[:1]:
-                rc = connections.get(proxy).run_script(wait_script(urls), timeout=60)
+                rc = connections.get(proxy).run_script(wait_script(urls), timeout=60, silence=60)
                 if rc.rc != 0:
                     reporter.failed(proxy.name, "rollout", rc.stderr.strip())
                     return results
@@ -60,9 +59,8 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
 
 def _on_proxies(proxies, connections, urls, drain, reporter) -> set[str]:
     """Set or clear Drain on every proxy; returns the members that were drained before."""
-    # No host lock here: the deploy holds its hosts, and must not wait on itself.
     drained = set()
-    for outcome in set_drain(proxies, urls, drain, connections, lock=False):
+    for outcome in set_drain(proxies, urls, drain, connections):
         drained |= outcome.drained_before()
         if not outcome.ok:
             reporter.failed(outcome.proxy, "drain" if drain else "undrain", outcome.error)

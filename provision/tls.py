@@ -1,9 +1,12 @@
 """TLS material for the proxies, made on the control machine before planning.
 
-tls: self-signed -- a small CA per inventory, kept beside it in ``.tls/<inventory stem>/`` (never
+tls: self-signed -- a small CA per inventory, kept beside it in ``.tls/<inventory stem>/ca/`` (never
 pushed; its key never leaves this machine), signs one certificate per proxy for its names and
-addresses. The issued certificate is kept and reused: it is re-issued only when missing, when the
-names changed, when it no longer matches its key or the CA, or within RENEW_BEFORE of expiry.
+addresses, kept in ``.tls/<inventory stem>/hosts/``: no host name can collide with the CA's files.
+The CA is constrained (pathlen 0, names limited to the proxies' names and addresses), so that its
+key, if it leaked, could sign nothing else. The issued certificate is kept and reused: it is
+re-issued only when missing, when the names changed, when it no longer matches its key or the CA,
+or within RENEW_BEFORE of expiry.
 tls: provided -- the certificate (chain) and key files the inventory names, checked to match.
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ import fcntl
 import ipaddress
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
@@ -32,7 +35,7 @@ class TLSError(UserError):
 @dataclass(frozen=True)
 class Material:
     cert: bytes         # PEM: the server certificate, then any chain
-    key: bytes          # PEM: its private key
+    key: bytes = field(repr=False)      # PEM: its private key (secret: never in a repr)
     trust: bytes        # PEM: what clients trust (our CA, or the provided chain's issuers)
     serial: int
     issued: bool = False    # made by this run
@@ -51,8 +54,16 @@ def store_dir(inventory) -> Path:
     return path.parent / STORE / path.stem
 
 
+def ca_dir(inventory) -> Path:
+    return store_dir(inventory) / "ca"
+
+
+def hosts_dir(inventory) -> Path:
+    return store_dir(inventory) / "hosts"
+
+
 def ca_path(inventory) -> Path:
-    return store_dir(inventory) / "ca.crt"
+    return ca_dir(inventory) / "ca.crt"
 
 
 def trust_path(host, inventory) -> Path | None:
@@ -91,11 +102,28 @@ def prepare(inventory, hosts, save: bool = True, now: datetime.datetime | None =
             out[h.name] = provided(h, inventory)
     signed = [h for h in wanted if mode(h) == "self-signed"]
     if signed:
-        with _locked(store_dir(inventory), save):
-            ca_cert, ca_key = _ca(store_dir(inventory), save, now)
+        store = store_dir(inventory)
+        with _locked(store, save):
+            if save:
+                _migrate(store)
+            # check mode before the first run of this release reads an old store where it is
+            old = not save and not ca_dir(inventory).exists() and _is_ca_pair(*_load(store, "ca"))
+            ca_cert, ca_key = _ca(store if old else ca_dir(inventory), save, now, _permitted(inventory))
             for h in signed:
-                out[h.name] = _server(store_dir(inventory), h, ca_cert, ca_key, save, now)
+                out[h.name] = _server(store if old else hosts_dir(inventory), h, ca_cert, ca_key, save, now)
     return out
+
+
+def _permitted(inventory) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the CA may sign: every self-signed proxy's names and addresses (all of them, not only
+    the hosts of this run, so that a --limit run does not narrow the CA)."""
+    dns, ips = set(), set()
+    for h in inventory.group("proxies"):
+        if mode(h) == "self-signed":
+            d, i = names(h)
+            dns.update(n[2:] if n.startswith("*.") else n for n in d)
+            ips.update(i)
+    return tuple(sorted(dns)), tuple(sorted(ips))
 
 
 # -- provided ----------------------------------------------------------------------------------
@@ -146,6 +174,7 @@ def _locked(folder: Path, save: bool):
 
 
 def _write(path: Path, data: bytes, mode_: int):
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode_)
     with os.fdopen(fd, "wb") as f:
@@ -190,22 +219,77 @@ def _load(folder: Path, stem: str):
     return cert, key
 
 
-def _ca(folder: Path, save: bool, now):
+def _is_ca(cert) -> bool:
+    from cryptography import x509
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _is_ca_pair(cert, key) -> bool:
+    return cert is not None and key is not None and _is_ca(cert) and _same_key(cert, key)
+
+
+def _migrate(store: Path):
+    """Earlier releases kept the CA and the issued certificates side by side in the store itself.
+    The CA moves to ca/ (only if it really is a CA whose key matches: a proxy named "ca" once
+    overwrote it with a leaf), the other pairs to hosts/. Nothing is re-issued for the move."""
+    ca = store / "ca"
+    if not ca.exists() and _is_ca_pair(*_load(store, "ca")):
+        ca.mkdir(mode=0o700)
+        for suffix in (".key", ".crt"):
+            os.replace(store / f"ca{suffix}", ca / f"ca{suffix}")
+    hosts = store / "hosts"
+    for crt in sorted(store.glob("*.crt")):
+        if crt.stem == "ca" or not (store / f"{crt.stem}.key").is_file():
+            continue
+        hosts.mkdir(mode=0o700, exist_ok=True)
+        if not (hosts / crt.name).exists():
+            for suffix in (".key", ".crt"):
+                os.replace(store / f"{crt.stem}{suffix}", hosts / f"{crt.stem}{suffix}")
+
+
+def _constraints(cert):
+    """(DNS names, addresses) a CA certificate's name constraints permit, or None without any."""
+    from cryptography import x509
+    try:
+        nc = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+    subtrees = nc.permitted_subtrees or []
+    return (tuple(sorted(n.value.lower() for n in subtrees if isinstance(n, x509.DNSName))),
+            tuple(sorted(str(n.value.network_address) for n in subtrees if isinstance(n, x509.IPAddress))))
+
+
+def _ca(folder: Path, save: bool, now, permitted=((), ())):
+    """The inventory's CA. A CA whose name constraints differ from ``permitted`` (a proxy was
+    added, or it predates the constraints) keeps its key and subject and gets a new certificate,
+    so that every certificate it issued still chains to it and nothing is re-issued."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
     cert, key = _load(folder, "ca")
-    if cert is not None and key is not None and _same_key(cert, key) \
-            and cert.not_valid_after_utc - now > CERT_LIFETIME:
+    usable = _is_ca_pair(cert, key) and cert.not_valid_after_utc - now > CERT_LIFETIME
+    if usable and _constraints(cert) == permitted:
         return cert, key
-    key = _new_key()
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provision"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, f"provision CA for {folder.name}")])
+    if not usable:
+        key = _new_key()
+        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provision"),
+                          x509.NameAttribute(NameOID.COMMON_NAME, f"provision CA for {folder.parent.name}")])
+        not_after = now + CA_LIFETIME
+    else:
+        name, not_after = cert.subject, cert.not_valid_after_utc
+    dns, ips = permitted
+    allowed = [x509.DNSName(n) for n in dns] + \
+        [x509.IPAddress(ipaddress.ip_network(a)) for a in ips]
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + CA_LIFETIME)
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.NameConstraints(permitted_subtrees=allowed, excluded_subtrees=None),
+                           critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)

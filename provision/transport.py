@@ -3,6 +3,10 @@
 It honours ssh_config (ProxyJump included), checks host keys against known_hosts (unknown keys
 are refused unless accept_new is set), runs scripts through ``sh -s`` (with sudo for a non-root
 user, answering its prompt without ever echoing the password) and counts connections and execs.
+
+Waits on the network are bounded: every connection sends SSH keepalives every KEEPALIVE_INTERVAL s
+and its TCP socket gives up on data unacknowledged for SILENCE s; an exec that hears nothing
+for SILENCE s (scripts that run long print a heartbeat) raises ConnectionLost.
 """
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import getpass
 import logging
 import os
 import select
+import shlex
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +27,17 @@ logging.getLogger("paramiko").propagate = False
 
 SUDO_PROMPT = "[provision sudo password]"
 SUDO_READY = "@@@ sudo-ready"
+KEEPALIVE_INTERVAL = 10     # s
+KEEPALIVE_COUNT = 3
+SILENCE = KEEPALIVE_INTERVAL * KEEPALIVE_COUNT      # s without a byte from the host: it is gone
 
 
 class Unreachable(Exception):
     """The host could not be reached or authenticated; nothing ran on it."""
+
+
+class ConnectionLost(Unreachable):
+    """The connection died, or the host went silent, while a command ran."""
 
 
 class RemoteTimeout(Exception):
@@ -38,6 +51,35 @@ class Result:
     stderr: str
 
 
+_known_hosts_lock = threading.Lock()
+
+
+class RecordNewHostKey:
+    """paramiko's missing-host-key policy for --accept-new-host-keys (OpenSSH's "accept-new"):
+    a host seen for the first time is trusted once and its key appended to ``known_hosts``
+    (created, with its folder, if needed). A known host whose key differs is still refused."""
+
+    def __init__(self, known_hosts: Path):
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client, hostname, key):
+        # hostname is "name" on port 22, "[name]:port" otherwise, as known_hosts writes it.
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        with _known_hosts_lock:
+            self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as f:
+                if f.tell() and not self._ends_with_newline():
+                    line = "\n" + line
+                f.write(line)
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.known_hosts, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
+
 class HostConnection:
     def __init__(self, host, accept_new: bool = False, sudo_password: str | None = None,
                  connect_timeout: float = 10.0):
@@ -49,7 +91,7 @@ class HostConnection:
         self.execs = 0
         self._conn = None
         self._home = None
-        self._open: _OpenExec | None = None
+        self.address = None         # the address it connected to, once open
 
     # -- connection -------------------------------------------------------------------------------
     def open(self):
@@ -61,6 +103,7 @@ class HostConnection:
         config = Config(runtime_ssh_path=h.ssh_config) if h.ssh_config else Config()
         lookup = config.base_ssh_config.lookup(h.name) if h.ssh_config else {}
         address = h.address if h.explicit_address else lookup.get("hostname", h.address)
+        self.address = address
         kwargs = {}
         if h.key:
             kwargs["key_filename"] = [h.key]
@@ -87,18 +130,23 @@ class HostConnection:
         self.connections += 1
         self._conn = conn
         self.user = conn.user
+        transport = conn.client.get_transport()
+        transport.set_keepalive(KEEPALIVE_INTERVAL)
+        _bound_tcp(transport.sock)
         return self
 
     def _check_host_keys(self, conn, lookup) -> str:
         """Known hosts from ssh_config (or ~/.ssh/known_hosts) for this hop and every ProxyJump
-        hop; unknown keys are refused unless accept_new. Fabric itself would accept any."""
+        hop; unknown keys are refused unless accept_new, and an accepted key is written to the
+        first known_hosts file, so that every later run is strict against it. Fabric itself
+        would accept any key and remember none."""
         import paramiko
         from fabric import Connection
         known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
+        files = [Path(os.path.expanduser(p)) for p in str(known).split()]
         conn.client.set_missing_host_key_policy(
-            paramiko.AutoAddPolicy() if self.accept_new else paramiko.RejectPolicy())
-        for path in str(known).split():
-            path = Path(os.path.expanduser(path))
+            RecordNewHostKey(files[0]) if self.accept_new else paramiko.RejectPolicy())
+        for path in files:
             if path.is_file():
                 conn.client.load_host_keys(str(path))
         if isinstance(conn.gateway, Connection):
@@ -106,45 +154,97 @@ class HostConnection:
         return known
 
     def close(self):
-        self._open = None           # an open script sees end of input and exits
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self.__dict__.pop("_sftp_client", None)
+
+    def _lost(self, why: str):
+        """Drop the dead connection (a later use reconnects) and say so."""
+        try:
+            self.close()
+        except Exception:       # closing a dead connection may fail any way; it is gone either way
+            self._conn = None
+        raise ConnectionLost(why)
 
     # -- exec ---------------------------------------------------------------------------------------
-    def run_script(self, script: str, timeout: float = 900.0, become: bool = True) -> Result:
-        """Run a POSIX shell script as root (sudo for other users), fed through stdin.
-        ``become=False`` runs it as the login user."""
-        self.start_script(script, until=None, timeout=timeout, become=become)
-        return self.finish_script("", timeout=timeout)
-
-    def start_script(self, script: str, until: str | None, timeout: float = 900.0,
-                     become: bool = True) -> str:
-        """Start a script and keep its stdin open: returns its output up to the line ``until``
-        (the shell then waits for more). ``finish_script`` sends the rest on the same exec, so
-        a follow-up costs no extra round trip. With ``until=None`` nothing is read here."""
-        self.finish_script("exit 0\n", timeout=timeout)
+    def run_script(self, script: str, timeout: float = 900.0, on_line=None, silence: float = SILENCE,
+                   ack: tuple[str, str] | None = None, become: bool = True) -> Result:
+        """Run a POSIX shell script as root (sudo for other users), fed through stdin;
+        ``become=False`` runs it as the login user.
+        ``on_line`` is called with each line of output (stdout or stderr) as it arrives.
+        ``ack`` = (marker, answer): stdin stays open until a stdout line starts with marker, then
+        the answer line is sent (the script reads it to learn that its output arrived)."""
+        import paramiko
         self.open()
         become = become and self.user != "root"
         command = (f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo \"{SUDO_READY}\"; exec sh -s'"
                    if become else "sh -s")
-        chan = self._conn.client.get_transport().open_session(timeout=self.connect_timeout)
-        self.execs += 1
-        chan.exec_command(command)
-        self._open = _OpenExec(chan, become, self._sudo_password)
-        self._open.send(script)
-        if until is None:
-            return ""
-        return self._open.read_until((until + "\n").encode(), timeout)
+        transport = self._conn.client.get_transport()
+        try:
+            chan = transport.open_session(timeout=self.connect_timeout)
+            self.execs += 1
+            chan.exec_command(command)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._lost(f"connection lost: {exc or type(exc).__name__}")
+        out, err = bytearray(), bytearray()
+        seen = {"out": 0, "err": 0}
+        sent = not become
+        waiting_ack = ack is not None
 
-    def finish_script(self, tail: str, timeout: float = 900.0) -> Result | None:
-        """Send ``tail`` to the open script, close its stdin and wait for it (None: none open)."""
-        running, self._open = self._open, None
-        if running is None:
-            return None
-        running.send(tail)
-        running.close_input()
-        return running.wait(timeout)
+        def send_script():
+            chan.sendall(script.encode())
+            if not waiting_ack:
+                chan.shutdown_write()
+        if sent:
+            send_script()
+        prompts = 0
+        deadline = time.monotonic() + timeout
+        heard = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now > deadline:
+                chan.close()
+                raise RemoteTimeout(f"no answer after {timeout:.0f} s")
+            if not transport.is_active() or (chan.closed and not chan.exit_status_ready()):
+                self._lost("connection lost")
+            if now - heard > silence:
+                self._lost(f"no answer for {silence:.0f} s")
+            select.select([chan], [], [], 0.5)
+            before = len(out) + len(err)
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if len(out) + len(err) != before:
+                heard = time.monotonic()
+                if on_line is not None:
+                    _feed(out, seen, "out", on_line)
+                    _feed(err, seen, "err", on_line)
+                if waiting_ack and sent and (b"\n" + ack[0].encode()) in b"\n" + out:
+                    waiting_ack = False
+                    chan.sendall((ack[1] + "\n").encode())
+                    chan.shutdown_write()
+            if not sent:
+                if SUDO_PROMPT.encode() in err[-200:] and err.count(SUDO_PROMPT.encode()) > prompts:
+                    prompts += 1
+                    if prompts > 1 or self._sudo_password is None:
+                        chan.close()
+                        why = "wrong sudo password" if prompts > 1 else \
+                            "sudo asks for a password: use --prompt-for-sudo-password or PROVISION_SUDO_PASSWORD"
+                        return Result(1, "", why)
+                    chan.sendall((self._sudo_password + "\n").encode())
+                if (SUDO_READY + "\n").encode() in out:
+                    out = out.replace((SUDO_READY + "\n").encode(), b"", 1)
+                    seen["out"] = max(0, seen["out"] - len(SUDO_READY) - 1)
+                    send_script()
+                    sent = True
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                break
+        rc = chan.recv_exit_status()
+        chan.close()
+        stderr = err.decode(errors="replace").replace(SUDO_PROMPT, "")
+        return Result(rc, out.decode(errors="replace"), stderr)
 
     def upload_dir(self) -> str:
         """A per-user staging folder for uploads, in the remote home."""
@@ -152,7 +252,27 @@ class HostConnection:
             self._home = self._sftp().normalize(".")
         return f"{self._home}/.provision-upload"
 
-    def put(self, local: str, remote_name: str):
+    def put_all(self, files) -> int:
+        """Upload (local path, remote name, sha256) files into upload_dir(). A file already there
+        is skipped only when its sha256 matches (one exec reads them all); returns the number sent.
+        What is uploaded is checked again by root before use (resources.verified_copy)."""
+        import paramiko
+        files = list(files)
+        base = self.upload_dir()
+        names = " ".join(shlex.quote(f"{base}/{remote}") for _, remote, _ in files)
+        found = self.run_script(f"sha256sum {names} 2>/dev/null; exit 0", timeout=120).stdout
+        have = {path: digest for digest, _, path in (line.partition("  ") for line in found.splitlines())}
+        sent = 0
+        for local, remote, digest in files:
+            if have.get(f"{base}/{remote}") != digest:
+                try:
+                    self._put(local, remote)
+                except (socket.timeout, EOFError, paramiko.SSHException) as exc:
+                    self._lost(f"connection lost while uploading: {exc or type(exc).__name__}")
+                sent += 1
+        return sent
+
+    def _put(self, local: str, remote_name: str):
         sftp = self._sftp()
         base = self.upload_dir()
         path = base
@@ -163,11 +283,6 @@ class HostConnection:
             except FileNotFoundError:
                 sftp.mkdir(path, 0o700)
         target = f"{base}/{remote_name}"
-        try:
-            if sftp.stat(target).st_size == os.path.getsize(local):
-                return
-        except FileNotFoundError:
-            pass
         sftp.put(local, target + ".part")
         sftp.posix_rename(target + ".part", target)
 
@@ -176,93 +291,30 @@ class HostConnection:
         if not hasattr(self, "_sftp_client"):
             self.execs += 1
             self._sftp_client = self._conn.client.open_sftp()
+            self._sftp_client.get_channel().settimeout(SILENCE)
         return self._sftp_client
 
 
-class _OpenExec:
-    """One exec whose script is fed through stdin, possibly in parts. With sudo, the script is
-    held back until sudo has accepted the password (answered once, never echoed)."""
+def _feed(buf: bytearray, seen: dict, key: str, on_line):
+    """Call on_line for each complete line of buf not seen yet."""
+    end = buf.rfind(b"\n") + 1
+    if end > seen[key]:
+        for line in bytes(buf[seen[key]:end]).decode(errors="replace").splitlines():
+            on_line(line)
+        seen[key] = end
 
-    def __init__(self, chan, become: bool, sudo_password: str | None):
-        self.chan = chan
-        self.ready = not become
-        self.password = sudo_password
-        self.out, self.err = bytearray(), bytearray()
-        self.queued = bytearray()
-        self.input_done = False
-        self.prompts = 0
-        self.refused: str | None = None
-        self.read = 0               # bytes of out already handed out by read_until
 
-    def send(self, text: str):
-        self.queued += text.encode()
-        self._flush()
-
-    def close_input(self):
-        self.input_done = True
-        self._flush()
-
-    def _flush(self):
-        if not self.ready or self.chan.closed:
-            return
-        try:
-            if self.queued:
-                self.chan.sendall(bytes(self.queued))
-                self.queued.clear()
-            if self.input_done:
-                self.chan.shutdown_write()
-        except OSError:         # the script already ended: wait() reports how
-            pass
-
-    def _pump(self, deadline: float):
-        if time.monotonic() > deadline:
-            self.chan.close()
-            raise RemoteTimeout(f"no answer after {deadline - self.started:.0f} s")
-        select.select([self.chan], [], [], 0.5)
-        while self.chan.recv_ready():
-            self.out += self.chan.recv(65536)
-        while self.chan.recv_stderr_ready():
-            self.err += self.chan.recv_stderr(65536)
-        if self.ready:
-            return
-        if SUDO_PROMPT.encode() in self.err[-200:] and self.err.count(SUDO_PROMPT.encode()) > self.prompts:
-            self.prompts += 1
-            if self.prompts > 1 or self.password is None:
-                self.refused = "wrong sudo password" if self.prompts > 1 else \
-                    "sudo asks for a password: use --prompt-for-sudo-password or PROVISION_SUDO_PASSWORD"
-                self.chan.close()
-                return
-            self.chan.sendall((self.password + "\n").encode())
-        if (SUDO_READY + "\n").encode() in self.out:
-            self.out = self.out.replace((SUDO_READY + "\n").encode(), b"", 1)
-            self.ready = True
-            self._flush()
-
-    def _finished(self) -> bool:
-        return self.refused is not None or (
-            self.chan.exit_status_ready() and not self.chan.recv_ready() and not self.chan.recv_stderr_ready())
-
-    def read_until(self, marker: bytes, timeout: float) -> str:
-        self.started = time.monotonic()
-        deadline = self.started + timeout
-        while marker not in self.out[self.read:] and not self._finished():
-            self._pump(deadline)
-        end = self.out.find(marker, self.read)
-        end = len(self.out) if end < 0 else end + len(marker)
-        text, self.read = self.out[self.read:end], end
-        return text.decode(errors="replace")
-
-    def wait(self, timeout: float) -> Result:
-        self.started = time.monotonic()
-        deadline = self.started + timeout
-        while not self._finished():
-            self._pump(deadline)
-        if self.refused is not None:
-            return Result(1, "", self.refused)
-        rc = self.chan.recv_exit_status()
-        self.chan.close()
-        stderr = self.err.decode(errors="replace").replace(SUDO_PROMPT, "")
-        return Result(rc, self.out[self.read:].decode(errors="replace"), stderr)
+def _bound_tcp(sock):
+    """TCP keepalive probes, and give up on data unacknowledged for SILENCE s (Linux
+    TCP_USER_TIMEOUT), so that a silent peer ends the connection even between execs.
+    A ProxyJump hop is a channel, not a socket: its first hop's socket carries the bound."""
+    if not isinstance(sock, socket.socket):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_INTERVAL), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                        ("TCP_KEEPCNT", KEEPALIVE_COUNT), ("TCP_USER_TIMEOUT", SILENCE * 1000)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def local_user() -> str:

@@ -21,7 +21,7 @@ from .inventory import PROXY_MODES, Host, Inventory
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
-from . import tls as tlslib
+from . import openssh, tls as tlslib
 
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
 CLUSTER = "balancer://mycluster"
@@ -46,7 +46,7 @@ class Member:
 class ProxyCheck:
     name: str
     spec: str                   # testinfra host spec
-    address: str                # where the control machine reaches it
+    address: str                # the host name or address in `url`
     mode: str
     server_name: str
     members: tuple[Member, ...]
@@ -56,6 +56,16 @@ class ProxyCheck:
     redirect: bool = False      # tls_redirect: plain http answers 301 but for the health path
     health_path: str = proxy.DEFAULTS["health_path"]
     model: sitemodel.Proxy | None = None    # the sites, pools and routes it serves
+    url: str = ""               # where clients reach it: public_url, else http://address/
+
+    @property
+    def base(self) -> str:
+        return self.url or f"http://{self.address}/"
+
+    @property
+    def https_url(self) -> str:
+        """The https end-to-end checks' URL: public_url when it is https, else :443 on the address."""
+        return self.base if self.base.startswith("https:") else "https" + self.base[len("http"):]
 
     @property
     def requests(self) -> int:
@@ -130,17 +140,21 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
         spec = host_spec(h, login_user(h, found))
         if h.name in inventory.groups.get(proxy.GROUP, []):
             trust = tlslib.trust_path(h, inventory)
+            try:
+                url = proxy.client_url(h, reach_address(h, found))
+            except proxy.ProxyConfigError as exc:
+                raise ValueError(f"{inventory.path}: host {h.name!r}: {exc}") from None
             served = proxy.model(h, inventory, SimpleNamespace(mode=mode))
             site = served.sites[0]          # the default vhost: what the proxy's address answers
             root = next(r for r in site.routes if r.path == "/") if not served.short else None
             root_members = every if root is None or root.pool is None else tuple(
                 m for m in every if (m.host, m.app) in {(x.host, x.app) for x in served.pool(root.pool).members})
-            proxies.append(ProxyCheck(h.name, spec, reach_address(h, found), proxy_mode(h, mode),
+            proxies.append(ProxyCheck(h.name, spec, urlsplit(url).hostname, proxy_mode(h, mode),
                                       site.server_name, root_members,
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
-                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served))
+                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}))
@@ -150,29 +164,33 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
 
 def ssh_config_text(hosts, control_dir: str) -> str:
     """An ssh_config giving OpenSSH deploy's settings: the inventory's address, user, port and key
-    win, then the inventory's ssh_config (or ~/.ssh/config); host keys are always checked.
-    One master connection per host, reused by every check."""
+    win, then the inventory's ssh_config (or ~/.ssh/config). Host keys are checked as deploy checks
+    them, for every host and every ProxyJump hop: the `Host *` block comes before the included
+    configs, and OpenSSH keeps the first value it reads. One master connection per host, reused
+    by every check. Every value is quoted (provision.openssh), so none can add a line."""
     lines = ["# Written by provision verify from the inventory."]
     includes = []
     for h in hosts:
-        lines.append(f"Host {h.name}")
+        where = f"host {h.name!r}"
+        lines.append(f"Host {openssh.value('Host', h.name, where)}")
         if h.explicit_address:
-            lines.append(f"    HostName {h.address}")
+            lines.append(openssh.line("HostName", h.address, where))
         if h.user:
-            lines.append(f"    User {h.user}")
+            lines.append(openssh.line("User", h.user, where))
         if h.port:
-            lines.append(f"    Port {h.port}")
+            lines.append(openssh.line("Port", h.port, where))
         if h.key:
-            lines += [f"    IdentityFile {h.key}", "    IdentitiesOnly yes"]
+            lines += [openssh.line("IdentityFile", h.key, where), "    IdentitiesOnly yes"]
         accept = "accept-new" if h.vars.get("accept_new_host_keys") else "yes"
         lines += [f"    StrictHostKeyChecking {accept}", "    BatchMode yes",
-                  "    ControlMaster auto", f"    ControlPath {control_dir}/{h.name}",
+                  "    ControlMaster auto", openssh.line("ControlPath", f"{control_dir}/{h.name}", where),
                   "    ControlPersist 60"]
         include = h.ssh_config or "~/.ssh/config"
         if include not in includes:
             includes.append(include)
-    lines.append("Match all")
-    lines += [f"    Include {path}" for path in includes]
+    # Jump hosts that are not in the inventory: strict, whatever the included configs say.
+    lines += ["Host *", "    StrictHostKeyChecking yes", "Match all"]
+    lines += [openssh.line("Include", path, "ssh_config") for path in includes]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ class Wheelhouse:
     pins: tuple[str, ...]
     files: tuple[Path, ...]         # every wheel to upload, the installer's included
     installer: Path                 # pip's own wheel, run from the wheel file itself
+    digests: tuple[str, ...]        # sha256 of each file, in the order of files
 
     @property
     def manifest(self) -> str:
@@ -65,7 +66,8 @@ def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
             _download(folder, pins, installer, python, arch)
     files = tuple(sorted(folder.glob("*.whl")))
     pip_wheel = next(f for f in files if f.name.startswith(f"pip-{installer.split('==')[1]}-"))
-    return Wheelhouse(key=key, pins=pins, files=files, installer=pip_wheel)
+    digests = tuple(hashlib.sha256(f.read_bytes()).hexdigest() for f in files)
+    return Wheelhouse(key=key, pins=pins, files=files, installer=pip_wheel, digests=digests)
 
 
 def _download(folder: Path, pins, installer, python, arch):

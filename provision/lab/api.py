@@ -8,12 +8,17 @@ reuses running hosts and adds its key to them.
 `up(extra=N)` brings the lab to exactly proxy, web1..web(2+N): missing hosts
 are started, surplus hosts (from an earlier, larger `up`) are stopped and
 their layers removed. A host that is not running always starts from a fresh
-layer, as after a new install.
+layer, as after a new install. Every host runs Debian 12, or with `mixed`
+the release layout.MIXED_SUITES gives it; a running host on another release
+than the one asked for is stopped and started afresh on the right image, so
+a mixed lab never outlives the next default `up`.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +42,7 @@ class LabInfo:
     key: Path
     inventory: Path
     pids: dict[str, int] = field(default_factory=dict)  # name -> nspawn PID
+    releases: dict[str, str] = field(default_factory=dict)  # name -> "Debian 12 (bookworm)"
 
 
 def _clear_errors(fn):
@@ -57,28 +63,38 @@ def _info(hosts: list[layout.Host], cache: Path) -> LabInfo:
         ssh_config=lab / "ssh_config",
         known_hosts=lab / "known_hosts",
         key=lab / "id_ed25519",
-        inventory=repo_root() / "inventory" / "lab.yml",
+        inventory=layout.inventory_path(repo_root(), len(hosts), layout.is_mixed(hosts)),
         pids={h.name: nspawn.pid(cache, h.name) for h in hosts},
+        releases={h.name: h.release for h in hosts},
     )
 
 
+def images(hosts: list[layout.Host], log) -> dict[str, Path]:
+    """Each release's base image, built or unpacked when missing (no lab needed)."""
+    cache = cache_dir()
+    return {suite: image.ensure(cache, log, suite) for suite in dict.fromkeys(h.suite for h in hosts)}
+
+
 @_clear_errors
-def up(extra: int = 0, log=print) -> LabInfo:
-    """Bring the lab up (or check it is), with proxy, web1, web2 and `extra` more."""
+def up(extra: int = 0, mixed: bool = False, log=print) -> LabInfo:
+    """Bring the lab up (or check it is), with proxy, web1, web2 and `extra` more.
+
+    All on Debian 12, or with `mixed` on Debian 13, 12 and 11 in turn."""
     try:
-        hosts = layout.plan(extra)
+        hosts = layout.plan(extra, mixed)
     except ValueError as e:
         raise LabError(str(e)) from None
     check_machine()
     ensure_packages(log)
     raise_inotify_limits()
     cache = cache_dir()
+    images(hosts, log)  # before the lab's lock: an image build does not need the lab
     with locked(cache):
         return _up(hosts, cache, log)
 
 
 def _up(hosts: list[layout.Host], cache: Path, log) -> LabInfo:
-    base = image.ensure(cache, log)
+    bases = images(hosts, log)
     info = _info(hosts, cache)
     lab_key = _ensure_key(info.key, log)
     network.ensure_bridge()
@@ -89,14 +105,18 @@ def _up(hosts: list[layout.Host], cache: Path, log) -> LabInfo:
     if surplus:
         log(f"Stopping hosts beyond this lab: {', '.join(surplus)}")
         _remove_hosts(cache, surplus)
+    moving = [h for h in hosts if nspawn.pid(cache, h.name) and nspawn.suite(cache, h.name) != h.suite]
+    if moving:
+        log(f"Stopping hosts to boot them on another release: {', '.join(h.name for h in moving)}")
+        _remove_hosts(cache, [h.name for h in moving])
 
     booting = [h for h in hosts if not nspawn.pid(cache, h.name)]
     if booting:
-        log(f"Booting {', '.join(h.name for h in booting)}")
+        log(f"Booting {', '.join(f'{h.name} ({h.release})' for h in booting)}")
     for h in booting:
         nspawn.clean(cache, h.name)
-        nspawn.fresh_layer(cache, base, h, lab_key)
-        nspawn.mount(cache, base, h.name)
+        nspawn.fresh_layer(cache, bases[h.suite], h, lab_key)
+        nspawn.mount(cache, bases[h.suite], h.name)
         nspawn.start(cache, h.name)
     for h in hosts:
         nspawn.authorize(cache, h.name, lab_key)
@@ -108,19 +128,19 @@ def _up(hosts: list[layout.Host], cache: Path, log) -> LabInfo:
     return info
 
 
-def status() -> list[tuple[str, str, str, bool]]:
-    """One row per lab host: (host, address, state, ssh_ok)."""
+def status() -> list[tuple[str, str, str, str, bool]]:
+    """One row per lab host: (host, address, release, state, ssh_ok)."""
     cache = cache_dir()
     hosts = _load_state(cache)
     config = repo_root() / ".lab" / "ssh_config"
 
     def row(h: layout.Host):
         if not nspawn.pid(cache, h.name):
-            return (h.name, h.address, "stopped", False)
+            return (h.name, h.address, h.release, "stopped", False)
         if not config.exists():
-            return (h.name, h.address, "up (no .lab/ssh_config: run lab.up)", False)
+            return (h.name, h.address, h.release, "up (no .lab/ssh_config: run lab.up)", False)
         state = reach.system_state(config, h.name)
-        return (h.name, h.address, state or "unreachable", state is not None)
+        return (h.name, h.address, h.release, state or "unreachable", state is not None)
 
     with ThreadPoolExecutor(max(1, len(hosts))) as pool:
         return list(pool.map(row, hosts))
@@ -186,7 +206,11 @@ def _write_client_files(info: LabInfo, hosts: list[layout.Host], cache: Path) ->
     _write_if_changed(info.known_hosts, "\n".join(lines) + "\n")
     _write_if_changed(info.ssh_config, layout.ssh_config(hosts, info.key.resolve(), info.known_hosts.resolve()))
     info.inventory.parent.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(info.inventory, layout.inventory(hosts))
+    _write_if_changed(info.inventory, layout.inventory(hosts, ssh_config=os.path.relpath(
+        info.ssh_config, info.inventory.parent)))
+    grown = layout.inventory_path(repo_root(), len(hosts) + 1, layout.is_mixed(hosts))
+    if info.inventory != grown:
+        grown.unlink(missing_ok=True)       # back to 3 hosts: no stale inventory of the bigger lab
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -222,7 +246,8 @@ def _load_state(cache: Path) -> list[layout.Host]:
     except (OSError, ValueError):
         return layout.plan(0)
     extra = max(0, len(saved) - 3)
-    return [h for h in layout.plan(extra) if h.name in saved]
+    return [dataclasses.replace(h, suite=nspawn.suite(cache, h.name))
+            for h in layout.plan(extra) if h.name in saved]
 
 
 def ssh_argv(host: str) -> list[str]:

@@ -6,6 +6,7 @@ checkout and no host keys: those go into each host's own layer.
 """
 from __future__ import annotations
 
+import fcntl
 import shutil
 import time
 from pathlib import Path
@@ -20,20 +21,31 @@ INCLUDE = ("systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,iproute2,"
 SSHD_CONF = "# Host keys are generated per host by the lab.\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
 
 
-def paths(cache: Path) -> tuple[Path, Path]:
-    """(unpacked base folder, packed tar.zst)."""
-    name = f"base-{layout.SUITE}-v{VERSION}"
+def paths(cache: Path, suite: str = layout.SUITE) -> tuple[Path, Path]:
+    """(unpacked base folder, packed tar.zst) of one Debian release."""
+    name = f"base-{suite}-v{VERSION}"
     return cache / name, cache / f"{name}.tar.zst"
 
 
-def ensure(cache: Path, log) -> Path:
-    """The unpacked base folder, building or unpacking it when needed."""
-    base, packed = paths(cache)
+def ensure(cache: Path, log, suite: str = layout.SUITE) -> Path:
+    """The unpacked base folder of `suite`, building or unpacking it when needed.
+
+    Needs no running lab: each release's image has its own lock, so images can be
+    built ahead of time, also while another release's image builds or the lab runs."""
+    base, packed = paths(cache, suite)
     if (base / ".complete").exists():
         return base
     check_free_space(cache, 2.0)
+    with open(cache / f"{base.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / ".complete").exists():
+            _unpack(base, packed, suite, log)
+    return base
+
+
+def _unpack(base: Path, packed: Path, suite: str, log) -> None:
     if not packed.exists():
-        build(packed, log)
+        build(packed, suite, log)
     log(f"Unpacking base image {packed.name}")
     tmp = base.with_name(base.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -43,21 +55,20 @@ def ensure(cache: Path, log) -> Path:
          "-I", "zstd -T0", "-xpf", str(packed)])
     (tmp / ".complete").write_text("")
     tmp.rename(base)
-    return base
 
 
-def build(packed: Path, log) -> None:
+def build(packed: Path, suite: str, log) -> None:
     sources = layout.parse_sources(_machine_sources())
     try:
-        uri = layout.mirror(sources)
+        uri = layout.mirror(sources, suite)
     except ValueError:
-        raise LabError("no apt source for bookworm in /etc/apt/sources.list.d/*.sources; add one") from None
+        raise LabError("no apt source for a Debian release in /etc/apt/sources.list.d/*.sources; add one") from None
     root = packed.with_name(packed.name + ".build")
     shutil.rmtree(root, ignore_errors=True)
-    log(f"Building the base image with debootstrap from {uri} (about a minute, once)")
+    log(f"Building the {suite} base image with debootstrap from {uri} (about a minute, once)")
     start = time.monotonic()
-    run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", layout.SUITE, str(root), uri])
-    configure(root, sources)
+    run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", suite, str(root), uri])
+    configure(root, sources, suite)
     tmp = packed.with_name(packed.name + ".tmp")
     run(["tar", "-C", str(root), "--numeric-owner", "--xattrs", "--xattrs-include=*",
          "-I", "zstd -T0 -3", "-cpf", str(tmp), "."])
@@ -66,9 +77,9 @@ def build(packed: Path, log) -> None:
     log(f"Base image built in {time.monotonic() - start:.0f} s: {packed}")
 
 
-def configure(root: Path, sources: list[layout.Source]) -> None:
+def configure(root: Path, sources: list[layout.Source], suite: str) -> None:
     """Make the debootstrapped tree a base: apt sources, networkd, no keys, no package lists."""
-    (root / "etc/apt/sources.list").write_text(layout.sources_list(sources))
+    (root / "etc/apt/sources.list").write_text(layout.sources_list(sources, suite))
     confs = {p.name: p.read_text() for p in Path("/etc/apt/apt.conf.d").iterdir() if p.is_file()}
     for name, text in layout.mirror_apt_conf(confs).items():
         (root / "etc/apt/apt.conf.d" / name).write_text(text)

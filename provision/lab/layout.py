@@ -10,12 +10,18 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import openssh
+
 SUBNET = ipaddress.ip_network("10.123.0.0/24")
 BRIDGE = "provbr0"
 BRIDGE_ADDRESS = "10.123.0.1"
 PREFIX = SUBNET.prefixlen
 APT_PROXY_PORT = 3142
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default lab: every host on Debian 12
+# Debian releases the lab can boot: codename -> major version.
+RELEASES = {"bullseye": "11", "bookworm": "12", "trixie": "13"}
+# The mixed lab (`lab.up --mixed`): proxy, web1, web2 on these; extra hosts cycle through them.
+MIXED_SUITES = ("trixie", "bookworm", "bullseye")
 # Most hosts one /24 can hold after .10 (proxy) and .11.. (webK).
 MAX_EXTRA = 200
 
@@ -30,6 +36,12 @@ class Host:
     name: str
     address: str
     group: str  # "proxies" or "backends"
+    suite: str = SUITE
+
+    @property
+    def release(self) -> str:
+        """"Debian 12 (bookworm)"."""
+        return f"Debian {RELEASES[self.suite]} ({self.suite})"
 
 
 def web_app(k: int) -> dict:
@@ -37,14 +49,18 @@ def web_app(k: int) -> dict:
     return APPS[(k - 1) % 2]
 
 
-def plan(extra: int = 0) -> list[Host]:
-    """The hosts of a lab: proxy, web1, web2 and `extra` more web hosts."""
+def plan(extra: int = 0, mixed: bool = False) -> list[Host]:
+    """The hosts of a lab: proxy, web1, web2 and `extra` more web hosts.
+
+    All on Debian 12, or with `mixed` on MIXED_SUITES in turn (proxy, web1, web2, web3...)."""
     if not 0 <= extra <= MAX_EXTRA:
         raise ValueError(f"extra must be between 0 and {MAX_EXTRA}, not {extra}")
     base = int(SUBNET.network_address)
-    hosts = [Host("proxy", str(ipaddress.ip_address(base + 10)), "proxies")]
-    for k in range(1, 3 + extra):
-        hosts.append(Host(f"web{k}", str(ipaddress.ip_address(base + 10 + k)), "backends"))
+    suites = MIXED_SUITES if mixed else (SUITE,)
+    hosts = []
+    for k in range(0, 3 + extra):
+        name, group = ("proxy", "proxies") if k == 0 else (f"web{k}", "backends")
+        hosts.append(Host(name, str(ipaddress.ip_address(base + 10 + k)), group, suites[k % len(suites)]))
     return hosts
 
 
@@ -56,17 +72,12 @@ def ssh_config(hosts: list[Host], key: Path, known_hosts: Path) -> str:
             f"Host {h.name}\n"
             f"    HostName {h.address}\n"
             f"    User root\n"
-            f"    IdentityFile {_quote(key)}\n"
+            f"{openssh.line('IdentityFile', key)}\n"
             f"    IdentitiesOnly yes\n"
-            f"    UserKnownHostsFile {_quote(known_hosts)}\n"
+            f"{openssh.line('UserKnownHostsFile', known_hosts)}\n"
             f"    StrictHostKeyChecking yes\n"
         )
     return "\n".join(blocks)
-
-
-def _quote(path: Path) -> str:
-    text = str(path)
-    return f'"{text}"' if " " in text else text
 
 
 def known_hosts_line(host: Host, public_key: str) -> str:
@@ -75,13 +86,27 @@ def known_hosts_line(host: Host, public_key: str) -> str:
     return f"{host.name},{host.address} {kind} {blob}"
 
 
-def inventory(hosts: list[Host]) -> str:
-    """The Ansible YAML inventory of the lab (inventory/lab.yml)."""
+def is_mixed(hosts: list[Host]) -> bool:
+    return any(h.suite != SUITE for h in hosts)
+
+
+def inventory_path(root: Path, count: int, mixed: bool = False) -> Path:
+    """The tracked inventory/lab.yml (lab-mixed.yml) is the 3-host lab only; a bigger lab's inventory
+    goes under .lab/ (untracked), so growing the lab changes no tracked file."""
+    name = "lab-mixed.yml" if mixed else "lab.yml"
+    return root / "inventory" / name if count <= 3 else root / ".lab" / name
+
+
+def inventory(hosts: list[Host], ssh_config: str = "../.lab/ssh_config") -> str:
+    """The Ansible YAML inventory of the lab; `ssh_config` is relative to the inventory's folder.
+    A mixed lab's inventory names each host's release in a comment."""
+    mixed = is_mixed(hosts)
     lines = [
-        "# Written by `invoke lab.up`: the local lab of systemd-nspawn hosts.",
+        "# Written by `invoke lab.up --mixed`: the local lab of systemd-nspawn hosts, on three Debian releases."
+        if mixed else "# Written by `invoke lab.up`: the local lab of systemd-nspawn hosts.",
         "all:",
         "  vars:",
-        "    ssh_config: ../.lab/ssh_config",
+        f"    ssh_config: {ssh_config}",
         "  children:",
     ]
     for group in ("proxies", "backends"):
@@ -89,7 +114,8 @@ def inventory(hosts: list[Host]) -> str:
         for h in hosts:
             if h.group != group:
                 continue
-            lines += [f"        {h.name}:", f"          ansible_host: {h.address}"]
+            lines += [f"        {h.name}:" + (f"  # {h.release}" if mixed else ""),
+                      f"          ansible_host: {h.address}"]
             if group == "backends":
                 app = web_app(int(h.name[3:]))
                 lines += [
@@ -171,21 +197,29 @@ def parse_sources(text: str) -> list[Source]:
 
 
 def mirror(sources: list[Source], suite: str = SUITE) -> str:
-    """The URI debootstrap uses: the one that serves the suite itself."""
+    """The URI debootstrap uses: the one that serves a Debian release itself.
+
+    The machine's sources name its own release; the same archive serves the
+    other RELEASES under their codenames."""
     for s in sources:
-        if suite in s.suites:
+        if any(name in RELEASES for name in s.suites):
             return s.uri
-    raise ValueError(f"no apt source serves {suite}")
+    raise ValueError(f"no apt source serves a Debian release ({suite} wanted)")
 
 
 def sources_list(sources: list[Source], suite: str = SUITE) -> str:
-    """sources.list for hosts: the suite, its -updates and -security, via the same mirrors."""
-    wanted = {suite, f"{suite}-updates", f"{suite}-security"}
-    lines = []
+    """sources.list for hosts: the suite, its -updates and -security, via the same mirrors.
+
+    A machine source for another release (bookworm-security) serves the same pocket of `suite`."""
+    wanted = (suite, f"{suite}-updates", f"{suite}-security")
+    lines: list[str] = []
     for s in sources:
         for name in s.suites:
-            if name in wanted:
-                lines.append(f"deb {s.uri} {name} {' '.join(s.components)}")
+            codename, dash, pocket = name.partition("-")
+            name = suite + dash + pocket if codename in RELEASES else name
+            line = f"deb {s.uri} {name} {' '.join(s.components)}"
+            if name in wanted and line not in lines:
+                lines.append(line)
     return "\n".join(lines) + "\n"
 
 

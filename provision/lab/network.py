@@ -27,6 +27,11 @@ def remove_bridge() -> None:
         run(["ip", "link", "del", layout.BRIDGE], check=False)
 
 
+def host_link(host: str) -> str:
+    """The machine's end of a host's veth, as systemd-nspawn --network-bridge names it."""
+    return f"vb-{host}"[:15]
+
+
 def remove_link(name: str) -> None:
     """Remove a stale veth end (vb-NAME) a killed container left on the machine."""
     if Path("/sys/class/net", name).exists():

@@ -16,6 +16,7 @@ CGROUP_NAME = "provision-lab"
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 PROPAGATE = Path("/run/systemd/nspawn/propagate")
 HOST_KEY = "etc/ssh/ssh_host_ed25519_key"
+SUITE_FILE = "suite"  # in the host's folder: the Debian release its layer sits on
 
 
 def folder(cache: Path, name: str) -> Path:
@@ -66,7 +67,7 @@ def clean(cache: Path, name: str) -> None:
     for group in cgroups(name):
         rmdir_tree(group)
     shutil.rmtree(PROPAGATE / name, ignore_errors=True)
-    network.remove_link(f"vb-{name}"[:15])
+    network.remove_link(network.host_link(name))
     (top / "pid").unlink(missing_ok=True)
 
 
@@ -80,6 +81,7 @@ def fresh_layer(cache: Path, base: Path, host: layout.Host, lab_key: str) -> str
         shutil.rmtree(top / sub, ignore_errors=True)
         (top / sub).mkdir(parents=True)
     upper = top / "upper"
+    (top / SUITE_FILE).write_text(host.suite + "\n")
     files = layout.host_files(host, secrets.token_hex(16))
     files["root/.ssh/authorized_keys"] = lab_key.strip() + "\n"
     for rel, text in files.items():
@@ -94,6 +96,14 @@ def fresh_layer(cache: Path, base: Path, host: layout.Host, lab_key: str) -> str
 
 def host_key(cache: Path, name: str) -> str:
     return (folder(cache, name) / "upper" / (HOST_KEY + ".pub")).read_text().strip()
+
+
+def suite(cache: Path, name: str) -> str:
+    """The release the host's layer was made on (a layer without the record: Debian 12, the only one then)."""
+    try:
+        return (folder(cache, name) / SUITE_FILE).read_text().strip() or layout.SUITE
+    except OSError:
+        return layout.SUITE
 
 
 def has_layer(cache: Path, name: str) -> bool:

@@ -8,7 +8,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from . import hostlock
+from .. import apply
 from .session import OpsError, open_run, ssh_counts
 
 SHOWN_LINES = 40        # on screen, per host and stream; --json keeps everything
@@ -27,16 +27,18 @@ class HostRun:
         return self.rc == 0
 
 
-def script(command: str) -> str:
+def script(command: str, as_root: bool) -> str:
     """The command in its own subshell, without the lock's descriptor (a daemon it starts must
-    not keep the host locked)."""
-    return hostlock.take() + f"( {command}\n) 9>&-\n"
+    not keep the host locked). The host lock is root's: a command run as another user goes without."""
+    body = f"( {command}\n) 9>&-\n"
+    return apply.locked(body) if as_root else body
 
 
 def run_everywhere(hosts, command: str, connections, forks: int, sudo: bool, timeout: float) -> list[HostRun]:
     def one(host):
         try:
-            ran = connections.get(host).run_script(script(command), timeout=timeout, become=sudo)
+            conn = connections.get(host)
+            ran = conn.run_script(script(command, sudo or conn.user == "root"), timeout=timeout, become=sudo)
             return HostRun(host.name, ran.rc, ran.stdout, ran.stderr)
         except Exception as exc:        # unreachable or timed out: kept as that host's result
             return HostRun(host.name, None, error=str(exc) or type(exc).__name__)

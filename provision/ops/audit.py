@@ -1,8 +1,8 @@
 """The audit trail: every apply appends one JSON line to /var/log/provision/deploys.log on the
 host (time, control machine, local user, inventory, changed resources' labels, result).
 
-The line is written by shell text that rides on an exec the run makes anyway: the end of the
-apply script, or, for a host with nothing to change, the tail of its facts exec. The log is
+The line is written by the apply script itself (so it costs no exec of its own); a host with
+nothing to change runs no apply script, and so writes no line. The log is
 root-only (directory 0700, file 0600) and rotated by a logrotate file the deploy installs. No
 secret is ever part of a line: only names, labels and counts.
 """
@@ -53,13 +53,9 @@ def function(entry: dict, log: str = LOG) -> str:
 
 
 def wrap_apply(script: str, entry: dict, log: str = LOG) -> str:
-    """The apply script, appending its line whatever way it exits."""
-    return function(entry, log) + "trap 'provision_audit $?' EXIT\n" + script
-
-
-def noop_tail(entry: dict, log: str = LOG) -> str:
-    """What a host with nothing to change runs at the end of its facts exec."""
-    return function(entry, log) + "provision_audit 0\nexit 0\n"
+    """The apply steps in a subshell, then their line, whatever way they exit (the steps' own
+    EXIT trap stays theirs: it runs when the subshell ends)."""
+    return function(entry, log) + "(\n" + script + ")\nrc=$?\nprovision_audit \"$rc\"\nexit \"$rc\"\n"
 
 
 def parse_last(lines: list[str]) -> dict | None:

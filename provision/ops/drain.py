@@ -6,9 +6,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .. import apply
 from ..errors import UserError
 from . import balancer_manager as bm
-from . import hostlock
 
 
 class DrainError(UserError):
@@ -45,13 +45,17 @@ def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = T
               timeout: float = 60) -> list[ProxyOutcome]:
     """Set (drain=True) or clear Drain for ``urls`` on every proxy, in parallel; one exec each.
     Each outcome holds the members as balancer-manager showed them afterwards."""
-    script = (hostlock.take() if lock else "") + bm.set_drain_script(urls, drain)
+    script = bm.set_drain_script(urls, drain)
+    if lock:        # the host lock applies take: a drain never lands in the middle of a deploy's apply
+        script, timeout = apply.locked(script), timeout + apply.LOCK_WAIT
 
     def one(proxy):
         try:
             ran = connections.get(proxy).run_script(script, timeout=timeout)
         except Exception as exc:        # unreachable or timed out: reported per proxy
             return ProxyOutcome(proxy.name, False, str(exc))
+        if ran.rc == apply.LOCK_BUSY:
+            return ProxyOutcome(proxy.name, False, f"another deploy held the host lock for {apply.LOCK_WAIT} s")
         if ran.rc != 0:
             return ProxyOutcome(proxy.name, False, (ran.stderr or ran.stdout).strip()[-300:]
                                 or f"exit {ran.rc}")

@@ -48,7 +48,7 @@ def interpret(host, text: str, inventory, options) -> dict:
               "last_deploy": audit.parse_last(sections.get("status-last-deploy", []))}
     pending = []
     for role in roles_of(host):
-        changes, handlers = plan_host(role, host, inventory, options, facts)
+        _, changes, handlers = plan_host(role, host, inventory, options, facts)
         pending += [c.label for c in changes if c.changed] + [h.label for h in handlers]
     record["would_change"] = pending
     if "proxies" in host.groups:

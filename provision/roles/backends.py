@@ -1,12 +1,17 @@
 """Backends: each app is a small Flask app in its own venv, run by gunicorn from a systemd unit,
-as its own system user, bound to the host's private address."""
+as its own system user, bound to the host's private address (never a wildcard). On RedHat,
+firewalld opens the app's port to the proxies' addresses only; apps on 127.0.0.1 (the proxy on the
+same host, as in the tutorial) need no opening."""
 from __future__ import annotations
+
+import ipaddress
+import shlex
 
 from ..apply import Handler
 from ..ops import audit
 from ..platforms import Platform
 from ..render import FILES, render
-from ..resources import Directory, File, FirewalldPort, Packages, Service, SystemUser, Venv
+from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv
 from ..wheels import wheelhouse
 
 APPS_ROOT = "/opt/provision/apps"
@@ -29,6 +34,34 @@ def restart_handler(app: dict) -> str:
     return f"restart-{unit_name(app)}"
 
 
+class BackendConfigError(Exception):
+    pass
+
+
+def specific_address(host, role: str) -> str:
+    """The host's private address (private_address, else an ansible_host that is an IP address):
+    what a backend binds and what its firewall lets in from a proxy. A wildcard or a host name is
+    refused: the apps must listen on one known address, reachable by the proxies."""
+    value = host.private_address
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise BackendConfigError(f"host {host.name!r}: field 'private_address' is required ({role}): "
+                                 f"'ansible_host' {value!r} is not an IP address") from None
+    if address.is_unspecified or address.is_multicast:
+        raise BackendConfigError(f"host {host.name!r}: field 'private_address' must be one specific address "
+                                 f"({role}), not {value!r}")
+    return str(address)
+
+
+def on_loopback(host) -> bool:
+    """Apps bound to loopback: only a proxy on the same host reaches them."""
+    try:
+        return ipaddress.ip_address(host.private_address).is_loopback
+    except ValueError:      # a host name: ansible_host given as a name
+        return False
+
+
 def _wheels(facts):
     return wheelhouse(facts.python, facts.arch)
 
@@ -42,6 +75,9 @@ def trusted_proxies(inventory) -> list[str]:
 
 
 def resources(host, platform: Platform, inventory, options) -> list:
+    address = specific_address(host, "the apps bind it")
+    proxies = tuple(dict.fromkeys(specific_address(p, "the backends' firewalld lets it in")
+                                  for p in inventory.group("proxies")))
     steps = [
         Packages(platform, platform.python_packages),
         Directory("/opt/provision"),
@@ -50,7 +86,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
     trusted = trusted_proxies(inventory)
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
-        bind = f"{host.private_address}:{app['port']}"
+        bind = f"{address}:{app['port']}"
         steps += [
             Directory(home),
             SystemUser(user, home, platform.nologin_shell),
@@ -65,14 +101,14 @@ def resources(host, platform: Platform, inventory, options) -> list:
                  notify=restart, after="systemctl daemon-reload", kind_label="unit"),
             Service(unit_name(app), restart_handler=restart[0]),
         ]
-        if platform.family == "redhat" and host.vars.get("firewalld_open_http", True):
-            steps.append(FirewalldPort(f"{app['port']}/tcp"))     # so that the proxies reach the app
+        if platform.family == "redhat" and host.vars.get("firewalld_open_http", True) and not on_loopback(host):
+            steps.append(FirewalldPortFrom(f"{app['port']}/tcp", proxies))     # the proxies, no one else
     return steps + audit.resources()
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:
     return {restart_handler(a): Handler(restart_handler(a), f"restart {unit_name(a)}",
-                                        f"systemctl restart {unit_name(a)}") for a in host.apps}
+                                        f"systemctl restart {shlex.quote(unit_name(a))}") for a in host.apps}
 
 
 def validators_for(platform: Platform) -> dict[str, str]:

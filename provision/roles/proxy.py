@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .. import tls as tlslib
 from ..apply import Handler
@@ -61,6 +62,27 @@ def routes_path(platform: Platform, proxy: sites.Proxy, site: sites.Site) -> str
     return f"{posixpath.dirname(platform.routes_path)}/site-{site.server_name}.inc"
 
 
+def client_url(host, address: str | None = None) -> str:
+    """Where clients reach this proxy: its `public_url` (a proxy behind NAT or a load balancer),
+    else http:// the address we reach it on (ansible_host, or ssh_config's HostName given as
+    ``address``). Never its private_address, which may be loopback or an internal network.
+    An invalid public_url raises ProxyConfigError naming the field."""
+    url = host.vars.get("public_url")
+    if url is None:
+        address = address or host.address
+        return f"http://[{address}]/" if ":" in address else f"http://{address}/"
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query \
+            or parts.fragment or parts.username or parts.password or any(c.isspace() for c in url):
+        raise ProxyConfigError(f"field 'public_url' must be an http:// or https:// URL such as "
+                               f"https://www.example.com/, got {url!r}")
+    return url if parts.path.endswith("/") else url + "/"
+
+
 def modules(host, options, platform: Platform | None = None) -> dict:
     """The proxy modules, plus each pool's lbmethod module, mod_headers, plus the TLS
     ones with tls on (on RedHat, ssl_module comes with the mod_ssl package, not our drop-in)."""
@@ -104,7 +126,7 @@ def routes(host, platform: Platform, inventory, options) -> dict[str, str]:
         files[routes_path(platform, found, site)] = render(
             "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
             pools_by_name={p.name: p for p in pools}, sticky=any(p.sticky for p in pools),
-            extra=host.vars.get("proxy_extra_directives", []), persist=platform.balancer_persist)
+            extra=host.vars.get("proxy_extra_directives", []))
     return files
 
 
@@ -179,7 +201,7 @@ def tls_resources(host, platform: Platform, options) -> list:
         return steps
     steps = [
         Directory(platform.tls_dir, mode="700"),
-        File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key"),
+        File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key", secret=True),
         File(cert, tls.cert, notify=reload_, validate=check, kind_label="tls certificate"),
     ]
     if platform.tls_conf:

@@ -7,11 +7,13 @@ app); `remote` is that host as a testinfra Host, one SSH master connection per h
 import http.client
 import ssl
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import testinfra
 
 from provision import verify
+from provision.errors import UserError
 from provision.facts import UnsupportedHost, parse_os_release, platform_for
 from provision.inventory import PROXY_MODES, InventoryError, load
 
@@ -35,7 +37,10 @@ def pytest_configure(config):
     except (InventoryError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PLAN] = plan
-    config.stash[SSH] = verify.SshSettings(plan.hosts)
+    try:
+        config.stash[SSH] = verify.SshSettings(plan.hosts)
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config):
@@ -86,44 +91,48 @@ def platform(remote):
     return _platforms[spec]
 
 
-def _get(address, path, host=None, timeout=5.0, cafile=None, headers=None):
-    """GET over http, or over https checked against cafile when one is given."""
-    if cafile:
-        port = 443
-        conn = http.client.HTTPSConnection(address, port, timeout=timeout,
+def _get(url, path, host=None, timeout=5.0, cafile=None, headers=None):
+    """GET `path` below the base `url` (http or https; https checked against cafile, else the
+    system's CAs)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        port = parts.port or 443
+        conn = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout,
                                            context=ssl.create_default_context(cafile=cafile))
     else:
-        port = 80
-        conn = http.client.HTTPConnection(address, port, timeout=timeout)
+        port = parts.port or 80
+        conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={**({"Host": host} if host else {}), **(headers or {})})
+        conn.request("GET", parts.path.rstrip("/") + path,
+                     headers={**({"Host": host} if host else {}), **(headers or {})})
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
     except OSError as exc:
-        return 0, {}, f"no answer from {address}:{port} ({exc})"
+        return 0, {}, f"no answer from {parts.hostname}:{port} ({exc})"
     finally:
         conn.close()
 
 
 @pytest.fixture
 def http_get():
-    """GET from this machine, redirects not followed: http_get(address, path, host=None, cafile=None,
-    headers=None) -> (status, headers, body); status 0 and the reason as body when nothing answered. With cafile,
-    over https, the certificate checked against it."""
+    """GET from this machine, redirects not followed: http_get(url, path, host=None, cafile=None,
+    headers=None) -> (status, headers, body); status 0 and the reason as body when nothing answered.
+    `url` is a proxy's base URL (ProxyCheck.base or .https_url); over https the certificate is
+    checked against cafile."""
     return _get
 
 
 @pytest.fixture
 def rotation():
-    """rotation(proxy, cafile=None) -> the problem with the answers through the proxy, or None.
-    A member that failed a moment ago (an app just restarted) sits out for `retry` seconds, so this
-    polls that long before calling the rotation wrong."""
-    def check(proxy, cafile=None):
+    """rotation(proxy, url=None) -> the problem with the answers through the proxy (at url, else
+    where its clients reach it), or None. A member that failed a moment ago (an app just restarted)
+    sits out for `retry` seconds, so this polls that long before calling the rotation wrong."""
+    def check(proxy, url=None):
         deadline = time.monotonic() + proxy.retry + 2
         while True:
             answers = []
             for _ in range(proxy.requests):
-                status, _, body = _get(proxy.address, "/", cafile=cafile)
+                status, _, body = _get(url or proxy.base, "/", cafile=proxy.trust)
                 answers.append(body if status == 200 else f"HTTP {status}" if status else body)
             problem = verify.rotation_problem(answers, proxy)
             if problem is None or time.monotonic() > deadline or status == 0:

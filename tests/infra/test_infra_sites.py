@@ -1,4 +1,4 @@
-"""Through each proxy, by site (Host header): every route answers from its pool, exclusions from
+"""Through each proxy, where its clients reach it, by site (Host header): every route answers from its pool, exclusions from
 the proxy itself, sticky pools keep a client on one member, the access log names the worker."""
 import time
 import uuid
@@ -9,8 +9,8 @@ from provision import verify
 def test_routes_answer_from_their_pool(proxy, http_get):
     problems = []
     for probe in verify.probes(proxy.model):
-        status, headers, _ = http_get(proxy.address, probe.path, host=probe.site,
-                                      cafile=proxy.trust if proxy.redirect else None)
+        status, headers, _ = http_get(proxy.https_url if proxy.redirect else proxy.base, probe.path,
+                                      host=probe.site, cafile=proxy.trust)
         problem = verify.probe_problem(probe, status, headers.get("X-Backend"))
         if problem:
             problems.append(problem)
@@ -18,17 +18,17 @@ def test_routes_answer_from_their_pool(proxy, http_get):
 
 
 def test_sticky_pools_keep_a_client_on_one_member(proxy, http_get):
-    cafile = proxy.trust if proxy.redirect else None
+    url = proxy.https_url if proxy.redirect else proxy.base
     for site in proxy.model.sites:
         for route in site.routes:
             pool = proxy.model.pool(route.pool) if route.pool else None
             if not pool or not pool.sticky or len(pool.members) < 2:
                 continue
-            status, headers, _ = http_get(proxy.address, route.path, host=site.server_name, cafile=cafile)
+            status, headers, _ = http_get(url, route.path, host=site.server_name, cafile=proxy.trust)
             cookie = next((c.split(";")[0] for c in headers.get_all("Set-Cookie") or []
                            if c.startswith("ROUTEID=")), None)
             assert cookie, f"{proxy.name}: {site.server_name}{route.path}: no ROUTEID cookie (HTTP {status})"
-            seen = {http_get(proxy.address, route.path, host=site.server_name, cafile=cafile,
+            seen = {http_get(url, route.path, host=site.server_name, cafile=proxy.trust,
                              headers={"Cookie": cookie})[1].get("X-Backend") for _ in range(2 * len(pool.members))}
             assert seen == {cookie.split(".", 1)[1]}, \
                 f"{proxy.name}: {site.server_name}{route.path} with {cookie}: answered by {sorted(map(str, seen))}"
@@ -39,8 +39,8 @@ def test_access_log_names_site_worker_and_time(proxy, remote, platform, http_get
     marker = f"/provision-log-{uuid.uuid4().hex[:12]}"
     path = marker if proxy.model.short or any(r.path == "/" and r.pool for r in site.routes) else None
     assert path, f"{proxy.name}: {site.server_name} has no route at / to check the log with"
-    status, headers, _ = http_get(proxy.address, path, host=site.server_name,
-                                  cafile=proxy.trust if proxy.redirect else None)
+    status, headers, _ = http_get(proxy.https_url if proxy.redirect else proxy.base, path, host=site.server_name,
+                                  cafile=proxy.trust)
     log = f"{platform.log_dir}/provision-{site.server_name}-access.log"
     deadline = time.monotonic() + 5
     while True:         # Apache writes the line once the answer is sent
@@ -50,6 +50,6 @@ def test_access_log_names_site_worker_and_time(proxy, remote, platform, http_get
         time.sleep(0.2)
     assert found and "unparsed" not in found, f"{proxy.name}: {log}: line for {marker}: {found}"
     pool = proxy.model.pool(next(r.pool for r in site.routes if r.path == "/"))
-    urls = {m.url() for m in pool.members} if pool.balancer else {""}     # single mode: no balancer worker
+    urls = {m.url() for m in pool.members} if pool.balancer else {"-"}    # single mode: no worker, Apache logs "-"
     assert found["site"] == site.server_name and found["worker"] in urls and int(found["us"]) > 0, \
         f"{proxy.name}: {log}: {found}, expected site {site.server_name} and a worker of {sorted(urls)}"

@@ -5,6 +5,7 @@ import json
 import socket
 import ssl
 import time
+from urllib.parse import urlsplit
 
 from provision import verify
 
@@ -22,29 +23,30 @@ def test_certificate_chains_and_names_the_proxy(tls_proxy):
     except (OSError, ssl.SSLError) as exc:
         assert False, f"{p.name}: cannot read the trusted certificates {p.trust}: {exc}"
     peers = {}
+    where = urlsplit(p.https_url)
     for name in dict.fromkeys((p.server_name, p.address)):
         try:
-            with socket.create_connection((p.address, 443), timeout=5) as raw:
+            with socket.create_connection((where.hostname, where.port or 443), timeout=5) as raw:
                 with context.wrap_socket(raw, server_hostname=name) as tls:
                     peers[name] = tls.getpeercert()
         except ssl.SSLCertVerificationError as exc:
-            assert False, f"{p.name}: https://{p.address}/ as {name!r}: certificate rejected: {exc.verify_message} (trusting {p.trust})"
+            assert False, f"{p.name}: {p.https_url} as {name!r}: certificate rejected: {exc.verify_message} (trusting {p.trust})"
         except OSError as exc:
-            assert False, f"{p.name}: https://{p.address}/ as {name!r}: {exc}"
+            assert False, f"{p.name}: {p.https_url} as {name!r}: {exc}"
     problems = verify.certificate_problems(peers[p.server_name], p, time.time())
     assert not problems, f"{p.name}: {'; '.join(problems)}"
 
 
 def test_https_requests_reach_apps(tls_proxy, rotation):
     p = tls_proxy
-    problem = rotation(p, cafile=p.trust)
-    assert problem is None, f"{p.name}: through https://{p.address}/ ({p.mode} mode): {problem}"
+    problem = rotation(p, p.https_url)
+    assert problem is None, f"{p.name}: through {p.https_url} ({p.mode} mode): {problem}"
 
 
 def test_https_forwarded_proto_and_host(tls_proxy, http_get):
     p = tls_proxy
-    status, _, body = http_get(p.address, "/whoami", host=p.server_name, cafile=p.trust)
-    assert status == 200, f"{p.name}: https://{p.address}/whoami answered {status or body}"
+    status, _, body = http_get(p.https_url, "/whoami", host=p.server_name, cafile=p.trust)
+    assert status == 200, f"{p.name}: {p.https_url}whoami answered {status or body}"
     try:
         seen = json.loads(body)
     except ValueError:

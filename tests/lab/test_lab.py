@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from provision.inventory import load
+
 from provision.lab import api, aptproxy, layout, nspawn
 from provision.lab.system import alive, cache_dir, mounts
 
@@ -62,6 +64,7 @@ def test_second_up_changes_nothing_and_is_fast(lab):
     took = time.monotonic() - start
     print(f"second up took {took:.1f} s")
     assert took < 10
+    assert set(again.pids) == {"proxy", "web1", "web2"}
     assert again.pids == first.pids and all(again.pids.values())
     assert lab.inventory.read_text() == inventory == layout.inventory(layout.plan())
 
@@ -86,10 +89,14 @@ def test_extra_20_hosts_then_back_to_three(lab):
     print(f"up --extra 20 took {time.monotonic() - start:.1f} s")
     try:
         assert len(big.hosts) == 23 and big.hosts["web22"] == "10.123.0.32"
+        assert big.inventory == lab.inventory.parents[1] / ".lab" / "lab.yml"
+        assert len(load(big.inventory).group("backends")) == 22
+        assert lab.inventory.read_text() == committed      # the tracked inventory did not change
         assert states(big, list(big.hosts)) == dict.fromkeys(big.hosts, "running")
     finally:
         small = api.up()
     assert list(small.hosts) == ["proxy", "web1", "web2"]
+    assert not (lab.inventory.parents[1] / ".lab" / "lab.yml").exists()
     assert nspawn.known(cache_dir()) == ["proxy", "web1", "web2"]
     assert lab.inventory.read_text() == committed == layout.inventory(layout.plan())
 
@@ -97,7 +104,7 @@ def test_extra_20_hosts_then_back_to_three(lab):
 def test_zz_down_leaves_nothing_then_up_again(lab):
     cache = cache_dir()
     pids = [p for p in api.up().pids.values()] + [aptproxy.pid(cache)]
-    assert all(pids)
+    assert len(pids) == 4 and all(pids)
     api.down(log=print)
     try:
         hosts_dir = str(cache / "hosts")

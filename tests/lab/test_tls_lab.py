@@ -20,13 +20,18 @@ pytestmark = pytest.mark.lab
 INVENTORY = "inventory/lab-tls.yml"
 ADDRESS = "10.123.0.10"
 MESSAGES = ["Hello world!", "Howdy world!"]
+HOSTS = {"proxy", "web1", "web2"}
 CERT, KEY = "/etc/apache2/provision/tls/proxy.crt", "/etc/apache2/provision/tls/proxy.key"
-CA = ROOT / "inventory/.tls/lab-tls/ca.crt"
+CA = ROOT / "inventory/.tls/lab-tls/ca/ca.crt"
+HOSTS = ROOT / "inventory/.tls/lab-tls/hosts"
 
 
 def recap(out):
-    return {m[0]: dict(zip(("ok", "changed", "failed", "unreachable"), map(int, m[1:])))
-            for m in re.findall(RECAP_RE, out, re.M)}
+    """Per-host recap counts; every lab host must be in it, so that no all() over it is vacuous."""
+    counts = {m[0]: dict(zip(("ok", "changed", "failed", "unreachable"), map(int, m[1:])))
+              for m in re.findall(RECAP_RE, out, re.M)}
+    assert set(counts) == HOSTS, out[-3000:]
+    return counts
 
 
 def curl(*args):
@@ -74,7 +79,7 @@ def test_second_deploy_is_a_no_op_with_the_same_certificate(tls_lab):
     again = invoke("deploy", "-i", INVENTORY, "--mode", "balancer", check=0)
     print(again.stdout[-600:])
     counts = recap(again.stdout)
-    assert counts and all(c["changed"] == 0 for c in counts.values()), again.stdout
+    assert all(c["changed"] == 0 for c in counts.values()), again.stdout
     assert "reload apache2" not in again.stdout and "issued certificate" not in again.stdout
     assert served_serial() == before
     stored = load(ROOT / INVENTORY)
@@ -90,7 +95,7 @@ def test_key_private_and_ca_key_stays_here(tls_lab):
                     check=False)
         assert found.stdout.strip() == "", f"the CA key's bytes are on the proxy: {found.stdout}"
     # and the server key that is there is the one of the served certificate
-    assert ssh(tls_lab, "proxy", f"cat {KEY}").stdout.encode() == (CA.parent / "proxy.key").read_bytes()
+    assert ssh(tls_lab, "proxy", f"cat {KEY}").stdout.encode() == (HOSTS / "proxy.key").read_bytes()
 
 
 def test_verify_passes_then_names_the_host_for_another_name(tls_lab, tmp_path):
@@ -123,7 +128,7 @@ def test_tls_redirect_keeps_the_health_path(tls_lab, tmp_path):
     run = invoke("deploy", "-i", str(tmp_path / "redirect.yml"), "--mode", "balancer", check=0)
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in recap(run.stdout).values()), run.stdout
     assert f"proxy | smoke | GET https://{ADDRESS}/ -> 200" in run.stdout      # :80 only redirects
-    ca = tmp_path / ".tls/redirect/ca.crt"
+    ca = tmp_path / ".tls/redirect/ca/ca.crt"
     head = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                            f"http://{ADDRESS}/whoami"], capture_output=True, text=True, timeout=20).stdout
     assert head == f"301 https://{ADDRESS}/whoami", head

@@ -95,6 +95,7 @@ def test_tree_needs_httpd_conf(inventory):
 def test_mapping_moves_every_path_under_root(inventory):
     tree = tree_for(inventory)
     mapped = apache_tree.map_for_debian_binary(tree, TMP + "/", so_names(tree))
+    assert len(mapped) >= len(tree) > 0
     assert all(p.startswith(TMP + "/") for p in mapped)
     directives = [line for content in mapped.values() for line in content.decode().splitlines()
                   if not line.lstrip().startswith("#")]

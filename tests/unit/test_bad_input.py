@@ -22,13 +22,15 @@ all:
 """
 
 BROKEN = {
-    "unknown key": (BASE.replace("proxy: {ansible_host: 10.123.0.10}", "proxy: {ansible_host: 10.123.0.10, colour: 1}"),
-                    "host 'proxy': unknown field 'colour'"),
-    "missing address": (BASE.replace("proxy: {ansible_host: 10.123.0.10}", "proxy: {}"),
-                        "host 'proxy': field 'ansible_host' is missing"),
+    "misspelt key": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                  "proxy: {ansible_host: 10.123.0.10, proxy_mdoe: single}"),
+                     "host 'proxy': unknown field 'proxy_mdoe' (did you mean 'proxy_mode'?)"),
+    "address with shell": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                        "proxy: {ansible_host: '10.0.0.11;touch${IFS}/tmp/p;'}"),
+                           "host 'proxy': field 'ansible_host' must be a host name or an IP address"),
     "duplicate host": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
-                                    "web1: {ansible_host: 10.123.0.10, lbmethod: bybusyness}"),
-                       "host 'web1': defined twice"),
+                                    "proxy: {ansible_host: 10.123.0.10}\n        proxy: {ansible_host: 10.123.0.9}"),
+                       "key 'proxy' is given twice in one mapping (lines 6 and 7)"),
     "bad port": (BASE.replace("ansible_host: 10.123.0.11", "ansible_host: 10.123.0.11\n          ansible_port: 0"),
                  "host 'web1': field 'ansible_port'"),
     "two apps one port": (BASE.replace('apps: [{name: hello, port: 8080, message: "Hello world!"}]',
@@ -38,8 +40,20 @@ BROKEN = {
     "no apps": (BASE.replace('          apps: [{name: hello, port: 8080, message: "Hello world!"}]\n', ""),
                 "group 'backends': no host has field 'apps'"),
     "bad mode": (BASE.replace("  children:", "  vars: {proxy_mode: fast}\n  children:"), "field 'proxy_mode'"),
-    "bad yaml": ("all:\n  children: [\n", "line"),
+    "bad yaml": ("all:\n  children: [\n", "inventory.yml:3: "),
     "message with newline": (BASE.replace('"Hello world!"', '"Hello\\nworld"'), "field 'apps[0].message'"),
+    "public_url not http": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                         "proxy: {ansible_host: 10.123.0.10, public_url: 'ftp://www.example.test/'}"),
+                            "host 'proxy': field 'public_url' must be an http:// or https:// URL"),
+    "public_url no host": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                        "proxy: {ansible_host: 10.123.0.10, public_url: 'https:///x'}"),
+                           "host 'proxy': field 'public_url'"),
+    "public_url bad port": (BASE.replace("proxy: {ansible_host: 10.123.0.10}",
+                                         "proxy: {ansible_host: 10.123.0.10, public_url: 'http://a.test:99999/'}"),
+                            "host 'proxy': field 'public_url'"),
+    "apps on loopback, proxy elsewhere": (
+        BASE.replace("ansible_host: 10.123.0.11", "ansible_host: 10.123.0.11\n          private_address: 127.0.0.1"),
+        "host 'web1': field 'private_address': 127.0.0.1 is loopback, so proxy 'proxy' on another host"),
 }
 
 
@@ -47,6 +61,9 @@ class NoConnect:
     opened = 0
 
     def __init__(self, *a, **kw):
+        pass
+
+    def close(self):
         pass
 
     def open(self):

@@ -135,21 +135,26 @@ def test_journal_check_compares_with_the_engine_counters():
     assert by_name(bench.checks([size(3, [0.5], 0.3, journal=none)]))[name]["ok"] is False
 
 
-def test_rows_carry_ratio_to_floor_and_anchors():
-    table = bench.rows([size(23, [3.0, 4.0, 5.0], floor=2.0, cold=100.0)])
+def test_rows_carry_ratio_to_floor_and_the_peers_of_the_same_run():
+    measured = size(23, [3.0, 4.0, 5.0], floor=2.0, cold=100.0)
+    measured["peers"] = {"ansible": {"no-op": bench.stats([49.9])}, "pyinfra": {"no-op": bench.stats([3.55])},
+                         "fabric": {"no-op": bench.stats([5.8])}}
+    table = bench.rows([measured])
     by_scenario = {r[0]: r for r in table}
     assert list(by_scenario) == ["cold", "no-op", "floor: ssh true, parallel", "floor: 20 checks, 1 exec"]
     noop = dict(zip(bench.COLUMNS, by_scenario["no-op"]))
     assert noop["median s"] == "4.00" and noop["min s"] == "3.00" and noop["max s"] == "5.00"
     assert noop["runs"] == "3" and noop["x floor"] == "2.0x"
     assert noop["conn/host"] == "1" and noop["execs/host"] == "1"
-    assert (noop["ansible"], noop["pyinfra"], noop["fabric"]) == ("49.90", "3.55", "5.80")
+    assert (noop["ansible"], noop["pyinfra"], noop["fabric"]) == (
+        "49.90 (12.5x ours, 24.9x floor)", "3.55 (0.9x ours, 1.8x floor)", "5.80 (1.4x ours, 2.9x floor)")
     floor = dict(zip(bench.COLUMNS, by_scenario["floor: ssh true, parallel"]))
-    assert floor["ansible"] == "2.00" and floor["x floor"] == "1.0x"
+    assert floor["ansible"] == "-" and floor["x floor"] == "1.0x"
+    assert (floor["conn/host"], floor["execs/host"]) == ("-", "-")
     assert all(len(r) == len(bench.COLUMNS) for r in table)
 
 
-def test_rows_without_anchor_for_an_unusual_size():
+def test_rows_without_peers_measured_show_a_dash():
     table = bench.rows([size(5, [1.0], floor=0.5)])
     noop = dict(zip(bench.COLUMNS, table[0]))
     assert (noop["ansible"], noop["pyinfra"], noop["fabric"]) == ("-", "-", "-")
@@ -197,4 +202,14 @@ def test_a_size_that_stopped_with_an_error_is_a_failed_check_and_has_no_rows():
     broken = {"hosts": 23, "error": "cold converge: deploy exited 2"}
     items = by_name(bench.checks([size(3, [0.5], 0.3), broken]))
     assert items["bench on 23 hosts ran to the end"]["ok"] is False
-    assert all(r[1] == "3" for r in bench.rows([size(3, [0.5], 0.3), broken]))
+    kept = bench.rows([size(3, [0.5], 0.3), broken])
+    assert kept and all(r[1] == "3" for r in kept)
+
+
+def test_a_peer_that_failed_its_checks_is_marked_in_the_table():
+    measured = size(3, [1.0], floor=0.5)
+    measured["peers"] = {"pyinfra": {"no-op": bench.stats([3.0]), "problems": ["no-op: exit 1"]},
+                         "fabric": {"no-op": bench.stats([2.0]), "problems": []}}
+    noop = dict(zip(bench.COLUMNS, bench.rows([measured])[0]))
+    assert noop["pyinfra"] == "3.00 (3.0x ours, 6.0x floor) FAILED, see targets"
+    assert noop["fabric"] == "2.00 (2.0x ours, 4.0x floor)"

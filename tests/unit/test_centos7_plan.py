@@ -26,7 +26,7 @@ def fake_wheels(facts):
     installer = Path(f"/cache/{installer_for(facts.python).replace('==', '-')}-py3-none-any.whl")
     return Wheelhouse(f"py{facts.python[0]}{facts.python[1]}-x86_64-test", pins,
                       tuple(Path(f"/cache/{p.replace('==', '-')}-py3-none-any.whl") for p in pins) + (installer,),
-                      installer)
+                      installer, ("0" * 64,) * (len(pins) + 1))
 
 
 def centos7_output(installed=(), loadmodules=True, selinux="Enforcing", sebool="off", firewalld=True):
@@ -91,7 +91,7 @@ def test_fresh_centos7_proxy_plan(inventory):
     assert scripts["service httpd.service"] == "systemctl enable --now httpd.service"
     # every Apache config change is configtested and reloads once
     config = [c for c in changes if c.changed and c.validate]
-    assert {c.validate for c in config} == {"apache"}
+    assert len(config) >= 3 and {c.validate for c in config} == {"apache"}
     assert all(c.notify == (proxy.RELOAD,) for c in config)
     script = apply.build(changes, list(proxy.handlers(None, f.platform).values()),
                          proxy.validators_for(f.platform), set(), "/x")
@@ -122,7 +122,7 @@ def test_centos7_permissive_off_and_firewalld_stopped(inventory):
 
 
 def test_centos7_backend_plan_python36_and_flask20_wheels(inventory):
-    host = inventory.hosts["web1"]
+    host = inventory.hosts["proxy"]             # the tutorial's one server: proxy and backend
     f, changes = plan(backends, host, inventory, centos7_output())
     todo = {c.label: c for c in changes if c.changed}
     assert todo["packages python3 curl"].script == "yum install -y -q python3 curl"
@@ -137,8 +137,27 @@ def test_centos7_backend_plan_python36_and_flask20_wheels(inventory):
         assert "/sbin/nologin" in todo[f"user app-{app}"].script
         unit = todo[f"unit /etc/systemd/system/provision-app-{app}.service"]
         assert "systemctl daemon-reload" in unit.script
-    assert "--bind 10.123.0.11:8080" in _decoded(todo["unit /etc/systemd/system/provision-app-hello.service"])
-    assert "--bind 10.123.0.11:8081" in _decoded(todo["unit /etc/systemd/system/provision-app-howdy.service"])
+    assert "--bind 127.0.0.1:8080" in _decoded(todo["unit /etc/systemd/system/provision-app-hello.service"])
+    assert "--bind 127.0.0.1:8081" in _decoded(todo["unit /etc/systemd/system/provision-app-howdy.service"])
+
+
+def test_centos7_apps_on_loopback_open_no_firewalld_port(inventory):
+    """firewalld runs (the captured facts), yet apps on 127.0.0.1 need no opening: only the proxy
+    on the same host reaches them. A backend on its own host still opens its app port."""
+    _, changes = plan(backends, inventory.hosts["proxy"], inventory, centos7_output())
+    assert not [c.label for c in changes if c.label.startswith("firewalld")]
+    lab = load(ROOT / "inventory/lab.yml")
+    _, changes = plan(backends, lab.hosts["web1"], lab, centos7_output())
+    opened = {c.label: c for c in changes if c.label.startswith("firewalld")}
+    assert list(opened) == ["firewalld port 8080/tcp from 10.123.0.10"]
+    assert opened["firewalld port 8080/tcp from 10.123.0.10"].changed
+
+
+def test_centos7_tutorial_proxy_members_are_loopback(inventory):
+    _, changes = plan(proxy, inventory.hosts["proxy"], inventory, centos7_output())
+    routes = _decoded(next(c for c in changes if c.label == "file /etc/httpd/provision/proxy-routes.inc"))
+    members = [line.split()[1] for line in routes.splitlines() if line.strip().startswith("BalancerMember")]
+    assert members == ["http://127.0.0.1:8080", "http://127.0.0.1:8081"]
 
 
 def _decoded(change):

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from provision import deploy as deploy_mod
 from provision.engine import Options
-from provision.inventory import CONNECTION_KEYS, IGNORED_ANSIBLE, KNOWN_VARS, LBMETHODS, PROXY_MODES
+from provision.inventory import KNOWN_VARS, LBMETHODS, PROXY_MODES
 from provision.report import Reporter
 
 BASE = {"all": {"vars": {"proxy_mode": "balancer"}, "children": {
@@ -24,8 +24,14 @@ BASE = {"all": {"vars": {"proxy_mode": "balancer"}, "children": {
 text = st.text(min_size=1, max_size=30)
 not_int = st.one_of(st.text(max_size=10).filter(lambda s: not s.strip().isdigit()), st.floats(allow_nan=False),
                     st.lists(st.integers(), max_size=2), st.booleans())
-unknown_key = st.from_regex(r"[a-z][a-z0-9_]{2,20}", fullmatch=True).filter(
-    lambda k: k not in KNOWN_VARS and k not in CONNECTION_KEYS and not IGNORED_ANSIBLE.match(k))
+def _swap(name: str, i: int) -> str:
+    i = i % (len(name) - 1)
+    return name[:i] + name[i + 1] + name[i] + name[i + 2:]
+
+
+# A known variable with two neighbouring letters swapped: refused with "did you mean".
+misspelt_key = st.builds(_swap, st.sampled_from(sorted(k for k in KNOWN_VARS if len(k) >= 8)),
+                         st.integers(min_value=0, max_value=40)).filter(lambda k: k not in KNOWN_VARS)
 bad_line = st.builds(lambda a, c, b: a + c + b, st.text(max_size=10), st.sampled_from(["\n", "\r", "\x00", "\x07"]),
                      st.text(max_size=10))
 
@@ -60,7 +66,7 @@ def set_group_var(field, value):
 
 
 mutations = st.one_of(
-    unknown_key.map(lambda k: set_host(k, "x")),
+    misspelt_key.map(lambda k: set_host(k, "x")),
     st.one_of(st.integers(max_value=0), st.integers(min_value=65536)).map(lambda p: set_host("ansible_port", p)),
     not_int.map(lambda p: set_host("ansible_port", p)),
     st.one_of(st.integers(max_value=1023), st.integers(min_value=65536)).map(lambda p: set_app("port", p)),
@@ -81,7 +87,7 @@ mutations = st.one_of(
         lambda s: set_host("health_path", s)),
     text.filter(lambda t: t not in ("off", "self-signed", "provided")).map(lambda t: set_host("tls", t)),
     st.sampled_from(["dup-port", "dup-app", "apps-not-list", "hosts-list", "host-list", "no-backends",
-                     "no-proxies", "extra-top", "group-key"]),
+                     "no-proxies", "group-key"]),
 )
 
 
@@ -108,9 +114,6 @@ def structural(data, kind):
     if kind == "no-proxies":
         del data["all"]["children"]["proxies"]
         return "proxies"
-    if kind == "extra-top":
-        data["ungrouped"] = {}
-        return "all"
     data["all"]["children"]["proxies"]["members"] = []
     return "members"
 
@@ -152,3 +155,92 @@ def test_arbitrary_text_as_inventory(monkeypatch, garbage):
         code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
         lines = out.getvalue().strip().splitlines()
         assert code == 2 and len(lines) == 1 and str(path) in lines[0], lines
+
+
+# -- every validated field: trailing newlines, control characters, wherever the value is set ------
+
+GOOD_VALUES = {
+    "ansible_host": "10.123.0.10", "ansible_user": "deploy", "ansible_ssh_private_key_file": "keys/id",
+    "ansible_ssh_common_args": "-o ProxyJump=jump.example.test", "ansible_become_user": "root",
+    "ssh_config": "ssh_config", "server_name": "www.example.test", "health_path": "/health",
+    "private_address": "10.123.0.10", "proxy_mode": "balancer", "lbmethod": "byrequests", "tls": "off",
+    "tls_cert": "certs/a.crt", "tls_key": "certs/a.key", "become_password_env": "SUDO_PASS",
+    "ansible_ssh_host": "10.123.0.10", "ansible_port": "22", "ansible_ssh_port": "22", "ansible_ssh_user": "deploy",
+    "ansible_private_key_file": "keys/id", "ansible_ssh_extra_args": "-J jump.example.test",
+    "ansible_become_password": "secret", "ansible_become_method": "sudo", "ansible_connection": "ssh",
+}
+LIST_FIELDS = {"tls_names": "www.example.test", "proxy_extra_directives": "Header set X-A b"}
+APP_FIELDS = ("name", "message")
+CONTROL = st.sampled_from(["\n", "\r", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\t"])
+PLACES = ("inventory", "group_vars", "host_vars")
+
+
+def _place(data, tmp: Path, place: str, key: str, value) -> Path:
+    """Set `key` for host proxy in the inventory, group_vars/proxies.yml or host_vars/proxy.yml."""
+    if place == "inventory":
+        proxy(data)[key] = value
+        return tmp / "inventory.yml"
+    if data:
+        proxy(data).pop(key, None)      # the host's own value would win over group_vars
+    folder = tmp / place
+    folder.mkdir(exist_ok=True)
+    path = folder / ("proxies.yml" if place == "group_vars" else "proxy.yml")
+    path.write_text(yaml.safe_dump({key: value}))      # escaped, so \x85 and \u2028 survive
+    return path
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(sorted(GOOD_VALUES) + sorted(LIST_FIELDS) + [f"apps.{f}" for f in APP_FIELDS]),
+       bad=CONTROL, where=st.sampled_from(["end", "middle"]), place=st.sampled_from(PLACES))
+def test_control_characters_in_any_validated_field(monkeypatch, field, bad, where, place):
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
+    data = copy.deepcopy(BASE)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if field.startswith("apps."):
+            app = dict(backend(data)["apps"][0])
+            name = field.split(".")[1]
+            app[name] = app[name] + bad if where == "end" else app[name][:2] + bad + app[name][2:]
+            backend(data)["apps"] = [app]
+            origin, expected = tmp / "inventory.yml", f"apps[0].{name}"
+        else:
+            good = GOOD_VALUES.get(field) or LIST_FIELDS[field]
+            value = good + bad if where == "end" else good[:3] + bad + good[3:]
+            origin = _place(data, tmp, place, field, [value] if field in LIST_FIELDS else value)
+            expected = field
+        if field == "proxy_extra_directives" and bad == "\t":
+            return      # a tab is allowed inside an Apache directive
+        path = tmp / "inventory.yml"
+        path.write_text(yaml.safe_dump(data))
+        out = io.StringIO()
+        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
+        lines = out.getvalue().strip().splitlines()
+        assert code == 2 and len(lines) == 1, lines
+        assert lines[0].startswith(f"error: {origin}") and expected in lines[0], (origin, lines[0])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(byte=st.integers(min_value=0x80, max_value=0xff), place=st.sampled_from(PLACES + ("ini",)),
+       offset=st.integers(min_value=0, max_value=200))
+def test_non_utf8_bytes_anywhere(monkeypatch, byte, place, offset):
+    """A byte that is not UTF-8, in the inventory (YAML or INI) or a vars file: one line naming it."""
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if place == "ini":
+            text = ("[proxies]\nproxy ansible_host=10.123.0.10\n[backends]\n"
+                    "web1 ansible_host=10.123.0.11 apps='[{\"name\": \"hello\", \"port\": 8080, \"message\": \"Hi\"}]'\n")
+            path = target = tmp / "hosts"
+        else:
+            path = tmp / "inventory.yml"
+            path.write_text(yaml.safe_dump(BASE))
+            target = path if place == "inventory" else _place({}, tmp, place, "server_name", "www.example.test")
+            text = target.read_text()
+        raw = text.encode()
+        cut = offset % len(raw)
+        target.write_bytes(raw[:cut] + bytes([byte]) + raw[cut:])
+        out = io.StringIO()
+        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
+        lines = out.getvalue().strip().splitlines()
+        assert code == 2 and len(lines) == 1, lines
+        assert lines[0].startswith(f"error: {target}:") and "not UTF-8" in lines[0], lines[0]

@@ -138,8 +138,10 @@ def test_parse_sources_and_mirror():
     sources = layout.parse_sources(SOURCES)
     assert [s.uri for s in sources] == ["http://deb.debian.org/debian", "http://deb.debian.org/debian-security"]
     assert layout.mirror(sources) == "http://deb.debian.org/debian"
+    # The machine's archive serves the other releases under their own codenames.
+    assert layout.mirror(sources, "trixie") == "http://deb.debian.org/debian"
     with pytest.raises(ValueError):
-        layout.mirror(sources, "trixie")
+        layout.mirror(layout.parse_sources(SOURCES.replace("bookworm", "noble")))
 
 
 def test_sources_list_for_hosts():
@@ -150,6 +152,44 @@ def test_sources_list_for_hosts():
     )
 
 
+@pytest.mark.parametrize("suite", ["bullseye", "trixie"])
+def test_sources_list_for_another_release_uses_the_same_mirrors(suite):
+    assert layout.sources_list(layout.parse_sources(SOURCES), suite) == (
+        f"deb http://deb.debian.org/debian {suite} main\n"
+        f"deb http://deb.debian.org/debian {suite}-updates main\n"
+        f"deb http://deb.debian.org/debian-security {suite}-security main contrib\n"
+    )
+
+
+def test_sources_list_names_each_pocket_once():
+    both = SOURCES + "\nTypes: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n"
+    assert layout.sources_list(layout.parse_sources(both), "trixie").count(" trixie main\n") == 1
+
+
+def test_default_lab_is_all_debian_12():
+    assert {h.suite for h in layout.plan(extra=5)} == {"bookworm"}
+    assert layout.plan()[0].release == "Debian 12 (bookworm)"
+
+
+def test_mixed_lab_proxy_13_web1_12_web2_11_and_extras_cycle():
+    hosts = layout.plan(extra=4, mixed=True)
+    assert [(h.name, layout.RELEASES[h.suite]) for h in hosts] == [
+        ("proxy", "13"), ("web1", "12"), ("web2", "11"),
+        ("web3", "13"), ("web4", "12"), ("web5", "11"), ("web6", "13")]
+    # Same names, addresses and groups as the default lab: only the releases differ.
+    assert [(h.name, h.address, h.group) for h in hosts] == \
+        [(h.name, h.address, h.group) for h in layout.plan(extra=4)]
+
+
+def test_committed_mixed_inventory_matches_plan():
+    committed = Path(__file__).resolve().parents[2] / "inventory" / "lab-mixed.yml"
+    text = layout.inventory(layout.plan(mixed=True))
+    assert committed.read_text() == text
+    assert "proxy:  # Debian 13 (trixie)\n" in text and "web2:  # Debian 11 (bullseye)\n" in text
+    # The same hosts and apps as inventory/lab.yml: the YAML differs only in its comments.
+    assert yaml.safe_load(text) == yaml.safe_load(INVENTORY_3)
+
+
 def test_mirror_apt_conf_keeps_only_what_the_mirror_needs():
     files = {
         "99artifact-registry": 'Acquire::Check-Valid-Until "false";\n',
@@ -157,3 +197,20 @@ def test_mirror_apt_conf_keeps_only_what_the_mirror_needs():
         "70debconf": "DPkg::Pre-Install-Pkgs {};\n",
     }
     assert list(layout.mirror_apt_conf(files)) == ["99artifact-registry"]
+
+
+def test_a_bigger_lab_writes_its_inventory_under_dot_lab(tmp_path):
+    """Only the 3-host lab uses the tracked inventory/lab.yml; --extra N writes .lab/lab.yml, whose
+    ssh_config path is relative to .lab/."""
+    assert layout.inventory_path(tmp_path, 3) == tmp_path / "inventory" / "lab.yml"
+    assert layout.inventory_path(tmp_path, 4) == tmp_path / ".lab" / "lab.yml"
+    text = layout.inventory(layout.plan(extra=1), ssh_config="ssh_config")
+    assert yaml.safe_load(text)["all"]["vars"] == {"ssh_config": "ssh_config"}
+
+
+def test_mixed_inventory_path_is_tracked_for_three_hosts_only():
+    root = Path("/r")
+    assert layout.inventory_path(root, 3, mixed=True) == root / "inventory" / "lab-mixed.yml"
+    assert layout.inventory_path(root, 4, mixed=True) == root / ".lab" / "lab-mixed.yml"
+    assert layout.inventory_path(root, 3) == root / "inventory" / "lab.yml"
+    assert layout.is_mixed(layout.plan(mixed=True)) and not layout.is_mixed(layout.plan(extra=3))

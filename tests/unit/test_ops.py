@@ -114,12 +114,14 @@ def test_audit_line_of_a_failed_apply_keeps_the_exit_code(tmp_path):
     assert (line["result"], line["rc"]) == ("failed", 2)
 
 
-def test_audit_noop_tail_appends_a_second_line(tmp_path):
+def test_audit_line_is_written_when_the_steps_trap_exit(tmp_path):
+    """The steps set their own EXIT trap (the temp-file cleanup): it still runs, and so does the line."""
     log = tmp_path / "deploys.log"
-    for _ in range(2):
-        subprocess.run(["sh", "-c", audit.noop_tail(audit.fields("inv.yml", []), log=str(log))], check=True)
-    lines = [json.loads(x) for x in log.read_text().splitlines()]
-    assert [x["result"] for x in lines] == ["ok", "ok"] and lines[0]["changed"] == []
+    steps = "trap 'echo cleaned' EXIT\necho step\nexit 4\n"
+    proc = subprocess.run(["sh", "-c", audit.wrap_apply(steps, audit.fields("inv.yml", ["file /x"]), log=str(log))],
+                          capture_output=True, text=True)
+    assert proc.returncode == 4 and proc.stdout == "step\ncleaned\n"
+    assert json.loads(log.read_text())["rc"] == 4
 
 
 def test_audit_fields_survive_shell_quoting(tmp_path):
@@ -167,14 +169,15 @@ def test_run_report_recap_names_the_failed_host():
 
 
 def test_run_script_keeps_the_command_whole_and_drops_the_lock_fd():
-    text = adhoc.script("systemctl is-active 'provision-app-*'")
+    text = adhoc.script("systemctl is-active 'provision-app-*'", as_root=True)
     assert "( systemctl is-active 'provision-app-*'\n) 9>&-" in text
-    assert "flock -w" in text and "/run/lock/provision.lock" in text
+    assert "flock -x" in text and "/run/lock/provision.lock" in text
+    assert adhoc.script("uptime", as_root=False) == "( uptime\n) 9>&-\n"     # the lock is root's
 
 
 def test_run_script_runs_here_under_a_local_lock(tmp_path, monkeypatch):
     """The lock prologue and the command, run by sh with the lock file moved into tmp_path."""
-    text = adhoc.script("echo hi; exit 4").replace("/run/lock/provision.lock", str(tmp_path / "lock"))
+    text = adhoc.script("echo hi; exit 4", as_root=True).replace("/run/lock/provision.lock", str(tmp_path / "lock"))
     proc = subprocess.run(["sh", "-c", text], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (4, "hi\n")
 
@@ -191,16 +194,10 @@ def test_facts_as_setup_names(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/runuser").exists(), reason="needs root to switch user")
-def test_run_lock_for_a_user_who_cannot_write_the_lock_file():
-    """dash ends on a failed exec redirection: a read-only lock file must still be taken."""
-    import tempfile
-    with tempfile.TemporaryDirectory() as folder:
-        os.chmod(folder, 0o755)         # nobody can reach the file, not write it
-        lock = Path(folder) / "lock"
-        lock.write_text("")
-        lock.chmod(0o644)
-        text = adhoc.script("id -un").replace("/run/lock/provision.lock", str(lock))
-        proc = subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", text], capture_output=True, text=True)
+def test_run_as_a_user_without_sudo_takes_no_lock_and_runs():
+    """The host lock is root-only (0600): a command run as the login user goes without it."""
+    proc = subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", adhoc.script("id -un", as_root=False)],
+                          capture_output=True, text=True, cwd="/")
     assert (proc.returncode, proc.stdout.strip()) == (0, "nobody"), proc.stderr
 
 
@@ -243,7 +240,7 @@ def test_set_drain_reads_the_page_before_and_after():
     fake = _FakeConnections(page + "\n" + bm.AFTER + "\n" + page)
     [outcome] = set_drain([_Proxy()], ["http://192.0.2.12:8081"], True, fake)
     assert outcome.ok and outcome.drained_before() == {"http://192.0.2.12:8081"}
-    assert "flock -w" in fake.scripts[0]
+    assert "flock -x" in fake.scripts[0]
     [undrain] = set_drain([_Proxy()], ["http://192.0.2.12:8081"], False, fake, lock=False)
     assert not undrain.ok and "Drain still on for http://192.0.2.12:8081" in undrain.error
     assert "flock" not in fake.scripts[1]

@@ -149,7 +149,8 @@ def test_redhat_own_dropin_is_kept_while_needed():
 def house():
     from pathlib import Path
     pip = Path("/w/pip-21.3.1-py3-none-any.whl")
-    return Wheelhouse("py36-x86_64-k", ("Flask==2.0.3",), (Path("/w/Flask-2.0.3-py3-none-any.whl"), pip), pip)
+    return Wheelhouse("py36-x86_64-k", ("Flask==2.0.3",), (Path("/w/Flask-2.0.3-py3-none-any.whl"), pip), pip,
+                      ("a" * 64, "b" * 64))
 
 
 def test_venv_matching_marker_is_left_alone():
@@ -163,11 +164,14 @@ def test_venv_installs_offline_from_uploaded_wheels():
     v = Venv("/opt/a/venv", lambda f: house())
     change = v.plan(facts(python=(3, 6, 8)))
     assert "python3 -m venv --without-pip /opt/a/venv" in change.script
-    assert ('/opt/a/venv/bin/python "$PROVISION_UPLOAD/py36-x86_64-k"/pip-21.3.1-py3-none-any.whl/pip install'
+    assert ('/opt/a/venv/bin/python "$wheels"/pip-21.3.1-py3-none-any.whl/pip install'
             in change.script)
-    assert "--no-index --find-links \"$PROVISION_UPLOAD/py36-x86_64-k\" Flask==2.0.3" in change.script
-    assert change.uploads == (("/w/Flask-2.0.3-py3-none-any.whl", "py36-x86_64-k/Flask-2.0.3-py3-none-any.whl"),
-                              ("/w/pip-21.3.1-py3-none-any.whl", "py36-x86_64-k/pip-21.3.1-py3-none-any.whl"))
+    assert "--no-index --find-links \"$wheels\" Flask==2.0.3" in change.script
+    assert "wheels=$(mktemp -d /var/lib/provision/wheels.XXXXXX)" in change.script
+    assert change.uploads == (("/w/Flask-2.0.3-py3-none-any.whl", "py36-x86_64-k/Flask-2.0.3-py3-none-any.whl",
+                               "a" * 64),
+                              ("/w/pip-21.3.1-py3-none-any.whl", "py36-x86_64-k/pip-21.3.1-py3-none-any.whl",
+                               "b" * 64))
 
 
 def test_when_skips_with_reason():

@@ -34,9 +34,11 @@ def test_store_beside_the_inventory_and_keys_private(inventory, tmp_path):
     prepared(inventory, now=NOW)
     store = tmp_path / ".tls" / "lab-tls"
     assert tls.store_dir(inventory) == store
-    assert {p.name for p in store.iterdir()} >= {"ca.crt", "ca.key", "proxy.crt", "proxy.key"}
-    assert store.stat().st_mode & 0o777 == 0o700
-    for key in ("ca.key", "proxy.key"):
+    assert {p.name for p in (store / "ca").iterdir()} == {"ca.crt", "ca.key"}
+    assert {p.name for p in (store / "hosts").iterdir()} == {"proxy.crt", "proxy.key"}
+    for folder in (store, store / "ca", store / "hosts"):
+        assert folder.stat().st_mode & 0o777 == 0o700
+    for key in ("ca/ca.key", "hosts/proxy.key"):
         assert (store / key).stat().st_mode & 0o777 == 0o600
 
 
@@ -62,7 +64,7 @@ def test_no_reissue_on_a_second_run(inventory):
 @pytest.mark.parametrize("why", ["names", "expiry", "missing", "other key"])
 def test_reissued_when_needed(inventory, why):
     first = prepared(inventory, now=NOW).tls["proxy"]
-    store, now = tls.store_dir(inventory), NOW
+    store, now = tls.hosts_dir(inventory), NOW
     if why == "names":
         inventory.hosts["proxy"].vars["tls_names"] = ["new.example.test"]
     elif why == "expiry":
@@ -124,7 +126,7 @@ def test_proxy_directives_written_once_for_both_vhosts(inventory, platform):
 
 def test_key_is_0600_root_and_ca_key_never_in_a_file(inventory):
     options = prepared(inventory, now=NOW)
-    ca_key = (tls.store_dir(inventory) / "ca.key").read_bytes()
+    ca_key = (tls.ca_dir(inventory) / "ca.key").read_bytes()
     ca_key_body = b"".join(ca_key.splitlines()[1:-1])
     for platform in (DEBIAN, REDHAT):
         files = [r for r in proxy.resources(inventory.hosts["proxy"], platform, inventory, options)
@@ -208,3 +210,106 @@ def test_tls_names_must_be_names(tmp_path):
                                     "      tls_names: [ok.example.test, 'bad name']\n")
     with pytest.raises(InventoryError, match=r"host 'p': field 'tls_names\[1\]'"):
         load(tmp_path / "i.yml")
+
+
+# -- the CA apart from the issued certificates, constrained (security review, item 2) -----------
+
+def two_proxies(tmp_path, first="ca"):
+    """A TLS inventory whose proxies are named `first` (default "ca") and "proxy"."""
+    (tmp_path / "ssh_config").write_text("")
+    (tmp_path / "two.yml").write_text(f"""
+all:
+  vars: {{ssh_config: ssh_config, tls: self-signed}}
+  children:
+    proxies:
+      hosts:
+        {first}: {{ansible_host: 10.123.0.20, tls_names: [www.example.test]}}
+        proxy: {{ansible_host: 10.123.0.10}}
+    backends:
+      hosts:
+        web1: {{ansible_host: 10.123.0.11, apps: [{{name: hello, port: 8080, message: hi}}]}}
+""")
+    return load(tmp_path / "two.yml")
+
+
+def public_keys(inventory, made):
+    from cryptography.hazmat.primitives import serialization
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ca = x509.load_pem_x509_certificate(tls.ca_path(inventory).read_bytes())
+    keys = {"CA": ca.public_key().public_bytes(*fmt)}
+    keys.update({name: x509.load_pem_x509_certificate(m.cert).public_key().public_bytes(*fmt)
+                 for name, m in made.items()})
+    return ca, keys
+
+
+def server_verifier(ca, name, now=NOW):
+    from cryptography.x509.verification import PolicyBuilder, Store
+    return PolicyBuilder().store(Store([ca])).time(now).build_server_verifier(name)
+
+
+def test_proxy_named_ca_shares_no_key_and_a_second_run_issues_nothing(tmp_path):
+    inventory = two_proxies(tmp_path)
+    first = tls.prepare(inventory, inventory.group("proxies"), now=NOW)
+    ca, keys = public_keys(inventory, first)
+    assert len(set(keys.values())) == len(keys) == 3, "two certificates share a private key"
+    assert x509.load_pem_x509_certificate(first["ca"].cert).extensions.get_extension_for_class(
+        x509.BasicConstraints).value.ca is False
+    second = tls.prepare(inventory, inventory.group("proxies"), now=NOW + datetime.timedelta(days=1))
+    assert not any(m.issued for m in second.values())
+    assert {n: m.serial for n, m in second.items()} == {n: m.serial for n, m in first.items()}
+    assert public_keys(inventory, second)[0] == ca               # the CA was not replaced
+    for name, made in first.items():
+        server_verifier(ca, x509.DNSName(name)).verify(x509.load_pem_x509_certificate(made.cert), [])
+
+
+def test_ca_is_constrained_to_the_proxies_names(tmp_path):
+    from cryptography.x509.verification import VerificationError
+    inventory = two_proxies(tmp_path, first="edge")
+    tls.prepare(inventory, inventory.group("proxies"), now=NOW)
+    ca = x509.load_pem_x509_certificate(tls.ca_path(inventory).read_bytes())
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
+    nc = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert nc.critical
+    assert {str(n.value) for n in nc.value.permitted_subtrees} == \
+        {"edge", "proxy", "www.example.test", "10.123.0.20/32", "10.123.0.10/32"}
+    # The CA's key, if it leaked, signs a certificate for another name: no client accepts it.
+    outsider = inventory.hosts["proxy"]
+    outsider.name, outsider.address, outsider.vars = "bank.example.com", "192.0.2.1", {"tls": "self-signed"}
+    ca_cert, ca_key = tls._load(tls.ca_dir(inventory), "ca")
+    forged = tls._server(tmp_path / "elsewhere", outsider, ca_cert, ca_key, False, NOW)
+    with pytest.raises(VerificationError):
+        server_verifier(ca, x509.DNSName("bank.example.com")).verify(
+            x509.load_pem_x509_certificate(forged.cert), [])
+
+
+def test_old_store_layout_is_moved_not_replaced(tmp_path):
+    """A store from before the split: ca.* and proxy.* side by side, the CA without constraints."""
+    inventory = two_proxies(tmp_path, first="edge")
+    store = tls.store_dir(inventory)
+    store.mkdir(parents=True, mode=0o700)
+    old_ca_cert, old_ca_key = tls._ca(store / "old", True, NOW, (("edge", "proxy"), ()))
+    for suffix in ("crt", "key"):
+        (store / "old" / f"ca.{suffix}").rename(store / f"ca.{suffix}")
+    before = {}
+    for h in inventory.group("proxies"):
+        before[h.name] = tls._server(store, h, old_ca_cert, old_ca_key, True, NOW)
+    from cryptography.x509 import NameConstraints
+    # drop the constraints, as the old releases made it
+    legacy = (x509.CertificateBuilder().subject_name(old_ca_cert.subject).issuer_name(old_ca_cert.subject)
+              .public_key(old_ca_key.public_key()).serial_number(1)
+              .not_valid_before(old_ca_cert.not_valid_before_utc).not_valid_after(old_ca_cert.not_valid_after_utc)
+              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True))
+    from cryptography.hazmat.primitives import hashes
+    (store / "ca.crt").write_bytes(tls._cert_pem(legacy.sign(old_ca_key, hashes.SHA256())))
+    checked = tls.prepare(inventory, inventory.group("proxies"), save=False, now=NOW)
+    assert not any(m.issued for m in checked.values()) and not tls.ca_dir(inventory).exists()
+    made = tls.prepare(inventory, inventory.group("proxies"), now=NOW)
+    assert not any(m.issued for m in made.values())
+    assert {n: m.serial for n, m in made.items()} == {n: m.serial for n, m in before.items()}
+    ca_cert, ca_key = tls._load(tls.ca_dir(inventory), "ca")
+    assert tls._key_pem(ca_key) == tls._key_pem(old_ca_key)           # same CA key, moved
+    assert ca_cert.extensions.get_extension_for_class(NameConstraints)  # now constrained
+    again = tls.prepare(inventory, inventory.group("proxies"), now=NOW)
+    assert not any(m.issued for m in again.values())
+    assert tls._load(tls.ca_dir(inventory), "ca")[0] == ca_cert       # and left alone from then on
+    server_verifier(ca_cert, x509.DNSName("edge")).verify(x509.load_pem_x509_certificate(made["edge"].cert), [])

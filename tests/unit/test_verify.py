@@ -238,3 +238,54 @@ def test_enabled_modules_from_the_module_config():
               "  LoadModule proxy_balancer_module modules/mod_proxy_balancer.so\n"
               "LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so\n")
     assert verify.missing_modules(verify.enabled_modules(REDHAT, redhat)) == ["proxy_http_module"]
+
+
+# -- values quoted as ssh_config requires; jump hops as strict as deploy (review items 3, 10) ---
+
+def resolve(config_text: str, tmp_path, name: str) -> dict:
+    (tmp_path / "generated").write_text(config_text)
+    out = subprocess.run(["ssh", "-G", "-F", str(tmp_path / "generated"), name],
+                         capture_output=True, text=True, check=True).stdout
+    return {k: v for k, _, v in (line.partition(" ") for line in out.splitlines())}
+
+
+def test_ssh_config_refuses_a_value_that_adds_a_line():
+    from provision.errors import UserError
+    from provision.inventory import Host
+    evil = Host("web1", "10.0.0.11", key="k\nProxyCommand sh -c 'id > /tmp/x'")
+    with pytest.raises(UserError, match=r"host 'web1': IdentityFile .*cannot go into an ssh_config line"):
+        verify.ssh_config_text([evil], "/tmp/pv-x")
+    for bad in ('k"x', "k\\x", "k\rx"):
+        with pytest.raises(UserError):
+            verify.ssh_config_text([Host("web1", "10.0.0.11", key=bad)], "/tmp/pv-x")
+
+
+@pytest.mark.skipif(not shutil.which("ssh"), reason="needs the OpenSSH client")
+def test_ssh_config_quotes_paths_as_openssh_reads_them(tmp_path):
+    from provision.inventory import Host
+    key = str(tmp_path / "my keys" / "id #1 %d")
+    host = Host("web1", "10.0.0.11", user="deploy", port=2222, key=key)
+    got = resolve(verify.ssh_config_text([host], str(tmp_path / "ctl dir")), tmp_path, "web1")
+    assert got["identityfile"] == key.replace("%", "%%")     # ssh -G shows tokens unexpanded: %% is one %
+    assert got["controlpath"] == str(tmp_path / "ctl dir" / "web1")
+    assert (got["user"], got["port"], got.get("proxycommand")) == ("deploy", "2222", None)
+
+
+@pytest.mark.skipif(not shutil.which("ssh"), reason="needs the OpenSSH client")
+def test_jump_hop_outside_the_inventory_is_checked_strictly(tmp_path):
+    """A bastion only the user's ssh_config knows, marked StrictHostKeyChecking no there: verify's
+    hop checks its key as deploy does (deploy refuses an unknown hop key)."""
+    from provision.inventory import Host
+    (tmp_path / "user_config").write_text(textwrap.dedent("""\
+        Host bastion
+            HostName 10.0.0.1
+            StrictHostKeyChecking no
+            UserKnownHostsFile /dev/null
+        Host web1
+            ProxyJump bastion
+        """))
+    host = Host("web1", "10.0.0.11", ssh_config=str(tmp_path / "user_config"))
+    text = verify.ssh_config_text([host], "/tmp/pv-x")
+    assert resolve(text, tmp_path, "web1")["proxyjump"] == "bastion"
+    assert resolve(text, tmp_path, "bastion")["stricthostkeychecking"] == "true"
+    assert resolve(text, tmp_path, "web1")["stricthostkeychecking"] == "true"

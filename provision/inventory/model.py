@@ -1,0 +1,72 @@
+"""What the rest of the code sees: hosts with their connection fields and merged variables,
+and the groups they are in."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InventoryError
+
+
+@dataclass
+class Host:
+    name: str
+    address: str
+    user: str | None = None             # None: ssh_config's User, else the local user
+    port: int | None = None             # None: ssh_config's Port, else 22
+    explicit_address: bool = True       # False: taken from ssh_config's HostName at connect time
+    key: str | None = None
+    ssh_config: str | None = None
+    groups: list[str] = field(default_factory=list)
+    vars: dict = field(default_factory=dict)
+    proxy_jump: str | None = None       # from ansible_ssh_common_args/extra_args -o ProxyJump= or -J
+    become: bool | None = None
+    become_user: str | None = None
+    become_password: str | None = field(default=None, repr=False)
+    origins: dict = field(default_factory=dict, repr=False)     # var name -> file that set it
+    unusable: str | None = None         # why we cannot connect to it (raised when it is chosen)
+
+    @property
+    def private_address(self) -> str:
+        """The address backends bind to and the proxy connects to."""
+        return self.vars.get("private_address") or self.address
+
+    @property
+    def apps(self) -> list[dict]:
+        return self.vars.get("apps") or []
+
+
+@dataclass
+class Inventory:
+    path: Path
+    hosts: dict[str, Host]
+    groups: dict[str, list[str]]        # every group but `all`: its hosts, children's included
+    sources: list[Path] = field(default_factory=list)
+    data: object = field(default=None, repr=False)     # the InventoryData, for graph and list views
+
+    def group(self, name: str) -> list[Host]:
+        return self._usable([self.hosts[h] for h in self.groups.get(name, [])])
+
+    def select(self, limit: str | None) -> list[Host]:
+        """Hosts matching a comma-separated list of host and group names."""
+        if not limit:
+            return self._usable(list(self.hosts.values()))
+        chosen: list[str] = []
+        for part in (p.strip() for p in limit.split(",")):
+            if not part:
+                continue
+            if part in self.hosts:
+                names = [part]
+            elif part in self.groups:
+                names = self.groups[part]
+            else:
+                raise InventoryError(f"{self.path}: --limit: no host or group named {part!r}")
+            chosen += [n for n in names if n not in chosen]
+        return self._usable([self.hosts[n] for n in chosen])
+
+    @staticmethod
+    def _usable(hosts: list[Host]) -> list[Host]:
+        for h in hosts:
+            if h.unusable:
+                raise InventoryError(h.unusable)
+        return hosts

@@ -1,0 +1,90 @@
+"""Host patterns as Ansible reads them: `name:port`, `[v6::addr]:port`, and ranges
+`web[01:50].example.com`, `db-[a:f]`, `[1:10:3]` with a step, several ranges in one name.
+"""
+from __future__ import annotations
+
+import re
+import string
+
+from .errors import InventoryError
+
+# Ansible refuses nothing here, but a range is a multiplication: bound it so a one-line
+# pattern can never make millions of hosts.
+MAX_EXPANSION = 100_000
+
+_RANGE = r"\[[a-zA-Z0-9]*:[a-zA-Z0-9]+(?::[0-9]+)?\]"
+_BRACKETED_HOSTPORT = re.compile(r"\[(.+)\]:([0-9]+)")
+_HOSTPORT = re.compile(r"((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)")
+_LABEL = rf"(?:[a-z0-9_-]|{_RANGE})+"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?", re.I)
+_IPV6ISH = re.compile(r"[0-9a-f:.\[\]]*:[0-9a-f:.\[\]]*", re.I)
+
+
+def split_port(pattern: str) -> tuple[str, int | None]:
+    """(host pattern, port) as Ansible's parse_address: a trailing :NN is a port only when the
+    rest is a valid host name or address; otherwise the whole text is the name."""
+    port = None
+    host = pattern
+    for regex in (_BRACKETED_HOSTPORT, _HOSTPORT):
+        m = regex.fullmatch(host)
+        if m:
+            host, port = m.group(1), int(m.group(2))
+    if _HOSTNAME.fullmatch(host) or _IPV6ISH.fullmatch(host):
+        return host, port
+    return pattern, None
+
+
+def expand(pattern: str, where: str) -> list[str]:
+    """Every name a pattern stands for (one name when it has no range)."""
+    if "[" not in pattern:
+        return [pattern]
+    out: list[str] = []
+    todo = [pattern]
+    while todo:
+        line = todo.pop()
+        if "[" not in line:
+            out.append(line)
+            if len(out) > MAX_EXPANSION:
+                raise InventoryError(f"{where}: host range {pattern!r} makes more than {MAX_EXPANSION} hosts")
+            continue
+        try:
+            head, inner, tail = line.replace("[", "|", 1).replace("]", "|", 1).split("|")
+        except ValueError:
+            raise InventoryError(f"{where}: host range {pattern!r}: unbalanced '[' ']'") from None
+        todo.extend(reversed([head + part + tail for part in _sequence(inner, pattern, where)]))
+        if len(todo) > MAX_EXPANSION:
+            raise InventoryError(f"{where}: host range {pattern!r} makes more than {MAX_EXPANSION} hosts")
+    return out
+
+
+def _sequence(inner: str, pattern: str, where: str) -> list[str]:
+    bounds = inner.split(":")
+    if len(bounds) not in (2, 3):
+        raise InventoryError(f"{where}: host range {pattern!r} must be [begin:end] or [begin:end:step]")
+    beg, end = bounds[0] or "0", bounds[1]
+    if not end:
+        raise InventoryError(f"{where}: host range {pattern!r} must give an end value")
+    try:
+        step = int(bounds[2]) if len(bounds) == 3 else 1
+    except ValueError:
+        raise InventoryError(f"{where}: host range {pattern!r}: step must be a number") from None
+    if step < 1:
+        raise InventoryError(f"{where}: host range {pattern!r}: step must be 1 or more")
+    width = 0
+    if beg[0] == "0" and len(beg) > 1:
+        width = len(beg)
+        if width != len(end):
+            raise InventoryError(f"{where}: host range {pattern!r} must give begin and end with the same width")
+    letters = string.ascii_letters
+    if beg in letters and end in letters and len(beg) == len(end) == 1:
+        i, j = letters.index(beg), letters.index(end)
+        if i > j:
+            raise InventoryError(f"{where}: host range {pattern!r} must have begin <= end")
+        return list(letters[i:j + 1:step])
+    try:
+        first, last = int(beg), int(end)
+    except ValueError:
+        raise InventoryError(f"{where}: host range {pattern!r}: bounds must be numbers or single letters") from None
+    if (last - first) // step > MAX_EXPANSION:
+        raise InventoryError(f"{where}: host range {pattern!r} makes more than {MAX_EXPANSION} hosts")
+    return [str(n).zfill(width) for n in range(first, last + 1, step)]

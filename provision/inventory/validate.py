@@ -1,0 +1,388 @@
+"""Validation of the variables our roles and the SSH transport read, on each host's MERGED
+variables, wherever they came from (inventory file, group_vars/, host_vars/). Any other
+variable is allowed, as in Ansible. Every error is one line naming the file that set the value.
+
+Connection values reach ssh_config and command lines, so they are checked strictly: host
+names or addresses only, no control characters, nothing that starts like an option.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shlex
+from pathlib import Path
+
+from ..sites import model as sites
+from .errors import InventoryError
+from .graph import control_character
+from .model import Host
+
+# The variables the roles and the engine read, and their types.
+KNOWN_VARS = {
+    "ssh_config": str,
+    "accept_new_host_keys": bool,
+    "apps": list,
+    "private_address": str,
+    "proxy_mode": str,
+    "lbmethod": str,
+    "server_name": str,
+    "balancer_retry": int,
+    "balancer_timeout": int,
+    "balancer_connectiontimeout": int,
+    "vault_repos": bool,
+    "selinux_network_connect": bool,
+    "firewalld_open_http": bool,
+    "tls": str,
+    "tls_cert": str,
+    "tls_key": str,
+    "tls_redirect": bool,
+    "tls_hsts": bool,
+    "tls_names": list,
+    "health_path": str,
+    "proxy_extra_directives": list,
+    "balancer_failonstatus": list,
+    "balancer_failontimeout": bool,
+    "pools": dict,
+    "sites": list,
+    "become_password_env": str,
+    "public_url": str,
+}
+# Ansible's connection variables; for each field the later spelling wins, as in Ansible's ssh plugin.
+CONNECTION_VARS = {
+    "address": ("ansible_host", "ansible_ssh_host"),
+    "port": ("ansible_port", "ansible_ssh_port"),
+    "user": ("ansible_user", "ansible_ssh_user"),
+    "key": ("ansible_private_key_file", "ansible_ssh_private_key_file"),
+    "become": ("ansible_become",),
+    "become_method": ("ansible_become_method",),
+    "become_user": ("ansible_become_user",),
+    "become_password": ("ansible_become_pass", "ansible_become_password", "ansible_sudo_pass"),
+    "ssh_args": ("ansible_ssh_common_args", "ansible_ssh_extra_args"),
+}
+# Never printed: masked in `invoke inventory`, kept out of Host.vars.
+SECRET_VARS = frozenset({"ansible_become_pass", "ansible_become_password", "ansible_sudo_pass",
+                         "ansible_ssh_pass", "ansible_password", "ansible_ssh_password"})
+SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh")
+PROXY_MODES = ("single", "balancer")
+# heartbeat is left out: it needs mod_heartmonitor and a heartbeat sender on every backend.
+LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
+TLS_MODES = ("off", "self-signed", "provided")
+APP_KEYS = {"name", "port", "message"}
+APP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.I)
+HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
+SERVER_NAME_RE = re.compile(r"[A-Za-z0-9.*-]+")
+TLS_NAME_RE = re.compile(r"[A-Za-z0-9.*:-]+")
+HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
+JUMP_RE = re.compile(r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:\s]+)(?::(?P<port>[0-9]{1,5}))?")
+TRUE = ("yes", "on", "1", "true", "y", "t")
+FALSE = ("no", "off", "0", "false", "n", "f")
+
+
+def host_or_address(value) -> bool:
+    """A DNS-style host name or an IP address; nothing an ssh command line could read as an option."""
+    if not isinstance(value, str) or not value or value.startswith("-"):
+        return False
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return bool(HOSTNAME_RE.fullmatch(value))
+
+
+def build_host(name: str, merged: dict, origins: dict, groups: list[str], base: Path) -> Host:
+    """A Host from merged variables. Role variables are checked here (errors raise); connection
+    problems make the host unusable, raised when something chooses it."""
+    check_role_vars(name, merged, origins)
+    host = Host(name=name, address=name, groups=groups, origins=origins,
+                vars={k: v for k, v in merged.items() if k not in SECRET_VARS})
+    try:
+        _connection(host, merged, origins, base)
+    except InventoryError as exc:
+        host.unusable = str(exc)
+    return host
+
+
+def _where(origins: dict, key: str, host: str) -> str:
+    return f"{origins.get(key, '?')}: host {host!r}"
+
+
+def _last(merged: dict, names: tuple[str, ...]) -> tuple[str | None, object]:
+    found = (None, None)
+    for n in names:
+        if n in merged:
+            found = (n, merged[n])
+    return found
+
+
+def _text(host: str, origins: dict, key: str, value, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InventoryError(f"{_where(origins, key, host)}: field {key!r} must be {what}, got {value!r}")
+    bad = control_character(value)
+    if bad is not None:
+        raise InventoryError(f"{_where(origins, key, host)}: field {key!r} contains the control character {bad!r}")
+    return value
+
+
+def _connection(host: Host, merged: dict, origins: dict, base: Path):
+    name = host.name
+    connection = merged.get("ansible_connection")
+    if connection is not None and connection not in SSH_CONNECTIONS:
+        raise InventoryError(f"{_where(origins, 'ansible_connection', name)}: field 'ansible_connection' is "
+                             f"{connection!r}; only ssh is supported")
+    ssh_config = merged.get("ssh_config")
+    if ssh_config is not None:
+        ssh_config = _text(name, origins, "ssh_config", ssh_config, "a path")
+        host.ssh_config = ssh_config if Path(ssh_config).is_absolute() else str((base / ssh_config).resolve())
+    key, address = _last(merged, CONNECTION_VARS["address"])
+    if key is None:
+        key, address = "inventory name", name
+        host.explicit_address = not host.ssh_config
+        if host.ssh_config:
+            key, address = "HostName", _ssh_config_hostname(host.ssh_config, name)
+    if not host_or_address(address):
+        raise InventoryError(f"{_where(origins, key, name)}: field {key!r} must be a host name or an IP "
+                             f"address, got {address!r}")
+    host.address = address
+    key, port = _last(merged, CONNECTION_VARS["port"])
+    if isinstance(port, str) and port.isdigit() and port.isascii():
+        port = int(port)
+    if key and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise InventoryError(f"{_where(origins, key, name)}: field {key!r} must be a port number 1-65535, "
+                             f"got {port!r}")
+    host.port = port
+    host.user = _user(name, merged, origins, "user")
+    key, path = _last(merged, CONNECTION_VARS["key"])
+    if key:
+        path = _text(name, origins, key, path, "a path")
+        host.key = str((base / Path(path).expanduser()).resolve())
+    _become(host, merged, origins)
+    host.proxy_jump = _jump(host, merged, origins)
+
+
+_SSH_CONFIGS: dict[str, object] = {}
+
+
+def _ssh_config_hostname(path: str, name: str) -> str:
+    """The address ssh_config gives the inventory name (the name itself when it gives none):
+    the proxy and the checks need a real address for a host listed by name only."""
+    import paramiko
+    try:
+        key = (path, os.stat(path).st_mtime_ns)
+        if key not in _SSH_CONFIGS:
+            _SSH_CONFIGS[key] = paramiko.SSHConfig.from_path(path)
+    except OSError as exc:
+        raise InventoryError(f"{path}: cannot read ssh_config: {exc.strerror}") from None
+    return _SSH_CONFIGS[key].lookup(name).get("hostname", name)
+
+
+def _become(host: Host, merged: dict, origins: dict):
+    name = host.name
+    if "ansible_become" in merged:
+        host.become = _boolean(name, origins, "ansible_become", merged["ansible_become"])
+    method = merged.get("ansible_become_method")
+    if method is not None and method != "sudo":
+        raise InventoryError(f"{_where(origins, 'ansible_become_method', name)}: field 'ansible_become_method' "
+                             f"is {method!r}; only sudo is supported")
+    host.become_user = _user(name, merged, origins, "become_user")
+    key, secret = _last(merged, CONNECTION_VARS["become_password"])
+    if key:
+        if not isinstance(secret, str) or control_character(secret) is not None:
+            raise InventoryError(f"{_where(origins, key, name)}: field {key!r} must be one line of text "
+                                 "(value not shown)")
+        host.become_password = secret
+
+
+def _user(name: str, merged: dict, origins: dict, field_: str) -> str | None:
+    key, user = _last(merged, CONNECTION_VARS[field_])
+    if key and (not isinstance(user, str) or not USER_RE.fullmatch(user)):
+        raise InventoryError(f"{_where(origins, key, name)}: field {key!r} is not a valid user name: {user!r}")
+    return user
+
+
+def _boolean(host: str, origins: dict, key: str, value) -> bool:
+    """Ansible's boolean(): real booleans, 0/1, and yes/no/true/false/on/off as text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE + FALSE:
+        return value.strip().lower() in TRUE
+    raise InventoryError(f"{_where(origins, key, host)}: field {key!r} must be a boolean, got {value!r}")
+
+
+def _jump(host: Host, merged: dict, origins: dict) -> str | None:
+    """`-o ProxyJump=HOST`, `-oProxyJump=HOST` or `-J HOST` in ansible_ssh_common_args/extra_args;
+    any other ssh option is refused rather than silently dropped."""
+    jump = None
+    for key in CONNECTION_VARS["ssh_args"]:
+        if merged.get(key) in (None, ""):
+            continue
+        where = f"{_where(origins, key, host.name)}: field {key!r}"
+        text = _text(host.name, origins, key, merged[key], "ssh options")
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise InventoryError(f"{where}: {exc}") from None
+        while words:
+            flag = words.pop(0)
+            if flag in ("-J", "-o"):
+                value = words.pop(0) if words else ""
+            elif flag[:2] in ("-J", "-o"):
+                flag, value = flag[:2], flag[2:]
+            else:
+                raise InventoryError(f"{where}: {flag!r} is not supported (only -o ProxyJump=… or -J …)")
+            if flag == "-o":
+                option, _, value = value.replace("=", " ", 1).partition(" ")
+                if option.lower() != "proxyjump":
+                    raise InventoryError(f"{where}: ssh option {option!r} is not supported "
+                                         "(only -o ProxyJump=… or -J …)")
+            jump = _check_jump(where, value.strip())
+    return jump
+
+
+def _check_jump(where: str, value: str) -> str:
+    for hop in value.split(","):
+        m = JUMP_RE.fullmatch(hop)
+        if not m or not host_or_address(m.group("host").strip("[]")) or \
+                m.group("user") and not USER_RE.fullmatch(m.group("user")):
+            raise InventoryError(f"{where}: jump host {hop!r} must be [user@]host[:port]")
+    return value
+
+
+def check_role_vars(name: str, v: dict, origins: dict):
+    def where(key):
+        return _where(origins, key, name)
+
+    for key, want in KNOWN_VARS.items():
+        if key not in v:
+            continue
+        value = v[key]
+        if want is int and isinstance(value, bool) or not isinstance(value, want):
+            raise InventoryError(f"{where(key)}: field {key!r} must be {want.__name__}, got "
+                                 f"{type(value).__name__} {value!r}")
+        if want is str:
+            _text(name, origins, key, value, "text")
+    _suggest(name, v, origins)
+    for key, choices in (("proxy_mode", PROXY_MODES), ("lbmethod", LBMETHODS), ("tls", TLS_MODES)):
+        if key in v and v[key] not in choices:
+            raise InventoryError(f"{where(key)}: field {key!r} must be one of {', '.join(choices)}, got {v[key]!r}")
+    if v.get("tls") == "provided" and not (v.get("tls_cert") and v.get("tls_key")):
+        raise InventoryError(f"{where('tls')}: field 'tls_cert'/'tls_key' are required with tls: provided")
+    for i, n in enumerate(v.get("tls_names") or []):
+        if not isinstance(n, str) or not TLS_NAME_RE.fullmatch(n):
+            raise InventoryError(f"{where('tls_names')}: field 'tls_names[{i}]' must be a host name or address, "
+                                 f"got {n!r}")
+    for k in ("balancer_retry", "balancer_timeout", "balancer_connectiontimeout"):
+        if k in v and not 0 <= v[k] <= 3600:
+            raise InventoryError(f"{where(k)}: field {k!r} must be 0-3600 seconds, got {v[k]!r}")
+    if "server_name" in v and not SERVER_NAME_RE.fullmatch(v["server_name"]):
+        raise InventoryError(f"{where('server_name')}: field 'server_name' is not a host name: {v['server_name']!r}")
+    if "health_path" in v and not HEALTH_PATH_RE.fullmatch(v["health_path"]):
+        raise InventoryError(f"{where('health_path')}: field 'health_path' must be a URL path like /health, "
+                             f"got {v['health_path']!r}")
+    if "private_address" in v:
+        _private_address(where("private_address"), v["private_address"])
+    for i, line in enumerate(v.get("proxy_extra_directives") or []):
+        if not isinstance(line, str) or not line.strip() or any(ord(c) < 32 and c != "\t" for c in line) \
+                or control_character(line.replace("\t", " ")) is not None:
+            raise InventoryError(f"{where('proxy_extra_directives')}: field 'proxy_extra_directives[{i}]' must "
+                                 "be one directive on one line")
+    sites_checked(sites.validate, v, where("sites" if "sites" in v else "pools"))
+    for i, code in enumerate(v.get("balancer_failonstatus") or []):
+        if isinstance(code, bool) or not isinstance(code, int) or not 500 <= code <= 599:
+            raise InventoryError(f"{where('balancer_failonstatus')}: field 'balancer_failonstatus[{i}]' must be a "
+                                 f"5xx status, got {code!r}")
+    _check_apps(where("apps"), v.get("apps") or [])
+
+
+def sites_checked(check, *args):
+    """The sites model's own checks, its errors as inventory errors."""
+    try:
+        check(*args)
+    except sites.SitesError as exc:
+        raise InventoryError(str(exc)) from None
+
+
+def _private_address(where: str, value: str):
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise InventoryError(f"{where}: field 'private_address' is not an IP address: {value!r}") from None
+    if address.is_unspecified or address.is_multicast:
+        raise InventoryError(f"{where}: field 'private_address' must be one specific address, not "
+                             f"{value!r} (a wildcard would expose the apps on every interface)")
+
+
+def _check_apps(where: str, apps: list):
+    seen_ports: dict[int, str] = {}
+    seen_names: set[str] = set()
+    for i, app in enumerate(apps):
+        field_ = f"apps[{i}]"
+        if not isinstance(app, dict):
+            raise InventoryError(f"{where}: field '{field_}' must be a mapping with name, port, message")
+        unknown = set(app) - APP_KEYS
+        if unknown:
+            raise InventoryError(f"{where}: field '{field_}.{sorted(map(str, unknown))[0]}' is unknown "
+                                 "(apps take name, port, message)")
+        missing = APP_KEYS - set(app)
+        if missing:
+            raise InventoryError(f"{where}: field '{field_}.{sorted(missing)[0]}' is missing")
+        aname, port, message = app["name"], app["port"], app["message"]
+        if not isinstance(aname, str) or not APP_NAME_RE.fullmatch(aname):
+            raise InventoryError(f"{where}: field '{field_}.name' must be lowercase letters, digits, - or _, "
+                                 f"got {aname!r}")
+        if aname in seen_names:
+            raise InventoryError(f"{where}: field '{field_}.name': two apps named {aname!r}")
+        seen_names.add(aname)
+        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+            raise InventoryError(f"{where}: field '{field_}.port' must be a port number 1024-65535, got {port!r}")
+        if port in seen_ports:
+            raise InventoryError(f"{where}: field '{field_}.port': port {port} is already used by app "
+                                 f"{seen_ports[port]!r}")
+        seen_ports[port] = aname
+        if not isinstance(message, str) or not message or len(message) > 200 or control_character(message):
+            raise InventoryError(f"{where}: field '{field_}.message' must be one line of 1-200 printable "
+                                 "characters")
+
+
+_SUGGESTIONS: dict[str, str | None] = {}
+
+
+def _suggest(name: str, v: dict, origins: dict):
+    """`proxy_mdoe` is refused with "did you mean 'proxy_mode'?": one or two edits from a name we read."""
+    for key in v:
+        if key in KNOWN_VARS or key.startswith("ansible_"):
+            continue
+        if key not in _SUGGESTIONS:
+            _SUGGESTIONS[key] = _closest(key)
+        near = _SUGGESTIONS[key]
+        if near:
+            raise InventoryError(f"{_where(origins, key, name)}: unknown field {key!r} (did you mean {near!r}?)")
+
+
+def _closest(key: str) -> str | None:
+    if len(key) < 5:
+        return None
+    limit = 1 if len(key) < 8 else 2
+    for known in KNOWN_VARS:
+        if key in (known + "s", known[:-1]) or known == key + "s":
+            continue        # a plural is a different variable, not a typo
+        if abs(len(known) - len(key)) <= limit and _distance(key, known) <= limit:
+            return known
+    return None
+
+
+def _distance(a: str, b: str) -> int:
+    """Edit distance counting a swap of two neighbours as one edit (optimal string alignment)."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]

@@ -1,0 +1,368 @@
+"""`invoke mutate`: mutation testing of the pure modules with mutmut, against the unit tests only.
+
+The top half is pure: scores from mutmut's exit codes, the equivalent mutants, docs/quality.md.
+The runner below it runs mutmut on one module at a time (niced, 2 workers), keeps each module's
+latest result in docs/mutation.json, and renders docs/quality.md from that file, never by hand.
+``--named`` applies the audit's twelve one-line mutations by hand and records the unit test
+that fails on each.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# A name is a module or a package (inventory, sites): a package's files are mutated together.
+PURE_MODULES = ("inventory", "sites", "facts", "resources", "apply", "platforms", "render", "roles.proxy",
+                "roles.backends", "tls", "report")
+TARGET = 0.90
+# mutmut's exit codes (mutmut/stats.py): 1 and 3 are kills, timeouts count as detected too.
+KILLED_CODES = {1, 3, 24, -24, 36, 152, 255, 37}
+SURVIVED_CODES = {0}
+NO_TESTS_CODES = {5, 33}
+
+# Mutants no test can tell apart from the original: mutant name -> (text on the mutated line, why).
+# The text guards against mutmut renumbering: an entry whose text no longer matches is ignored.
+_SETTING = "setting() reads the run's options only for proxy_mode, never for tls or lbmethod"
+_DEBIAN_MODULES = "on Debian modules() reads the platform only to drop RedHat's packaged ssl module"
+EQUIVALENT: dict[str, tuple[str, str]] = {
+    "provision.roles.proxy.x_resources__mutmut_50": ('setting(host, None, "tls")', _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_76": ("modules(host, None, platform)", _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_93": ("modules(host, None, platform)", _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_77": ("modules(host, options, None)", _DEBIAN_MODULES),
+    "provision.roles.proxy.x_resources__mutmut_79": ("modules(host, platform)", _DEBIAN_MODULES + "; " + _SETTING),
+    "provision.roles.proxy.x_resources__mutmut_80": ("modules(host, options, )", _DEBIAN_MODULES),
+    "provision.roles.proxy.x_resources__mutmut_113": ('SELinuxBoolean("httpd_can_network_connect", )',
+                                                      "True is SELinuxBoolean's default value"),
+    "provision.roles.proxy.x_resources__mutmut_151": ("routes(host, None, inventory, options)",
+                                                      "routes() takes the platform but does not read it"),
+}
+
+# Kinds of equivalent mutants, by module: a regular expression on the mutated (added) line, and why.
+EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
+    "apply": [
+        (r"if \(fresh\) or True else", "with nothing to forget the line is `rm -f` with no operand, which does nothing"),
+    ],
+    "facts": [
+        (r'"export lc_all=c"', "no command of the facts script prints what the parsers read differently by locale"),
+        (r'parse_firewalld\(s\.get\("firewalld", (None)?\)\)', "parse_firewalld treats no lines and None alike"),
+        (r'os_release\.get\("ID", (None)?\)', "a missing ID is refused whether it reads as '' or None"),
+        (r'os_release\.get\("(VERSION_ID|ID_LIKE)", "XXXX"\)',
+         "an unknown release or family name is refused the same way as an empty one"),
+        (r'parse_python_version\("XX\\nXX"\.join', "the version is searched for anywhere in the section's text"),
+    ],
+    "inventory": [
+        (r"visit\(p, (None|depth [-+] \d)\)|visit\(g, 1\)", "visit()'s depth is never read"),
+        (r'if "(XXallXX|ALL)" in order:|if "all" not in order:',
+         "'all' is every group's first ancestor, so it is already first in the order"),
+        (r"isinstance\(port, bool\) and not isinstance\(port, int\)", "a bool is 0 or 1: outside 1024-65535 anyway"),
+        (r"if \(not Path\(ssh_config\)\.is_absolute\(\)\) (and False|or True)",
+         "an absolute path joined to the inventory's folder is itself"),
+    ],
+    "report": [
+        (r'if \(text\) or True else ""', "indenting no lines gives the empty string too"),
+    ],
+    "tls": [
+        (r"(content_commitment|key_encipherment|data_encipherment|key_agreement|encipher_only|decipher_only)=None",
+         "a key usage of None is encoded as the cleared bit, like False"),
+        (r"key_size=2049", "OpenSSL makes a 2048-bit RSA key when asked for 2049 bits"),
+        (r'path\.name \+ "(XX\.tmpXX|\.TMP)"', "the temporary name lives only until the rename"),
+        (r"os\.O_TRUNC, \)", "the chmod that follows sets the mode before the rename"),
+        (r"if \(p\.is_absolute\(\)\) and False else", "an absolute path joined to the inventory's folder is "
+                                                      "itself"),
+    ],
+    "roles.proxy": [
+        (r"setting\(host, None, ['\"](?!proxy_mode)", _SETTING),
+        (r"modules\(host, None, platform\)", _SETTING),
+        (r"render\(\"proxy-vhost\.conf\.j2\", mode=", "the vhost template does not read mode"),
+        (r'getattr\(options, "(tls|mode)", \)', "the engine's Options always has tls and mode"),
+        (r'host\.vars\.get\("proxy_extra_directives", (None)?\)', "the template treats no list and None alike"),
+        (r'facts\.os\.get\("VERSION_ID", "XXXX"\)', "an unknown release is not CentOS 7, like a missing one"),
+    ],
+}
+
+# The audit's one-line mutations (issue "Tests that catch regressions"): what, file, old text, new text.
+NAMED = [
+    ("dropped range check on balancer_timeout", "provision/inventory/validate.py",
+     '("balancer_retry", "balancer_timeout", "balancer_connectiontimeout")',
+     '("balancer_retry", "balancer_connectiontimeout")'),
+    ("a bool accepted as an int", "provision/inventory/validate.py",
+     "if want is int and isinstance(value, bool) or not", "if not"),
+    ("File group drift ignored", "provision/resources.py",
+     "if (have.owner, have.group) != (self.owner, self.group):", "if have.owner != self.owner:"),
+    ("Directory owner drift ignored", "provision/resources.py",
+     "if (have.mode, have.owner, have.group) == (self.mode, self.owner, self.group):",
+     "if (have.mode, have.group) == (self.mode, self.group):"),
+    ("inverted test in Absent", "provision/resources.py",
+     "self.installed_by not in facts.packages", "self.installed_by in facts.packages"),
+    ("failed configtest deletes earlier runs' pending records", "provision/apply.py",
+     "fresh = [n for n in notified if n not in pending_before]", "fresh = list(notified)"),
+    ("owner and group swapped in the facts parser", "provision/facts.py",
+     "owner=parts[3], group=parts[4]", "owner=parts[4], group=parts[3]"),
+    ("the last LoadModule file wins", "provision/facts.py",
+     "loaded.setdefault(words[1], path)", "loaded[words[1]] = path"),
+    ("timeout and connectiontimeout swapped in BalancerMember", "files/proxy-routes.inc.j2",
+     "connectiontimeout={{ pool.connectiontimeout }} timeout={{ pool.timeout }}{% if m.loadfactor %}",
+     "connectiontimeout={{ pool.timeout }} timeout={{ pool.connectiontimeout }}{% if m.loadfactor %}"),
+    ("the inventory's server_name ignored", "provision/roles/proxy.py",
+     'defaults["server_name"] = host.vars.get("server_name", host.name)', 'defaults["server_name"] = host.name'),
+    ("the lbmethod module not enabled", "provision/roles/proxy.py",
+     "return {**PROXY_MODULES, **extra, **FORWARDED_MODULES}", "return {**PROXY_MODULES, **FORWARDED_MODULES}"),
+    ("the retry default changed", "provision/roles/proxy.py", '"balancer_retry": 5,', '"balancer_retry": 10,'),
+]
+
+
+# --- pure: scores and the report ----------------------------------------------------------------
+
+def changed_lines(diff: str) -> list[str]:
+    """The removed and added lines of a unified diff, without its file headers."""
+    return [line for line in diff.splitlines()
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def is_equivalent(name: str, diff: str, equivalent: dict, patterns=()) -> str | None:
+    """The reason a mutant is equivalent: it is listed by name and its added line still holds the
+    listed text, or its added line matches one of the module's patterns."""
+    import re
+    added = [line[1:] for line in changed_lines(diff) if line.startswith("+")]
+    entry = equivalent.get(name)
+    if entry is not None and any(entry[0] in line for line in added):
+        return entry[1]
+    for pattern, reason in patterns:
+        if added and all(re.search(pattern, line) for line in added):
+            return reason
+    return None
+
+
+def score(exit_codes: dict, diffs: dict, equivalent: dict, patterns=()) -> dict:
+    """A module's result: counts, survivors with their diffs, equivalent mutants with reasons."""
+    killed = [n for n, c in exit_codes.items() if c in KILLED_CODES]
+    unchecked = [n for n, c in exit_codes.items() if c is None]
+    eq, survived = [], []
+    for name in sorted(n for n, c in exit_codes.items() if c not in KILLED_CODES and c is not None):
+        reason = is_equivalent(name, diffs.get(name, ""), equivalent, patterns)
+        if reason:
+            eq.append({"name": name, "reason": reason, "diff": changed_lines(diffs.get(name, ""))})
+        else:
+            survived.append({"name": name, "status": "no tests" if exit_codes[name] in NO_TESTS_CODES else "survived",
+                             "diff": changed_lines(diffs.get(name, ""))})
+    counted = len(exit_codes) - len(eq) - len(unchecked)
+    return {"mutants": len(exit_codes), "killed": len(killed), "survived": survived, "equivalent": eq,
+            "unchecked": len(unchecked), "score": len(killed) / counted if counted else None}
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def markdown(results: dict) -> str:
+    """docs/quality.md from docs/mutation.json's content."""
+    modules = results.get("modules", {})
+    out = ["# Mutation testing", "",
+           "Generated by `invoke mutate` from docs/mutation.json; do not edit by hand.",
+           f"mutmut mutates the pure modules one at a time and runs the unit tests (tests/unit) on each mutant. "
+           f"Target: every pure module kills at least {TARGET:.0%} of its mutants, equivalent mutants set aside.",
+           "Not checked: mutants the run stopped before (the score counts only those checked).",
+           "", "| module | mutants | killed | survived | equivalent | not checked | score | target | run |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for m in PURE_MODULES:
+        r = modules.get(m)
+        if r is None:
+            out.append(f"| {m} | - | - | - | - | - | - | not run | - |")
+            continue
+        ok = "n/a: data only" if not r["mutants"] else "-" if r["score"] is None else \
+            ("pass" if r["score"] >= TARGET else "FAIL")
+        out.append(f"| {m} | {r['mutants']} | {r['killed']} | {len(r['survived'])} | {len(r['equivalent'])} | "
+                   f"{r.get('unchecked', 0)} | {_pct(r['score'])} | {ok} | {r.get('date', '-')} |")
+    named = results.get("named")
+    if named:
+        out += ["", "## The audit's twelve mutations", "",
+                f"Applied one at a time by `invoke mutate --named` ({named['date']}); each must make a unit test fail.",
+                "", "| mutation | file | unit test that fails |", "|---|---|---|"]
+        for row in named["rows"]:
+            out.append(f"| {row['mutation']} | {row['file']} | "
+                       f"{'`' + row['killed_by'] + '`' if row['killed_by'] else '**survived**'} |")
+    for m in PURE_MODULES:
+        r = modules.get(m)
+        if not r or not (r["survived"] or r["equivalent"]):
+            continue
+        out += ["", f"## {m}"]
+        if r["equivalent"]:
+            out += ["", "Equivalent (no test can tell them apart):", ""]
+            out += [f"- `{e['name']}`: {e['reason']}" for e in r["equivalent"]]
+        if r["survived"]:
+            out += ["", "Survivors:", ""]
+            for s in r["survived"]:
+                shown = " / ".join(line.strip() for line in s["diff"] if line.startswith("+"))[:160]
+                out.append(f"- `{s['name']}` ({s['status']}): `{shown.replace('`', chr(39))}`")
+    return "\n".join(out) + "\n"
+
+
+# --- runner -------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "mutation.json"
+REPORT = ROOT / "docs" / "quality.md"
+
+
+def module_files(module: str) -> list[Path]:
+    """The source files of a pure module, relative to the checkout: one file, or a package's files."""
+    base = Path("provision") / module.replace(".", "/")
+    if (ROOT / base).is_dir():
+        return sorted(p.relative_to(ROOT) for p in (ROOT / base).glob("*.py"))
+    return [base.with_suffix(".py")]
+
+
+def source_of(mutant: str) -> Path:
+    """`provision.inventory.validate.x_check__mutmut_3` -> provision/inventory/validate.py"""
+    return Path(*mutant.split(".x")[0].split(".")).with_suffix(".py")
+
+
+def _exit_codes(module: str) -> dict | None:
+    """mutmut's recorded exit code per mutant of the module (all its files), or None if none ran."""
+    metas = [ROOT / "mutants" / f"{f}.meta" for f in module_files(module)]
+    found = [m for m in metas if m.exists()]
+    if not found:
+        return None
+    codes: dict = {}
+    for meta in found:
+        codes.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return codes
+
+
+def _diffs(names: list[str]) -> dict:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return {n: get_diff_for_mutant(n, path=source_of(n)) for n in names}
+    finally:
+        os.chdir(cwd)
+
+
+def rescore(module: str, log=print) -> dict:
+    """The module's result again from mutmut's recorded exit codes (mutants/), with the current
+    list of equivalent mutants; mutmut is not run."""
+    codes = _exit_codes(module)
+    if codes is None:
+        from .errors import UserError
+        raise UserError(f"--rescored: no mutmut results for {module} under mutants/; run `invoke mutate --module {module}`")
+    todo = [n for n, c in codes.items() if c not in KILLED_CODES and c is not None]
+    result = score(codes, _diffs(todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+    previous = load_results().get("modules", {}).get(module, {})
+    result["date"] = previous.get("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    log(f"{module}: rescored from the run of {result['date']}")
+    return result
+
+
+def run_module(module: str, log=print) -> dict:
+    argv = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "2",
+            f"provision.{module}.*"]
+    log(f"mutmut on {', '.join(map(str, module_files(module)))}")
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    codes = _exit_codes(module)
+    if codes is None and proc.returncode == 0:
+        log(f"  {module} has no function to mutate (data only)")
+        return {"mutants": 0, "killed": 0, "survived": [], "equivalent": [], "unchecked": 0, "score": None,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": 0}
+    if codes is None:
+        raise RuntimeError(f"mutmut wrote no results for {module} (exit {proc.returncode}):\n"
+                           f"{(proc.stdout + proc.stderr)[-2000:]}")
+    not_ours = [n for n, c in codes.items() if c is None]
+    if not_ours and len(not_ours) == len(codes):
+        raise RuntimeError(f"mutmut checked no mutant of {module} (exit {proc.returncode}):\n"
+                           f"{(proc.stdout + proc.stderr)[-2000:]}")
+    todo = [n for n, c in codes.items() if c not in KILLED_CODES]
+    result = score(codes, _diffs(todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+def _first_failure(output: str) -> str | None:
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line.split(" ", 1)[1].split(" - ")[0].strip()
+    return None
+
+
+def _copy_of_the_checkout(dest: Path) -> Path:
+    """The checkout's tracked files (as they are now) in ``dest``, where a mutation can be applied."""
+    import shutil
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
+def run_named(log=print) -> dict:
+    """Apply each named mutation to a copy of the checkout and run the unit tests there until one
+    fails; the checkout itself is never changed."""
+    import tempfile
+    rows = []
+    for what, rel, old, new in NAMED:
+        text = (ROOT / rel).read_text()
+        if text.count(old) != 1:
+            rows.append({"mutation": what, "file": rel, "killed_by": None, "note": "code moved: text not found"})
+            log(f"  {what}: the code moved, mutation not applied")
+            continue
+        with tempfile.TemporaryDirectory(prefix="named-mutant-") as tmp:
+            copy = _copy_of_the_checkout(Path(tmp))
+            (copy / rel).write_text(text.replace(old, new))
+            proc = subprocess.run(["nice", "-n", "10", sys.executable, "-m", "pytest", "-q", "-x", "--tb=no",
+                                   "-p", "no:cacheprovider", "tests/unit"], cwd=copy, capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(copy)})
+        killer = _first_failure(proc.stdout) if proc.returncode else None
+        rows.append({"mutation": what, "file": rel, "killed_by": killer})
+        log(f"  {what}: {'killed by ' + killer if killer else 'SURVIVED'}")
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
+
+
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"modules": {}}
+
+
+def print_summary(results: dict, log=print) -> None:
+    for m in PURE_MODULES:
+        r = results["modules"].get(m)
+        if r:
+            log(f"{m:16} {r['mutants']:5} mutants  {r['killed']:5} killed  {len(r['survived']):4} survived  "
+                f"{len(r['equivalent']):3} equivalent  {_pct(r['score']):>6}")
+            for s in r["survived"]:
+                log(f"    survivor {s['name']}: {' / '.join(x.strip() for x in s['diff'])[:150]}")
+
+
+def _save(key: str, name: str | None, value: dict) -> dict:
+    """Re-read docs/mutation.json, set one result in it, write it and docs/quality.md: runs of
+    different modules (or --named) at the same time never drop each other's results."""
+    results = load_results()
+    if name is None:
+        results[key] = value
+    else:
+        results.setdefault(key, {})[name] = value
+    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    REPORT.write_text(markdown(results))
+    return results
+
+
+def main(module: str | None = None, named: bool = False, rescored: bool = False, log=print) -> int:
+    if module is not None and module not in PURE_MODULES:
+        from .errors import UserError
+        raise UserError(f"--module: {module!r} is not a pure module ({', '.join(PURE_MODULES)})")
+    results = load_results()
+    if named:
+        results = _save("named", None, run_named(log))
+    for m in ([module] if module else ([] if named else PURE_MODULES)):
+        results = _save("modules", m, rescore(m, log) if rescored else run_module(m, log))
+    REPORT.write_text(markdown(results))
+    print_summary(results, log)
+    log(f"wrote {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
+    low = [m for m, r in results["modules"].items() if r["score"] is not None and r["score"] < TARGET]
+    missed = [r["mutation"] for r in results.get("named", {}).get("rows", []) if not r["killed_by"]]
+    return 1 if low or missed else 0
