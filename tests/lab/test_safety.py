@@ -157,7 +157,8 @@ def test_written_files_have_sane_modes_and_owners(deployed):
     out = ssh(deployed, "web1", "stat -c '%n %a %U %G' /opt/provision/apps/hello /opt/provision/apps/hello/app.py "
                                 "/opt/provision/apps/hello/venv /etc/systemd/system/provision-app-hello.service; "
                                 "su -s /bin/sh app-hello -c 'touch /opt/provision/apps/hello/app.py' 2>&1; "
-                                "ps -o user= -C gunicorn | sort -u").stdout.splitlines()
+                                "pid=$(systemctl show -p MainPID --value provision-app-hello.service); "
+                                "ps -o user= -p \"$pid\" --ppid \"$pid\" | sort -u").stdout.splitlines()
     assert out[:4] == ["/opt/provision/apps/hello 755 root root", "/opt/provision/apps/hello/app.py 644 root root",
                        "/opt/provision/apps/hello/venv 755 root root",
                        "/etc/systemd/system/provision-app-hello.service 644 root root"]
@@ -225,8 +226,10 @@ def test_sudo_user_with_password_never_leaks(deployed, tmp_path):
         assert code == 0, screen
         assert screen.count("sudo password:") == 1
         result = json.loads(prompted_json.read_text())
+        # lbmethod back to byrequests: bybusyness's module is disabled again, the routes change, one reload
         assert [s["step"] for s in result["hosts"]["proxy"]["steps"] if s["status"] == "changed"] == \
-            ["file /etc/apache2/provision/proxy-routes.inc", "reload apache2"], screen
+            ["apache modules proxy proxy_http proxy_balancer lbmethod_byrequests headers",
+             "file /etc/apache2/provision/proxy-routes.inc", "reload apache2"], screen
         assert "lbmethod=byrequests" in ssh(deployed, "proxy", f"cat {ROUTES}").stdout
         journals = "".join(ssh(deployed, h, "journalctl -q --no-pager -o cat").stdout for h in deployed.hosts)
         everything = (proc.stdout + proc.stderr + out_json.read_text() + wrong.stdout + wrong.stderr + journals
