@@ -241,7 +241,8 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if tls_on and platform.tls_packages:
         steps.append(Packages(platform, platform.tls_packages))
     if platform.module_enable == "a2enmod":
-        steps.append(ApacheModules(tuple(modules(host, options, platform)), notify=reload_,
+        # proxy_wstunnel joins at plan time, when the Apache version needs it
+        steps.append(ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=reload_,
                                    optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
                                    choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts))),
                                    needs=FactRequest(packages={platform.apache_packages[0]})))
