@@ -238,7 +238,7 @@ def test_websocket_echoes_through_the_proxy_over_http_and_https(sites, tmp_path)
         v["tls"] = "self-signed"
     try:
         invoke("deploy", "-i", str(variant(sites, tmp_path, tls_on)), check=0)
-        context = ssl.create_default_context(cafile=str(tmp_path / ".tls" / "sites" / "ca.crt"))
+        context = ssl.create_default_context(cafile=str(tmp_path / ".tls" / "sites" / "ca" / "ca.crt"))
         sent, got = echoes(443, "wss", ssl=context, server_hostname="app.example.test")
         assert got == sent
         print(f"https: {len(got)} echoes")
