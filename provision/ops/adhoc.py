@@ -38,6 +38,7 @@ def run_everywhere(hosts, command: str, connections, forks: int, sudo: bool, tim
     def one(host):
         try:
             conn = connections.get(host)
+            conn.open()                 # the login user is known once connected (ssh_config may name it)
             ran = conn.run_script(script(command, sudo or conn.user == "root"), timeout=timeout, become=sudo)
             return HostRun(host.name, ran.rc, ran.stdout, ran.stderr)
         except Exception as exc:        # unreachable or timed out: kept as that host's result
