@@ -23,7 +23,7 @@ MESSAGES = ["Hello world!", "Howdy world!"]
 HOSTS = {"proxy", "web1", "web2"}
 CERT, KEY = "/etc/apache2/provision/tls/proxy.crt", "/etc/apache2/provision/tls/proxy.key"
 CA = ROOT / "inventory/.tls/lab-tls/ca/ca.crt"
-HOSTS = ROOT / "inventory/.tls/lab-tls/hosts"
+ISSUED = ROOT / "inventory/.tls/lab-tls/hosts"
 
 
 def recap(out):
@@ -95,7 +95,7 @@ def test_key_private_and_ca_key_stays_here(tls_lab):
                     check=False)
         assert found.stdout.strip() == "", f"the CA key's bytes are on the proxy: {found.stdout}"
     # and the server key that is there is the one of the served certificate
-    assert ssh(tls_lab, "proxy", f"cat {KEY}").stdout.encode() == (HOSTS / "proxy.key").read_bytes()
+    assert ssh(tls_lab, "proxy", f"cat {KEY}").stdout.encode() == (ISSUED / "proxy.key").read_bytes()
 
 
 def test_verify_passes_then_names_the_host_for_another_name(tls_lab, tmp_path):
