@@ -24,14 +24,7 @@ def test_app_source_holds_the_message_as_one_string():
 
 def test_app_answers_the_message_in_utf8(tmp_path, monkeypatch):
     pytest.importorskip("flask")
-    import importlib.util
-    import sys
-    (tmp_path / "rendered_app.py").write_bytes(rendered().encode("utf-8"))
-    spec = importlib.util.spec_from_file_location("rendered_app", tmp_path / "rendered_app.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "rendered_app", module)
-    spec.loader.exec_module(module)
-    answer = module.app.test_client().get("/")
+    answer = _app(tmp_path, monkeypatch).test_client().get("/")
     assert answer.status_code == 200
     assert answer.data.decode("utf-8") == MESSAGE
 
