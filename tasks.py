@@ -173,14 +173,14 @@ def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, ren
         raise Exit(code=code)
 
 
-@task(help={"inventory": "inventory file (default inventory/lab.yml)",
+@task(iterable=["inventory"], help={"inventory": DEPLOY_HELP["inventory"],
             "limit": "hosts or groups, comma-separated",
             "junit": "write a JUnit XML report (one test case per check per host) to this file",
             "mode": "proxy mode to expect: single or balancer (default: the inventory's proxy_mode)"})
-def verify(c, inventory="inventory/lab.yml", limit=None, junit=None, mode=None):
+def verify(c, inventory=None, limit=None, junit=None, mode=None):
     """Check a deployed fleet with pytest-testinfra (tests/infra); exits with pytest's status."""
     from provision.verify import main
-    code = main(inventory=inventory, limit=limit, mode=mode, junit=junit)
+    code = main(inventory=inventory or ["inventory/lab.yml"], limit=limit, mode=mode, junit=junit)
     if code:
         raise Exit(code=code)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import re
 import select
 import shlex
 import socket
@@ -85,7 +86,8 @@ class HostConnection:
                  connect_timeout: float = 10.0):
         self.host = host
         self.accept_new = accept_new or bool(host.vars.get("accept_new_host_keys"))
-        self._sudo_password = sudo_password
+        # The inventory's ansible_become_password wins, as Ansible's host variables win over -K.
+        self._sudo_password = host.become_password if getattr(host, "become_password", None) else sudo_password
         self.connect_timeout = connect_timeout
         self.connections = 0
         self.execs = 0
@@ -108,54 +110,71 @@ class HostConnection:
         if h.key:
             kwargs["key_filename"] = [h.key]
         conn = Connection(host=h.name if h.ssh_config else address, user=h.user, port=h.port,
-                          config=config, connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
+                          config=config, connect_timeout=self.connect_timeout, connect_kwargs=kwargs,
+                          gateway=self._jump_hops(config))
         if h.ssh_config and address != conn.host:
             conn.host = address
-        known = self._check_host_keys(conn, lookup)
+        known: dict[str, str] = {}      # each hop's address -> its known_hosts files
+        self._check_host_keys(conn, lookup, seen=known)
         try:
             conn.open()
-        except paramiko.BadHostKeyException as exc:
-            raise Unreachable(f"host key for {exc.hostname} has CHANGED (expected per {known}); "
-                              "refusing to connect") from None
-        except paramiko.SSHException as exc:
-            msg = str(exc)
-            if "not found in known_hosts" in msg:
-                msg = (f"host key for {address} is unknown (not in {known}); "
-                       "add it, or pass --accept-new-host-keys")
-            raise Unreachable(msg) from None
-        except (socket.timeout, TimeoutError):
-            raise Unreachable(f"timed out connecting to {address}:{conn.port}") from None
-        except OSError as exc:
-            raise Unreachable(f"cannot connect to {address}:{conn.port}: {exc.strerror or exc}") from None
+        except BaseException as exc:
+            for hop in _chain(conn):        # the hops already open
+                hop.close()
+            raise _unreachable(exc, address, conn.port, known) from None
         self.connections += 1
         self._conn = conn
         self.user = conn.user
-        transport = conn.client.get_transport()
-        transport.set_keepalive(KEEPALIVE_INTERVAL)
-        _bound_tcp(transport.sock)
+        for hop in _chain(conn):
+            transport = hop.client.get_transport()
+            transport.set_keepalive(KEEPALIVE_INTERVAL)
+            _bound_tcp(transport.sock)
         return self
 
-    def _check_host_keys(self, conn, lookup) -> str:
+    def _jump_hops(self, config):
+        """The inventory's ProxyJump (ansible_ssh_common_args/extra_args) as a chain of gateway
+        Connections, the last hop first; None leaves ssh_config's ProxyJump to Fabric, False is
+        "none". As OpenSSH does, hops are reached in the order written (Fabric 3 reverses them),
+        and each hop's own settings (HostName, User, Port, key, known_hosts) come from ssh_config."""
+        from fabric import Connection
+        jump = self.host.proxy_jump
+        if not jump or jump.lower() == "none":
+            return None if not jump else False
+        gateway = None
+        for hop in jump.split(","):
+            gateway = Connection(hop, config=config.clone(), gateway=gateway, connect_timeout=self.connect_timeout)
+        return gateway
+
+    def _check_host_keys(self, conn, lookup, accept_new: bool | None = None, seen: dict | None = None) -> str:
         """Known hosts from ssh_config (or ~/.ssh/known_hosts) for this hop and every ProxyJump
         hop; unknown keys are refused unless accept_new, and an accepted key is written to the
         first known_hosts file, so that every later run is strict against it. Fabric itself
-        would accept any key and remember none."""
+        would accept any key and remember none. The inventory's UserKnownHostsFile and
+        StrictHostKeyChecking=accept-new apply to the host itself, as ssh's -o options do.
+        ``seen`` gets each hop's address -> its known_hosts files (for the error messages)."""
         import paramiko
         from fabric import Connection
+        if accept_new is None:
+            accept_new = self.accept_new or self.host.host_key_checking == "accept-new"
+            if self.host.known_hosts:
+                lookup = {**lookup, "userknownhostsfile": self.host.known_hosts}
         known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
         files = [Path(os.path.expanduser(p)) for p in str(known).split()]
         conn.client.set_missing_host_key_policy(
-            RecordNewHostKey(files[0]) if self.accept_new else paramiko.RejectPolicy())
+            RecordNewHostKey(files[0]) if accept_new else paramiko.RejectPolicy())
         for path in files:
             if path.is_file():
                 conn.client.load_host_keys(str(path))
+        if seen is not None:
+            seen.setdefault(conn.host, str(known))
         if isinstance(conn.gateway, Connection):
-            self._check_host_keys(conn.gateway, conn.gateway.ssh_config)
+            self._check_host_keys(conn.gateway, conn.gateway.ssh_config, self.accept_new, seen)
         return known
 
     def close(self):
         if self._conn is not None:
-            self._conn.close()
+            for hop in _chain(self._conn):      # Fabric leaves the gateways open
+                hop.close()
             self._conn = None
         self.__dict__.pop("_sftp_client", None)
 
@@ -178,6 +197,9 @@ class HostConnection:
         import paramiko
         self.open()
         become = become and self.user != "root"
+        if become and getattr(self.host, "become", None) is False:
+            return Result(1, "", f"ansible_become is false, but the login user {self.user!r} is not root and "
+                                 "this needs root: set ansible_become: true (sudo), or log in as root")
         command = (f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo \"{SUDO_READY}\"; exec sh -s'"
                    if become else "sh -s")
         transport = self._conn.client.get_transport()
@@ -293,6 +315,37 @@ class HostConnection:
             self._sftp_client = self._conn.client.open_sftp()
             self._sftp_client.get_channel().settimeout(SILENCE)
         return self._sftp_client
+
+
+def _unreachable(exc: BaseException, address: str, port, known: dict) -> BaseException:
+    """A failed connect (to the host or to one of its ProxyJump hops) as one line."""
+    import paramiko
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return Unreachable(f"host key for {exc.hostname} has CHANGED (expected per "
+                           f"{known.get(exc.hostname.strip('[]').split(']:')[0], known[address])}); refusing to connect")
+    if isinstance(exc, paramiko.SSHException):
+        unknown = re.search(r"Server '\[?([^' \]]+)", str(exc)) if "not found in known_hosts" in str(exc) else None
+        if unknown:
+            name = unknown.group(1)
+            hop = "" if name == address else f" (a ProxyJump hop of {address})"
+            return Unreachable(f"host key for {name}{hop} is unknown (not in {known.get(name, known[address])}); "
+                               "add it, or pass --accept-new-host-keys")
+        return Unreachable(str(exc))
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return Unreachable(f"timed out connecting to {address}:{port}")
+    if isinstance(exc, OSError):
+        return Unreachable(f"cannot connect to {address}:{port}: {exc.strerror or exc}")
+    return exc
+
+
+def _chain(conn) -> list:
+    """The connection, then each of its ProxyJump gateways, the first hop last."""
+    from fabric import Connection
+    hops = []
+    while isinstance(conn, Connection):
+        hops.append(conn)
+        conn = conn.gateway
+    return hops
 
 
 def _feed(buf: bytearray, seen: dict, key: str, on_line):

@@ -181,7 +181,12 @@ def ssh_config_text(hosts, control_dir: str) -> str:
             lines.append(openssh.line("Port", h.port, where))
         if h.key:
             lines += [openssh.line("IdentityFile", h.key, where), "    IdentitiesOnly yes"]
-        accept = "accept-new" if h.vars.get("accept_new_host_keys") else "yes"
+        if h.proxy_jump:
+            lines.append(openssh.line("ProxyJump", h.proxy_jump, where))
+        if h.known_hosts:
+            lines.append("    UserKnownHostsFile " + " ".join(openssh.value("UserKnownHostsFile", f, where)
+                                                             for f in h.known_hosts.split()))
+        accept = "accept-new" if h.vars.get("accept_new_host_keys") or h.host_key_checking == "accept-new" else "yes"
         lines += [f"    StrictHostKeyChecking {accept}", "    BatchMode yes",
                   "    ControlMaster auto", openssh.line("ControlPath", f"{control_dir}/{h.name}", where),
                   "    ControlPersist 60"]
@@ -392,9 +397,14 @@ def redirect_problem(status: int, location: str, proxy_address: str) -> str | No
 
 # -- running -------------------------------------------------------------------------------------
 
-def pytest_args(inventory: str, limit: str | None = None, mode: str | None = None,
+def pytest_args(inventory, limit: str | None = None, mode: str | None = None,
                 junit: str | None = None, extra=()) -> list[str]:
-    args = [str(SUITE), "--inventory", inventory, "-p", "no:cacheprovider", "--tb=short"]
+    """`inventory`: one source, or several merged in order (as deploy's repeated -i)."""
+    sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
+    args = [str(SUITE)]
+    for source in sources:
+        args += ["--inventory", str(source)]
+    args += ["-p", "no:cacheprovider", "--tb=short"]
     if limit:
         args += ["--limit", limit]
     if mode:
@@ -404,7 +414,7 @@ def pytest_args(inventory: str, limit: str | None = None, mode: str | None = Non
     return args + list(extra)
 
 
-def main(inventory: str = "inventory/lab.yml", limit: str | None = None, mode: str | None = None,
+def main(inventory="inventory/lab.yml", limit: str | None = None, mode: str | None = None,
          junit: str | None = None, extra=()) -> int:
     """Run the checks; returns pytest's exit status."""
     import time

@@ -19,7 +19,11 @@ class Host:
     ssh_config: str | None = None
     groups: list[str] = field(default_factory=list)
     vars: dict = field(default_factory=dict)
-    proxy_jump: str | None = None       # from ansible_ssh_common_args/extra_args -o ProxyJump= or -J
+    # From ansible_ssh_common_args/extra_args: -o ProxyJump= or -J ("none": not even ssh_config's),
+    # -o UserKnownHostsFile= (paths, space-separated), -o StrictHostKeyChecking= (yes or accept-new).
+    proxy_jump: str | None = None
+    known_hosts: str | None = None
+    host_key_checking: str | None = None
     become: bool | None = None
     become_user: str | None = None
     become_password: str | None = field(default=None, repr=False)

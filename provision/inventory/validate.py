@@ -57,7 +57,8 @@ CONNECTION_VARS = {
     "become": ("ansible_become",),
     "become_method": ("ansible_become_method",),
     "become_user": ("ansible_become_user",),
-    "become_password": ("ansible_become_pass", "ansible_become_password", "ansible_sudo_pass"),
+    # ansible.builtin.sudo's become_pass vars, in its order (the later one wins)
+    "become_password": ("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass"),
     "ssh_args": ("ansible_ssh_common_args", "ansible_ssh_extra_args"),
 }
 # Never printed: masked in `invoke inventory`, kept out of Host.vars.
@@ -158,7 +159,7 @@ def _connection(host: Host, merged: dict, origins: dict, base: Path):
         path = _text(name, origins, key, path, "a path")
         host.key = str((base / Path(path).expanduser()).resolve())
     _become(host, merged, origins)
-    host.proxy_jump = _jump(host, merged, origins)
+    _ssh_args(host, merged, origins, base)
 
 
 _SSH_CONFIGS: dict[str, object] = {}
@@ -186,6 +187,9 @@ def _become(host: Host, merged: dict, origins: dict):
         raise InventoryError(f"{_where(origins, 'ansible_become_method', name)}: field 'ansible_become_method' "
                              f"is {method!r}; only sudo is supported")
     host.become_user = _user(name, merged, origins, "become_user")
+    if host.become_user not in (None, "root"):
+        raise InventoryError(f"{_where(origins, 'ansible_become_user', name)}: field 'ansible_become_user' is "
+                             f"{host.become_user!r}; the roles run as root, so only root is supported")
     key, secret = _last(merged, CONNECTION_VARS["become_password"])
     if key:
         if not isinstance(secret, str) or control_character(secret) is not None:
@@ -212,34 +216,65 @@ def _boolean(host: str, origins: dict, key: str, value) -> bool:
     raise InventoryError(f"{_where(origins, key, host)}: field {key!r} must be a boolean, got {value!r}")
 
 
-def _jump(host: Host, merged: dict, origins: dict) -> str | None:
-    """`-o ProxyJump=HOST`, `-oProxyJump=HOST` or `-J HOST` in ansible_ssh_common_args/extra_args;
-    any other ssh option is refused rather than silently dropped."""
-    jump = None
+# The ssh options (`-o Key=Value`) of ansible_ssh_common_args/extra_args the transport honours.
+# The connection is held for the whole run, so OpenSSH's multiplexing options change nothing.
+MULTIPLEXING = ("controlmaster", "controlpersist", "controlpath")
+HONOURED = ("ProxyJump (or -J), StrictHostKeyChecking yes/accept-new, UserKnownHostsFile, "
+            "ControlMaster, ControlPersist, ControlPath")
+
+
+def _ssh_args(host: Host, merged: dict, origins: dict, base: Path):
+    """ansible_ssh_common_args then ansible_ssh_extra_args, split as a shell does (shlex), in the
+    order Ansible puts them on ssh's command line; as in OpenSSH, an option's first value wins.
+    Any option the transport cannot honour is refused rather than silently dropped."""
+    seen: set[str] = set()
     for key in CONNECTION_VARS["ssh_args"]:
         if merged.get(key) in (None, ""):
             continue
         where = f"{_where(origins, key, host.name)}: field {key!r}"
-        text = _text(host.name, origins, key, merged[key], "ssh options")
-        try:
-            words = shlex.split(text)
-        except ValueError as exc:
-            raise InventoryError(f"{where}: {exc}") from None
-        while words:
-            flag = words.pop(0)
-            if flag in ("-J", "-o"):
-                value = words.pop(0) if words else ""
-            elif flag[:2] in ("-J", "-o"):
-                flag, value = flag[:2], flag[2:]
-            else:
-                raise InventoryError(f"{where}: {flag!r} is not supported (only -o ProxyJump=… or -J …)")
-            if flag == "-o":
-                option, _, value = value.replace("=", " ", 1).partition(" ")
-                if option.lower() != "proxyjump":
-                    raise InventoryError(f"{where}: ssh option {option!r} is not supported "
-                                         "(only -o ProxyJump=… or -J …)")
-            jump = _check_jump(where, value.strip())
-    return jump
+        for written, value in _ssh_words(where, _text(host.name, origins, key, merged[key], "ssh options")):
+            option = written.lower()
+            if option in seen:
+                continue
+            seen.add(option)
+            if option == "proxyjump":
+                host.proxy_jump = _check_jump(where, value)
+            elif option == "stricthostkeychecking":
+                if value.lower() not in ("yes", "accept-new"):
+                    raise InventoryError(f"{where}: StrictHostKeyChecking={value} is not supported: host keys are "
+                                         "always checked (accept-new, or --accept-new-host-keys, trusts new hosts once)")
+                host.host_key_checking = value.lower()
+            elif option == "userknownhostsfile":
+                files = value.split()
+                if not files or any(control_character(f) is not None for f in files):
+                    raise InventoryError(f"{where}: UserKnownHostsFile needs one or more paths")
+                host.known_hosts = " ".join(str((base / Path(f).expanduser()).resolve()) for f in files)
+            elif option not in MULTIPLEXING:
+                raise InventoryError(f"{where}: ssh option {written!r} is not supported "
+                                     f"(only {HONOURED})")
+
+
+def _ssh_words(where: str, text: str):
+    """(option, value) for each `-o Key=Value`, `-oKey=Value`, `-o 'Key Value'` and `-J HOST`."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InventoryError(f"{where}: {exc}") from None
+    while words:
+        flag = words.pop(0)
+        if flag in ("-J", "-o"):
+            value = words.pop(0) if words else ""
+        elif flag[:2] in ("-J", "-o"):
+            flag, value = flag[:2], flag[2:]
+        else:
+            raise InventoryError(f"{where}: {flag!r} is not supported (only -o Key=Value or -J HOST, with {HONOURED})")
+        if flag == "-J":
+            yield "ProxyJump", value.strip()
+            continue
+        option, _, value = value.strip().replace("=", " ", 1).partition(" ")
+        if not option or not value.strip():
+            raise InventoryError(f"{where}: -o {option!r} needs a value (-o Key=Value)")
+        yield option, value.strip()
 
 
 def _check_jump(where: str, value: str) -> str:

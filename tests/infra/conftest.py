@@ -24,7 +24,8 @@ _platforms = {}
 
 def pytest_addoption(parser):
     group = parser.getgroup("provision", "provision verify")
-    group.addoption("--inventory", default="inventory/lab.yml", help="inventory file (default inventory/lab.yml)")
+    group.addoption("--inventory", action="append", default=None,
+                    help="inventory file, folder or script; repeat to merge several in order (default inventory/lab.yml)")
     group.addoption("--limit", default=None, help="hosts or groups, comma-separated")
     group.addoption("--mode", default=None, choices=PROXY_MODES,
                     help="proxy mode to expect (default: the inventory's proxy_mode, else balancer)")
@@ -32,7 +33,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     try:
-        plan = verify.plan(load(config.getoption("--inventory")), config.getoption("--limit"),
+        plan = verify.plan(load(config.getoption("--inventory") or ["inventory/lab.yml"]), config.getoption("--limit"),
                            config.getoption("--mode"))
     except (InventoryError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -48,6 +48,17 @@ def ssh(lab, host, command, check=True, timeout=120):
     return proc
 
 
+def add_sudo_user(lab, user, password):
+    """A login user on every lab host, with the lab's key, who may sudo anything with its password."""
+    setup = (f"id {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; "
+             f"echo '{user}:{password}' | chpasswd; "
+             f"echo '{user} ALL=(ALL) ALL' > /etc/sudoers.d/{user}; chmod 440 /etc/sudoers.d/{user}; "
+             f"install -d -m 700 -o {user} -g {user} /home/{user}/.ssh; "
+             f"cp /root/.ssh/authorized_keys /home/{user}/.ssh/; chown {user}: /home/{user}/.ssh/authorized_keys")
+    for host in lab.hosts:
+        ssh(lab, host, setup)
+
+
 @pytest.fixture
 def deployed(lab):
     """The lab with the standard job deployed (balancer mode, lab inventory)."""

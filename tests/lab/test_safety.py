@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, get, invoke, recap, ssh, unit_state
+from conftest import ROOT, add_sudo_user, get, invoke, recap, ssh, unit_state
 from provision.load import Background
 
 pytestmark = pytest.mark.lab
@@ -201,13 +201,7 @@ PASSWORD = "s3cret-Pa55-7f1c"
 
 
 def test_sudo_user_with_password_never_leaks(deployed, tmp_path):
-    setup = (f"id {SUDO_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {SUDO_USER}; "
-             f"echo '{SUDO_USER}:{PASSWORD}' | chpasswd; "
-             f"echo '{SUDO_USER} ALL=(ALL) ALL' > /etc/sudoers.d/{SUDO_USER}; chmod 440 /etc/sudoers.d/{SUDO_USER}; "
-             f"install -d -m 700 -o {SUDO_USER} -g {SUDO_USER} /home/{SUDO_USER}/.ssh; "
-             f"cp /root/.ssh/authorized_keys /home/{SUDO_USER}/.ssh/; chown {SUDO_USER}: /home/{SUDO_USER}/.ssh/authorized_keys")
-    for host in deployed.hosts:
-        ssh(deployed, host, setup)
+    add_sudo_user(deployed, SUDO_USER, PASSWORD)
     inv = inventory(deployed, tmp_path, vars={"ansible_user": SUDO_USER, "lbmethod": "bybusyness"})
     out_json = tmp_path / "run.json"
     try:

@@ -289,3 +289,27 @@ def test_jump_hop_outside_the_inventory_is_checked_strictly(tmp_path):
     assert resolve(text, tmp_path, "web1")["proxyjump"] == "bastion"
     assert resolve(text, tmp_path, "bastion")["stricthostkeychecking"] == "true"
     assert resolve(text, tmp_path, "web1")["stricthostkeychecking"] == "true"
+
+
+def test_verify_takes_several_inventories_merged_in_order(tmp_path, monkeypatch):
+    """`invoke verify -i a -i b` gives both to the checks, whose conftest loads them merged as deploy does."""
+    import os
+    import sys
+    from invoke import Context
+    import tasks
+    base = tmp_path / "base.ini"
+    base.write_text("[proxies]\nproxy ansible_host=10.0.0.1\n[backends]\n"
+                    "web1 ansible_host=10.0.0.2 apps=\"[{'name': 'hello', 'port': 8080, 'message': 'Hi'}]\"\n")
+    extra = tmp_path / "extra.yml"
+    extra.write_text("backends:\n  hosts:\n    web2:\n      ansible_host: 10.0.0.3\n"
+                     "      apps: [{name: howdy, port: 8081, message: Howdy}]\n")
+    called = {}
+    monkeypatch.setattr(verify, "main", lambda **kwargs: called.update(kwargs) or 0)
+    tasks.verify.body(Context(), inventory=[str(base), str(extra)])
+    assert called["inventory"] == [str(base), str(extra)]
+    args = verify.pytest_args(called["inventory"], extra=["--collect-only", "-q"])
+    assert args[1:5] == ["--inventory", str(base), "--inventory", str(extra)]
+    collected = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True, text=True,
+                               cwd=verify.SUITE.parents[1], env={**os.environ, "PYTHONPATH": str(verify.SUITE.parents[1])})
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    assert "[web1-hello]" in collected.stdout and "[web2-howdy]" in collected.stdout
