@@ -14,6 +14,8 @@ DEFAULT_PRIORITY = 1
 
 def control_character(text: str) -> str | None:
     """The first control, format or line-separator character in `text`, if any."""
+    if text.isprintable():      # none of those categories is printable: the common case, in C
+        return None
     for c in text:
         if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
             return c

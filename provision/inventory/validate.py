@@ -85,11 +85,13 @@ def host_or_address(value) -> bool:
     """A DNS-style host name or an IP address; nothing an ssh command line could read as an option."""
     if not isinstance(value, str) or not value or value.startswith("-"):
         return False
+    if HOSTNAME_RE.fullmatch(value):        # IPv4 addresses match too
+        return True
     try:
         ipaddress.ip_address(value)
         return True
     except ValueError:
-        return bool(HOSTNAME_RE.fullmatch(value))
+        return False
 
 
 def build_host(name: str, merged: dict, origins: dict, groups: list[str], base: Path) -> Host:
