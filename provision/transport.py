@@ -318,17 +318,19 @@ class HostConnection:
 
 
 def _unreachable(exc: BaseException, address: str, port, known: dict) -> BaseException:
-    """A failed connect (to the host or to one of its ProxyJump hops) as one line."""
+    """A failed connect (to the host or to one of its ProxyJump hops) as one line. ``known``: each
+    hop's address -> its known_hosts files, the host's own first."""
     import paramiko
+    own = next(iter(known.values()), "known_hosts")
     if isinstance(exc, paramiko.BadHostKeyException):
         return Unreachable(f"host key for {exc.hostname} has CHANGED (expected per "
-                           f"{known.get(exc.hostname.strip('[]').split(']:')[0], known[address])}); refusing to connect")
+                           f"{known.get(exc.hostname.strip('[]').split(']:')[0], own)}); refusing to connect")
     if isinstance(exc, paramiko.SSHException):
         unknown = re.search(r"Server '\[?([^' \]]+)", str(exc)) if "not found in known_hosts" in str(exc) else None
         if unknown:
             name = unknown.group(1)
             hop = "" if name == address else f" (a ProxyJump hop of {address})"
-            return Unreachable(f"host key for {name}{hop} is unknown (not in {known.get(name, known[address])}); "
+            return Unreachable(f"host key for {name}{hop} is unknown (not in {known.get(name, own)}); "
                                "add it, or pass --accept-new-host-keys")
         return Unreachable(str(exc))
     if isinstance(exc, (socket.timeout, TimeoutError)):
