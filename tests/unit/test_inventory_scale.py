@@ -98,3 +98,21 @@ def test_huge_range_is_refused_in_one_line(tmp_path):
     path.write_text("[web]\nweb[0:99999999]\n")
     with pytest.raises(InventoryError, match="makes more than 100000 hosts"):
         timed("web[0:99999999]", lambda: read(path))
+
+
+def test_the_garbage_collector_is_back_on_after_a_load_or_a_refusal(tmp_path):
+    import gc
+    good, bad = tmp_path / "hosts", tmp_path / "bad.yml"
+    good.write_text("[web]\nweb1\n")
+    bad.write_text("all:\n  hosts:\n    a:\n    a:\n")
+    assert gc.isenabled()
+    load(good)
+    with pytest.raises(InventoryError, match="given twice"):
+        read(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load(good)
+        assert not gc.isenabled()       # a caller's own choice is kept
+    finally:
+        gc.enable()
