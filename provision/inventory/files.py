@@ -68,8 +68,11 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         if kind is yaml.ScalarNode:
             if tag == STR:
                 return node.value
-            if tag in scalars:
-                return scalars[tag](node)
+            if tag in scalars:          # ints, booleans, nulls, floats: immutable, so remembered
+                key = (tag, node.value)
+                if key not in built:
+                    built[key] = scalars[tag](node)
+                return built[key]
         if id(node) in built:
             value = built[id(node)]
             if value is _Slow:
