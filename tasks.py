@@ -209,14 +209,18 @@ def inventory(c, inventory=None, graph=False, host=None, list_=False):
     print(main(inventory or ["inventory/lab.yml"], show_graph=graph, host_name=host, show_list=list_))
 
 
-@task(help={"module": "one pure module (inventory, facts, resources, apply, platforms, render, roles.proxy, "
-                      "roles.backends, tls, report); default: all of them, one after the other",
+@task(help={"module": "one pure module (see provision/quality.py PURE_MODULES) or one file of a pure package "
+                      "(inventory.validate); default: all of them, one after the other",
             "named": "apply the audit's twelve one-line mutations by hand and record the unit test that fails",
-            "rescore": "recount from mutmut's last recorded results with the current equivalent list (no run)"})
-def mutate(c, module=None, named=False, rescore=False):
+            "rescore": "recount from mutmut's last recorded results with the current equivalent list (no run)",
+            "workers": "mutants run in parallel (default 1: the machine is shared)",
+            "minutes": "time budget per module; mutants not reached are recorded as not checked",
+            "survivors": "run again only the module's survivors and unchecked mutants"})
+def mutate(c, module=None, named=False, rescore=False, workers=1, minutes=None, survivors=False):
     """Mutation testing (mutmut) of the pure modules against the unit tests; writes docs/quality.md."""
     from provision.quality import main
-    code = main(module=module, named=named, rescored=rescore)
+    code = main(module=module, named=named, rescored=rescore, workers=int(workers),
+                minutes=None if minutes is None else float(minutes), survivors=survivors)
     if code:
         raise Exit(code=code)
 

@@ -1,8 +1,10 @@
 """`invoke mutate`: mutation testing of the pure modules with mutmut, against the unit tests only.
 
 The top half is pure: scores from mutmut's exit codes, the equivalent mutants, docs/quality.md.
-The runner below it runs mutmut on one module at a time (niced, 2 workers), keeps each module's
-latest result in docs/mutation.json, and renders docs/quality.md from that file, never by hand.
+The runner below it runs mutmut on one file at a time (niced, 1 worker by default: the machine is
+shared), keeps each module's latest result in docs/mutation.json, and renders docs/quality.md from
+that file, never by hand. Each mutant runs only the unit tests that call its function (mutmut's
+stats); a run stopped by its time budget records the rest as not checked.
 ``--named`` applies the audit's twelve one-line mutations by hand and records the unit test
 that fails on each.
 """
@@ -15,9 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-# A name is a module or a package (inventory, sites): a package's files are mutated together.
+# A name is a module or a package (inventory, sites): a package's files are run one after another
+# and scored together; `--module inventory.validate` runs one file of a package.
 PURE_MODULES = ("inventory", "sites", "facts", "resources", "apply", "platforms", "render", "roles.proxy",
-                "roles.backends", "tls", "report")
+                "roles.backends", "tls", "report", "ops.balancer_manager", "ops.audit", "ops.status",
+                "ops.drain", "ops.adhoc", "ops.facts_cmd")
+# Modules with network or CLI code beside their pure part: only these functions are mutated and scored.
+PURE_FUNCTIONS = {
+    "ops.status": ("roles_of", "script", "interpret", "_deploy_text", "_plan_text", "plain_lines"),
+    "ops.drain": ("member_urls", "balanced", "ProxyOutcome.drained_before"),
+    "ops.adhoc": ("script", "_tail", "report", "HostRun.ok"),
+    "ops.facts_cmd": ("as_setup",),
+}
 TARGET = 0.90
 # mutmut's exit codes (mutmut/stats.py): 1 and 3 are kills, timeouts count as detected too.
 KILLED_CODES = {1, 3, 24, -24, 36, 152, 255, 37}
@@ -216,13 +227,49 @@ def module_files(module: str) -> list[Path]:
     return [base.with_suffix(".py")]
 
 
+def module_of(name: str) -> tuple[str, Path | None]:
+    """A --module value -> (the pure module it scores into, the one file to run or None for all).
+    `inventory.validate` is one file of the `inventory` package."""
+    if name in PURE_MODULES:
+        return name, None
+    package, _, _ = name.rpartition(".")
+    if package in PURE_MODULES and (ROOT / "provision" / name.replace(".", "/")).with_suffix(".py").is_file():
+        return package, Path("provision") / (name.replace(".", "/") + ".py")
+    from .errors import UserError
+    raise UserError(f"--module: {name!r} is not a pure module ({', '.join(PURE_MODULES)}) nor one file of a "
+                    f"pure package (e.g. inventory.validate)")
+
+
 def source_of(mutant: str) -> Path:
-    """`provision.inventory.validate.x_check__mutmut_3` -> provision/inventory/validate.py"""
-    return Path(*mutant.split(".x")[0].split(".")).with_suffix(".py")
+    """`provision.inventory.validate.x_check__mutmut_3` -> provision/inventory/validate.py
+    (a package's own __init__.py is named without it: `provision.inventory.x_load__mutmut_1`)."""
+    dotted = mutant.split(".x")[0]
+    path = Path(*dotted.split("."))
+    return path / "__init__.py" if (ROOT / path).is_dir() else path.with_suffix(".py")
+
+
+def function_of(mutant: str) -> str:
+    """`provision.ops.status.x_interpret__mutmut_3` -> interpret; a method -> Class.method."""
+    mangled = mutant.partition("__mutmut_")[0].rpartition(".")[2]
+    if mangled.startswith("x\u01c1"):
+        return ".".join(mangled[2:].split("\u01c1"))
+    return mangled.removeprefix("x_")
+
+
+def mutant_pattern(path: Path) -> str:
+    """mutmut's name pattern for every mutant of one file."""
+    dotted = ".".join(path.with_suffix("").parts)
+    return dotted.removesuffix(".__init__") + ".x*"
+
+
+def _scored(module: str, names) -> list:
+    wanted = PURE_FUNCTIONS.get(module)
+    return [n for n in names if wanted is None or function_of(n) in wanted]
 
 
 def _exit_codes(module: str) -> dict | None:
-    """mutmut's recorded exit code per mutant of the module (all its files), or None if none ran."""
+    """mutmut's recorded exit code per mutant of the module (all its files), or None if none ran;
+    None for a mutant that was not checked. Only the listed functions of a mixed module count."""
     metas = [ROOT / "mutants" / f"{f}.meta" for f in module_files(module)]
     found = [m for m in metas if m.exists()]
     if not found:
@@ -230,7 +277,16 @@ def _exit_codes(module: str) -> dict | None:
     codes: dict = {}
     for meta in found:
         codes.update(json.loads(meta.read_text())["exit_code_by_key"])
-    return codes
+    return {n: codes[n] for n in _scored(module, codes)}
+
+
+def _durations(module: str) -> dict:
+    metas = [ROOT / "mutants" / f"{f}.meta" for f in module_files(module)]
+    found: dict = {}
+    for meta in metas:
+        if meta.exists():
+            found.update(json.loads(meta.read_text()).get("durations_by_key", {}))
+    return {n: found[n] for n in _scored(module, found)}
 
 
 def _diffs(names: list[str]) -> dict:
@@ -243,6 +299,14 @@ def _diffs(names: list[str]) -> dict:
         os.chdir(cwd)
 
 
+def _result(module: str, codes: dict) -> dict:
+    todo = [n for n, c in codes.items() if c not in KILLED_CODES and c is not None]
+    result = score(codes, _diffs(todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+    durations = [d for n, d in _durations(module).items() if codes.get(n) is not None]
+    result["seconds_per_mutant"] = round(sum(durations) / len(durations), 2) if durations else None
+    return result
+
+
 def rescore(module: str, log=print) -> dict:
     """The module's result again from mutmut's recorded exit codes (mutants/), with the current
     list of equivalent mutants; mutmut is not run."""
@@ -250,36 +314,76 @@ def rescore(module: str, log=print) -> dict:
     if codes is None:
         from .errors import UserError
         raise UserError(f"--rescored: no mutmut results for {module} under mutants/; run `invoke mutate --module {module}`")
-    todo = [n for n, c in codes.items() if c not in KILLED_CODES and c is not None]
-    result = score(codes, _diffs(todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+    result = _result(module, codes)
     previous = load_results().get("modules", {}).get(module, {})
-    result["date"] = previous.get("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    for key in ("date", "minutes"):
+        if key in previous:
+            result[key] = previous[key]
+    result.setdefault("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     log(f"{module}: rescored from the run of {result['date']}")
     return result
 
 
-def run_module(module: str, log=print) -> dict:
-    argv = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "2",
-            f"provision.{module}.*"]
-    log(f"mutmut on {', '.join(map(str, module_files(module)))}")
+def _mutmut(patterns: list[str], workers: int, deadline: float | None, log=print) -> tuple[bool, str]:
+    """One `mutmut run` over the named mutants, its output followed in mutants/run.log; on the
+    deadline it is stopped (mutmut has saved each verdict as it came) and the rest stays not checked."""
+    import signal
+    argv = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(workers), *patterns]
+    (ROOT / "mutants").mkdir(exist_ok=True)
+    with open(ROOT / "mutants" / "run.log", "w") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=None if deadline is None else max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log("  time budget spent: stopping mutmut, the rest is recorded as not checked")
+            proc.terminate()        # mutmut's own Ctrl-C handling waits for its fork server
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        stopped = proc.returncode != 0 and deadline is not None and time.monotonic() >= deadline
+    output = (ROOT / "mutants" / "run.log").read_text(errors="replace")
+    if proc.returncode != 0 and not stopped:
+        raise RuntimeError(f"mutmut failed (exit {proc.returncode}), see mutants/run.log:\n{output[-2000:]}")
+    return stopped, output
+
+
+def _patterns(module: str, files: list[Path], survivors_only: bool) -> list[str]:
+    if survivors_only:
+        codes = _exit_codes(module) or {}
+        return sorted(n for n, c in codes.items()
+                      if c not in KILLED_CODES | NO_TESTS_CODES and source_of(n) in files)
+    if module in PURE_FUNCTIONS:
+        dotted = ".".join(files[0].with_suffix("").parts)
+        return [f"{dotted}.x{'_' + f if '.' not in f else chr(0x1c1) + f.replace('.', chr(0x1c1))}*"
+                for f in PURE_FUNCTIONS[module]]
+    return [mutant_pattern(f) for f in files]
+
+
+def run_module(module: str, only: Path | None = None, workers: int = 1, minutes: float | None = None,
+               survivors_only: bool = False, log=print) -> dict:
+    """mutmut on the module's files (or only one of a package's), in one run so the clean test run
+    is paid once, then the module's score over all its files' recorded results."""
     t0 = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    deadline = None if minutes is None else t0 + 60 * minutes
+    files = [only] if only else module_files(module)
+    patterns = _patterns(module, files, survivors_only)
+    if patterns:
+        log(f"mutmut on {', '.join(map(str, files))}" +
+            (f" ({len(patterns)} survivors and unchecked again)" if survivors_only else ""))
+        _mutmut(patterns, workers, deadline, log)
     codes = _exit_codes(module)
-    if codes is None and proc.returncode == 0:
+    spent = (time.monotonic() - t0) / 60
+    log(f"  {module}: {spent:.1f} min")
+    if not codes:
         log(f"  {module} has no function to mutate (data only)")
         return {"mutants": 0, "killed": 0, "survived": [], "equivalent": [], "unchecked": 0, "score": None,
-                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": 0}
-    if codes is None:
-        raise RuntimeError(f"mutmut wrote no results for {module} (exit {proc.returncode}):\n"
-                           f"{(proc.stdout + proc.stderr)[-2000:]}")
-    not_ours = [n for n, c in codes.items() if c is None]
-    if not_ours and len(not_ours) == len(codes):
-        raise RuntimeError(f"mutmut checked no mutant of {module} (exit {proc.returncode}):\n"
-                           f"{(proc.stdout + proc.stderr)[-2000:]}")
-    todo = [n for n, c in codes.items() if c not in KILLED_CODES]
-    result = score(codes, _diffs(todo), EQUIVALENT, EQUIVALENT_PATTERNS.get(module, ()))
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "minutes": 0}
+    result = _result(module, codes)
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    result["seconds"] = round(time.monotonic() - t0, 1)
+    previous = load_results().get("modules", {}).get(module, {})
+    result["minutes"] = round(spent + (previous.get("minutes", 0) if only or survivors_only else 0), 1)
     return result
 
 
@@ -351,15 +455,19 @@ def _save(key: str, name: str | None, value: dict) -> dict:
     return results
 
 
-def main(module: str | None = None, named: bool = False, rescored: bool = False, log=print) -> int:
-    if module is not None and module not in PURE_MODULES:
-        from .errors import UserError
-        raise UserError(f"--module: {module!r} is not a pure module ({', '.join(PURE_MODULES)})")
+def main(module: str | None = None, named: bool = False, rescored: bool = False, workers: int = 1,
+         minutes: float | None = None, survivors: bool = False, log=print) -> int:
+    target = module_of(module) if module is not None else None
     results = load_results()
     if named:
         results = _save("named", None, run_named(log))
-    for m in ([module] if module else ([] if named else PURE_MODULES)):
-        results = _save("modules", m, rescore(m, log) if rescored else run_module(m, log))
+    todo = [target] if target else ([] if named else [(m, None) for m in PURE_MODULES])
+    for m, only in todo:
+        if rescored:
+            result = rescore(m, log)
+        else:
+            result = run_module(m, only, workers=workers, minutes=minutes, survivors_only=survivors, log=log)
+        results = _save("modules", m, result)
     REPORT.write_text(markdown(results))
     print_summary(results, log)
     log(f"wrote {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")

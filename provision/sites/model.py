@@ -165,7 +165,7 @@ def validate(v: dict, where: str) -> None:
         if not isinstance(site.get("aliases") or [], list):
             _fail(where, f"{f}.aliases", "must be a list of host names")
         for n in names:
-            if not isinstance(n, str) or not HOST_NAME_RE.match(n):
+            if not isinstance(n, str) or not HOST_NAME_RE.fullmatch(n):
                 _fail(where, f"{f}.server_name" if n is names[0] else f"{f}.aliases",
                       f"must be a host name, got {n!r}")
             if n is names[0] and "*" in n:
@@ -187,7 +187,7 @@ def validate(v: dict, where: str) -> None:
 
 def _validate_pool(where, name, body):
     f = f"pools.{name}"
-    if not isinstance(name, str) or not POOL_NAME_RE.match(name):
+    if not isinstance(name, str) or not POOL_NAME_RE.fullmatch(name):
         _fail(where, "pools", f"names must be lowercase letters, digits, - or _, got {name!r}")
     if not isinstance(body, dict):
         _fail(where, f, "must be a mapping with members")
@@ -208,7 +208,7 @@ def _validate_pool(where, name, body):
             if not isinstance(m.get("standby", False), bool):
                 _fail(where, f"{mf}.standby", "must be true or false")
             m = m.get("member")
-        if not isinstance(m, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(:[a-z][a-z0-9_-]*)?$", m):
+        if not isinstance(m, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(:[a-z][a-z0-9_-]*)?", m):
             _fail(where, mf, f"must be a host, a group or host:app, got {m!r}")
     lb = body.get("lbmethod", "byrequests")
     if lb not in LBMETHODS:
@@ -234,7 +234,7 @@ def _route(where, f, route, pools) -> Route:
         _fail(where, f"{f}.{sorted(unknown)[0]}", "is unknown (routes take path and one of "
               f"{', '.join(ROUTE_KINDS)})")
     path = route.get("path")
-    if not isinstance(path, str) or not PATH_RE.match(path):
+    if not isinstance(path, str) or not PATH_RE.fullmatch(path):
         _fail(where, f"{f}.path", f"must be a URL path like /api, got {path!r}")
     kinds = [k for k in ROUTE_KINDS if k in route]
     if len(kinds) != 1:
@@ -247,7 +247,7 @@ def _route(where, f, route, pools) -> Route:
     if path == "/":
         _fail(where, f"{f}.path", "/ cannot be excluded from proxying")
     if kind == "folder":
-        if not isinstance(value, str) or not FOLDER_RE.match(value):
+        if not isinstance(value, str) or not FOLDER_RE.fullmatch(value):
             _fail(where, f"{f}.folder", f"must be an absolute folder path on the proxy, got {value!r}")
         return Route(path, kind, folder=value)
     if value is not True:

@@ -1,0 +1,207 @@
+"""The pure parts of the day-2 commands, exactly: every field balancer-manager's page gives, the
+drain script and the audit function as whole texts, status and run reports line by line."""
+import datetime
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from provision.ops import adhoc, audit, status
+from provision.ops import balancer_manager as bm
+from provision.ops.drain import DrainError, ProxyOutcome, balanced, member_urls
+
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "balancer-manager"
+P246 = (PAGES / "httpd-2.4.6.html").read_text()
+
+
+def test_every_field_of_the_246_page():
+    assert [m.as_dict() for m in bm.parse(P246)] == [
+        {"balancer": "mycluster", "url": "http://192.0.2.11:8080", "route": "web1-hello", "factor": "1", "lbset": 0,
+         "flags": ["Init", "Ok"], "elected": 1043, "busy": 0, "load": 0, "sent": "226K", "received": "261K",
+         "state": "Ok", "address": "192.0.2.11:8080"},
+        {"balancer": "mycluster", "url": "http://192.0.2.12:8081", "route": "web2-howdy", "factor": "1", "lbset": 0,
+         "flags": ["Init", "Drn", "Ok"], "elected": 1038, "busy": 2, "load": -1, "sent": "224K",
+         "received": "260K", "state": "Drn", "address": "192.0.2.12:8081"}]
+
+
+def test_every_field_of_a_debian12_page():
+    web1, web2 = bm.parse((PAGES / "debian12-drained.html").read_text())
+    assert (web1.url, web1.route, web1.factor, web1.lbset, web1.flags, web1.elected, web1.busy, web1.load,
+            web1.sent, web1.received) == ("http://10.123.0.11:8080", "web1-hello", "1.00", 0, ["Init", "Ok"], 1, 0, 0,
+                                          "175", "27")
+    assert web2.flags == ["Init", "Drn", "Ok"]
+
+
+def test_each_balancer_keeps_its_own_members():
+    page = P246 + P246.replace("balancer://mycluster", "balancer://api").replace("web1-hello", "api-1")
+    assert [(m.balancer, m.route) for m in bm.parse(page)] == [
+        ("mycluster", "web1-hello"), ("mycluster", "web2-howdy"), ("api", "api-1"), ("api", "web2-howdy")]
+
+
+def test_a_page_with_no_balancer_has_no_members_and_other_pages_are_refused():
+    assert bm.parse("<h1>Load Balancer Manager for x</h1>") == []
+    with pytest.raises(bm.ManagerError, match="^not a balancer-manager page$"):
+        bm.parse("<h1>Load balancer manager</h1>")
+
+
+def test_member_state_and_address():
+    def member(flags, url="http://a:1/"):
+        return bm.Member("b", url, "r", "1", 0, flags)
+    assert member([]).state == "?"
+    assert member(["Init", "Xyz"]).state == "Init Xyz"
+    assert [member([s, "Ok"]).state for s in ("Stop", "Err", "Drn", "Stby")] == ["Stop", "Err", "Drn", "Stby"]
+    assert member(["Stby", "Drn"]).state == "Drn" and member(["Err", "Stop"]).state == "Stop"
+    assert member([]).address == "a:1" and member([], "a:2").address == "a:2"
+    m = bm.Member("b", "u", "r", "1", 0)
+    assert (m.flags, m.elected, m.busy, m.load, m.sent, m.received) == ([], 0, 0, 0, "", "")
+
+
+def test_nonce_and_commands():
+    assert bm.nonce("x&amp;nonce=ab-12 y nonce=ff") == "ab-12"
+    assert bm.nonce("no nonce here") is None
+    assert bm.read_command() == "curl -s --max-time 5 http://127.0.0.1/balancer-manager || true"
+    assert bm.split_before_after("a\n@@@ balancer-manager after\nb\n") == ("a\n", "b\n")
+    assert bm.split_before_after("a\n") == ("a\n", "")
+
+
+def test_drain_script_whole():
+    manager = "http://127.0.0.1/balancer-manager"
+    post = ("curl -sf --max-time 5 -o /dev/null -H 'Referer: http://127.0.0.1/balancer-manager' --data "
+            "'w=http://{}&b=mycluster&w_status_N={}&nonce='\"$nonce\" " + manager)
+    assert bm.set_drain_script(["http://a:1", "http://b:2"], True).splitlines() == [
+        "set -e",
+        f"page=$(curl -sf --max-time 5 {manager})",
+        "printf '%s\\n' \"$page\"",
+        "nonce=$(printf '%s\\n' \"$page\" | sed -n 's/.*nonce=\\([0-9a-f-]*\\).*/\\1/p' | head -n 1)",
+        "[ -n \"$nonce\" ] || { echo \"balancer-manager gave no nonce\" >&2; exit 1; }",
+        post.format("a:1", 1), post.format("b:2", 1),
+        "echo '@@@ balancer-manager after'",
+        f"curl -sf --max-time 5 {manager}"]
+    assert bm.set_drain_script(["http://a:1"], False).splitlines()[5] == post.format("a:1", 0)
+    assert bm.set_drain_script([], True).endswith(f"after'\ncurl -sf --max-time 5 {manager}\n")
+
+
+def test_audit_fields_and_function_whole(monkeypatch):
+    monkeypatch.setattr(audit.socket, "gethostname", lambda: "ctl")
+    monkeypatch.setattr(audit.getpass, "getuser", lambda: "alice")
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    entry = audit.fields(Path("/x/inv/lab.yml"), ["a", "b"], now)
+    assert entry == {"time": "2026-01-02T03:04:05Z", "control": "ctl", "user": "alice", "inventory": "lab.yml",
+                     "changes": 2, "changed": ["a", "b"]}
+    assert audit.fields("lab.yml", [])["time"].endswith("Z")
+    assert audit.function({"changes": 0, "x": "it's"}, "/tmp/l/d.log") == (
+        "provision_audit() {\n"
+        "  if [ \"$1\" -eq 0 ]; then r=ok; else r=failed; fi\n"
+        "  ( umask 077; mkdir -p /tmp/l && chmod 700 /tmp/l &&\n"
+        "    printf '%s%s\", \"rc\": %s}\\n' '{\"changes\": 0, \"x\": \"it'\"'\"'s\", \"result\": \"' \"$r\" \"$1\" "
+        ">> /tmp/l/d.log &&\n"
+        "    chmod 600 /tmp/l/d.log ) || echo 'provision: could not append to /tmp/l/d.log' >&2\n"
+        "}\n")
+    assert "then r=changed; else r=failed" in audit.function({"changes": 1})
+    assert "mkdir -p /var/log/provision && chmod 700 /var/log/provision" in audit.function({"changes": 1})
+    assert audit.wrap_apply("step\n", {"changes": 0}, "/l/f") == (
+        audit.function({"changes": 0}, "/l/f") + "(\nstep\n)\nrc=$?\nprovision_audit \"$rc\"\nexit \"$rc\"\n")
+
+
+def test_audit_last_line_and_resources():
+    assert audit.parse_last(['{"a": 1}', "  ", ""]) == {"a": 1}
+    assert audit.parse_last(["[1]"]) is None and audit.parse_last(["", " "]) is None
+    assert audit.parse_last(['{"a": 1}', "torn"]) is None
+    folder, rotate_dir, rotate = audit.resources()
+    assert (folder.path, folder.mode, rotate_dir.path, rotate.path, rotate.content) == (
+        "/var/log/provision", "700", "/etc/logrotate.d", "/etc/logrotate.d/provision", audit.LOGROTATE_TEXT.encode())
+    assert "/var/log/provision/deploys.log {\n    monthly\n" in audit.LOGROTATE_TEXT
+
+
+def test_member_urls_and_balanced_proxies():
+    web = SimpleNamespace(name="web1", private_address="10.0.0.1",
+                          apps=[{"name": "hello", "port": 8080}, {"name": "howdy", "port": 8081}])
+    assert member_urls(web) == ["http://10.0.0.1:8080", "http://10.0.0.1:8081"]
+    assert member_urls(web, "howdy") == ["http://10.0.0.1:8081"]
+    with pytest.raises(DrainError, match=r"^host 'web1': no app named 'api' \(it has hello, howdy\)$"):
+        member_urls(web, "api")
+    with pytest.raises(DrainError, match=r"^host 'w': no app named 'a' \(it has none\)$"):
+        member_urls(SimpleNamespace(name="w", private_address="x", apps=[]), "a")
+    a, b, c = (SimpleNamespace(vars=v) for v in ({}, {"proxy_mode": "single"}, {"proxy_mode": "balancer"}))
+    assert balanced([a, b, c]) == [a, c]
+    assert balanced([a, b, c], "single") == [] and balanced([a, b], "balancer") == [a, b]
+
+
+def test_drained_before_reads_the_page_before_the_change():
+    before = [bm.Member("b", "u1", "r", "1", 0, ["Init", "Drn"]), bm.Member("b", "u2", "r", "1", 0, ["Ok"])]
+    assert ProxyOutcome("p", True, before=before).drained_before() == {"u1"}
+    assert ProxyOutcome("p", True).drained_before() == set()
+
+
+def test_status_texts_line_by_line():
+    assert status._deploy_text(None) == "no deploy recorded"
+    assert status._deploy_text({}) == "no deploy recorded"
+    assert status._deploy_text({"rc": 1}) == "? by ?@? (?): 0 changes, ?"
+    assert status._deploy_text({"time": "T", "user": "u", "control": "c", "inventory": "i", "changes": 3,
+                                "result": "changed"}) == "T by u@c (i): 3 changes, changed"
+    assert status._plan_text({}) == "up to date"
+    assert status._plan_text({"would_change": list("abcde")}) == "would change 5: a, b, c, d, e"
+    assert status._plan_text({"would_change": list("abcdef")}) == "would change 6: a, b, c, d, e, ..."
+    data = {"hosts": {
+        "proxy": {"last_deploy": None, "would_change": [], "balancer_error": "down",
+                  "members": [{"balancer": "mycluster", "route": "web1-hello", "address": "10.0.0.1:8080",
+                               "state": "Drn", "elected": 3, "busy": 1, "load": 2}]},
+        "web1": {"last_deploy": None, "would_change": ["x"],
+                 "apps": [{"app": "hello", "state": "active", "since": "", "address": "10.0.0.1:8080",
+                           "http": "200", "answers": True},
+                          {"app": "howdy", "state": "failed", "since": "Mon", "address": "10.0.0.1:8081",
+                           "http": "", "answers": False},
+                          {"app": "api", "state": "active", "since": "Tue", "address": "10.0.0.1:8082",
+                           "http": "502", "answers": False}]},
+        "web2": {"error": "timed out"}}}
+    assert status.plain_lines(data) == [
+        "proxy | last deploy | no deploy recorded",
+        "proxy | deploy | up to date",
+        "proxy | balancer | down",
+        "proxy | member | mycluster web1-hello 10.0.0.1:8080 Drn elected=3 busy=1 load=2",
+        "web1 | last deploy | no deploy recorded",
+        "web1 | deploy | would change 1: x",
+        "web1 | app | hello active since -; 10.0.0.1:8080 answers 200",
+        "web1 | app | howdy failed since Mon; 10.0.0.1:8081 does not answer (no reply)",
+        "web1 | app | api active since Tue; 10.0.0.1:8082 does not answer (502)",
+        "web2 | failed | timed out"]
+
+
+def test_status_script_lines_before_the_facts():
+    from provision import facts as factlib
+    host = SimpleNamespace(groups=["proxies", "backends"], private_address="10.0.0.1",
+                           apps=[{"name": "hello", "port": 8080}])
+    text = status.script(host, factlib.FactRequest())
+    assert text.splitlines()[:5] == [
+        "export LC_ALL=C",
+        "echo '@@@ status-last-deploy'; tail -n 1 /var/log/provision/deploys.log 2>/dev/null",
+        "echo '@@@ status-balancer'; curl -s --max-time 5 http://127.0.0.1/balancer-manager || true; echo",
+        "echo '@@@ status-app hello'; curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://10.0.0.1:8080/; echo",
+        factlib.script(factlib.FactRequest()).splitlines()[0]]
+    backend = SimpleNamespace(groups=["backends"], private_address="10.0.0.2", apps=[])
+    assert "status-balancer" not in status.script(backend, factlib.FactRequest())
+    assert status.roles_of(SimpleNamespace(groups=["web"])) == []
+
+
+def test_run_report_whole():
+    results = [adhoc.HostRun("web1", 0, "a\nb\n", "warn\n"), adhoc.HostRun("web2", 3, " \n"),
+               adhoc.HostRun("web3", None, error="timed out")]
+    out = io.StringIO()
+    adhoc.report(results, out)
+    assert out.getvalue().splitlines() == [
+        "web1 | ok | rc=0", "    a", "    b", "    warn",
+        "web2 | failed | rc=3",
+        "web3 | unreachable | timed out",
+        "", "RECAP", "web1 rc=0 ok", "web2 rc=3 FAILED", "web3 rc=- FAILED",
+        "failed on 2 of 3 hosts: web2, web3"]
+    out = io.StringIO()
+    adhoc.report([adhoc.HostRun("web1", 0)], out)
+    assert out.getvalue() == "web1 | ok | rc=0\n\nRECAP\nweb1 rc=0 ok\n"
+    assert not adhoc.HostRun("h", None).ok and not adhoc.HostRun("h", 1).ok and adhoc.HostRun("h", 0).ok
+
+
+def test_run_output_keeps_the_last_lines_on_screen():
+    lines = [f"l{i}" for i in range(1, 42)]
+    assert adhoc._tail("\n".join(lines) + "\n\n") == "\n".join(["... (1 earlier lines in --json)"] + lines[1:])
+    assert adhoc._tail("\n".join(lines[:40]) + "\n") == "\n".join(lines[:40])
