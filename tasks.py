@@ -209,12 +209,12 @@ def inventory(c, inventory=None, graph=False, host=None, list_=False):
     print(main(inventory or ["inventory/lab.yml"], show_graph=graph, host_name=host, show_list=list_))
 
 
-@task(help={"module": "one pure module (see provision/quality.py PURE_MODULES) or one file of a pure package "
-                      "(inventory.validate); default: all of them, one after the other",
+@task(help={"module": "pure modules (provision/quality.py PURE_MODULES), comma-separated: a module, one file of "
+                      "a pure package (inventory.validate) or a prefix (ops); default: all of them",
             "named": "apply the audit's twelve one-line mutations by hand and record the unit test that fails",
             "rescore": "recount from mutmut's last recorded results with the current equivalent list (no run)",
             "workers": "mutants run in parallel (default 1: the machine is shared)",
-            "minutes": "time budget per module; mutants not reached are recorded as not checked",
+            "minutes": "time budget of the run; mutants not reached are recorded as not checked",
             "survivors": "run again only the module's survivors and unchecked mutants"})
 def mutate(c, module=None, named=False, rescore=False, workers=1, minutes=None, survivors=False):
     """Mutation testing (mutmut) of the pure modules against the unit tests; writes docs/quality.md."""

@@ -205,3 +205,89 @@ def test_run_output_keeps_the_last_lines_on_screen():
     lines = [f"l{i}" for i in range(1, 42)]
     assert adhoc._tail("\n".join(lines) + "\n\n") == "\n".join(["... (1 earlier lines in --json)"] + lines[1:])
     assert adhoc._tail("\n".join(lines[:40]) + "\n") == "\n".join(lines[:40])
+
+
+def _facts(**over):
+    base = dict(os={"NAME": "CentOS Linux", "VERSION_ID": "7.9", "VERSION_CODENAME": "core"}, family="redhat",
+                arch="x86_64", python=(2, 7, 5), selinux="Enforcing",
+                platform=SimpleNamespace(apache_service="httpd"), apache_modules={"proxy", "alias"},
+                load_modules={"b_module": "/b.so", "a_module": "/a.so"}, packages={"z": "1", "httpd": "2.4.6"},
+                units={"httpd.service": {"ActiveState": "active"}},
+                files={"/z": SimpleNamespace(kind="file", mode="644"), "/a": SimpleNamespace(kind="directory")},
+                users={"web", "apache"}, firewalld=True, firewalld_services={"ssh", "http"},
+                firewalld_ports={"8081/tcp", "8080/tcp"}, sebools={"httpd_can_network_connect": True},
+                pending={"reload-b", "reload-a"})
+    return SimpleNamespace(**{**base, **over})
+
+
+def test_facts_as_ansible_setup_names_every_field():
+    from provision.ops import facts_cmd
+    assert facts_cmd.as_setup(_facts()) == {
+        "ansible_os_family": "RedHat", "ansible_distribution": "CentOS Linux",
+        "ansible_distribution_version": "7.9", "ansible_distribution_major_version": "7",
+        "ansible_distribution_release": "core", "ansible_architecture": "x86_64",
+        "ansible_python": {"version": {"major": 2, "minor": 7, "micro": 5}},
+        "ansible_selinux": {"status": "enabled", "mode": "enforcing"}, "ansible_pkg_mgr": "yum",
+        "provision_apache": {"service": "httpd", "modules_enabled": ["alias", "proxy"],
+                             "load_modules": {"a_module": "/a.so", "b_module": "/b.so"}},
+        "provision_packages": {"httpd": "2.4.6", "z": "1"},
+        "provision_units": {"httpd.service": {"ActiveState": "active"}},
+        "provision_files": {"/a": {"kind": "directory"}, "/z": {"kind": "file", "mode": "644"}},
+        "provision_users": ["apache", "web"],
+        "provision_firewalld": {"running": True, "services": ["http", "ssh"], "ports": ["8080/tcp", "8081/tcp"]},
+        "provision_sebools": {"httpd_can_network_connect": True},
+        "provision_pending_handlers": ["reload-a", "reload-b"]}
+    assert list(facts_cmd.as_setup(_facts())["provision_packages"]) == ["httpd", "z"]
+    assert list(facts_cmd.as_setup(_facts())["provision_files"]) == ["/a", "/z"]
+    debian = facts_cmd.as_setup(_facts(family="debian", selinux=None, python=None, os={}))
+    assert (debian["ansible_os_family"], debian["ansible_pkg_mgr"], debian["ansible_selinux"],
+            debian["ansible_python"], debian["ansible_distribution"], debian["ansible_distribution_version"],
+            debian["ansible_distribution_major_version"], debian["ansible_distribution_release"]) == (
+        "Debian", "apt", {"status": "disabled", "mode": ""}, {"version": {}}, "", "", "", "")
+    assert facts_cmd.as_setup(_facts(selinux="Disabled"))["ansible_selinux"] == {"status": "disabled",
+                                                                                  "mode": "disabled"}
+    assert facts_cmd.as_setup(_facts(selinux="Permissive"))["ansible_selinux"] == {"status": "enabled",
+                                                                                   "mode": "permissive"}
+
+
+def _two_app_inventory(tmp_path):
+    from provision.inventory import load
+    path = tmp_path / "inv.yml"
+    path.write_text("all:\n  children:\n    proxies:\n      hosts:\n        proxy: {ansible_host: 192.0.2.10}\n"
+                    "    backends:\n      hosts:\n        web1:\n          ansible_host: 192.0.2.11\n"
+                    "          apps:\n          - {name: hello, port: 8080, message: Hello world!}\n"
+                    "          - {name: howdy, port: 8081, message: Howdy world!}\n")
+    return load(path)
+
+
+@pytest.mark.parametrize("codes, answers", [(("200", ""), [True, False]), (("302", "404"), [True, False]),
+                                            (("500", "abc"), [False, False])])
+def test_status_record_of_a_backend_exactly(tmp_path, codes, answers):
+    from provision.engine import Options
+    inv = _two_app_inventory(tmp_path)
+    text = (f"@@@ status-last-deploy\nnot json\n@@@ status-app hello\n{codes[0]}\n@@@ status-app howdy\n"
+            f"{codes[1]}\n" + (PAGES.parent / "debian12" / "facts-backend.txt").read_text())
+    record = status.interpret(inv.hosts["web1"], text, inv, Options())
+    assert (record["host"], record["groups"], record["last_deploy"]) == ("web1", ["backends"], None)
+    assert "members" not in record and "balancer_error" not in record
+    assert record["would_change"][0] == "file /opt/provision/apps/hello/app.py"
+    assert record["would_change"][-1] == "restart provision-app-hello.service"
+    assert record["apps"] == [
+        {"app": "hello", "unit": "provision-app-hello.service", "state": "active",
+         "since": "Sat 2026-11-28 09:28:07 UTC", "address": "192.0.2.11:8080", "http": codes[0],
+         "answers": answers[0]},
+        {"app": "howdy", "unit": "provision-app-howdy.service", "state": "unknown", "since": "",
+         "address": "192.0.2.11:8081", "http": codes[1], "answers": answers[1]}]
+
+
+def test_status_record_of_a_proxy_whose_manager_does_not_answer(tmp_path):
+    from provision.engine import Options
+    inv = _two_app_inventory(tmp_path)
+    last = '{"user": "root", "result": "ok"}'
+    text = (f"@@@ status-last-deploy\n{last}\n@@@ status-balancer\ncurl: (7) refused\n"
+            + (PAGES.parent / "debian12" / "facts-proxy.txt").read_text())
+    record = status.interpret(inv.hosts["proxy"], text, inv, Options())
+    assert {k: v for k, v in record.items() if k != "would_change"} == {
+        "host": "proxy", "groups": ["proxies"], "last_deploy": {"user": "root", "result": "ok"}, "members": [],
+        "balancer_error": "balancer-manager did not answer on the loopback"}
+    assert status.roles_of(inv.hosts["proxy"]) and len(status.roles_of(inv.hosts["proxy"])) == 1

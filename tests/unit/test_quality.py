@@ -73,3 +73,71 @@ def test_every_pure_module_exists_and_mutmut_is_told_to_mutate_it():
         files = quality.module_files(m)
         assert files and all((quality.ROOT / f).is_file() for f in files), m
         assert all(any(fnmatch.fnmatch(str(f), p) for p in patterns) for f in files), m
+
+
+def test_one_file_of_a_package_scores_into_the_package():
+    assert quality.module_of("inventory") == ("inventory", None)
+    assert quality.module_of("inventory.validate") == ("inventory", Path("provision/inventory/validate.py"))
+    assert quality.module_of("ops.balancer_manager") == ("ops.balancer_manager", None)
+    import pytest
+    from provision.errors import UserError
+    for bad in ("transport", "inventory.nope", "ops.session"):
+        with pytest.raises(UserError, match=f"^--module: '{bad}' is not a pure module"):
+            quality.module_of(bad)
+
+
+def test_mutant_names_to_files_functions_and_patterns():
+    assert quality.source_of("provision.inventory.x_load__mutmut_1") == Path("provision/inventory/__init__.py")
+    assert quality.function_of("provision.ops.status.x_interpret__mutmut_3") == "interpret"
+    assert quality.function_of("provision.ops.status.x__plan_text__mutmut_3") == "_plan_text"
+    assert quality.function_of("provision.ops.drain.x\u01c1ProxyOutcome\u01c1drained_before__mutmut_1") == \
+        "ProxyOutcome.drained_before"
+    assert quality.mutant_pattern(Path("provision/inventory/__init__.py")) == "provision.inventory.x*"
+    assert quality.mutant_pattern(Path("provision/inventory/ini.py")) == "provision.inventory.ini.x*"
+    assert quality._patterns("ops.drain", [Path("provision/ops/drain.py")], False) == [
+        "provision.ops.drain.x_member_urls*", "provision.ops.drain.x_balanced*",
+        "provision.ops.drain.x\u01c1ProxyOutcome\u01c1drained_before*"]
+
+
+def test_a_mixed_module_scores_only_its_pure_functions():
+    names = ["provision.ops.status.x_interpret__mutmut_1", "provision.ops.status.x_collect__mutmut_1",
+             "provision.ops.status.x_main__mutmut_2", "provision.ops.status.x_plain_lines__mutmut_9"]
+    assert quality._scored("ops.status", names) == [names[0], names[3]]
+    assert quality._scored("sites", names) == names
+    for module, functions in quality.PURE_FUNCTIONS.items():
+        assert module in quality.PURE_MODULES
+        import importlib
+        mod = importlib.import_module(f"provision.{module}")
+        for f in functions:
+            owner, _, name = f.rpartition(".")
+            assert hasattr(getattr(mod, owner) if owner else mod, name), f
+
+
+def test_unchecked_mutants_are_counted_apart_from_the_score():
+    codes = {"m.a": 1, "m.b": None, "m.c": None, "m.d": 0}
+    result = quality.score(codes, {"m.d": DIFF}, {})
+    assert (result["mutants"], result["killed"], result["unchecked"], result["score"]) == (4, 1, 2, 0.5)
+    text = quality.markdown({"modules": {"sites": {**result, "date": "d", "minutes": 3.5,
+                                                   "seconds_per_mutant": 0.71}}})
+    assert "| sites | 4 | 1 | 1 | 0 | 2 | 50.0% | FAIL | d | 3.5 | 0.71 |" in text
+    assert "| apply | - | - | - | - | - | - | not run | - | - | - |" in text
+
+
+def test_each_named_mutation_still_finds_its_line_and_the_last_run_killed_all_twelve():
+    import os
+    import pytest
+    if "MUTANT_UNDER_TEST" in os.environ:
+        pytest.skip("under mutmut the sources hold every mutant")
+    assert len(quality.NAMED) == 12
+    for what, rel, old, new in quality.NAMED:
+        assert (quality.ROOT / rel).read_text().count(old) == 1 and old != new, what
+    rows = quality.load_results()["named"]["rows"]
+    assert [r["mutation"] for r in rows] == [n[0] for n in quality.NAMED]
+    assert all(r["killed_by"] and r["killed_by"].startswith("tests/unit/") for r in rows), rows
+
+
+def test_module_option_takes_a_prefix_or_a_list():
+    ops = [(m, None) for m in quality.PURE_MODULES if m.startswith("ops.")]
+    assert len(ops) == 6 and quality.targets_of("ops") == ops
+    assert quality.targets_of("sites, inventory.ini") == [("sites", None),
+                                                         ("inventory", Path("provision/inventory/ini.py"))]

@@ -30,6 +30,10 @@ def refusal(edit) -> str:
 
 def test_the_good_long_form_and_no_long_form_pass():
     model.validate(copy.deepcopy(GOOD), "w")
+    v = copy.deepcopy(GOOD)
+    v["pools"]["api"]["members"] = ["Web2:api", "9web"]
+    v["sites"][0]["routes"].append({"path": "/apiX", "pool": "api"})     # not the same path as /api/
+    model.validate(v, "w")
     model.validate({}, "w")
     model.validate({"pools": None, "sites": None, "other": 1}, "w")
 
@@ -233,7 +237,7 @@ WEB2 = backend("web2", "10.0.0.2", ("howdy", 8081), ("api", 8082))
 OTHER = backend("db1", "10.0.0.9", ("pg", 5432))
 INV = Inv([WEB1, WEB2], {"blue": [WEB2, OTHER], "db": [OTHER]})
 DEFAULTS = {"proxy_mode": "balancer", "lbmethod": "bytraffic", "balancer_retry": 7, "balancer_timeout": 31,
-            "balancer_connectiontimeout": 3, "balancer_failonstatus": [503], "balancer_failontimeout": False,
+            "balancer_connectiontimeout": 3, "balancer_failonstatus": [503], "balancer_failontimeout": True,
             "server_name": "front.test"}
 
 
@@ -266,12 +270,12 @@ def test_references_each_refusal_word_for_word():
 def test_short_form_model_from_the_role_settings():
     proxy = model.build(_proxy_host(), INV, DEFAULTS)
     pool = proxy.pools[0]
-    assert proxy.short and proxy.pools == (pool,)
+    assert proxy.short is True and proxy.pools == (pool,)
     assert proxy.sites == (Site("front.test", routes=(Route("/", "pool", pool="mycluster"),)),)
     assert pool == Pool("mycluster", (Member("web1", "hello", "10.0.0.1", 8080), Member("web2", "howdy", "10.0.0.2", 8081),
                                       Member("web2", "api", "10.0.0.2", 8082)),
                         lbmethod="bytraffic", retry=7, timeout=31, connectiontimeout=3, failonstatus=(503,),
-                        failontimeout=False, balancer=True, routes=True, sticky=False)
+                        failontimeout=True, balancer=True, routes=True, sticky=False)
     single = model.build(_proxy_host(), INV, {**DEFAULTS, "proxy_mode": "single"}).pools[0]
     assert not single.balancer and single.url == "http://10.0.0.1:8080"
     assert model.build(_proxy_host(), None, DEFAULTS).pools[0].members == ()
@@ -281,14 +285,14 @@ def test_long_form_model_from_the_variables():
     v = copy.deepcopy(GOOD)
     proxy = model.build(_proxy_host(**v), INV, DEFAULTS)
     web, api = proxy.pools
-    assert not proxy.short
+    assert proxy.short is False
     assert web == Pool("web", (Member("web1", "hello", "10.0.0.1", 8080),
                                Member("web2", "howdy", "10.0.0.2", 8081, 2, True),
                                Member("web2", "api", "10.0.0.2", 8082, 2, True)),
                        lbmethod="bybusyness", sticky=True, retry=0, timeout=3600, connectiontimeout=1,
                        failonstatus=(500, 599), failontimeout=False, routes=True)
     assert api == Pool("api", (Member("web2", "api", "10.0.0.2", 8082),), lbmethod="bytraffic", sticky=False,
-                       retry=7, timeout=31, connectiontimeout=3, failonstatus=(503,), failontimeout=False,
+                       retry=7, timeout=31, connectiontimeout=3, failonstatus=(503,), failontimeout=True,
                        routes=False)
     first, second = proxy.sites
     assert first == Site("app.example.test", ("*.app.example.test",), (
