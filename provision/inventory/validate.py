@@ -404,7 +404,7 @@ def _closest(key: str) -> str | None:
         return None
     limit = 1 if len(key) < 8 else 2
     for known in KNOWN_VARS:
-        if key in (known + "s", known[:-1]) or known == key + "s":
+        if key == known + "s" or known == key + "s":
             continue        # a plural is a different variable, not a typo
         if abs(len(known) - len(key)) <= limit and _distance(key, known) <= limit:
             return known

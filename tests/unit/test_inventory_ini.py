@@ -21,6 +21,7 @@ def parsed(text: str) -> InventoryData:
     ("...", "..."), ("1j", "1j"), ("b'x'", "x"), ("/etc/x", "/etc/x"), ("[1", "[1"), ("1 +", "1 +"),
 ])
 def test_values_as_ansible_reads_them(text, value):
+    ini._literals.clear()       # remembered per text: computed again here
     assert ini.parse_value(text) == value
     assert type(ini.parse_value(text)) is type(value)
 

@@ -32,6 +32,7 @@ def test_split_port(pattern, split):
     ("h[1:2]-[a:b]", ["h1-a", "h1-b", "h2-a", "h2-b"]),
     ("[9:10]", ["9", "10"]),
     ("[3:3]", ["3"]),
+    ("db-[c:c]", ["db-c"]),
 ])
 def test_expand_in_order(pattern, names):
     assert ranges.expand(pattern, "w") == names

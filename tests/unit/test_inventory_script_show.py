@@ -64,6 +64,9 @@ def test_script_output_that_is_not_json():
         script.parse_output("inv.sh", "[" * 100000)
     assert str(err.value) == "inv.sh: inventory script output is nested too deeply"
     assert script.parse_output("x", '{"a": [1]}') == {"a": [1]}
+    with pytest.raises(InventoryError) as err:
+        script.parse_output("inv.sh", "x" * 100)
+    assert str(err.value).endswith(f"at line 1): {'x' * 80!r}")
 
 
 def _loaded(tree, merged):
@@ -90,8 +93,16 @@ def test_graph_over_the_bound_is_refused(monkeypatch):
     with pytest.raises(InventoryError) as err:
         show.graph(_loaded(TREE, {}))
     assert str(err.value) == "inv.json: --graph: the tree is over 3 lines (groups shared by many parents); use --list"
+    monkeypatch.setattr(show, "MAX_LINES", 10)
+    with pytest.raises(InventoryError, match="the tree is over 10 lines"):
+        show.graph(_loaded(TREE, {}))
     monkeypatch.setattr(show, "MAX_LINES", 11)
     assert len(show.graph(_loaded(TREE, {})).splitlines()) == 11
+
+
+def test_hosts_of_all_itself_show_under_ungrouped_only():
+    assert show.graph(_loaded({"all": {"hosts": ["h0"]}, "web": ["h1"]}, {})) == \
+        "@all:\n  |--@ungrouped:\n  |  |--h0\n  |--@web:\n  |  |--h1"
 
 
 def test_host_and_list_mask_secrets():

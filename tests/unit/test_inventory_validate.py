@@ -224,6 +224,20 @@ def test_jump_forms():
     assert jump("-o ProxyJump=u@c.test:2222,d.test") == "u@c.test:2222,d.test"
     assert jump("-o 'proxyjump d.test'") == "d.test"
     assert jump("") is None
+    assert jump("-J X") == "X" and jump("-J [::1]") == "[::1]"
+
+
+def test_a_host_named_only_gets_its_address_from_its_own_ssh_config(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.write_text("Host web1\n  HostName 10.0.0.5\n")
+    two.write_text("Host web1\n  HostName 10.0.0.6\n")
+    def address(config, name="web1"):
+        host = validate.build_host(name, {"ssh_config": str(config)}, {}, [], BASE)
+        return host.address, host.explicit_address
+    assert address(one) == ("10.0.0.5", False) and address(two) == ("10.0.0.6", False)
+    assert address(one, "web2") == ("web2", False)
+    host = validate.build_host("web1", {"ssh_config": str(tmp_path / "nope")}, {}, [], BASE)
+    assert host.unusable == f"{tmp_path}/nope: cannot read ssh_config: No such file or directory"
 
 
 def test_named_by_inventory_name_only():
@@ -245,10 +259,16 @@ def test_host_or_address(value, ok):
 
 
 def test_did_you_mean_only_near_names():
+    validate._SUGGESTIONS.clear()       # remembered per name: computed again here
+    assert refusal({"lbmetod": "x"}) == "lbmetod.yml: host 'h1': unknown field 'lbmetod' (did you mean 'lbmethod'?)"
     assert validate._closest("lbmetod") == "lbmethod"
     assert validate._closest("proxy_mdoe") == "proxy_mode"
     assert validate._closest("balancer_timeuot") == "balancer_timeout"
     assert validate._closest("tls") is None and validate._closest("apps2") == "apps"
     assert validate._closest("proxy_modes") is None and validate._closest("tls_name") is None
+    assert validate._closest("lbmetho") == "lbmethod"       # a dropped last letter is a typo, not a plural
+    assert validate._closest("tls_kxx") is None and validate._closest("lbmethxx") == "lbmethod"
+    assert validate._closest("lbmetxxx") is None
     assert validate._distance("ab", "ba") == 1 and validate._distance("abc", "") == 3
     assert validate._distance("kitten", "sitting") == 3
+    assert validate._distance("", "ab") == 2 and validate._distance("aaa", "a") == 2
