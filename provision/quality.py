@@ -76,6 +76,12 @@ EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
         (r'pending\[parent\]\[("XXstateXX"|"STATE")\]|pending\[parent\]\["state"\] != "children"|'
          r'pending\[parent\]\["state"\] == "(XXchildrenXX|CHILDREN)"|todo\.append\(None\)', _PENDING_CHAIN),
         (r"width = 1$", "zfill(1) leaves every number's text as it is"),
+        (r"ensure_ascii=None\)", "None is false, as False is"),
+        (r'pending\[group\] = \{"line": where, "state": "vars", ("XXparentsXX"|"PARENTS"): \[\]\}',
+         "a group named in [g:vars] is in the graph already, so [p:children] adds it directly: its entry "
+         "never gets parents"),
+        (r"_add_pending\(data, group, pending, None\)", "the place only names a group that is its own child, "
+                                                        "which a pending group never is"),
         (r"letters\.rindex\(", "each letter occurs once in ascii_letters"),
         (r"\(last - first\) (/ step >|// step >=) MAX_EXPANSION",
          "a range of 100,001 names is refused by expand() with the same message"),

@@ -35,6 +35,7 @@ def test_values_as_ansible_reads_them(text, value):
     ("''", [""]),
     ("x=''y", ["x=y"]),
     ("", []),
+    ('x="" Xa', ["x=", "Xa"]),
 ])
 def test_words_as_shlex_splits_them(line, words):
     assert ini.split_words(line) == words
@@ -103,6 +104,14 @@ def test_refusals_word_for_word(text, message):
     with pytest.raises(InventoryError) as err:
         parsed(text)
     assert str(err.value) == message
+
+
+def test_a_value_keeps_its_own_equals_signs_and_a_group_is_not_its_own_child():
+    data = parsed("[web]\nh1 q=a=b\n[web:vars]\nurl = http://a/?q=1&r=2\n")
+    assert data.groups["web"].vars == {"url": "http://a/?q=1&r=2"} and data.hosts["h1"].vars == {"q": "a=b"}
+    with pytest.raises(InventoryError) as err:
+        parsed("[a:children]\na\n")
+    assert str(err.value) == "hosts.ini:2: group 'a': cannot be a child of itself"
 
 
 def test_a_group_declared_after_its_vars_is_fine_and_a_comment_line_is_nothing():

@@ -35,6 +35,9 @@ def test_groups_hosts_and_variables_from_list_json():
     assert data.groups["web"].children == ["db"] and data.groups["db"].hosts == ["h3"]
     assert data.groups["solo"].hosts == ["solo"] and data.groups["solo"].vars == {"x": 2}
     assert data.hosts["h1"].vars == {"v": 1} and data.hosts["h2"].vars == {} and data.hosts["h1"].where == "inv.sh"
+    assert data.hosts["h1"].origins == {"v": "inv.sh"} and data.groups["web"].origins == {"a": "inv.sh"}
+    data = parsed({"_meta": {"hostvars": {}}, "web": {"vars": {"a": 1}}, "db": ["h1"]})
+    assert data.groups["web"].hosts == [] and data.groups["web"].vars == {"a": 1} and list(data.hosts) == ["h1"]
     asked = []
     data = parsed({"web": ["h1", "h1"]}, lambda name: asked.append(name) or {"w": name})
     assert asked == ["h1"] and data.hosts["h1"].vars == {"w": "h1"}
@@ -48,6 +51,11 @@ def test_groups_hosts_and_variables_from_list_json():
     ({"web": {"hosts": ["h1"], "vars": [1]}}, "inv.sh: group 'web': field 'vars' must be an object"),
     ({"web": {"children": "db"}}, "inv.sh: group 'web': field 'children' must be a list"),
     ({"web": ["h1"], "_meta": {"hostvars": {"h1": [1]}}}, "inv.sh: host 'h1': variables must be an object"),
+    ({"web": {"children": ["web"]}}, "inv.sh: group 'web': cannot be a child of itself"),
+    ({"web": {"children": ["a/b"]}}, "inv.sh: group 'a/b': must be a plain name (no '/', '\\', '.' or '..'), since "
+                                     "it names a file in group_vars/ or host_vars/"),
+    ({"a/b": ["h1"]}, "inv.sh: group 'a/b': must be a plain name (no '/', '\\', '.' or '..'), since it names a "
+                      "file in group_vars/ or host_vars/"),
 ])
 def test_refusals_word_for_word(tree, message):
     with pytest.raises(InventoryError) as err:
@@ -98,6 +106,14 @@ def test_graph_over_the_bound_is_refused(monkeypatch):
         show.graph(_loaded(TREE, {}))
     monkeypatch.setattr(show, "MAX_LINES", 11)
     assert len(show.graph(_loaded(TREE, {})).splitlines()) == 11
+
+
+def test_hosts_of_all_itself_are_listed_under_ungrouped_only_and_dates_print_as_text():
+    import datetime
+    loaded = _loaded({"all": {"hosts": ["h0"]}}, {"h0": {"day": datetime.date(2026, 1, 2)}})
+    assert json.loads(show.listing(loaded)) == {"all": {"children": ["ungrouped"]}, "ungrouped": {"hosts": ["h0"]},
+                                                "_meta": {"hostvars": {"h0": {"day": "2026-01-02"}}}}
+    assert show.host(loaded, "h0") == '{\n    "day": "2026-01-02"\n}'
 
 
 def test_hosts_of_all_itself_show_under_ungrouped_only():
