@@ -118,6 +118,12 @@ EQUIVALENT_PATTERNS: dict[str, list[tuple[str, str]]] = {
         (r'key = r\.path\.rstrip\("/"\) or "XX/XX"', "'/' is the only path that strips to nothing, so any "
                                                        "stand-in for it stays unique"),
     ],
+    "ops.status": [
+        (r'record\.get\("would_change", (None)?\)', "a record without would_change is up to date either way"),
+    ],
+    "ops.adhoc": [
+        (r"^\s*print\(file=stream\)$", "print() and print('') write the same empty line"),
+    ],
     "roles.proxy": [
         (r"setting\(host, None, ['\"](?!proxy_mode)", _SETTING),
         (r"modules\(host, None, platform\)", _SETTING),

@@ -34,9 +34,11 @@ def test_every_field_of_a_debian12_page():
 
 
 def test_each_balancer_keeps_its_own_members():
-    page = P246 + P246.replace("balancer://mycluster", "balancer://api").replace("web1-hello", "api-1")
+    page = (P246 + P246.replace("balancer://mycluster", "balancer://api").replace("web1-hello", "api-1")
+            + P246.replace("balancer://mycluster", "balancer://static").replace("web1-hello", "static-1"))
     assert [(m.balancer, m.route) for m in bm.parse(page)] == [
-        ("mycluster", "web1-hello"), ("mycluster", "web2-howdy"), ("api", "api-1"), ("api", "web2-howdy")]
+        ("mycluster", "web1-hello"), ("mycluster", "web2-howdy"), ("api", "api-1"), ("api", "web2-howdy"),
+        ("static", "static-1"), ("static", "web2-howdy")]
 
 
 def test_a_page_with_no_balancer_has_no_members_and_other_pages_are_refused():
@@ -90,6 +92,19 @@ def test_audit_fields_and_function_whole(monkeypatch):
     assert entry == {"time": "2026-01-02T03:04:05Z", "control": "ctl", "user": "alice", "inventory": "lab.yml",
                      "changes": 2, "changed": ["a", "b"]}
     assert audit.fields("lab.yml", [])["time"].endswith("Z")
+
+
+def test_audit_time_is_utc_whatever_the_local_zone(monkeypatch):
+    import time
+    monkeypatch.setenv("TZ", "Etc/GMT-9")
+    time.tzset()
+    try:
+        stamp = datetime.datetime.strptime(audit.fields("x", [])["time"], "%Y-%m-%dT%H:%M:%SZ")
+        utc_now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        assert abs((utc_now - stamp).total_seconds()) < 120
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
     assert audit.function({"changes": 0, "x": "it's"}, "/tmp/l/d.log") == (
         "provision_audit() {\n"
         "  if [ \"$1\" -eq 0 ]; then r=ok; else r=failed; fi\n"
@@ -155,7 +170,9 @@ def test_status_texts_line_by_line():
                           {"app": "api", "state": "active", "since": "Tue", "address": "10.0.0.1:8082",
                            "http": "502", "answers": False}]},
         "web2": {"error": "timed out"}}}
+    data["hosts"] = {"web0": {"error": "refused"}, **data["hosts"]}
     assert status.plain_lines(data) == [
+        "web0 | failed | refused",
         "proxy | last deploy | no deploy recorded",
         "proxy | deploy | up to date",
         "proxy | balancer | down",
@@ -205,6 +222,7 @@ def test_run_output_keeps_the_last_lines_on_screen():
     lines = [f"l{i}" for i in range(1, 42)]
     assert adhoc._tail("\n".join(lines) + "\n\n") == "\n".join(["... (1 earlier lines in --json)"] + lines[1:])
     assert adhoc._tail("\n".join(lines[:40]) + "\n") == "\n".join(lines[:40])
+    assert adhoc._tail("a  \n\n") == "a  " and adhoc._tail("aX\n") == "aX"
 
 
 def _facts(**over):
@@ -278,6 +296,18 @@ def test_status_record_of_a_backend_exactly(tmp_path, codes, answers):
          "answers": answers[0]},
         {"app": "howdy", "unit": "provision-app-howdy.service", "state": "unknown", "since": "",
          "address": "192.0.2.11:8081", "http": codes[1], "answers": answers[1]}]
+
+
+def test_status_record_without_its_sections_and_with_a_split_code(tmp_path):
+    from provision.engine import Options
+    inv = _two_app_inventory(tmp_path)
+    facts = (PAGES.parent / "debian12" / "facts-backend.txt").read_text()
+    record = status.interpret(inv.hosts["web1"], "@@@ status-app hello\n2\n00\n" + facts, inv, Options())
+    assert record["last_deploy"] is None
+    assert [(a["http"], a["answers"]) for a in record["apps"]] == [("200", True), ("", False)]
+    proxy = status.interpret(inv.hosts["proxy"], (PAGES.parent / "debian12" / "facts-proxy.txt").read_text(), inv,
+                             Options())
+    assert proxy["members"] == [] and proxy["balancer_error"] == "balancer-manager did not answer on the loopback"
 
 
 def test_status_record_of_a_proxy_whose_manager_does_not_answer(tmp_path):
