@@ -167,10 +167,12 @@ CONNECTION_REFUSALS = [
     ({"ansible_sudo_pass": 1234},
      "ansible_sudo_pass.yml: host 'h1': field 'ansible_sudo_pass' must be one line of text (value not shown)"),
     ({"ansible_ssh_common_args": "-v"}, "ansible_ssh_common_args.yml: host 'h1': field 'ansible_ssh_common_args': "
-                                        "'-v' is not supported (only -o ProxyJump=… or -J …)"),
+                                        "'-v' is not supported (only -o Key=Value or -J HOST, with ProxyJump (or -J), "
+                                        "StrictHostKeyChecking yes/accept-new, UserKnownHostsFile, ControlMaster, "
+                                        "ControlPersist, ControlPath)"),
     ({"ansible_ssh_extra_args": "-o StrictHostKeyChecking=no"},
-     "ansible_ssh_extra_args.yml: host 'h1': field 'ansible_ssh_extra_args': ssh option 'StrictHostKeyChecking' is "
-     "not supported (only -o ProxyJump=… or -J …)"),
+     "ansible_ssh_extra_args.yml: host 'h1': field 'ansible_ssh_extra_args': StrictHostKeyChecking=no is not "
+     "supported: host keys are always checked (accept-new, or --accept-new-host-keys, trusts new hosts once)"),
     ({"ansible_ssh_common_args": "-o 'ProxyJump=a"},
      "ansible_ssh_common_args.yml: host 'h1': field 'ansible_ssh_common_args': No closing quotation"),
     ({"ansible_ssh_common_args": "-J -x"},
@@ -204,7 +206,7 @@ def test_connection_fields_later_spelling_wins_and_paths_are_resolved():
     assert host.unusable is None
     assert (host.address, host.port, host.user, host.key, host.become, host.become_user, host.become_password,
             host.proxy_jump, host.ssh_config, host.explicit_address) == (
-        "10.0.0.2", 2222, "deploy", "/srv/inv/keys/id", True, "root", "s3cret", "u@[::1]:22",
+        "10.0.0.2", 2222, "deploy", "/srv/inv/keys/id", True, "root", "one", "bastion",
         "/srv/inv/lab/ssh_config", True)
     assert "ansible_become_password" not in host.vars and "ansible_become_pass" not in host.vars
     assert host.vars["ansible_user"] == "a"
