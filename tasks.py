@@ -163,12 +163,14 @@ def deploy(c, inventory=None, mode=None, check=False, diff=False, limit=None, fo
             "peers": "also time Ansible, pyinfra and a naive Fabric script (bench/peers/) in the same run",
             "cold_runs": "with --peers: cold runs per tool at 3 hosts (median)",
             "large": "web hosts added for one more size, ours only (97: the 100-host scenario)",
-            "render": "only render docs/bench.md and the README's table from docs/bench.json (no lab)"})
-def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, render=False):
+            "render": "only render docs/bench.md and the README's table from docs/bench.json (no lab)",
+            "only": "only these sizes, as host counts (e.g. 3 or 23,100); the JSON's other sizes are kept"})
+def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, render=False, only=None):
     """Time deploy on the lab: cold, no-op, drift, change and the ssh floor; exits 1 on a missed target."""
-    from provision.bench import main, render as render_docs
+    from provision.bench import main, parse_only, render as render_docs
+    sizes = parse_only(only)
     code = render_docs() if render else main(extra=int(extra), runs=int(runs), json_path=json, with_peers=peers, cold_runs=int(cold_runs),
-                large=int(large))
+                large=int(large), only=sizes)
     if code:
         raise Exit(code=code)
 

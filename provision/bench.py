@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UserError
+
 # Other tools doing the same job (bench/peers/), timed in the same run by `invoke bench --peers`.
 TOOLS = ("ansible", "pyinfra", "fabric")
 
@@ -212,6 +214,41 @@ def markdown(columns, table: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class BenchOptionError(UserError):
+    """An `invoke bench` option that names no size of the bench."""
+
+
+def parse_only(text: str | None) -> set[int] | None:
+    """``--only 3,23`` as a set of host counts (None: every size)."""
+    if not text:
+        return None
+    try:
+        return {int(n) for n in str(text).split(",")}
+    except ValueError:
+        raise BenchOptionError(f"--only {text}: expected host counts separated by commas, e.g. 3 or 23,100") from None
+
+
+def sizes_to_run(extra: int, large: int, only: set[int] | None = None) -> list[int]:
+    """Extra hosts per size to measure: 0 (3 hosts), ``extra`` and ``large``; with ``only``, just
+    the sizes whose host count it names (so a long bench can run one size per lab hold)."""
+    sizes = sorted({0, extra} | ({large} if large else set()))
+    if only is None:
+        return sizes
+    unknown = only - {3 + e for e in sizes}
+    if unknown:
+        raise BenchOptionError(f"--only {','.join(map(str, sorted(unknown)))}: not a size of this bench "
+                         f"(host counts: {', '.join(str(3 + e) for e in sizes)})")
+    return [e for e in sizes if 3 + e in only]
+
+
+def merged(previous: dict | None, new: dict) -> dict:
+    """``new`` with the sizes of ``previous`` it did not measure kept as they were; each size
+    carries the date, load and command of the run that measured it."""
+    fresh = {s["hosts"] for s in new["sizes"]}
+    kept = [s for s in (previous or {}).get("sizes", []) if s["hosts"] not in fresh]
+    return {**new, "sizes": sorted(kept + new["sizes"], key=lambda s: s["hosts"])}
+
+
 def to_json(result: dict) -> str:
     return json.dumps(result, indent=2, sort_keys=False) + "\n"
 
@@ -259,7 +296,13 @@ def bench_md(result: dict) -> str:
     head = [BENCH_MD_INTRO, f"- Date: {result.get('date')}", f"- Cores: {result.get('cores')}, Python "
             f"{result.get('python')}" + (f", load average {load[0]:.1f} when it started (the machine is shared)"
                                          if load else ""),
-            f"- Command: `{result.get('command')}`", ""]
+            f"- Command: `{result.get('command')}`"]
+    if any("command" in s for s in result["sizes"]):
+        head += ["", "Each size was measured in one run, peers included (the lab is shared, so sizes may come "
+                 "from separate runs):", ""]
+        head += [f"- {s['hosts']} hosts: {s.get('date')}, load average {s['load'][0]:.1f}, `{s.get('command')}`"
+                 for s in result["sizes"] if "command" in s]
+    head.append("")
     return "\n".join(head) + "\n" + markdown(COLUMNS, rows(result["sizes"])) + "\n## Targets\n\n" + \
         markdown(("check", "target", "measured", "result"), check_rows(result["checks"]))
 
@@ -518,22 +561,25 @@ def render(log=print) -> int:
 
 
 def main(extra: int = 20, runs: int = 5, json_path: str | None = None, log=print, with_peers: bool = False,
-         cold_runs: int = 3, large: int = 0) -> int:
+         cold_runs: int = 3, large: int = 0, only: set[int] | None = None) -> int:
     from provision.lab import api
     inventory = ROOT / INVENTORY
     saved = inventory.read_bytes()
+    todo = sizes_to_run(extra, large, only)
     command = ["invoke", "bench", "--extra", str(extra), "--runs", str(runs)]
     command += ["--peers", "--cold-runs", str(cold_runs)] if with_peers else []
     command += ["--large", str(large)] if large else []
+    command += ["--only", ",".join(str(n) for n in sorted(only))] if only else []
     result = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cores": os.cpu_count(), "python": sys.version.split()[0],
               "load": os.getloadavg(), "command": " ".join(command), "sizes": []}
     if with_peers:
         from provision import peers
         peers.ensure_venv(log)
     try:
-        for size_extra in sorted({0, extra} | ({large} if large else set())):
+        for size_extra in todo:
             try:
-                size = bench_size(api, size_extra, runs, log)
+                size = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "load": os.getloadavg(),
+                        "command": result["command"], **bench_size(api, size_extra, runs, log)}
                 result["sizes"].append(size)
                 if with_peers and not (large and size_extra == large):     # peers at 3 and 23 hosts only
                     peer_size(api, size, cold_runs, log)
@@ -550,6 +596,9 @@ def main(extra: int = 20, runs: int = 5, json_path: str | None = None, log=print
         restore = deploy("--mode", "balancer")
         if restore.rc != 0:
             log(f"warning: the restoring deploy exited {restore.rc}:\n{restore.output[-2000:]}")
+    target = Path(json_path) if json_path else ROOT / "docs" / "bench.json"
+    if only and target.exists():     # one size of a longer bench: the other sizes stay
+        result = merged(json.loads(target.read_text()), result)
     if json_path:        # elsewhere: the committed docs stay as they are
-        return finish(result, Path(json_path), None, None, log)
-    return finish(result, ROOT / "docs" / "bench.json", ROOT / "docs" / "bench.md", ROOT / "README.md", log)
+        return finish(result, target, None, None, log)
+    return finish(result, target, ROOT / "docs" / "bench.md", ROOT / "README.md", log)

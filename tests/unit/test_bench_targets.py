@@ -3,7 +3,10 @@ table is the one rendered from the committed docs/bench.json."""
 import json
 from pathlib import Path
 
+import pytest
+
 from provision import bench
+from provision.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,3 +54,39 @@ def test_readme_table_matches_the_committed_json():
     readme = (ROOT / "README.md").read_text()
     assert bench.with_readme_table(readme, result) == readme, "README's table is not the one from docs/bench.json"
     assert (ROOT / "docs/bench.md").read_text() == bench.bench_md(result)
+
+
+def test_only_picks_sizes_by_host_count():
+    assert bench.sizes_to_run(20, 97) == [0, 20, 97]
+    assert bench.sizes_to_run(20, 0) == [0, 20]
+    assert bench.sizes_to_run(20, 97, {3}) == [0]
+    assert bench.sizes_to_run(20, 97, {23, 100}) == [20, 97]
+    assert bench.parse_only("23,100") == {23, 100}
+    assert bench.parse_only(None) is None
+
+
+def test_only_rejects_a_size_the_bench_does_not_have_in_one_line():
+    with pytest.raises(UserError, match=r"^--only 50: not a size of this bench \(host counts: 3, 23\)$"):
+        bench.sizes_to_run(20, 0, {3, 50})
+    with pytest.raises(UserError, match=r"^--only x: expected host counts"):
+        bench.parse_only("x")
+
+
+def test_a_size_measured_alone_replaces_its_own_and_keeps_the_others():
+    previous = measured()
+    previous["sizes"].append({"hosts": 23, "command": "old 23", "floor": {}, "scenarios": {}})
+    new = {**measured(noop=0.7), "command": "invoke bench --only 3"}
+    new["sizes"][0]["command"] = "invoke bench --only 3"
+    out = bench.merged(previous, new)
+    assert [s["hosts"] for s in out["sizes"]] == [3, 23]
+    assert out["sizes"][0]["scenarios"]["no-op"]["median"] == 0.7
+    assert out["sizes"][1]["command"] == "old 23"
+    assert out["command"] == "invoke bench --only 3"
+    assert bench.merged(None, new)["sizes"] == new["sizes"]
+
+
+def test_bench_md_names_the_run_of_each_size():
+    result = measured()
+    result["sizes"][0].update(date="2026-01-02 10:00 UTC", load=[3.25, 2.0, 1.0], command="invoke bench --only 3")
+    result["checks"] = bench.checks(result["sizes"])
+    assert "- 3 hosts: 2026-01-02 10:00 UTC, load average 3.2, `invoke bench --only 3`" in bench.bench_md(result)
