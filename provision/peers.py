@@ -134,10 +134,19 @@ def run(tool: str, workdir: Path, timeout: float = 900) -> PeerRun:
     env = {**os.environ, "ANSIBLE_CONFIG": str(workdir / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "PYINFRA_PROGRESS": "off", "NO_COLOR": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.run(argv(tool, workdir), cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    try:
+        proc = subprocess.run(argv(tool, workdir), cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                              env=env)
+    except subprocess.TimeoutExpired as exc:     # a hung run is a failed run, not the end of the bench
+        output = _text(exc.stdout) + _text(exc.stderr) + f"\n{tool}: stopped after {timeout:g} s"
+        return PeerRun(tool, time.perf_counter() - t0, -1, changed_counts(tool, output), output)
     wall = time.perf_counter() - t0
     output = proc.stdout + proc.stderr
     return PeerRun(tool, wall, proc.returncode, changed_counts(tool, output), output)
+
+
+def _text(data: bytes | str | None) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
 
 
 def curl_answers(address: str, n: int = 4, settle: float = 10.0) -> list[str]:

@@ -71,3 +71,10 @@ def test_measure_checks_cold_changes_curl_and_noop(tmp_path, monkeypatch):
     assert out["ansible"]["no-op"]["runs"] == 1
     assert len(out["pyinfra"]["problems"]) == 1 and out["pyinfra"]["problems"][0].startswith("no-op:")
     assert len(out["fabric"]["problems"]) == 1 and out["fabric"]["problems"][0].startswith("cold 1:")
+
+
+def test_a_peer_run_that_hangs_is_a_failed_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(peers, "argv", lambda tool, workdir: ["sh", "-c", "echo 'web1 changed=1'; sleep 5"])
+    r = peers.run("fabric", tmp_path, timeout=0.5)
+    assert r.rc == -1 and r.wall < 4
+    assert r.output.endswith("fabric: stopped after 0.5 s")
