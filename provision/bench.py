@@ -543,7 +543,10 @@ def peer_size(api, size: dict, cold_runs: int, log) -> None:
     runs_here = cold_runs if n == 3 else 1
     log(f"[{n} hosts] peers: {', '.join(peers.TOOLS)}, {runs_here} cold run(s) each")
     info = api.up(extra=n - 3, log=lambda m: None)
-    spec = peers.job(load(ROOT / INVENTORY), info.ssh_config, info.known_hosts)
+    spec = peers.job(load(info.inventory), info.ssh_config, info.known_hosts)     # this size's hosts
+    hosts = len(spec["proxies"]) + len(spec["backends"])
+    if hosts != n:
+        raise RuntimeError(f"peers: the job names {hosts} hosts, the lab has {n}")
     with tempfile.TemporaryDirectory(prefix="peers-") as work:
         size["peers"] = peers.measure(api, spec, Path(work), runs_here, log)
     if runs_here > 1:
