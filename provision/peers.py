@@ -129,7 +129,7 @@ def argv(tool: str, workdir: Path) -> list[str]:
     return [str(bin_ / "python"), str(PEERS / "fabric_naive.py"), str(workdir / "job.json")]
 
 
-def run(tool: str, workdir: Path, timeout: float = 900) -> PeerRun:
+def run(tool: str, workdir: Path, timeout: float = 600) -> PeerRun:
     import os
     env = {**os.environ, "ANSIBLE_CONFIG": str(workdir / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "PYINFRA_PROGRESS": "off", "NO_COLOR": "1"}
