@@ -171,6 +171,7 @@ def curl_answers(address: str, n: int = 4, settle: float = 10.0) -> list[str]:
 def measure(api, spec: dict, workdir: Path, cold_runs: int, log=print) -> dict:
     """Per tool: cold runs on fresh hosts (each followed by a curl check through the proxy), then a
     no-op run whose changed count must be 0."""
+    from .bench import stats
     write_inputs(workdir, spec)
     hosts = {p["name"] for p in spec["proxies"]} | {b["name"] for b in spec["backends"]}
     out = {}
@@ -187,11 +188,13 @@ def measure(api, spec: dict, workdir: Path, cold_runs: int, log=print) -> dict:
                 problems.append(f"cold {i + 1}: exit {r.rc}, changed {r.changed}, answers {answers}: "
                                 f"{r.output[-800:]}")
             colds.append(r.wall)
+        if problems:        # a no-op after a failed cold run measures nothing
+            out[tool] = {"cold": stats(colds), "no-op": stats(noops), "problems": problems}
+            continue
         r = run(tool, workdir)
         log(f"  {tool} no-op: {r.wall:.2f} s, exit {r.rc}, changed {r.changed}")
         if r.rc != 0 or set(r.changed) != hosts or any(r.changed.values()):
             problems.append(f"no-op: exit {r.rc}, changed {r.changed}: {r.output[-800:]}")
         noops.append(r.wall)
-        from .bench import stats
         out[tool] = {"cold": stats(colds), "no-op": stats(noops), "problems": problems}
     return out

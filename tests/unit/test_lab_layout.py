@@ -105,7 +105,8 @@ def test_host_files():
     assert files["etc/machine-id"] == "ab" * 16 + "\n"
     net = files["etc/systemd/network/10-host0.network"]
     assert "Name=host0" in net and "Address=10.123.0.11/24" in net and "Gateway=10.123.0.1" in net
-    assert files["etc/apt/apt.conf.d/01proxy"] == 'Acquire::http::Proxy "http://10.123.0.1:3142";\n'
+    assert files["etc/apt/apt.conf.d/01proxy"] == ('Acquire::http::Proxy "http://10.123.0.1:3142";\n'
+                                                  'Acquire::http::Timeout "20";\nAcquire::Retries "3";\n')
 
 
 def test_apt_cacher_conf_binds_bridge_and_loopback():
