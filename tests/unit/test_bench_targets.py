@@ -90,3 +90,23 @@ def test_bench_md_names_the_run_of_each_size():
     result["sizes"][0].update(date="2026-01-02 10:00 UTC", load=[3.25, 2.0, 1.0], command="invoke bench --only 3")
     result["checks"] = bench.checks(result["sizes"])
     assert "- 3 hosts: 2026-01-02 10:00 UTC, load average 3.2, `invoke bench --only 3`" in bench.bench_md(result)
+
+
+def test_committed_bench_has_the_peers_at_3_and_23_hosts():
+    sizes = {s["hosts"]: s for s in json.loads((ROOT / "docs/bench.json").read_text())["sizes"]}
+    assert {3, 23} <= set(sizes)
+    for n in (3, 23):
+        assert "error" not in sizes[n]
+        assert sizes[n]["floor"]["ssh_true"]["runs"] >= 3
+        assert sizes[n]["scenarios"]["cold"]["runs"] >= (3 if n == 3 else 1)
+        assert sizes[n]["scenarios"]["no-op"]["runs"] >= 3
+    for n in (3, 23):
+        assert set(sizes[n]["peers"]) == set(bench.TOOLS)
+        for tool, peer in sizes[n]["peers"].items():
+            assert peer["problems"] == [], (n, tool)
+            assert peer["cold"]["runs"] >= (3 if n == 3 else 1) and peer["no-op"]["runs"] == 1, (n, tool)
+    table = bench.markdown(bench.COLUMNS, bench.rows(list(sizes.values())))
+    for n in (3, 23):
+        for scenario in ("cold", "no-op"):
+            row = next(line for line in table.splitlines() if line.startswith(f"| {scenario} | {n} |"))
+            assert row.count("x ours") == 3 and row.count("x floor") == 3, row
