@@ -10,7 +10,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from .platforms import FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES, SUPPORTED_RELEASES, Platform
+from .platforms import (APACHE_VERSION_BY_RELEASE, FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES,
+                        SUPPORTED_RELEASES, Platform)
 
 PENDING_DIR = "/var/lib/provision/pending"
 RUN_DIR = "/var/lib/provision/runs"        # detached applies: script, output, pid, exit status
@@ -223,6 +224,18 @@ def every_platform() -> list[Platform]:
     variants = [release_platform(PLATFORMS[FAMILY_BY_ID[os_id]], os_id, version)
                 for os_id, version in RELEASE_DIFFERENCES]
     return list(PLATFORMS.values()) + variants
+
+
+def apache_version(facts: Facts) -> tuple[int, ...] | None:
+    """The Apache version: the installed package's ("2.4.6-99.el7.centos.1", "2.4.71-1~deb12u1"),
+    else the one the release ships (platforms.APACHE_VERSION_BY_RELEASE), else None."""
+    found = facts.packages.get(facts.platform.apache_packages[0])
+    if found:
+        m = re.match(r"^(?:\d+:)?(\d+)\.(\d+)\.(\d+)", found)
+        if m:
+            return tuple(int(x) for x in m.groups())
+    release = (facts.os.get("ID", ""), facts.os.get("VERSION_ID", "").split(".")[0])
+    return APACHE_VERSION_BY_RELEASE.get(release)
 
 
 def parse_python_version(text: str) -> tuple[int, ...] | None:

@@ -9,7 +9,7 @@ import hashlib
 import ipaddress
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .facts import Facts, FactRequest, FileState
@@ -144,6 +144,20 @@ class File(PathResource):
         return self._change(reason, "\n".join(lines), validate=self.validate, rollback=rollback,
                             commit=commit, diff_path=self.path if have.kind == "file" else None,
                             new_content=self.content, secret=self.secret)
+
+
+@dataclass
+class FileByFacts(File):
+    """A File whose content depends on a fact known only at plan time (the Apache version):
+    `content` is what is assumed without facts, `choose(facts)` the content to plan with."""
+    choose: Callable | None = None
+    needs: FactRequest = field(default_factory=FactRequest)
+
+    def request(self):
+        return super().request().merge(self.needs)
+
+    def _plan(self, facts):
+        return File._plan(replace(self, content=self.choose(facts), choose=None), facts)
 
 
 @dataclass
@@ -304,6 +318,8 @@ class ApacheModules(Resource):
     notify: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     marks: str | None = None
+    choose: Callable | None = None      # facts -> the names wanted, when they depend on a fact
+    needs: FactRequest = field(default_factory=FactRequest)
 
     def __post_init__(self):
         self.label = f"apache modules {' '.join(self.names)}"
@@ -312,11 +328,12 @@ class ApacheModules(Resource):
         return f"{self.marks}/{name}"
 
     def request(self):
-        return FactRequest(paths={self._mark(n) for n in self.optional} if self.marks else set())
+        return FactRequest(paths={self._mark(n) for n in self.optional} if self.marks else set()).merge(self.needs)
 
     def _plan(self, facts):
-        missing = [n for n in self.names if n not in facts.apache_modules]
-        unwanted = [n for n in self.optional if n not in self.names and n in facts.apache_modules
+        names = self.choose(facts) if self.choose else self.names
+        missing = [n for n in names if n not in facts.apache_modules]
+        unwanted = [n for n in self.optional if n not in names and n in facts.apache_modules
                     and self.marks and facts.file(self._mark(n)).kind == "file"]
         lines, reasons = [], []
         if missing:

@@ -1,5 +1,5 @@
 """The long form on the lab (inventory/sites.yml): two sites, pools web (sticky) and api, routes
-/ /api /static. Routing by Host header, exclusions served by the proxy, stickiness, logs, client
+/ /api /static /ws (WebSocket). Routing by Host header, exclusions served by the proxy, stickiness, logs, client
 addresses, changes under load, and a hung backend with and without passive health."""
 import json
 import socket
@@ -209,3 +209,42 @@ def test_hung_backend_with_and_without_passive_health(sites, tmp_path):
     assert on.failed <= 20, on.summary()                # at most the requests in flight (concurrency 20)
     assert on.slowest <= 5 + 1.0, on.summary()          # the pool's timeout, plus the answer's way back
     assert without.failed > on.failed
+
+
+def echoes(port, scheme="ws", count=100, **tls):
+    """Messages sent to app.example.test/ws through the proxy (10.123.0.10:port), and what came back."""
+    from websockets.sync.client import connect
+    sent = [f"echo {i} {uuid.uuid4().hex[:8]}" for i in range(count)]
+    sock = socket.create_connection(("10.123.0.10", port), timeout=10)
+    with connect(f"{scheme}://app.example.test/ws", sock=sock, open_timeout=10, **tls) as ws:
+        got = []
+        for message in sent:
+            ws.send(message)
+            got.append(ws.recv(timeout=10))
+    return sent, got
+
+
+def test_websocket_echoes_through_the_proxy_over_http_and_https(sites, tmp_path):
+    import ssl
+    routes = ssh(sites, "proxy", "cat /etc/apache2/provision/site-app.example.test.inc").stdout
+    version = ssh(sites, "proxy", "apache2 -v").stdout.splitlines()[0]
+    print(version)
+    assert "BalancerMember http://10.123.0.11:8080 route=web1-hello" in routes and "upgrade=websocket" in routes
+    sent, got = echoes(80)
+    assert got == sent
+    print(f"http: {len(got)} echoes")
+
+    def tls_on(v):
+        v["tls"] = "self-signed"
+    try:
+        invoke("deploy", "-i", str(variant(sites, tmp_path, tls_on)), check=0)
+        context = ssl.create_default_context(cafile=str(tmp_path / ".tls" / "sites" / "ca" / "ca.crt"))
+        sent, got = echoes(443, "wss", ssl=context, server_hostname="app.example.test")
+        assert got == sent
+        print(f"https: {len(got)} echoes")
+        sent, got = echoes(80)
+        assert got == sent
+    finally:
+        invoke("deploy", "-i", SITES, check=0)
+    # httpd 2.4.47+ upgrades through mod_proxy_http: mod_proxy_wstunnel is not enabled
+    assert "proxy_wstunnel" not in ssh(sites, "proxy", "ls /etc/apache2/mods-enabled").stdout
