@@ -227,13 +227,9 @@ def every_platform() -> list[Platform]:
 
 
 def apache_version(facts: Facts) -> tuple[int, ...] | None:
-    """The Apache version: the installed package's ("2.4.6-99.el7.centos.1", "2.4.71-1~deb12u1"),
-    else the one the release ships (platforms.APACHE_VERSION_BY_RELEASE), else None."""
-    found = facts.packages.get(facts.platform.apache_packages[0])
-    if found:
-        m = re.match(r"^(?:\d+:)?(\d+)\.(\d+)\.(\d+)", found)
-        if m:
-            return tuple(int(x) for x in m.groups())
+    """The Apache version the host's release ships (platforms.APACHE_VERSION_BY_RELEASE), else None.
+    The release decides, not the installed package: a first deploy (Apache not installed yet) and
+    every later one plan the same files, also on a release missing from the table."""
     release = (facts.os.get("ID", ""), facts.os.get("VERSION_ID", "").split(".")[0])
     return APACHE_VERSION_BY_RELEASE.get(release)
 

@@ -157,12 +157,20 @@ WEBSOCKET_MODULES = {
 # upgrade=websocket (httpd CHANGES 2.4.47, "mod_proxy_http: handle upgrade/tunneling of protocols";
 # mod_proxy documentation, "Protocol Upgrade"); mod_proxy_wstunnel is deprecated there.
 UPGRADE_PARAM_SINCE = (2, 4, 47)
-# The Apache version a release ships, for planning before Apache is installed (the installed
-# package's version, a fact, wins once it is there). Sources: CentOS 7 is httpd-2.4.6 (shared
-# fixtures, centos7: httpd-2.4.6-45.el7.centos); Debian 12 is 2.4.71 (tests/fixtures/debian12/dpkg-query.txt).
+# The Apache version each release ships: it picks the WebSocket directives, the same on every
+# deploy (installed or not yet). Only which side of 2.4.47 matters. A release not listed gets
+# the form every 2.4 understands (ws:// members).
+# Sources: CentOS/RHEL 7 httpd-2.4.6 (shared fixtures, centos7: httpd-2.4.6-45.el7.centos);
+# RHEL 8 and its rebuilds httpd 2.4.37, RHEL 9 2.4.51 and later (Red Hat's "Deploying web
+# servers" guides for 8 and 9); Debian 11 2.4.67-1~deb11u3, 12 2.4.71-1~deb12u1, 13
+# 2.4.71-1~deb13u1 (tests/fixtures/debian1*/facts-proxy.txt); Ubuntu 20.04 2.4.41, 22.04 2.4.52,
+# 24.04 2.4.58 (packages.ubuntu.com, apache2 in focal, jammy, noble).
 APACHE_VERSION_BY_RELEASE = {
     ("centos", "7"): (2, 4, 6), ("rhel", "7"): (2, 4, 6),
-    ("debian", "12"): (2, 4, 71),
+    **{(os_id, "8"): (2, 4, 37) for os_id in ("rhel", "rocky", "almalinux")},
+    **{(os_id, "9"): (2, 4, 51) for os_id in ("rhel", "rocky", "almalinux")},
+    ("debian", "11"): (2, 4, 67), ("debian", "12"): (2, 4, 71), ("debian", "13"): (2, 4, 71),
+    ("ubuntu", "20"): (2, 4, 41), ("ubuntu", "22"): (2, 4, 52), ("ubuntu", "24"): (2, 4, 58),
 }
 REDIRECT_MODULES = {
     "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),

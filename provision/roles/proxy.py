@@ -86,7 +86,8 @@ def client_url(host, address: str | None = None) -> str:
 
 def websocket_upgrade(facts) -> bool:
     """WebSocket routes use upgrade=websocket (httpd 2.4.47+), else ws:// members through
-    mod_proxy_wstunnel, which every 2.4 from 2.4.5 understands (also when the version is unknown)."""
+    mod_proxy_wstunnel, which every 2.4 from 2.4.5 understands (also on a release whose version
+    is not in the table: the same choice on every deploy)."""
     version = apache_version(facts)
     return version is not None and version >= UPGRADE_PARAM_SINCE
 
@@ -244,8 +245,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
         # proxy_wstunnel joins at plan time, when the Apache version needs it
         steps.append(ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=reload_,
                                    optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
-                                   choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts))),
-                                   needs=FactRequest(packages={platform.apache_packages[0]})))
+                                   choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts)))))
     else:
         steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
                                         platform.apache_packages[0], notify=reload_, validate=check))
@@ -283,11 +283,10 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
     reload_, check = (RELOAD,), VALIDATE
     found = model(host, inventory, options)
     steps = [Directory(r.folder) for s in found.sites for r in s.routes if r.folder]
-    # The WebSocket directives depend on the Apache version, a fact: both renderings are made here,
-    # the plan picks one (without facts, the one every 2.4 understands).
+    # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
+    # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
     by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
-    needs = FactRequest(packages={platform.apache_packages[0]})
-    steps += [FileByFacts(path, text, notify=reload_, validate=check, needs=needs,
+    steps += [FileByFacts(path, text, notify=reload_, validate=check,
                           choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
               for path, text in by_upgrade[False].items()]
     return steps

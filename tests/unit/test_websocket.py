@@ -8,7 +8,7 @@ import pytest
 
 from provision.facts import Facts, FileState, apache_version
 from provision.inventory import load
-from provision.platforms import DEBIAN, REDHAT
+from provision.platforms import DEBIAN, REDHAT, SUPPORTED_RELEASES
 from provision.resources import ApacheModules, File, FileByFacts
 from provision.roles import backends, proxy
 from provision.verify import directives
@@ -68,18 +68,23 @@ def test_site_without_websocket_routes_has_no_ws_balancer():
     assert ".ws" not in api and "WebSocket" not in api
 
 
-@pytest.mark.parametrize("installed,os_release,want", [
-    ("2.4.6-99.el7.centos.1", CENTOS7, (2, 4, 6)),
-    ("2.4.71-1~deb12u1", DEBIAN12, (2, 4, 71)),
-    ("1:2.4.58-1ubuntu8", {"ID": "ubuntu", "VERSION_ID": "24.04"}, (2, 4, 58)),
-    (None, CENTOS7, (2, 4, 6)),                     # not installed yet: what the release ships
-    (None, DEBIAN12, (2, 4, 71)),
-    (None, {"ID": "ubuntu", "VERSION_ID": "24.04"}, None),     # unknown release
-])
-def test_apache_version_from_the_package_then_the_release(installed, os_release, want):
-    platform = REDHAT if os_release["ID"] == "centos" else DEBIAN
+UNKNOWN = {"ID": "debian", "VERSION_ID": "14"}       # a release the version table does not know
+
+
+@pytest.mark.parametrize("installed", [None, "2.4.6-99.el7.centos.1", "2.4.71-1~deb12u1", "1:2.4.66-1"])
+@pytest.mark.parametrize("os_release,want", [
+    (CENTOS7, (2, 4, 6)), (DEBIAN12, (2, 4, 71)), ({"ID": "rocky", "VERSION_ID": "8.9"}, (2, 4, 37)),
+    ({"ID": "ubuntu", "VERSION_ID": "24.04"}, (2, 4, 58)), (UNKNOWN, None)])
+def test_apache_version_is_the_releases_whatever_is_installed(os_release, want, installed):
+    platform = REDHAT if os_release["ID"] in ("centos", "rocky") else DEBIAN
     packages = {platform.apache_packages[0]: installed} if installed else {}
     assert apache_version(facts(platform, os_release, packages=packages)) == want
+
+
+def test_every_supported_release_has_its_apache_version():
+    missing = [(os_id, v) for os_id, versions in SUPPORTED_RELEASES.items() for v in versions
+               if apache_version(facts(DEBIAN, {"ID": os_id, "VERSION_ID": v})) is None]
+    assert missing == []
 
 
 def routes_step(platform):
@@ -88,27 +93,43 @@ def routes_step(platform):
     return next(s for s in steps if isinstance(s, FileByFacts) and s.path.endswith(APP_SITE))
 
 
-@pytest.mark.parametrize("platform,os_release,installed,upgrade", [
-    (REDHAT, CENTOS7, "2.4.6-99.el7.centos.1", False),
-    (REDHAT, CENTOS7, None, False),
-    (DEBIAN, DEBIAN12, "2.4.71-1~deb12u1", True),
-    (DEBIAN, DEBIAN12, None, True),
-    (DEBIAN, DEBIAN12, "2.4.46-1", False),
-    (DEBIAN, {"ID": "ubuntu", "VERSION_ID": "24.04"}, None, False),     # unknown: what every 2.4 understands
+@pytest.mark.parametrize("platform,os_release,upgrade", [
+    (REDHAT, CENTOS7, False),
+    (DEBIAN, DEBIAN12, True),
+    (DEBIAN, {"ID": "debian", "VERSION_ID": "11"}, True),
+    (REDHAT, {"ID": "almalinux", "VERSION_ID": "8.10"}, False),
+    (DEBIAN, UNKNOWN, False),     # unknown: what every 2.4 understands
 ])
-def test_routes_file_is_chosen_by_the_apache_version_fact(platform, os_release, installed, upgrade):
+def test_routes_file_is_chosen_by_the_release(platform, os_release, upgrade):
     step = routes_step(platform)
-    assert platform.apache_packages[0] in step.request().packages
-    packages = {platform.apache_packages[0]: installed} if installed else {}
-    change = step.plan(facts(platform, os_release, packages=packages))
+    change = step.plan(facts(platform, os_release))
     text = change.new_content.decode()
     assert ("upgrade=websocket" in text) == upgrade and ("ws://" in text) == (not upgrade)
     # planning again against the file just written changes nothing
     written = FileState("file", "644", "root", "root", hashlib.sha256(change.new_content).hexdigest())
-    again = step.plan(facts(platform, os_release, packages=packages, files={step.path: written}))
+    again = step.plan(facts(platform, os_release, files={step.path: written}))
     assert not again.changed, again.reason
     # without facts (the CentOS 7 tree), the content is the wstunnel rendering
     assert b"ws://10.123.0.11:8080" in step.content
+
+
+def test_unknown_release_second_deploy_changes_nothing():
+    """First deploy: Apache not installed yet; second: Apache 2.4.66 installed. Both plan the same
+    routes file and the same modules, so the second deploy is a no-op."""
+    before, after = {}, {"apache2": "2.4.66-1"}
+    step = routes_step(DEBIAN)
+    first = step.plan(facts(DEBIAN, UNKNOWN, packages=before))
+    written = FileState("file", "644", "root", "root", hashlib.sha256(first.new_content).hexdigest())
+    second = step.plan(facts(DEBIAN, UNKNOWN, packages=after, files={step.path: written}))
+    assert first.changed and not second.changed, second.reason
+    modules = modules_step()
+    enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers"}
+    assert "a2enmod -q proxy_wstunnel" in modules.plan(facts(DEBIAN, UNKNOWN, packages=before,
+                                                             apache_modules=enabled)).script
+    mark = {f"{modules.marks}/proxy_wstunnel": FileState("file", "644", "root", "root", "")}
+    again = modules.plan(facts(DEBIAN, UNKNOWN, packages=after, apache_modules=enabled | {"proxy_wstunnel"},
+                               files=mark))
+    assert not again.changed, again.script
 
 
 def modules_step():
@@ -118,11 +139,10 @@ def modules_step():
 
 def test_wstunnel_is_enabled_before_2447_only():
     step = modules_step()
-    assert "apache2" in step.request().packages
     enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers"}
-    old = step.plan(facts(DEBIAN, DEBIAN12, packages={"apache2": "2.4.46-1"}, apache_modules=enabled))
+    old = step.plan(facts(DEBIAN, {"ID": "ubuntu", "VERSION_ID": "20.04"}, apache_modules=enabled))   # 2.4.41
     assert "a2enmod -q proxy_wstunnel" in old.script and "/modules/proxy_wstunnel" in old.script
-    new = step.plan(facts(DEBIAN, DEBIAN12, packages={"apache2": "2.4.71-1~deb12u1"}, apache_modules=enabled))
+    new = step.plan(facts(DEBIAN, DEBIAN12, apache_modules=enabled))
     assert not new.changed, new.script
 
 
@@ -131,12 +151,11 @@ def test_wstunnel_provision_enabled_is_disabled_again_when_not_needed():
     mark = f"{step.marks}/proxy_wstunnel"
     enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers", "proxy_wstunnel"}
     marked = {mark: FileState("file", "644", "root", "root", "")}
-    # Apache upgraded to 2.4.71: upgrade=websocket, no tunnel module needed
-    change = step.plan(facts(DEBIAN, DEBIAN12, packages={"apache2": "2.4.71-1~deb12u1"}, apache_modules=enabled,
-                             files=marked))
+    # Debian 12 (2.4.71): upgrade=websocket, no tunnel module needed
+    change = step.plan(facts(DEBIAN, DEBIAN12, apache_modules=enabled, files=marked))
     assert "a2dismod -q proxy_wstunnel" in change.script
     # one enabled by someone else (no mark) is left alone
-    other = step.plan(facts(DEBIAN, DEBIAN12, packages={"apache2": "2.4.71-1~deb12u1"}, apache_modules=enabled))
+    other = step.plan(facts(DEBIAN, DEBIAN12, apache_modules=enabled))
     assert not other.changed
 
 
