@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import fnmatch
 import hashlib
 import ipaddress
 import re
@@ -238,6 +239,35 @@ class Absent(Resource):
             return self._change("removed", f"mv -f {p} {bak}", validate=self.validate,
                                 rollback=f"mv -f {bak} {p}", commit=f"rm -f {bak}")
         return self._change("removed", f"rm -f {p}")
+
+
+@dataclass
+class StaleFiles(Resource):
+    """No file matching ``pattern`` (a folder and a file-name glob, read by the listing fact) but
+    those in ``keep``: what an earlier run wrote and this one no longer renders, such as the
+    routes file of a site taken out of the inventory."""
+    pattern: str
+    keep: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()
+    validate: str | None = None
+
+    def __post_init__(self):
+        self.label = f"no stale {self.pattern}"
+
+    def request(self):
+        return FactRequest(listings={self.pattern})
+
+    def _plan(self, facts):
+        stale = sorted(p for p in facts.listed if fnmatch.fnmatchcase(p, self.pattern) and p not in self.keep)
+        if not stale:
+            return Change(self.label, "none")
+        moved = [(q(p), q(p + BACKUP_SUFFIX)) for p in stale]
+        reason = f"removed {', '.join(stale)}"
+        if self.validate:
+            return self._change(reason, "\n".join(f"mv -f {p} {bak}" for p, bak in moved), validate=self.validate,
+                                rollback="\n".join(f"mv -f {bak} {p}" for p, bak in moved),
+                                commit="\n".join(f"rm -f {bak}" for _, bak in moved))
+        return self._change(reason, "rm -f " + " ".join(p for p, _ in moved))
 
 
 @dataclass

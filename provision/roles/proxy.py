@@ -17,7 +17,8 @@ from ..platforms import (FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS
 from ..render import FILES, render
 from ..sites import model as sites
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FileByFacts,
-                         FirewalldService, Link, Packages, PathResource, Resource, SELinuxBoolean, Service)
+                         FirewalldService, Link, Packages, PathResource, Resource, SELinuxBoolean, Service,
+                         StaleFiles)
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
@@ -265,7 +266,11 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if platform.vhost_enable_link:
         steps.append(Link(platform.vhost_enable_link, f"../sites-available/{posixpath.basename(platform.vhost_path)}",
                           notify=reload_, validate=check))
-    if not model(host, None, options).short:
+    # A site taken out of the inventory: its routes file goes, once the vhost no longer includes it.
+    found = model(host, None, options)
+    steps.append(StaleFiles(f"{posixpath.dirname(platform.routes_path)}/site-*.inc", notify=reload_, validate=check,
+                            keep=() if found.short else tuple(routes_path(platform, found, s) for s in found.sites)))
+    if not found.short:
         steps.append(Absent(platform.routes_path, notify=reload_, validate=check))
     for path, how in platform.disabled_defaults:
         if how == "absent":

@@ -171,6 +171,22 @@ def test_site_and_module_change_under_load_fails_nothing(sites, tmp_path):
         invoke("deploy", "-i", SITES, check=0)
     # back to byrequests only: the module provision enabled is disabled again
     assert "lbmethod_bybusyness" not in ssh(sites, "proxy", "ls /etc/apache2/mods-enabled").stdout
+    # and the removed site's routes file is gone, the others stay
+    files = ssh(sites, "proxy", "ls /etc/apache2/provision").stdout.split()
+    assert "site-new.example.test.inc" not in files and "site-api.example.test.inc" in files, files
+
+
+def test_drain_takes_the_host_out_of_every_pool(sites):
+    """web2 is in pool web (and its WebSocket twin web.ws) with howdy, and in pool api with api."""
+    try:
+        out = invoke("drain", "web2", "-i", SITES, check=0).stdout
+        print(out)
+        assert out.count(" Drn") == 3 and all(f"({b})" in out for b in ("web", "web.ws", "api")), out
+        assert {ask("/", "app.example.test")[1] for _ in range(20)} == {"web1-hello"}
+    finally:
+        out = invoke("undrain", "web2", "-i", SITES, check=0).stdout
+    assert out.count(" Ok") == 3, out
+    assert "web2-howdy" in {ask("/", "app.example.test")[1] for _ in range(20)}
 
 
 def app_pids(lab, host, unit) -> list[str]:
