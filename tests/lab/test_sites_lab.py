@@ -264,3 +264,29 @@ def test_websocket_echoes_through_the_proxy_over_http_and_https(sites, tmp_path)
         invoke("deploy", "-i", SITES, check=0)
     # httpd 2.4.47+ upgrades through mod_proxy_http: mod_proxy_wstunnel is not enabled
     assert "proxy_wstunnel" not in ssh(sites, "proxy", "ls /etc/apache2/mods-enabled").stdout
+
+
+STOP_RUNS = 3
+
+
+def test_threaded_app_stopped_under_load_fails_nothing(sites):
+    """web1's hello is behind the /ws route, so it runs gunicorn's threaded worker (no keep-alive to
+    the proxy): stopping it under 3,000 requests fails none, as with the sync worker."""
+    unit, conf = "provision-app-hello.service", "/opt/provision/apps/hello/gunicorn.conf.py"
+    assert 'worker_class = "gthread"' in ssh(sites, "web1", f"cat {conf}").stdout
+    for run in range(1, STOP_RUNS + 1):
+        try:
+            with Background(PROXY + "/", 3000, 20, 90, LAB_HOSTS) as bg:
+                time.sleep(0.3)
+                ssh(sites, "web1", f"systemctl stop {unit}")
+            result = bg.wait()
+            print(f"run {run}/{STOP_RUNS}: {result.summary()} {result.errors[:3]}")
+            assert result.failed == 0, f"run {run}: {result.summary()}"
+        finally:
+            ssh(sites, "web1", f"systemctl start {unit}")
+        started = time.monotonic()
+        while ask("/whoami", "app.example.test")[0] != 200 or "web1-hello" not in {
+                ask("/", "app.example.test")[1] for _ in range(6)}:
+            # a member in error rejoins after the pool's retry (30 s in sites.yml)
+            assert time.monotonic() - started < 45, "web1 did not rejoin within 45 s"
+            time.sleep(0.3)
