@@ -10,7 +10,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from .platforms import FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES, SUPPORTED_RELEASES, Platform
+from .platforms import (APACHE_VERSION_BY_RELEASE, FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES,
+                        SUPPORTED_RELEASES, Platform)
 
 PENDING_DIR = "/var/lib/provision/pending"
 RUN_DIR = "/var/lib/provision/runs"        # detached applies: script, output, pid, exit status
@@ -28,10 +29,12 @@ class FactRequest:
     units: set[str] = field(default_factory=set)
     paths: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
+    listings: set[str] = field(default_factory=set)     # "/folder/name-*.ext": the files it matches
 
     def merge(self, other: "FactRequest") -> "FactRequest":
         return FactRequest(self.packages | other.packages, self.units | other.units,
-                           self.paths | other.paths, self.users | other.users)
+                           self.paths | other.paths, self.users | other.users,
+                           self.listings | other.listings)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Facts:
     packages: dict[str, str] = field(default_factory=dict)     # installed name -> version
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     files: dict[str, FileState] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)      # the files the requested listings matched
     users: set[str] = field(default_factory=set)
     apache_modules: set[str] = field(default_factory=set)      # a2enmod names (Debian)
     load_modules: dict[str, str] = field(default_factory=dict)  # module id -> file (RedHat)
@@ -89,6 +93,17 @@ class Facts:
 
 def _q(words) -> str:
     return " ".join(shlex.quote(w) for w in sorted(words))
+
+
+LISTING_NAME_RE = re.compile(r"^[A-Za-z0-9._-]*\*[A-Za-z0-9._-]*$")
+
+
+def listing_glob(pattern: str) -> str:
+    """Shell text for a listing: the folder quoted, the file-name glob (one *) left to the shell."""
+    folder, _, name = pattern.rpartition("/")
+    if not folder.startswith("/") or not LISTING_NAME_RE.match(name):
+        raise ValueError(f"a listing is /folder/name-*.ext, not {pattern!r}")
+    return f"{shlex.quote(folder)}/{name}"
 
 
 def script(req: FactRequest) -> str:
@@ -117,6 +132,10 @@ def script(req: FactRequest) -> str:
             "elif [ -f \"$f\" ]; then echo \"$f file $(stat -c '%a %U %G' \"$f\") "
             "$(sha256sum < \"$f\" | cut -c1-64)\"; "
             "else echo \"$f absent\"; fi; done")
+    if req.listings:
+        globs = " ".join(listing_glob(p) for p in sorted(req.listings))
+        lines.append(f"echo '{MARK}listing'; for f in {globs}; do "
+                     "if [ -f \"$f\" ]; then echo \"$f\"; fi; done")
     if req.users:
         lines.append(f"echo '{MARK}users'; getent passwd {_q(req.users)} | cut -d: -f1")
     lines += [
@@ -169,6 +188,7 @@ def parse(text: str) -> Facts:
         packages=parse_packages(s.get("packages", [])),
         units=parse_units("\n".join(s.get("units", []))),
         files=parse_files(s.get("files", [])),
+        listed={p for p in s.get("listing", []) if p.startswith("/")},
         users={u.strip() for u in s.get("users", []) if u.strip()},
         apache_modules=parse_mods_enabled(s.get("mods-enabled", [])),
         load_modules=parse_loadmodules(s.get("loadmodules", [])),
@@ -223,6 +243,14 @@ def every_platform() -> list[Platform]:
     variants = [release_platform(PLATFORMS[FAMILY_BY_ID[os_id]], os_id, version)
                 for os_id, version in RELEASE_DIFFERENCES]
     return list(PLATFORMS.values()) + variants
+
+
+def apache_version(facts: Facts) -> tuple[int, ...] | None:
+    """The Apache version the host's release ships (platforms.APACHE_VERSION_BY_RELEASE), else None.
+    The release decides, not the installed package: a first deploy (Apache not installed yet) and
+    every later one plan the same files, also on a release missing from the table."""
+    release = (facts.os.get("ID", ""), facts.os.get("VERSION_ID", "").split(".")[0])
+    return APACHE_VERSION_BY_RELEASE.get(release)
 
 
 def parse_python_version(text: str) -> tuple[int, ...] | None:

@@ -148,6 +148,30 @@ TLS_MODULES = {
     "socache_shmcb": ("socache_shmcb_module", "modules/mod_socache_shmcb.so"),
     "headers": ("headers_module", "modules/mod_headers.so"),
 }
+# WebSocket routes on httpd before 2.4.47: ws:// members through mod_proxy_wstunnel (httpd 2.4.5+,
+# mod_proxy_wstunnel documentation). CentOS 7 and Rocky 9 load it in 00-proxy.conf (shared fixtures).
+WEBSOCKET_MODULES = {
+    "proxy_wstunnel": ("proxy_wstunnel_module", "modules/mod_proxy_wstunnel.so"),
+}
+# From httpd 2.4.47, mod_proxy_http upgrades the connection itself when the worker says
+# upgrade=websocket (httpd CHANGES 2.4.47, "mod_proxy_http: handle upgrade/tunneling of protocols";
+# mod_proxy documentation, "Protocol Upgrade"); mod_proxy_wstunnel is deprecated there.
+UPGRADE_PARAM_SINCE = (2, 4, 47)
+# The Apache version each release ships: it picks the WebSocket directives, the same on every
+# deploy (installed or not yet). Only which side of 2.4.47 matters. A release not listed gets
+# the form every 2.4 understands (ws:// members).
+# Sources: CentOS/RHEL 7 httpd-2.4.6 (shared fixtures, centos7: httpd-2.4.6-45.el7.centos);
+# RHEL 8 and its rebuilds httpd 2.4.37, RHEL 9 2.4.51 and later (Red Hat's "Deploying web
+# servers" guides for 8 and 9); Debian 11 2.4.67-1~deb11u3, 12 2.4.71-1~deb12u1, 13
+# 2.4.71-1~deb13u1 (tests/fixtures/debian1*/facts-proxy.txt); Ubuntu 20.04 2.4.41, 22.04 2.4.52,
+# 24.04 2.4.58 (packages.ubuntu.com, apache2 in focal, jammy, noble).
+APACHE_VERSION_BY_RELEASE = {
+    ("centos", "7"): (2, 4, 6), ("rhel", "7"): (2, 4, 6),
+    **{(os_id, "8"): (2, 4, 37) for os_id in ("rhel", "rocky", "almalinux")},
+    **{(os_id, "9"): (2, 4, 51) for os_id in ("rhel", "rocky", "almalinux")},
+    ("debian", "11"): (2, 4, 67), ("debian", "12"): (2, 4, 71), ("debian", "13"): (2, 4, 71),
+    ("ubuntu", "20"): (2, 4, 41), ("ubuntu", "22"): (2, 4, 52), ("ubuntu", "24"): (2, 4, 58),
+}
 REDIRECT_MODULES = {
     "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),
 }
@@ -155,6 +179,11 @@ REDIRECT_MODULES = {
 # Backend wheels by the target's python3 (major, minor); a Python not listed gets the _CURRENT pins.
 # pip download evaluates environment markers against the control machine's Python (3.11), so
 # a dependency that only an older target needs is pinned here by hand (found in the wheels' METADATA).
+# The apps' WebSocket endpoint (/ws): flask-sock 0.7.0 (Requires-Python >=3.6, Flask >=2) on
+# simple-websocket 1.1.0 (>=3.6) on wsproto and h11, pinned per Python from their wheels' METADATA:
+# wsproto 1.3 needs >=3.10, 1.2.0 >=3.7, 1.0.0 >=3.6.1 (so the download names the target's full
+# version); h11 0.16.0 needs >=3.8, 0.13.0 is the last for 3.6 (it needs dataclasses and
+# typing-extensions there, pinned for 3.6 already).
 APP_PINS = {
     # CentOS 7 ships python3 3.6.8 (LAB-FACTS): Flask/Werkzeug 2.0.x are the last to support 3.6,
     # gunicorn 21.2 the last for 3.6 (CVE-2024-1135: we bind it to the private address only).
@@ -162,18 +191,21 @@ APP_PINS = {
     # "importlib-metadata; python_version < 3.8", which pulls zipp and typing-extensions;
     # these are their last releases for 3.6.
     (3, 6): ("Flask==2.0.3", "Werkzeug==2.0.3", "gunicorn==21.2.0", "dataclasses==0.8",
-             "importlib-metadata==4.8.3", "zipp==3.6.0", "typing-extensions==4.1.1"),
+             "importlib-metadata==4.8.3", "zipp==3.6.0", "typing-extensions==4.1.1",
+             "flask-sock==0.7.0", "simple-websocket==1.1.0", "wsproto==1.0.0", "h11==0.13.0"),
     # Debian 11 ships python3 3.9.2. Flask 3.1 and Werkzeug 3.1 still support 3.9 (Requires-Python
     # >=3.9); gunicorn 23.0 is the last for 3.9 (24.0 needs >=3.10) and has the fixes for
     # CVE-2024-1135 and CVE-2024-6827; click 8.1.8 is the last for 3.9 (8.2 needs >=3.10).
     # Flask 3.1.3 needs "importlib-metadata>=3.6.0; python_version < '3.10'": 8.7.1 and its
     # zipp>=3.20 (3.23.1) are their last releases for 3.9.
     (3, 9): ("Flask==3.1.3", "Werkzeug==3.1.9", "gunicorn==23.0.0", "click==8.1.8",
-             "importlib-metadata==8.7.1", "zipp==3.23.1"),
+             "importlib-metadata==8.7.1", "zipp==3.23.1",
+             "flask-sock==0.7.0", "simple-websocket==1.1.0", "wsproto==1.2.0", "h11==0.16.0"),
 }
 # Python 3.10 and newer: Debian 12's 3.11 and Debian 13's 3.13 (cp313 MarkupSafe wheels exist
 # from MarkupSafe 3.0). gunicorn 24+ needs 3.10, so 3.9 and older have their own pins above.
-APP_PINS_CURRENT = ("Flask==3.1.3", "Werkzeug==3.1.9", "gunicorn==27.0.1")
+APP_PINS_CURRENT = ("Flask==3.1.3", "Werkzeug==3.1.9", "gunicorn==27.0.1",
+                    "flask-sock==0.7.0", "simple-websocket==1.1.0", "wsproto==1.3.2", "h11==0.16.0")
 # The pip that installs those wheels, run straight from its wheel (venvs are made without pip,
 # which saves ensurepip's seconds per app). pip 21.3.1 is the last release for Python 3.6,
 # pip 26.0.1 the last for 3.9 (26.1 needs >=3.10).

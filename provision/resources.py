@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import difflib
+import fnmatch
 import hashlib
 import ipaddress
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .facts import Facts, FactRequest, FileState
@@ -147,6 +148,20 @@ class File(PathResource):
 
 
 @dataclass
+class FileByFacts(File):
+    """A File whose content depends on a fact known only at plan time (the Apache version):
+    `content` is what is assumed without facts, `choose(facts)` the content to plan with."""
+    choose: Callable | None = None
+    needs: FactRequest = field(default_factory=FactRequest)
+
+    def request(self):
+        return super().request().merge(self.needs)
+
+    def _plan(self, facts):
+        return File._plan(replace(self, content=self.choose(facts), choose=None), facts)
+
+
+@dataclass
 class Directory(PathResource):
     path: str
     mode: str = "755"
@@ -227,6 +242,35 @@ class Absent(Resource):
 
 
 @dataclass
+class StaleFiles(Resource):
+    """No file matching ``pattern`` (a folder and a file-name glob, read by the listing fact) but
+    those in ``keep``: what an earlier run wrote and this one no longer renders, such as the
+    routes file of a site taken out of the inventory."""
+    pattern: str
+    keep: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()
+    validate: str | None = None
+
+    def __post_init__(self):
+        self.label = f"no stale {self.pattern}"
+
+    def request(self):
+        return FactRequest(listings={self.pattern})
+
+    def _plan(self, facts):
+        stale = sorted(p for p in facts.listed if fnmatch.fnmatchcase(p, self.pattern) and p not in self.keep)
+        if not stale:
+            return Change(self.label, "none")
+        moved = [(q(p), q(p + BACKUP_SUFFIX)) for p in stale]
+        reason = f"removed {', '.join(stale)}"
+        if self.validate:
+            return self._change(reason, "\n".join(f"mv -f {p} {bak}" for p, bak in moved), validate=self.validate,
+                                rollback="\n".join(f"mv -f {bak} {p}" for p, bak in moved),
+                                commit="\n".join(f"rm -f {bak}" for _, bak in moved))
+        return self._change(reason, "rm -f " + " ".join(p for p, _ in moved))
+
+
+@dataclass
 class Packages(Resource):
     platform: Platform
     names: tuple[str, ...]
@@ -304,6 +348,8 @@ class ApacheModules(Resource):
     notify: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     marks: str | None = None
+    choose: Callable | None = None      # facts -> the names wanted, when they depend on a fact
+    needs: FactRequest = field(default_factory=FactRequest)
 
     def __post_init__(self):
         self.label = f"apache modules {' '.join(self.names)}"
@@ -312,11 +358,12 @@ class ApacheModules(Resource):
         return f"{self.marks}/{name}"
 
     def request(self):
-        return FactRequest(paths={self._mark(n) for n in self.optional} if self.marks else set())
+        return FactRequest(paths={self._mark(n) for n in self.optional} if self.marks else set()).merge(self.needs)
 
     def _plan(self, facts):
-        missing = [n for n in self.names if n not in facts.apache_modules]
-        unwanted = [n for n in self.optional if n not in self.names and n in facts.apache_modules
+        names = self.choose(facts) if self.choose else self.names
+        missing = [n for n in names if n not in facts.apache_modules]
+        unwanted = [n for n in self.optional if n not in names and n in facts.apache_modules
                     and self.marks and facts.file(self._mark(n)).kind == "file"]
         lines, reasons = [], []
         if missing:

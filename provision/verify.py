@@ -303,7 +303,7 @@ def site_problems(vhost: str, routes: dict[str, str | None], platform, check: Pr
             continue
         found = directives(routes[path])
         for r in site.routes:
-            target = ["!"] if r.excluded else [f"balancer://{r.pool}{r.path}"]
+            target = ["!"] if r.excluded else [f"balancer://{r.pool}{'.ws' if r.websocket else ''}{r.path}"]
             if not _has(found, "ProxyPass", r.path, *target):
                 problems.append(f"{path} lacks 'ProxyPass {r.path} {target[0]}'")
     return problems
@@ -323,6 +323,8 @@ def probes(model: sitemodel.Proxy) -> list[Probe]:
     found = []
     for site in model.sites:
         for r in site.routes:
+            if r.websocket:
+                continue        # not plain HTTP; the lab tests echo through it with a WebSocket client
             path = r.path if r.path == "/" else r.path.rstrip("/") + "/provision-verify"
             members = () if r.excluded else tuple(m.route for m in model.pool(r.pool).members)
             found.append(Probe(site.server_name, path, members))

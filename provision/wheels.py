@@ -74,7 +74,7 @@ def _download(folder: Path, pins, installer, python, arch):
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
            "--only-binary=:all:", "--implementation", "cp",
-           "--python-version", f"{python[0]}.{python[1]}", "-d", str(folder)]
+           "--python-version", ".".join(str(n) for n in python[:3]), "-d", str(folder)]
     for tag in platform_tags(arch):
         cmd += ["--platform", tag]
     for extra, what in ((list(pins), []), ([installer], ["--no-deps"])):

@@ -21,7 +21,6 @@ import re
 import shlex
 from dataclasses import asdict, dataclass, field
 
-BALANCER = "mycluster"
 MANAGER = "http://127.0.0.1/balancer-manager"
 # Status words, in the order the issue and the page use them; the member's state is the first
 # one that applies, so a drained member is "Drn" although its page also says "Ok".
@@ -58,7 +57,7 @@ class Member:
 
     @property
     def address(self) -> str:
-        return self.url.split("://", 1)[-1].rstrip("/")
+        return address_of(self.url)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "state": self.state, "address": self.address}
@@ -93,23 +92,41 @@ def read_command() -> str:
 AFTER = "@@@ balancer-manager after"
 
 
+def address_of(url: str) -> str:
+    """A member's address:port, whatever its scheme (a pool's WebSocket twin has ws:// members)."""
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def of_urls(members: list[Member], urls: list[str]) -> list[Member]:
+    """The members at those urls' addresses, in every balancer (each pool, and its WebSocket twin)."""
+    wanted = {address_of(u) for u in urls}
+    return [m for m in members if m.address in wanted]
+
+
 def set_drain_script(urls: list[str], drain: bool) -> str:
-    """Set (or clear) Drain on balancer members, printing the page before and after (split by
-    the AFTER line). balancer-manager wants its nonce (CSRF check, 2.4.6 on) and, from later 2.4
-    releases on, a Referer naming itself (safe_referer() in mod_proxy_balancer.c at 2.4.62;
-    absent at 2.4.6)."""
+    """Set (or clear) Drain on the members at those urls' addresses in every balancer of the page,
+    printing the page before and after (split by the AFTER line). Each worker link of the page
+    names its balancer, the worker and that balancer's nonce (a balancer-manager request must
+    carry the nonce of the balancer it edits: balancer_handler, 2.4.6 on); from later 2.4
+    releases on, it also wants a Referer naming itself (safe_referer() in mod_proxy_balancer.c
+    at 2.4.62; absent at 2.4.6)."""
+    patterns = "|".join(f"*://{shlex.quote(address_of(u))}" for u in urls)
+    post = (f"curl -sf --max-time 5 -o /dev/null -H {shlex.quote('Referer: ' + MANAGER)} "
+            f"--data \"w=$w&b=$b&w_status_N={1 if drain else 0}&nonce=$n\" {MANAGER}")
     lines = [
         "set -e",
         f"page=$(curl -sf --max-time 5 {MANAGER})",
         'printf \'%s\\n\' "$page"',
-        'nonce=$(printf \'%s\\n\' "$page" | sed -n \'s/.*nonce=\\([0-9a-f-]*\\).*/\\1/p\' | head -n 1)',
-        '[ -n "$nonce" ] || { echo "balancer-manager gave no nonce" >&2; exit 1; }',
+        # one worker link a row: "?b=NAME&w=URL&nonce=N" (2.4.62 writes &amp;)
+        'links=$(printf \'%s\\n\' "$page" | sed -n \'s/.*?b=\\([^&"]*\\)&\\(amp;\\)\\{0,1\\}w=\\([^&"]*\\)'
+        '&\\(amp;\\)\\{0,1\\}nonce=\\([0-9a-f-]*\\)".*/\\1 \\3 \\5/p\')',
+        '[ -n "$links" ] || { echo "balancer-manager lists no member" >&2; exit 1; }',
+        'printf \'%s\\n\' "$links" | while read -r b w n; do',
+        f'  case "$w" in {patterns}) {post} ;; esac',
+        "done",
+        f"echo {shlex.quote(AFTER)}",
+        f"curl -sf --max-time 5 {MANAGER}",
     ]
-    for url in urls:
-        data = f"w={url}&b={BALANCER}&w_status_N={1 if drain else 0}&nonce="
-        lines.append(f"curl -sf --max-time 5 -o /dev/null -H {shlex.quote('Referer: ' + MANAGER)} "
-                     f"--data {shlex.quote(data)}\"$nonce\" {MANAGER}")
-    lines += [f"echo {shlex.quote(AFTER)}", f"curl -sf --max-time 5 {MANAGER}"]
     return "\n".join(lines) + "\n"
 
 

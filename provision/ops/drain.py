@@ -24,7 +24,8 @@ class ProxyOutcome:
     before: list = field(default_factory=list)      # ... and before the change
 
     def drained_before(self) -> set[str]:
-        return {m.url for m in self.before if "Drn" in m.flags}
+        """The member URLs (http://, as member_urls gives them) that were drained before."""
+        return {f"http://{m.address}" for m in self.before if "Drn" in m.flags}
 
 
 def member_urls(host, app: str | None = None) -> list[str]:
@@ -61,11 +62,11 @@ def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = T
                                 or f"exit {ran.rc}")
         first, then = bm.split_before_after(ran.stdout)
         try:
-            members = [m for m in bm.parse(then) if m.url in urls]
-            before = [m for m in bm.parse(first) if m.url in urls]
+            members = bm.of_urls(bm.parse(then), urls)
+            before = bm.of_urls(bm.parse(first), urls)
         except bm.ManagerError as exc:
             return ProxyOutcome(proxy.name, False, str(exc))
-        missing = sorted(set(urls) - {m.url for m in members})
+        missing = sorted(u for u in urls if bm.address_of(u) not in {m.address for m in members})
         if missing:
             return ProxyOutcome(proxy.name, False, f"not a member of its balancer: {', '.join(missing)}")
         wrong = [m.url for m in members if ("Drn" in m.flags) != drain]
@@ -88,7 +89,7 @@ def wait_idle(proxies, urls: list[str], connections, timeout: float = 60, poll: 
         while True:
             ran = connections.get(proxy).run_script(bm.read_command() + "\n", timeout=30)
             try:
-                members = [m for m in bm.parse(ran.stdout) if m.url in urls]
+                members = bm.of_urls(bm.parse(ran.stdout), urls)
             except bm.ManagerError as exc:
                 outcomes.append(ProxyOutcome(proxy.name, False, str(exc)))
                 break
@@ -121,7 +122,9 @@ def main(inventory_path: str, host_name: str, drain: bool, app: str | None = Non
         outcomes = set_drain(proxies, urls, drain, connections, timeout=timeout)
         for o in outcomes:
             if o.ok:
-                states = ", ".join(f"{m.route} {m.address} {m.state}" for m in o.members)
+                several = len({m.balancer for m in o.members}) > 1      # the host is in several pools
+                states = ", ".join(f"{m.route} {m.address} {m.state}" + (f" ({m.balancer})" if several else "")
+                                   for m in o.members)
                 print(f"{o.proxy} | {word} | {states}", file=stream)
             else:
                 print(f"{o.proxy} | failed | {o.error}", file=stream)

@@ -13,6 +13,7 @@ from ..platforms import Platform
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv
 from ..wheels import wheelhouse
+from . import proxy as proxy_role
 
 APPS_ROOT = "/opt/provision/apps"
 GROUP = "backends"
@@ -74,6 +75,19 @@ def trusted_proxies(inventory) -> list[str]:
     return found
 
 
+def websocket_apps(host, inventory, options) -> set[str]:
+    """This host's apps that a WebSocket route of some proxy points at."""
+    return {app for p in inventory.group(proxy_role.GROUP)
+            for h, app in proxy_role.model(p, inventory, options).websocket_members if h == host.name}
+
+
+def gunicorn_conf(websocket: bool) -> str:
+    """gunicorn's sync worker (one request per process at a time, a connection closed after each
+    answer) for plain HTTP; the threaded worker only for an app behind a WebSocket route, where an
+    open WebSocket holds its thread for as long as it lasts (a sync worker would be held whole)."""
+    return (FILES / ("gunicorn-websocket.conf.py" if websocket else "gunicorn.conf.py")).read_text()
+
+
 def resources(host, platform: Platform, inventory, options) -> list:
     address = specific_address(host, "the apps bind it")
     proxies = tuple(dict.fromkeys(specific_address(p, "the backends' firewalld lets it in")
@@ -84,6 +98,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
         Directory(APPS_ROOT),
     ]
     trusted = trusted_proxies(inventory)
+    threaded = websocket_apps(host, inventory, options)
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
         bind = f"{address}:{app['port']}"
@@ -93,7 +108,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
             File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
                                           own_url=f"http://{bind}", member=f"{host.name}-{app['name']}",
                                           trusted=trusted), notify=restart),
-            File(f"{home}/gunicorn.conf.py", (FILES / "gunicorn.conf.py").read_text(), notify=restart),
+            File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
             Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
             File(f"/etc/systemd/system/{unit_name(app)}",
                  render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2,

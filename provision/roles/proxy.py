@@ -10,13 +10,15 @@ from urllib.parse import urlsplit
 
 from .. import tls as tlslib
 from ..apply import Handler
-from ..facts import FactRequest
+from ..facts import FactRequest, apache_version
 from ..ops import audit
-from ..platforms import FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, Platform
+from ..platforms import (FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, UPGRADE_PARAM_SINCE,
+                         WEBSOCKET_MODULES, Platform)
 from ..render import FILES, render
 from ..sites import model as sites
-from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FirewalldService,
-                         Link, Packages, PathResource, Resource, SELinuxBoolean, Service)
+from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FileByFacts,
+                         FirewalldService, Link, Packages, PathResource, Resource, SELinuxBoolean, Service,
+                         StaleFiles)
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
@@ -32,8 +34,8 @@ CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDS
            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
-# Modules only some configs need (the other lbmethods): disabled again once no pool uses them.
-OPTIONAL_MODULES = tuple(f"lbmethod_{lb}" for lb in sites.LBMETHODS if lb != "byrequests")
+# Modules only some configs need (the other lbmethods, wstunnel): disabled again once nothing uses them.
+OPTIONAL_MODULES = tuple(f"lbmethod_{lb}" for lb in sites.LBMETHODS if lb != "byrequests") + tuple(WEBSOCKET_MODULES)
 
 
 class ProxyConfigError(Exception):
@@ -83,12 +85,23 @@ def client_url(host, address: str | None = None) -> str:
     return url if parts.path.endswith("/") else url + "/"
 
 
-def modules(host, options, platform: Platform | None = None) -> dict:
-    """The proxy modules, plus each pool's lbmethod module, mod_headers, plus the TLS
-    ones with tls on (on RedHat, ssl_module comes with the mod_ssl package, not our drop-in)."""
+def websocket_upgrade(facts) -> bool:
+    """WebSocket routes use upgrade=websocket (httpd 2.4.47+), else ws:// members through
+    mod_proxy_wstunnel, which every 2.4 from 2.4.5 understands (also on a release whose version
+    is not in the table: the same choice on every deploy)."""
+    version = apache_version(facts)
+    return version is not None and version >= UPGRADE_PARAM_SINCE
+
+
+def modules(host, options, platform: Platform | None = None, upgrade: bool = False) -> dict:
+    """The proxy modules, plus each pool's lbmethod module, mod_headers, proxy_wstunnel for
+    WebSocket routes before httpd 2.4.47, plus the TLS ones with tls on (on RedHat, ssl_module
+    comes with the mod_ssl package, not our drop-in)."""
     found = model(host, None, options)
     extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")
              for lb in sorted({p.lbmethod for p in found.pools})}
+    if found.websocket and not upgrade:
+        extra.update(WEBSOCKET_MODULES)
     if setting(host, options, "tls") != "off":
         extra.update(TLS_MODULES)
         if platform is not None and platform.tls_packages:
@@ -113,8 +126,8 @@ def material(host, options) -> tlslib.Material | None:
     return found
 
 
-def routes(host, platform: Platform, inventory, options) -> dict[str, str]:
-    """Each site's routes file: path -> text."""
+def routes(host, platform: Platform, inventory, options, upgrade: bool = False) -> dict[str, str]:
+    """Each site's routes file: path -> text. upgrade: WebSocket routes for httpd 2.4.47+."""
     found = model(host, inventory, options)
     for pool in found.pools:
         if not pool.members:
@@ -123,8 +136,10 @@ def routes(host, platform: Platform, inventory, options) -> dict[str, str]:
     files = {}
     for site in found.sites:
         pools = found.pools_of(site)
+        websocket_pools = [found.pool(n) for n in dict.fromkeys(r.pool for r in site.routes if r.websocket)]
         files[routes_path(platform, found, site)] = render(
             "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
+            websocket_pools=websocket_pools, upgrade=upgrade,
             pools_by_name={p.name: p for p in pools}, sticky=any(p.sticky for p in pools),
             extra=host.vars.get("proxy_extra_directives", []))
     return files
@@ -228,8 +243,10 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if tls_on and platform.tls_packages:
         steps.append(Packages(platform, platform.tls_packages))
     if platform.module_enable == "a2enmod":
-        steps.append(ApacheModules(tuple(modules(host, options, platform)), notify=reload_,
-                                   optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules"))
+        # proxy_wstunnel joins at plan time, when the Apache version needs it
+        steps.append(ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=reload_,
+                                   optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
+                                   choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts)))))
     else:
         steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
                                         platform.apache_packages[0], notify=reload_, validate=check))
@@ -249,7 +266,11 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if platform.vhost_enable_link:
         steps.append(Link(platform.vhost_enable_link, f"../sites-available/{posixpath.basename(platform.vhost_path)}",
                           notify=reload_, validate=check))
-    if not model(host, None, options).short:
+    # A site taken out of the inventory: its routes file goes, once the vhost no longer includes it.
+    found = model(host, None, options)
+    steps.append(StaleFiles(f"{posixpath.dirname(platform.routes_path)}/site-*.inc", notify=reload_, validate=check,
+                            keep=() if found.short else tuple(routes_path(platform, found, s) for s in found.sites)))
+    if not found.short:
         steps.append(Absent(platform.routes_path, notify=reload_, validate=check))
     for path, how in platform.disabled_defaults:
         if how == "absent":
@@ -267,8 +288,12 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
     reload_, check = (RELOAD,), VALIDATE
     found = model(host, inventory, options)
     steps = [Directory(r.folder) for s in found.sites for r in s.routes if r.folder]
-    steps += [File(path, text, notify=reload_, validate=check)
-              for path, text in routes(host, platform, inventory, options).items()]
+    # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
+    # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
+    by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
+    steps += [FileByFacts(path, text, notify=reload_, validate=check,
+                          choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
+              for path, text in by_upgrade[False].items()]
     return steps
 
 

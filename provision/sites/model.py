@@ -14,6 +14,7 @@ Long form, on a proxy host (usually in the ``proxies`` group's vars)::
           - {path: /, pool: web}
           - {path: /static, folder: /var/www/static}   # served by the proxy
           - {path: /health-local, exclude: true}        # not proxied (another handler answers)
+          - {path: /ws, websocket: web}                 # WebSocket connections to a pool
 
 A member is a backend host (every app of it), a group of backends, or ``host:app``.
 """
@@ -30,7 +31,7 @@ POOL_KEYS = {"members", "lbmethod", "sticky", "retry", "timeout", "connectiontim
              "failontimeout"}
 MEMBER_KEYS = {"member", "loadfactor", "standby"}
 SITE_KEYS = {"server_name", "aliases", "routes"}
-ROUTE_KINDS = ("pool", "folder", "exclude")     # a route has exactly one of them
+ROUTE_KINDS = ("pool", "folder", "exclude", "websocket")     # a route has exactly one of them
 POOL_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9*]([A-Za-z0-9.-]{0,252})$")
 PATH_RE = re.compile(r"^/([A-Za-z0-9._~-]+/?)*$")
@@ -84,13 +85,17 @@ class Pool:
 @dataclass(frozen=True)
 class Route:
     path: str
-    kind: str                   # pool, folder (excluded, served from a folder), exclude
+    kind: str                   # pool, folder (excluded, served from a folder), exclude, websocket (to a pool)
     pool: str | None = None
     folder: str | None = None
 
     @property
     def excluded(self) -> bool:
         return self.kind in ("folder", "exclude")
+
+    @property
+    def websocket(self) -> bool:
+        return self.kind == "websocket"
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,16 @@ class Proxy:
     @property
     def sticky(self) -> bool:
         return any(p.sticky for p in self.pools)
+
+    @property
+    def websocket(self) -> bool:
+        return any(r.websocket for s in self.sites for r in s.routes)
+
+    @property
+    def websocket_members(self) -> set[tuple[str, str]]:
+        """(host, app) of every member of a pool that a WebSocket route points at."""
+        pools = {r.pool for s in self.sites for r in s.routes if r.websocket}
+        return {(m.host, m.app) for p in self.pools if p.name in pools for m in p.members}
 
 
 def ordered(routes) -> tuple[Route, ...]:
@@ -228,7 +243,7 @@ def _validate_pool(where, name, body):
 
 def _route(where, f, route, pools) -> Route:
     if not isinstance(route, dict):
-        _fail(where, f, "must be a mapping with path and one of pool, folder, exclude")
+        _fail(where, f, f"must be a mapping with path and one of {', '.join(ROUTE_KINDS)}")
     unknown = set(route) - {"path", *ROUTE_KINDS}
     if unknown:
         _fail(where, f"{f}.{sorted(unknown)[0]}", "is unknown (routes take path and one of "
@@ -238,10 +253,10 @@ def _route(where, f, route, pools) -> Route:
         _fail(where, f"{f}.path", f"must be a URL path like /api, got {path!r}")
     kinds = [k for k in ROUTE_KINDS if k in route]
     if len(kinds) != 1:
-        _fail(where, f, "must have exactly one of pool, folder, exclude")
+        _fail(where, f, f"must have exactly one of {', '.join(ROUTE_KINDS)}")
     kind, value = kinds[0], route[kinds[0]]
-    if kind == "pool":
-        if value not in pools:
+    if kind in ("pool", "websocket"):
+        if not isinstance(value, str) or value not in pools:
             _fail(where, f"{f}.{kind}", f"names no pool in 'pools': {value!r}")
         return Route(path, kind, pool=value)
     if path == "/":

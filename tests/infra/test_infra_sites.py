@@ -1,5 +1,9 @@
-"""Through each proxy, where its clients reach it, by site (Host header): every route answers from its pool, exclusions from
-the proxy itself, sticky pools keep a client on one member, the access log names the worker."""
+"""Through each proxy, where its clients reach it, by site (Host header): every route answers from its pool,
+exclusions from the proxy itself, WebSocket routes switch protocols, sticky pools keep a client on one
+member, the access log names the worker."""
+import base64
+import hashlib
+import os
 import time
 import uuid
 
@@ -17,12 +21,31 @@ def test_routes_answer_from_their_pool(proxy, http_get):
     assert not problems, f"{proxy.name}: {'; '.join(problems)}"
 
 
+def test_websocket_routes_switch_protocols(proxy, http_get):
+    """The opening handshake (RFC 6455 section 4) through the proxy: 101 and the key's answer."""
+    problems = []
+    for site in proxy.model.sites:
+        for route in (r for r in site.routes if r.websocket):
+            key = base64.b64encode(os.urandom(16)).decode()
+            status, headers, body = http_get(
+                proxy.https_url if proxy.redirect else proxy.base, route.path, host=site.server_name,
+                cafile=proxy.trust,
+                headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                         "Sec-WebSocket-Key": key})
+            want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
+                                    .digest()).decode()
+            if status != 101 or headers.get("Sec-WebSocket-Accept") != want:
+                problems.append(f"{site.server_name}{route.path}: HTTP {status} {body[:80]!r}, expected 101 "
+                                "Switching Protocols")
+    assert not problems, f"{proxy.name}: {'; '.join(problems)}"
+
+
 def test_sticky_pools_keep_a_client_on_one_member(proxy, http_get):
     url = proxy.https_url if proxy.redirect else proxy.base
     for site in proxy.model.sites:
         for route in site.routes:
             pool = proxy.model.pool(route.pool) if route.pool else None
-            if not pool or not pool.sticky or len(pool.members) < 2:
+            if not pool or route.websocket or not pool.sticky or len(pool.members) < 2:
                 continue
             status, headers, _ = http_get(url, route.path, host=site.server_name, cafile=proxy.trust)
             cookie = next((c.split(";")[0] for c in headers.get_all("Set-Cookie") or []

@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provision import apache_tree, tls
 from provision.engine import Options
@@ -129,18 +130,26 @@ def test_centos7_tls_tree_passes_apache2_t(proxy_build):
     assert broken.returncode != 0 and "missing.crt" in broken.stdout, broken.stdout
 
 
-def test_centos7_sites_tree_passes_apache2_t(proxy_build):
-    """The long form (inventory/sites.yml): two sites, each with its routes file; every route kind
-    (pool paths, an exclusion served from a folder), a sticky pool, per-site logs, the global name."""
+def test_centos7_sites_tree_passes_apache2_t(proxy_build, tmp_path):
+    """The long form (inventory/sites.yml, plus a plain exclusion): two sites, each with its routes
+    file; every route kind (pool paths, an exclusion served from a folder, a plain exclusion, a
+    WebSocket path), a sticky pool, per-site logs, the global name."""
     lab, root, modules, builtin = proxy_build
-    tree = centos7_tree(lab, None, Path(__file__).resolve().parents[2] / "inventory/sites.yml")
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "inventory/sites.yml").read_text())
+    data["all"]["children"]["proxies"]["vars"]["sites"][0]["routes"].append({"path": "/private", "exclude": True})
+    (tmp_path / "sites.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    tree = centos7_tree(lab, None, tmp_path / "sites.yml")
     app, api = "/etc/httpd/provision/site-app.example.test.inc", "/etc/httpd/provision/site-api.example.test.inc"
     assert {app, api} <= set(tree) and "/etc/httpd/provision/proxy-routes.inc" not in tree
     routes = tree[app].decode()
-    for want in ("ProxyPass /static !", "Alias /static /var/www/provision-static", "ProxyPass /api balancer://api/api",
+    for want in ("ProxyPass /private !", "ProxyPass /static !", "Alias /static /var/www/provision-static", "ProxyPass /api balancer://api/api",
                  "ProxyPass / balancer://web/", "stickysession=ROUTEID", "Header add Set-Cookie \"ROUTEID=",
-                 "failonstatus=502,503 failontimeout=On"):
+                 "failonstatus=502,503 failontimeout=On",
+                 # WebSocket on httpd 2.4.6: ws:// members through mod_proxy_wstunnel, no upgrade=
+                 "<Proxy balancer://web.ws>", "BalancerMember ws://10.123.0.11:8080 route=web1-hello",
+                 "ProxyPass /ws balancer://web.ws/ws"):
         assert want in routes, want
+    assert " upgrade=websocket" not in routes      # the 2.4.47+ member parameter
     mapped, proc = check(lab, root, tree, modules, builtin)
     print(proc.stdout)
     assert proc.returncode == 0 and "Syntax OK" in proc.stdout, proc.stdout
@@ -151,4 +160,4 @@ def test_centos7_sites_tree_passes_apache2_t(proxy_build):
     assert "alias www.app.example.test" in vhosts.stdout
     _, dump = check(lab, root, tree, modules, builtin, "-D", "DUMP_MODULES")
     loaded = {line.split()[0] for line in dump.stdout.splitlines() if line.startswith(" ")}
-    assert {"headers_module", "alias_module", "proxy_balancer_module"} <= loaded, dump.stdout
+    assert {"headers_module", "alias_module", "proxy_balancer_module", "proxy_wstunnel_module"} <= loaded, dump.stdout

@@ -1,5 +1,5 @@
 """The long form on the lab (inventory/sites.yml): two sites, pools web (sticky) and api, routes
-/ /api /static. Routing by Host header, exclusions served by the proxy, stickiness, logs, client
+/ /api /static /ws (WebSocket). Routing by Host header, exclusions served by the proxy, stickiness, logs, client
 addresses, changes under load, and a hung backend with and without passive health."""
 import json
 import socket
@@ -171,6 +171,22 @@ def test_site_and_module_change_under_load_fails_nothing(sites, tmp_path):
         invoke("deploy", "-i", SITES, check=0)
     # back to byrequests only: the module provision enabled is disabled again
     assert "lbmethod_bybusyness" not in ssh(sites, "proxy", "ls /etc/apache2/mods-enabled").stdout
+    # and the removed site's routes file is gone, the others stay
+    files = ssh(sites, "proxy", "ls /etc/apache2/provision").stdout.split()
+    assert "site-new.example.test.inc" not in files and "site-api.example.test.inc" in files, files
+
+
+def test_drain_takes_the_host_out_of_every_pool(sites):
+    """web2 is in pool web (and its WebSocket twin web.ws) with howdy, and in pool api with api."""
+    try:
+        out = invoke("drain", "web2", "-i", SITES, check=0).stdout
+        print(out)
+        assert out.count(" Drn") == 3 and all(f"({b})" in out for b in ("web", "web.ws", "api")), out
+        assert {ask("/", "app.example.test")[1] for _ in range(20)} == {"web1-hello"}
+    finally:
+        out = invoke("undrain", "web2", "-i", SITES, check=0).stdout
+    assert out.count(" Ok") == 3, out
+    assert "web2-howdy" in {ask("/", "app.example.test")[1] for _ in range(20)}
 
 
 def app_pids(lab, host, unit) -> list[str]:
@@ -209,3 +225,68 @@ def test_hung_backend_with_and_without_passive_health(sites, tmp_path):
     assert on.failed <= 20, on.summary()                # at most the requests in flight (concurrency 20)
     assert on.slowest <= 5 + 1.0, on.summary()          # the pool's timeout, plus the answer's way back
     assert without.failed > on.failed
+
+
+def echoes(port, scheme="ws", count=100, **tls):
+    """Messages sent to app.example.test/ws through the proxy (10.123.0.10:port), and what came back."""
+    from websockets.sync.client import connect
+    sent = [f"echo {i} {uuid.uuid4().hex[:8]}" for i in range(count)]
+    sock = socket.create_connection(("10.123.0.10", port), timeout=10)
+    with connect(f"{scheme}://app.example.test/ws", sock=sock, open_timeout=10, **tls) as ws:
+        got = []
+        for message in sent:
+            ws.send(message)
+            got.append(ws.recv(timeout=10))
+    return sent, got
+
+
+def test_websocket_echoes_through_the_proxy_over_http_and_https(sites, tmp_path):
+    import ssl
+    routes = ssh(sites, "proxy", "cat /etc/apache2/provision/site-app.example.test.inc").stdout
+    version = ssh(sites, "proxy", "apache2 -v").stdout.splitlines()[0]
+    print(version)
+    assert "BalancerMember http://10.123.0.11:8080 route=web1-hello" in routes and "upgrade=websocket" in routes
+    sent, got = echoes(80)
+    assert got == sent
+    print(f"http: {len(got)} echoes")
+
+    def tls_on(v):
+        v["tls"] = "self-signed"
+    try:
+        invoke("deploy", "-i", str(variant(sites, tmp_path, tls_on)), check=0)
+        context = ssl.create_default_context(cafile=str(tmp_path / ".tls" / "sites" / "ca" / "ca.crt"))
+        sent, got = echoes(443, "wss", ssl=context, server_hostname="app.example.test")
+        assert got == sent
+        print(f"https: {len(got)} echoes")
+        sent, got = echoes(80)
+        assert got == sent
+    finally:
+        invoke("deploy", "-i", SITES, check=0)
+    # httpd 2.4.47+ upgrades through mod_proxy_http: mod_proxy_wstunnel is not enabled
+    assert "proxy_wstunnel" not in ssh(sites, "proxy", "ls /etc/apache2/mods-enabled").stdout
+
+
+STOP_RUNS = 3
+
+
+def test_threaded_app_stopped_under_load_fails_nothing(sites):
+    """web1's hello is behind the /ws route, so it runs gunicorn's threaded worker (no keep-alive to
+    the proxy): stopping it under 3,000 requests fails none, as with the sync worker."""
+    unit, conf = "provision-app-hello.service", "/opt/provision/apps/hello/gunicorn.conf.py"
+    assert 'worker_class = "gthread"' in ssh(sites, "web1", f"cat {conf}").stdout
+    for run in range(1, STOP_RUNS + 1):
+        try:
+            with Background(PROXY + "/", 3000, 20, 90, LAB_HOSTS) as bg:
+                time.sleep(0.3)
+                ssh(sites, "web1", f"systemctl stop {unit}")
+            result = bg.wait()
+            print(f"run {run}/{STOP_RUNS}: {result.summary()} {result.errors[:3]}")
+            assert result.failed == 0, f"run {run}: {result.summary()}"
+        finally:
+            ssh(sites, "web1", f"systemctl start {unit}")
+        started = time.monotonic()
+        while ask("/whoami", "app.example.test")[0] != 200 or "web1-hello" not in {
+                ask("/", "app.example.test")[1] for _ in range(6)}:
+            # a member in error rejoins after the pool's retry (30 s in sites.yml)
+            assert time.monotonic() - started < 45, "web1 did not rejoin within 45 s"
+            time.sleep(0.3)

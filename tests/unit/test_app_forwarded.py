@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def client(tmp_path):
     pytest.importorskip("flask")
+    pytest.importorskip("flask_sock")       # the apps' /ws (dev extra)
     trusted = backends.trusted_proxies(load(ROOT / "inventory" / "lab.yml"))
     assert trusted == ["127.0.0.1", "10.123.0.10"]
     source = tmp_path / "app.py"
@@ -57,3 +58,9 @@ def test_the_unit_passes_the_same_list_to_gunicorn():
     text = render("app.service.j2", name="hello", user="app-hello", home="/opt/x", bind="10.0.0.1:8080",
                   workers=2, trusted="127.0.0.1,10.123.0.10")
     assert "--forwarded-allow-ips 127.0.0.1,10.123.0.10 " in text
+
+
+def test_ws_is_a_websocket_endpoint(client):
+    """/ws is routed, and answers a WebSocket handshake only: a plain GET gets 400 (not 404, not a page)."""
+    assert client.get("/ws").status_code == 400
+    assert client.get("/no-such-path").status_code == 404

@@ -3,6 +3,7 @@ line's shell text (run here by sh into a temp file), the drain script, status an
 import io
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from provision.inventory import load
 from provision.ops import adhoc, audit, facts_cmd, status
 from provision.ops import balancer_manager as bm
 from provision.ops.drain import DrainError, member_urls
+from test_shell_quoting import run_with_fake_curl
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 PAGES = FIX / "balancer-manager"
@@ -52,11 +54,47 @@ def test_state_priority_disabled_beats_ok():
     assert bm.Member("b", "http://a:1", "r", "1", 0, ["Init", "Err"]).state == "Err"
 
 
-def test_drain_script_sets_drain_flag_and_quotes_values():
-    text = bm.set_drain_script(["http://10.0.0.12:8081"], True)
-    assert "'w=http://10.0.0.12:8081&b=mycluster&w_status_N=1&nonce='\"$nonce\"" in text
-    assert "w_status_N=0" in bm.set_drain_script(["http://10.0.0.12:8081"], False)
-    assert text.rstrip().endswith(bm.MANAGER)       # prints the page afterwards, to confirm
+def pools_page(fixture="httpd-2.4.6.html"):
+    """A balancer-manager page with the fixture's balancer and a WebSocket twin of it: web.ws,
+    ws:// members, its own nonce (as for a sites pool with a WebSocket route on httpd 2.4.6)."""
+    page = (FIX / "balancer-manager" / fixture).read_text()
+    start = page.index("<h3>LoadBalancer Status for")
+    end = page.index("</table>", page.index("<th>Worker URL</th>")) + len("</table>")
+    twin = page[start:end].replace("mycluster", "web.ws").replace("http://", "ws://")
+    twin = re.sub(r"nonce=[0-9a-f-]+", "nonce=0000aaaa-bbbb", twin)
+    return page[:end] + twin + page[end:]
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_drain_script_sets_drain_in_every_balancer_with_its_nonce(tmp_path, drain):
+    page = pools_page()
+    first_nonce = bm.nonce(page)
+    args = run_with_fake_curl(bm.set_drain_script(["http://192.0.2.12:8081"], drain), tmp_path, page)
+    posted = [a for a in args if a.startswith("w=")]
+    flag = 1 if drain else 0
+    assert posted == [f"w=http://192.0.2.12:8081&b=mycluster&w_status_N={flag}&nonce={first_nonce}",
+                      f"w=ws://192.0.2.12:8081&b=web.ws&w_status_N={flag}&nonce=0000aaaa-bbbb"]
+    assert f"Referer: {bm.MANAGER}" in args
+
+
+def test_drain_script_reads_the_escaped_links_of_later_releases(tmp_path):
+    page = (FIX / "balancer-manager/debian12-ok.html").read_text()
+    args = run_with_fake_curl(bm.set_drain_script(["http://10.123.0.12:8081"], True), tmp_path, page)
+    assert [a for a in args if a.startswith("w=")] == [
+        f"w=http://10.123.0.12:8081&b=mycluster&w_status_N=1&nonce={bm.nonce(page)}"]
+
+
+def test_drain_script_fails_on_a_page_without_members(tmp_path):
+    script = bm.set_drain_script(["http://10.0.0.12:8081"], True)
+    args = run_with_fake_curl(script + "echo REACHED >&2\n", tmp_path, "<html>It works!</html>")
+    assert not [a for a in args if a.startswith("w=")]
+    assert script.rstrip().endswith(bm.MANAGER)       # prints the page afterwards, to confirm
+
+
+def test_members_of_a_host_in_every_balancer():
+    found = bm.of_urls(bm.parse(pools_page()), ["http://192.0.2.12:8081"])
+    assert [(m.balancer, m.url) for m in found] == [("mycluster", "http://192.0.2.12:8081"),
+                                                    ("web.ws", "ws://192.0.2.12:8081")]
 
 
 def _inventory(tmp_path):

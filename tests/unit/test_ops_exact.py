@@ -69,19 +69,21 @@ def test_nonce_and_commands():
 
 def test_drain_script_whole():
     manager = "http://127.0.0.1/balancer-manager"
-    post = ("curl -sf --max-time 5 -o /dev/null -H 'Referer: http://127.0.0.1/balancer-manager' --data "
-            "'w=http://{}&b=mycluster&w_status_N={}&nonce='\"$nonce\" " + manager)
+    post = ("  case \"$w\" in {}) curl -sf --max-time 5 -o /dev/null -H 'Referer: http://127.0.0.1/balancer-manager' "
+            "--data \"w=$w&b=$b&w_status_N={}&nonce=$n\" " + manager + " ;; esac")
     assert bm.set_drain_script(["http://a:1", "http://b:2"], True).splitlines() == [
         "set -e",
         f"page=$(curl -sf --max-time 5 {manager})",
         "printf '%s\\n' \"$page\"",
-        "nonce=$(printf '%s\\n' \"$page\" | sed -n 's/.*nonce=\\([0-9a-f-]*\\).*/\\1/p' | head -n 1)",
-        "[ -n \"$nonce\" ] || { echo \"balancer-manager gave no nonce\" >&2; exit 1; }",
-        post.format("a:1", 1), post.format("b:2", 1),
+        "links=$(printf '%s\\n' \"$page\" | sed -n 's/.*?b=\\([^&\"]*\\)&\\(amp;\\)\\{0,1\\}w=\\([^&\"]*\\)"
+        "&\\(amp;\\)\\{0,1\\}nonce=\\([0-9a-f-]*\\)\".*/\\1 \\3 \\5/p')",
+        "[ -n \"$links\" ] || { echo \"balancer-manager lists no member\" >&2; exit 1; }",
+        "printf '%s\\n' \"$links\" | while read -r b w n; do",
+        post.format("*://a:1|*://b:2", 1),
+        "done",
         "echo '@@@ balancer-manager after'",
         f"curl -sf --max-time 5 {manager}"]
-    assert bm.set_drain_script(["http://a:1"], False).splitlines()[5] == post.format("a:1", 0)
-    assert bm.set_drain_script([], True).endswith(f"after'\ncurl -sf --max-time 5 {manager}\n")
+    assert bm.set_drain_script(["http://a:1"], False).splitlines()[6] == post.format("*://a:1", 0)
 
 
 def test_audit_fields_and_function_whole(monkeypatch):
@@ -144,8 +146,9 @@ def test_member_urls_and_balanced_proxies():
 
 
 def test_drained_before_reads_the_page_before_the_change():
-    before = [bm.Member("b", "u1", "r", "1", 0, ["Init", "Drn"]), bm.Member("b", "u2", "r", "1", 0, ["Ok"])]
-    assert ProxyOutcome("p", True, before=before).drained_before() == {"u1"}
+    before = [bm.Member("b", "http://u1:1", "r", "1", 0, ["Init", "Drn"]), bm.Member("b", "http://u2:2", "r", "1", 0, ["Ok"]),
+              bm.Member("b.ws", "ws://u3:3", "r", "1", 0, ["Drn"])]
+    assert ProxyOutcome("p", True, before=before).drained_before() == {"http://u1:1", "http://u3:3"}
     assert ProxyOutcome("p", True).drained_before() == set()
 
 

@@ -41,15 +41,16 @@ def test_sites_inventory_builds_two_sites_and_two_pools():
     assert [m.url() for m in api.members] == ["http://10.123.0.12:8082"] and not api.sticky
     assert (web.timeout, web.retry, api.timeout, api.retry) == (5, 30, 30, 5)   # pool over role defaults
     assert [(r.path, r.kind) for r in found.sites[0].routes] == [("/static", "folder"), ("/api", "pool"),
-                                                                ("/", "pool")]
+                                                                ("/ws", "websocket"), ("/", "pool")]
 
 
 def test_route_order_does_not_depend_on_the_order_written():
     routes = [model.Route("/", "pool", "web"), model.Route("/api", "pool", "api"),
               model.Route("/api/v2", "pool", "web"), model.Route("/static", "folder", folder="/srv/s"),
-              model.Route("/a", "exclude")]
+              model.Route("/a", "exclude"), model.Route("/api/ws", "websocket", "web"),
+              model.Route("/w", "websocket", "web")]
     want = model.ordered(routes)
-    assert [r.path for r in want] == ["/static", "/a", "/api/v2", "/api", "/"]
+    assert [r.path for r in want] == ["/static", "/a", "/api/v2", "/api/ws", "/api", "/w", "/"]
     rng = random.Random(7)
     for _ in range(20):
         rng.shuffle(routes)
@@ -64,7 +65,7 @@ def test_long_form_routes_file_puts_exclusions_and_longer_paths_first():
     app = directives(files["/etc/httpd/provision/site-app.example.test.inc"])
     passes = [d[1:] for d in app if d[0] == "ProxyPass"]
     assert passes == [["/balancer-manager", "!"], ["/server-status", "!"], ["/static", "!"],
-                      ["/api", "balancer://api/api"], ["/", "balancer://web/"]]
+                      ["/api", "balancer://api/api"], ["/ws", "balancer://web.ws/ws"], ["/", "balancer://web/"]]
     assert ["Alias", "/static", "/var/www/provision-static"] in app
     members = [d for d in app if d[0] == "BalancerMember"]
     assert members[0] == ["BalancerMember", "http://10.123.0.11:8080", "route=web1-hello", "retry=30",
@@ -181,13 +182,13 @@ BAD = {
     "member twice": (lambda v: v["pools"]["api"].update(members=["web2", "web2:api"]),
                      "web2:api is already a member"),
     "route to no pool": (lambda v: v["sites"][0]["routes"].append({"path": "/x", "pool": "nope"}),
-                         "field 'sites[0].routes[3].pool' names no pool"),
+                         "field 'sites[0].routes[4].pool' names no pool"),
     "two kinds": (lambda v: v["sites"][0]["routes"].append({"path": "/x", "pool": "web", "exclude": True}),
-                  "field 'sites[0].routes[3]' must have exactly one of"),
+                  "field 'sites[0].routes[4]' must have exactly one of"),
     "same path twice": (lambda v: v["sites"][0]["routes"].append({"path": "/api/", "pool": "web"}),
                         "'/api/' is routed twice"),
     "bad path": (lambda v: v["sites"][0]["routes"].append({"path": "api x", "pool": "web"}),
-                 "field 'sites[0].routes[3].path' must be a URL path"),
+                 "field 'sites[0].routes[4].path' must be a URL path"),
     "excluded root": (lambda v: v["sites"][1]["routes"].append({"path": "/", "exclude": True}),
                       "path' / cannot be excluded"),
     "relative folder": (lambda v: v["sites"][0]["routes"][2].update(folder="static"),
@@ -197,6 +198,12 @@ BAD = {
     "wildcard name": (lambda v: v["sites"][0].update(server_name="*.example.test"), "cannot hold a wildcard"),
     "bad alias": (lambda v: v["sites"][0].update(aliases=["a b"]), "field 'sites[0].aliases' must be a host name"),
     "unknown site key": (lambda v: v["sites"][0].update(tls="on"), "field 'sites[0].tls' is unknown"),
+    "websocket to no pool": (lambda v: v["sites"][0]["routes"][3].update(websocket="nope"),
+                             "field 'sites[0].routes[3].websocket' names no pool in 'pools': 'nope'"),
+    "websocket not a name": (lambda v: v["sites"][0]["routes"][3].update(websocket=["web"]),
+                             "field 'sites[0].routes[3].websocket' names no pool"),
+    "websocket and pool": (lambda v: v["sites"][0]["routes"][3].update(pool="web"),
+                           "field 'sites[0].routes[3]' must have exactly one of pool, folder, exclude, websocket"),
 }
 
 

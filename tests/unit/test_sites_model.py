@@ -146,18 +146,18 @@ REFUSALS = [
     (_set(("sites", 1, "routes"), {"path": "/"}), "field 'sites[1].routes' must be a non-empty list of routes"),
     # routes
     (_set(("sites", 0, "routes", 1), "/api"),
-     "field 'sites[0].routes[1]' must be a mapping with path and one of pool, folder, exclude"),
+     "field 'sites[0].routes[1]' must be a mapping with path and one of pool, folder, exclude, websocket"),
     (_set(("sites", 0, "routes", 1, "to"), "x"),
-     "field 'sites[0].routes[1].to' is unknown (routes take path and one of pool, folder, exclude)"),
+     "field 'sites[0].routes[1].to' is unknown (routes take path and one of pool, folder, exclude, websocket)"),
     (_set(("sites", 0, "routes", 1, "path"), "api"), "field 'sites[0].routes[1].path' must be a URL path like /api, "
                                                      "got 'api'"),
     (_set(("sites", 0, "routes", 1, "path"), "/a b"), "field 'sites[0].routes[1].path' must be a URL path like /api, "
                                                       "got '/a b'"),
     (_pop("sites", 0, "routes", 1, "path"), "field 'sites[0].routes[1].path' must be a URL path like /api, got None"),
     (_pop("sites", 0, "routes", 1, "pool"), "field 'sites[0].routes[1]' must have exactly one of pool, folder, "
-                                            "exclude"),
+                                            "exclude, websocket"),
     (_set(("sites", 0, "routes", 1, "exclude"), True),
-     "field 'sites[0].routes[1]' must have exactly one of pool, folder, exclude"),
+     "field 'sites[0].routes[1]' must have exactly one of pool, folder, exclude, websocket"),
     (_set(("sites", 0, "routes", 1, "pool"), "nope"), "field 'sites[0].routes[1].pool' names no pool in 'pools': "
                                                       "'nope'"),
     (_set(("sites", 1, "routes"), [{"path": "/", "exclude": True}]),
