@@ -28,7 +28,7 @@ def test_status_shows_members_apps_and_last_deploy_in_one_exec(deployed):
         assert all(a["state"] == "active" and a["since"] and a["answers"] for a in apps), apps
     for name, record in data["hosts"].items():
         last = record["last_deploy"]
-        assert last and last["time"] and last["user"] and last["result"] in ("ok", "changed"), (name, last)
+        assert last and last["time"] and last["user"] and last["result"] in ("ok", "changed", "unchanged"), (name, last)
         assert record["would_change"] == [], (name, record["would_change"])
     print("status ssh use:", data["ssh"])
     assert data["ssh"] == {h: {"connections": 1, "execs": 1} for h in ("proxy", "web1", "web2")}
@@ -112,27 +112,38 @@ def test_facts_json_of_web1(deployed):
     assert data["provision_units"]["provision-app-hello.service"]["ActiveState"] == "active"
 
 
-def test_audit_trail_one_line_per_apply(deployed):
-    """Each apply appends one line; a host with nothing to change runs no apply and writes none
-    (a no-op stays at 1 exec per host)."""
+def test_audit_trail_two_deploys_two_lines(deployed, tmp_path):
+    """Acceptance 5: after two deploys (one no-op), each host's log holds two lines; the no-op's
+    line comes from its one facts exec (still 1 exec per host); --check and status write none."""
     hosts = ("proxy", "web1", "web2")
 
     def lines(host):
         out = ssh(deployed, host, "cat /var/log/provision/deploys.log").stdout
         return [json.loads(x) for x in out.splitlines()]
-    before = {h: len(lines(h)) for h in hosts}
-    assert all(before.values()), before          # the fixture's deploys wrote lines already
     env = {"PROVISION_SUDO_PASSWORD": SECRET}
+    invoke("deploy", "-i", "inventory/lab.yml", check=0, env=env)      # whatever an earlier test left
+    for host in hosts:      # earlier deploys wrote lines already: start from an empty trail
+        ssh(deployed, host, "rm -f /var/log/provision/deploys.log")
     ssh(deployed, "web1", "sed -i 's/Hello/Hullo/' /opt/provision/apps/hello/app.py")    # a change to undo
     invoke("deploy", "-i", "inventory/lab.yml", check=0, env=env)
-    invoke("deploy", "-i", "inventory/lab.yml", "--json", "/tmp/provision-noop.json", check=0, env=env)
-    noop = json.loads(open("/tmp/provision-noop.json").read())
+    noop_json = tmp_path / "noop.json"
+    invoke("deploy", "-i", "inventory/lab.yml", "--json", str(noop_json), check=0, env=env)
+    noop = json.loads(noop_json.read_text())
     assert noop["ssh"] == {h: {"connections": 1, "execs": 1} for h in hosts}, noop["ssh"]
+    invoke("deploy", "-i", "inventory/lab.yml", "--check", check=0, env=env)
+    status_json()
     after = {h: lines(h) for h in hosts}
-    assert {h: len(after[h]) - before[h] for h in hosts} == {"proxy": 0, "web1": 1, "web2": 0}
-    web1 = after["web1"][-1]
-    assert {"time", "control", "user", "inventory", "changed", "result"} <= set(web1), web1
-    assert web1["result"] == "changed" and "file /opt/provision/apps/hello/app.py" in web1["changed"]
+    print({h: [(x["result"], x["changes"]) for x in after[h]] for h in hosts})
+    assert {h: [x["result"] for x in after[h]] for h in hosts} == {
+        "proxy": ["unchanged", "unchanged"], "web1": ["changed", "unchanged"], "web2": ["unchanged", "unchanged"]}
+    for host in hosts:
+        first, second = after[host]
+        assert first["run"] != second["run"]
+        for line in (first, second):
+            assert {"time", "control", "user", "inventory", "changed", "result"} <= set(line), line
+            assert line["inventory"] == "lab.yml" and line["user"] and line["control"] and line["time"]
+    assert "file /opt/provision/apps/hello/app.py" in after["web1"][0]["changed"]
+    assert status_json()["hosts"]["web1"]["last_deploy"]["result"] == "unchanged"
     for host in hosts:
         mode = ssh(deployed, host, "stat -c %a /var/log/provision/deploys.log").stdout.strip()
         assert mode == "600"

@@ -133,6 +133,22 @@ def test_audit_fields_survive_shell_quoting(tmp_path):
     assert json.loads(log.read_text())["changed"] == [label]
 
 
+def test_a_deploy_leaves_one_line_facts_line_replaced_by_its_apply(tmp_path):
+    """The facts exec's "unchanged" line stays for a host with nothing to change, and an apply
+    of the same run replaces it; lines of other runs stay as they were."""
+    log = tmp_path / "log" / "deploys.log"
+    noop = audit.fields("lab.yml", [], "run1")
+    subprocess.run(["sh", "-c", audit.facts_line(noop, log=str(log))], check=True)
+    cold = audit.fields("lab.yml", ["file /x"], "run2")
+    subprocess.run(["sh", "-c", audit.facts_line(cold, log=str(log))], check=True)
+    subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", cold, log=str(log))], check=True)
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(x["run"], x["result"], x["changed"]) for x in lines] == [("run1", "unchanged", []),
+                                                                      ("run2", "changed", ["file /x"])]
+    assert oct(log.stat().st_mode & 0o777) == "0o600" and not (log.parent / "deploys.log.new").exists()
+    assert oct(log.parent.stat().st_mode & 0o777) == "0o700"
+
+
 def test_parse_last_takes_the_last_line_or_nothing():
     assert audit.parse_last(['{"a": 1}', '{"a": 2}', ""]) == {"a": 2}
     assert audit.parse_last([]) is None
