@@ -93,11 +93,11 @@ def read_command() -> str:
 AFTER = "@@@ balancer-manager after"
 
 
-def set_drain_script(urls: list[str], drain: bool) -> str:
+def set_drain_script(urls: list[str], drain: bool, before_change: str = "") -> str:
     """Set (or clear) Drain on balancer members, printing the page before and after (split by
     the AFTER line). balancer-manager wants its nonce (CSRF check, 2.4.6 on) and, from later 2.4
     releases on, a Referer naming itself (safe_referer() in mod_proxy_balancer.c at 2.4.62;
-    absent at 2.4.6)."""
+    absent at 2.4.6). ``before_change``: shell run once the page answered, before the first change."""
     lines = [
         "set -e",
         f"page=$(curl -sf --max-time 5 {MANAGER})",
@@ -105,6 +105,8 @@ def set_drain_script(urls: list[str], drain: bool) -> str:
         'nonce=$(printf \'%s\\n\' "$page" | sed -n \'s/.*nonce=\\([0-9a-f-]*\\).*/\\1/p\' | head -n 1)',
         '[ -n "$nonce" ] || { echo "balancer-manager gave no nonce" >&2; exit 1; }',
     ]
+    if before_change:
+        lines.append(before_change.rstrip("\n"))
     for url in urls:
         data = f"w={url}&b={BALANCER}&w_status_N={1 if drain else 0}&nonce="
         lines.append(f"curl -sf --max-time 5 -o /dev/null -H {shlex.quote('Referer: ' + MANAGER)} "

@@ -48,21 +48,36 @@ def _changed_inventory(tmp_path):
     return path
 
 
-def test_drain_and_undrain_under_load(deployed):
+def test_drain_holds_over_a_reloading_deploy_under_load(deployed, tmp_path):
+    """Acceptance 2: under load at concurrency 20, drain web2 --wait, a deploy that reloads Apache
+    (a changed vhost setting), 200 requests: none reaches web2, and none did during the reload
+    (the proxy's access log names each request's member); status shows Drn; a second deploy
+    changes nothing; undrain brings web2 back; no request fails throughout."""
+    from provision import bench
     from provision.load import Background
+    changed = _changed_inventory(tmp_path)
+    access = "/var/log/apache2/provision-*-access.log"
     started = time.monotonic()
     try:
-        with Background(f"http://{PROXY}/", requests=200_000, concurrency=20, seconds=120,
+        with Background(f"http://{PROXY}/", requests=500_000, concurrency=20, seconds=240,
                         allowed={PROXY}) as load:
             out = invoke("drain", "web2", "--wait", check=0).stdout
             assert "proxy | drained | web2-howdy 10.123.0.12:8081 Drn" in out, out
             assert "proxy | idle |" in out and "web2 drained on 1 of 1 proxies: proxy" in out
-            deploy = invoke("deploy", "-i", "inventory/lab.yml", check=0).stdout     # no config change: no reload
-            assert "reload apache2" not in deploy, deploy
+            mark = int(ssh(deployed, "proxy", f"cat {access} | wc -l").stdout)
+            deploy = invoke("deploy", "-i", str(changed), check=0).stdout
+            assert "reload apache2" in deploy, deploy
             bodies = [get(f"http://{PROXY}/")[2] for _ in range(200)]
             assert set(bodies) == {"Hello world!"}, f"{bodies.count('Howdy world!')} of 200 reached web2"
             members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
             assert members == {"web1-hello": "Ok", "web2-howdy": "Drn"}
+            since = ssh(deployed, "proxy", f"cat {access} | tail -n +{mark + 1}").stdout.splitlines()
+            to_web2 = [line for line in since if "worker=http://10.123.0.12:8081" in line]
+            print(f"while drained: {len(since)} requests through the proxy, {len(to_web2)} to web2")
+            assert len(since) > 200 and to_web2 == [], to_web2[:3]
+            again = tmp_path / "again.json"
+            invoke("deploy", "-i", str(changed), "--json", str(again), check=0)
+            assert bench.changed_hosts(json.loads(again.read_text())) == [], "a second deploy changed something"
             out = invoke("undrain", "web2", check=0).stdout
             assert "proxy | undrained | web2-howdy 10.123.0.12:8081 Ok" in out, out
             seen = {get(f"http://{PROXY}/")[2] for _ in range(20)}
@@ -70,27 +85,40 @@ def test_drain_and_undrain_under_load(deployed):
             result = load.stop()
     finally:
         invoke("undrain", "web2")
+        invoke("deploy", "-i", "inventory/lab.yml", check=0)
     print(f"drain drill: {time.monotonic() - started:.1f} s; load: {result.summary()}")
     assert result.sent > 200 and result.failed == 0, result.errors[:5]
 
 
-def test_a_reloading_deploy_brings_a_drained_member_back(deployed, tmp_path):
-    """Drains live in Apache's memory (BalancerPersist is not set: see the README), so a deploy
-    that changes the proxy's config and reloads puts the member back: the README says so."""
+def _reload_proxy(lab):
+    """systemctl reload, then poll until the new generation answers (its balancer has a new nonce)."""
+    from provision.ops import balancer_manager as bm
+
+    def nonce():
+        return bm.nonce(ssh(lab, "proxy", bm.read_command()).stdout)
+    before = nonce()
+    ssh(lab, "proxy", "systemctl reload apache2")
+    deadline = time.monotonic() + 15
+    while nonce() == before:
+        assert time.monotonic() < deadline, "no new Apache generation 15 s after the reload"
+        time.sleep(0.2)
+
+
+def test_a_drain_holds_over_a_plain_reload_and_undrain_over_the_next(deployed):
+    """The drain is in the config (drained.conf), not only in Apache's memory: a reload by anyone
+    keeps it, and after undrain a reload keeps the member serving."""
     invoke("drain", "web2", check=0)
     try:
-        deploy = invoke("deploy", "-i", str(_changed_inventory(tmp_path)), check=0).stdout
-        assert "reload apache2" in deploy, deploy
-        deadline = time.monotonic() + 10
-        while True:
-            members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
-            if members["web2-howdy"] == "Ok" or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert members == {"web1-hello": "Ok", "web2-howdy": "Ok"}
+        _reload_proxy(deployed)
+        members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
+        assert members["web2-howdy"] == "Drn"
+        mode = ssh(deployed, "proxy", "stat -c %a /etc/apache2/provision/drained.conf").stdout.strip()
+        assert mode == "600"
     finally:
-        invoke("undrain", "web2")
-        invoke("deploy", "-i", "inventory/lab.yml", check=0)
+        invoke("undrain", "web2", check=0)
+    _reload_proxy(deployed)
+    members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
+    assert members["web2-howdy"] == "Ok"
 
 
 def test_run_ad_hoc_command_on_backends(deployed):

@@ -262,3 +262,24 @@ def test_set_drain_reads_the_page_before_and_after():
     assert "flock" not in fake.scripts[1]
     [unknown] = set_drain([_Proxy()], ["http://192.0.2.99:1"], True, fake)
     assert not unknown.ok and "not a member" in unknown.error
+
+
+def test_drain_record_adds_and_removes_members_and_stays_root_only(tmp_path):
+    """The record the routes file includes: a drain adds the member's +N line once, an undrain
+    removes only its own; other members' lines stay."""
+    from provision.ops.drain import RECORD, record_script
+    folder = tmp_path / "provision"
+    folder.mkdir()
+
+    def run(urls, drain):
+        text = record_script(urls, drain).replace("/etc/apache2/provision", str(folder))
+        subprocess.run(["sh", "-ec", text], check=True)
+        return (folder / RECORD).read_text().splitlines()[1:]
+    web1, web2 = "http://10.0.0.11:8080", "http://10.0.0.12:8081"
+    assert run([web2], True) == ["Define provision_drain_10_0_0_12_8081 +N"]
+    assert run([web2, web1], True) == ["Define provision_drain_10_0_0_11_8080 +N",
+                                       "Define provision_drain_10_0_0_12_8081 +N"]
+    assert run([web2], False) == ["Define provision_drain_10_0_0_11_8080 +N"]
+    assert run([web1], False) == []
+    assert oct((folder / RECORD).stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in folder.iterdir()) == [RECORD]         # no temp file left
