@@ -22,6 +22,7 @@ from pathlib import Path
 LOG_DIR = "/var/log/provision"
 LOG = f"{LOG_DIR}/deploys.log"
 LOGROTATE = "/etc/logrotate.d/provision"
+UNCHANGED = "unchanged"         # the facts exec's result: nothing was applied
 LOGROTATE_TEXT = f"""# Managed by provision: rotates the deploy audit trail.
 {LOG} {{
     monthly
@@ -56,7 +57,7 @@ def facts_line(entry: dict, log: str = LOG) -> str:
     """Shell for the facts exec of a deploy: appends the run's line, result "unchanged" (an apply,
     if one follows, replaces it). One printf is one append write: facts run under the shared host
     lock, side by side."""
-    line = json.dumps({**entry, "changes": 0, "changed": [], "result": "unchanged", "rc": 0})
+    line = json.dumps({**entry, "changes": 0, "changed": [], "result": UNCHANGED, "rc": 0})
     return (f"( {_folder(log)} && printf '%s\\n' {shlex.quote(line)} >> {shlex.quote(log)} && "
             f"chmod 600 {shlex.quote(log)} ) || echo 'provision: could not append to {log}' >&2\n")
 
@@ -69,7 +70,9 @@ def function(entry: dict, log: str = LOG) -> str:
     good = "changed" if entry["changes"] else "ok"
     q = shlex.quote(log)
     new = shlex.quote(log + ".new")
-    keep = f"grep -v -F {shlex.quote(json.dumps({'run': entry['run']})[1:-1])}" if entry["run"] else "cat"
+    # Only the facts line goes: a host in two groups runs one apply per role, and keeps both lines.
+    facts = json.dumps({"run": entry["run"], "result": UNCHANGED})[1:-1]
+    keep = f"grep -v -F {shlex.quote(facts)}" if entry["run"] else "cat"
     return (
         "provision_audit() {\n"
         f"  if [ \"$1\" -eq 0 ]; then r={good}; else r=failed; fi\n"

@@ -147,6 +147,10 @@ def test_a_deploy_leaves_one_line_facts_line_replaced_by_its_apply(tmp_path):
                                                                       ("run2", "changed", ["file /x"])]
     assert oct(log.stat().st_mode & 0o777) == "0o600" and not (log.parent / "deploys.log.new").exists()
     assert oct(log.parent.stat().st_mode & 0o777) == "0o700"
+    # A host in two groups: one apply per role, each keeps its line.
+    subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", audit.fields("lab.yml", ["file /y"], "run2"),
+                                                 log=str(log))], check=True)
+    assert [x["changed"] for x in map(json.loads, log.read_text().splitlines())] == [[], ["file /x"], ["file /y"]]
 
 
 def test_parse_last_takes_the_last_line_or_nothing():
