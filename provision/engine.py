@@ -133,8 +133,8 @@ def gather(conn: HostConnection, req, reporter=None, audit_line: str = "") -> fa
     ``audit_line``: a deploy's audit line (ops.audit.facts_line), written before anything is read."""
     conn.open()
     try:
-        gathered = conn.run_script(apply.locked(audit_line + factlib.script(req), shared=True), timeout=apply.LOCK_WAIT + 120,
-                                   on_line=lock_watch(conn.host.name, reporter))
+        gathered = conn.run_script(apply.locked(audit_line + factlib.script(req), shared=True),
+                                   timeout=apply.LOCK_WAIT + 120, on_line=lock_watch(conn.host.name, reporter))
     except ConnectionLost:
         raise ConnectionLost(FACTS_LOST) from None
     if gathered.rc == apply.LOCK_BUSY:
