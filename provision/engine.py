@@ -120,7 +120,7 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
             for role in roles_by_host[host.name]:
                 req = req.merge(fact_request(role, host, inventory, options))
             line = "" if options.check or not options.audit_run else \
-                audit.facts_line(audit.fields(inventory.path, [], options.audit_run))
+                audit.facts_line(audit.fields(inventory.path, [], run=options.audit_run))
             return host.name, gather(connections.get(host), req, reporter, line)
         except Exception as exc:        # kept and reported per host by run_role
             return host.name, exc
@@ -244,7 +244,7 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     if uploads:
         conn.put_all(uploads.values())
     steps = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
-    steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], options.audit_run))
+    steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
     script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans],
                            os.environ.get(TEST_BEFORE_CHECK, ""))
     reporter.applying(host.name)

@@ -40,7 +40,7 @@ def run_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def fields(inventory_path, changed: list[str], run: str = "", now: datetime.datetime | None = None) -> dict:
+def fields(inventory_path, changed: list[str], now: datetime.datetime | None = None, run: str = "") -> dict:
     """Everything a line holds except its result, which only the host knows at the end."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return {"time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "control": socket.gethostname(),
@@ -71,8 +71,8 @@ def function(entry: dict, log: str = LOG) -> str:
     q = shlex.quote(log)
     new = shlex.quote(log + ".new")
     # Only the facts line goes: a host in two groups runs one apply per role, and keeps both lines.
-    facts = json.dumps({"run": entry["run"], "result": UNCHANGED})[1:-1]
-    keep = f"grep -v -F {shlex.quote(facts)}" if entry["run"] else "cat"
+    facts = json.dumps({"run": entry.get("run"), "result": UNCHANGED})[1:-1]
+    keep = f"grep -v -F {shlex.quote(facts)}" if entry.get("run") else "cat"
     return (
         "provision_audit() {\n"
         f"  if [ \"$1\" -eq 0 ]; then r={good}; else r=failed; fi\n"

@@ -137,9 +137,9 @@ def test_a_deploy_leaves_one_line_facts_line_replaced_by_its_apply(tmp_path):
     """The facts exec's "unchanged" line stays for a host with nothing to change, and an apply
     of the same run replaces it; lines of other runs stay as they were."""
     log = tmp_path / "log" / "deploys.log"
-    noop = audit.fields("lab.yml", [], "run1")
+    noop = audit.fields("lab.yml", [], run="run1")
     subprocess.run(["sh", "-c", audit.facts_line(noop, log=str(log))], check=True)
-    cold = audit.fields("lab.yml", ["file /x"], "run2")
+    cold = audit.fields("lab.yml", ["file /x"], run="run2")
     subprocess.run(["sh", "-c", audit.facts_line(cold, log=str(log))], check=True)
     subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", cold, log=str(log))], check=True)
     lines = [json.loads(x) for x in log.read_text().splitlines()]
@@ -148,7 +148,7 @@ def test_a_deploy_leaves_one_line_facts_line_replaced_by_its_apply(tmp_path):
     assert oct(log.stat().st_mode & 0o777) == "0o600" and not (log.parent / "deploys.log.new").exists()
     assert oct(log.parent.stat().st_mode & 0o777) == "0o700"
     # A host in two groups: one apply per role, each keeps its line.
-    subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", audit.fields("lab.yml", ["file /y"], "run2"),
+    subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", audit.fields("lab.yml", ["file /y"], run="run2"),
                                                  log=str(log))], check=True)
     assert [x["changed"] for x in map(json.loads, log.read_text().splitlines())] == [[], ["file /x"], ["file /y"]]
 
