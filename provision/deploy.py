@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import report, tls
+from .ops import audit
 from .engine import Options, Connections, StepResult, prefetch, run_role
 from .inventory import InventoryError, load
 from .roles import backends, proxy
@@ -74,6 +75,7 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
         options.tls = tls.prepare(inventory, [h for role, hs in phases if role is proxy for h in hs],
                                   save=not options.check)
         prevalidate(inventory, phases, options)
+        options.audit_run = "" if options.check else audit.run_id()
     except (InventoryError, DeployError, tls.TLSError) as exc:
         reporter.info(f"error: {exc}")
         return 2

@@ -46,6 +46,7 @@ class Options:
     mode: str | None = None
     tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
+    audit_run: str = ""         # a deploy's id in the audit trail (ops.audit); "" writes no facts line
 
 
 @dataclass
@@ -118,19 +119,22 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
             req = factlib.FactRequest()
             for role in roles_by_host[host.name]:
                 req = req.merge(fact_request(role, host, inventory, options))
-            return host.name, gather(connections.get(host), req, reporter)
+            line = "" if options.check or not options.audit_run else \
+                audit.facts_line(audit.fields(inventory.path, [], run=options.audit_run))
+            return host.name, gather(connections.get(host), req, reporter, line)
         except Exception as exc:        # kept and reported per host by run_role
             return host.name, exc
     with _pool(options, hosts) as pool:
         return dict(pool.map(one, hosts))
 
 
-def gather(conn: HostConnection, req, reporter=None) -> factlib.Facts:
-    """Run the facts script under the host lock, shared: it never reads a half-applied host."""
+def gather(conn: HostConnection, req, reporter=None, audit_line: str = "") -> factlib.Facts:
+    """Run the facts script under the host lock, shared: it never reads a half-applied host.
+    ``audit_line``: a deploy's audit line (ops.audit.facts_line), written before anything is read."""
     conn.open()
     try:
-        gathered = conn.run_script(apply.locked(factlib.script(req), shared=True), timeout=apply.LOCK_WAIT + 120,
-                                   on_line=lock_watch(conn.host.name, reporter))
+        gathered = conn.run_script(apply.locked(audit_line + factlib.script(req), shared=True),
+                                   timeout=apply.LOCK_WAIT + 120, on_line=lock_watch(conn.host.name, reporter))
     except ConnectionLost:
         raise ConnectionLost(FACTS_LOST) from None
     if gathered.rc == apply.LOCK_BUSY:
@@ -240,7 +244,7 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     if uploads:
         conn.put_all(uploads.values())
     steps = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
-    steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo]))
+    steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
     script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans],
                            os.environ.get(TEST_BEFORE_CHECK, ""))
     reporter.applying(host.name)

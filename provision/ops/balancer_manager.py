@@ -103,13 +103,14 @@ def of_urls(members: list[Member], urls: list[str]) -> list[Member]:
     return [m for m in members if m.address in wanted]
 
 
-def set_drain_script(urls: list[str], drain: bool) -> str:
+def set_drain_script(urls: list[str], drain: bool, before_change: str = "") -> str:
     """Set (or clear) Drain on the members at those urls' addresses in every balancer of the page,
     printing the page before and after (split by the AFTER line). Each worker link of the page
     names its balancer, the worker and that balancer's nonce (a balancer-manager request must
     carry the nonce of the balancer it edits: balancer_handler, 2.4.6 on); from later 2.4
     releases on, it also wants a Referer naming itself (safe_referer() in mod_proxy_balancer.c
-    at 2.4.62; absent at 2.4.6)."""
+    at 2.4.62; absent at 2.4.6). ``before_change``: shell run once the page answered, before the
+    first change."""
     patterns = "|".join(f"*://{shlex.quote(address_of(u))}" for u in urls)
     post = (f"curl -sf --max-time 5 -o /dev/null -H {shlex.quote('Referer: ' + MANAGER)} "
             f"--data \"w=$w&b=$b&w_status_N={1 if drain else 0}&nonce=$n\" {MANAGER}")
@@ -121,6 +122,7 @@ def set_drain_script(urls: list[str], drain: bool) -> str:
         'links=$(printf \'%s\\n\' "$page" | sed -n \'s/.*?b=\\([^&"]*\\)&\\(amp;\\)\\{0,1\\}w=\\([^&"]*\\)'
         '&\\(amp;\\)\\{0,1\\}nonce=\\([0-9a-f-]*\\)".*/\\1 \\3 \\5/p\')',
         '[ -n "$links" ] || { echo "balancer-manager lists no member" >&2; exit 1; }',
+        *([before_change.rstrip("\n")] if before_change else []),
         'printf \'%s\\n\' "$links" | while read -r b w n; do',
         f'  case "$w" in {patterns}) {post} ;; esac',
         "done",

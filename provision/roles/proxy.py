@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from .. import tls as tlslib
 from ..apply import Handler
 from ..facts import FactRequest, apache_version
-from ..ops import audit
+from ..ops import audit, drain
 from ..platforms import (FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, UPGRADE_PARAM_SINCE,
                          WEBSOCKET_MODULES, Platform)
 from ..render import FILES, render
@@ -141,7 +141,8 @@ def routes(host, platform: Platform, inventory, options, upgrade: bool = False) 
             "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
             websocket_pools=websocket_pools, upgrade=upgrade,
             pools_by_name={p.name: p for p in pools}, sticky=any(p.sticky for p in pools),
-            extra=host.vars.get("proxy_extra_directives", []))
+            extra=host.vars.get("proxy_extra_directives", []),
+            drained_include=drain.include_pattern(platform), drain_variable=drain.status_variable)
     return files
 
 

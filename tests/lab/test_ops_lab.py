@@ -28,7 +28,7 @@ def test_status_shows_members_apps_and_last_deploy_in_one_exec(deployed):
         assert all(a["state"] == "active" and a["since"] and a["answers"] for a in apps), apps
     for name, record in data["hosts"].items():
         last = record["last_deploy"]
-        assert last and last["time"] and last["user"] and last["result"] in ("ok", "changed"), (name, last)
+        assert last and last["time"] and last["user"] and last["result"] in ("ok", "changed", "unchanged"), (name, last)
         assert record["would_change"] == [], (name, record["would_change"])
     print("status ssh use:", data["ssh"])
     assert data["ssh"] == {h: {"connections": 1, "execs": 1} for h in ("proxy", "web1", "web2")}
@@ -48,21 +48,36 @@ def _changed_inventory(tmp_path):
     return path
 
 
-def test_drain_and_undrain_under_load(deployed):
+def test_drain_holds_over_a_reloading_deploy_under_load(deployed, tmp_path):
+    """Acceptance 2: under load at concurrency 20, drain web2 --wait, a deploy that reloads Apache
+    (a changed vhost setting), 200 requests: none reaches web2, and none did during the reload
+    (the proxy's access log names each request's member); status shows Drn; a second deploy
+    changes nothing; undrain brings web2 back; no request fails throughout."""
+    from provision import bench
     from provision.load import Background
+    changed = _changed_inventory(tmp_path)
+    access = "/var/log/apache2/provision-*-access.log"
     started = time.monotonic()
     try:
-        with Background(f"http://{PROXY}/", requests=200_000, concurrency=20, seconds=120,
+        with Background(f"http://{PROXY}/", requests=500_000, concurrency=20, seconds=240,
                         allowed={PROXY}) as load:
             out = invoke("drain", "web2", "--wait", check=0).stdout
             assert "proxy | drained | web2-howdy 10.123.0.12:8081 Drn" in out, out
             assert "proxy | idle |" in out and "web2 drained on 1 of 1 proxies: proxy" in out
-            deploy = invoke("deploy", "-i", "inventory/lab.yml", check=0).stdout     # no config change: no reload
-            assert "reload apache2" not in deploy, deploy
+            mark = int(ssh(deployed, "proxy", f"cat {access} | wc -l").stdout)
+            deploy = invoke("deploy", "-i", str(changed), check=0).stdout
+            assert "reload apache2" in deploy, deploy
             bodies = [get(f"http://{PROXY}/")[2] for _ in range(200)]
             assert set(bodies) == {"Hello world!"}, f"{bodies.count('Howdy world!')} of 200 reached web2"
             members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
             assert members == {"web1-hello": "Ok", "web2-howdy": "Drn"}
+            since = ssh(deployed, "proxy", f"cat {access} | tail -n +{mark + 1}").stdout.splitlines()
+            to_web2 = [line for line in since if "worker=http://10.123.0.12:8081" in line]
+            print(f"while drained: {len(since)} requests through the proxy, {len(to_web2)} to web2")
+            assert len(since) > 200 and to_web2 == [], to_web2[:3]
+            again = tmp_path / "again.json"
+            invoke("deploy", "-i", str(changed), "--json", str(again), check=0)
+            assert bench.changed_hosts(json.loads(again.read_text())) == [], "a second deploy changed something"
             out = invoke("undrain", "web2", check=0).stdout
             assert "proxy | undrained | web2-howdy 10.123.0.12:8081 Ok" in out, out
             seen = {get(f"http://{PROXY}/")[2] for _ in range(20)}
@@ -70,27 +85,40 @@ def test_drain_and_undrain_under_load(deployed):
             result = load.stop()
     finally:
         invoke("undrain", "web2")
+        invoke("deploy", "-i", "inventory/lab.yml", check=0)
     print(f"drain drill: {time.monotonic() - started:.1f} s; load: {result.summary()}")
     assert result.sent > 200 and result.failed == 0, result.errors[:5]
 
 
-def test_a_reloading_deploy_brings_a_drained_member_back(deployed, tmp_path):
-    """Drains live in Apache's memory (BalancerPersist is not set: see the README), so a deploy
-    that changes the proxy's config and reloads puts the member back: the README says so."""
+def _reload_proxy(lab):
+    """systemctl reload, then poll until the new generation answers (its balancer has a new nonce)."""
+    from provision.ops import balancer_manager as bm
+
+    def nonce():
+        return bm.nonce(ssh(lab, "proxy", bm.read_command()).stdout)
+    before = nonce()
+    ssh(lab, "proxy", "systemctl reload apache2")
+    deadline = time.monotonic() + 15
+    while nonce() == before:
+        assert time.monotonic() < deadline, "no new Apache generation 15 s after the reload"
+        time.sleep(0.2)
+
+
+def test_a_drain_holds_over_a_plain_reload_and_undrain_over_the_next(deployed):
+    """The drain is in the config (drained.conf), not only in Apache's memory: a reload by anyone
+    keeps it, and after undrain a reload keeps the member serving."""
     invoke("drain", "web2", check=0)
     try:
-        deploy = invoke("deploy", "-i", str(_changed_inventory(tmp_path)), check=0).stdout
-        assert "reload apache2" in deploy, deploy
-        deadline = time.monotonic() + 10
-        while True:
-            members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
-            if members["web2-howdy"] == "Ok" or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert members == {"web1-hello": "Ok", "web2-howdy": "Ok"}
+        _reload_proxy(deployed)
+        members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
+        assert members["web2-howdy"] == "Drn"
+        mode = ssh(deployed, "proxy", "stat -c %a /etc/apache2/provision/drained.conf").stdout.strip()
+        assert mode == "600"
     finally:
-        invoke("undrain", "web2")
-        invoke("deploy", "-i", "inventory/lab.yml", check=0)
+        invoke("undrain", "web2", check=0)
+    _reload_proxy(deployed)
+    members = {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}
+    assert members["web2-howdy"] == "Ok"
 
 
 def test_run_ad_hoc_command_on_backends(deployed):
@@ -112,27 +140,38 @@ def test_facts_json_of_web1(deployed):
     assert data["provision_units"]["provision-app-hello.service"]["ActiveState"] == "active"
 
 
-def test_audit_trail_one_line_per_apply(deployed):
-    """Each apply appends one line; a host with nothing to change runs no apply and writes none
-    (a no-op stays at 1 exec per host)."""
+def test_audit_trail_two_deploys_two_lines(deployed, tmp_path):
+    """Acceptance 5: after two deploys (one no-op), each host's log holds two lines; the no-op's
+    line comes from its one facts exec (still 1 exec per host); --check and status write none."""
     hosts = ("proxy", "web1", "web2")
 
     def lines(host):
         out = ssh(deployed, host, "cat /var/log/provision/deploys.log").stdout
         return [json.loads(x) for x in out.splitlines()]
-    before = {h: len(lines(h)) for h in hosts}
-    assert all(before.values()), before          # the fixture's deploys wrote lines already
     env = {"PROVISION_SUDO_PASSWORD": SECRET}
+    invoke("deploy", "-i", "inventory/lab.yml", check=0, env=env)      # whatever an earlier test left
+    for host in hosts:      # earlier deploys wrote lines already: start from an empty trail
+        ssh(deployed, host, "rm -f /var/log/provision/deploys.log")
     ssh(deployed, "web1", "sed -i 's/Hello/Hullo/' /opt/provision/apps/hello/app.py")    # a change to undo
     invoke("deploy", "-i", "inventory/lab.yml", check=0, env=env)
-    invoke("deploy", "-i", "inventory/lab.yml", "--json", "/tmp/provision-noop.json", check=0, env=env)
-    noop = json.loads(open("/tmp/provision-noop.json").read())
+    noop_json = tmp_path / "noop.json"
+    invoke("deploy", "-i", "inventory/lab.yml", "--json", str(noop_json), check=0, env=env)
+    noop = json.loads(noop_json.read_text())
     assert noop["ssh"] == {h: {"connections": 1, "execs": 1} for h in hosts}, noop["ssh"]
+    invoke("deploy", "-i", "inventory/lab.yml", "--check", check=0, env=env)
+    status_json()
     after = {h: lines(h) for h in hosts}
-    assert {h: len(after[h]) - before[h] for h in hosts} == {"proxy": 0, "web1": 1, "web2": 0}
-    web1 = after["web1"][-1]
-    assert {"time", "control", "user", "inventory", "changed", "result"} <= set(web1), web1
-    assert web1["result"] == "changed" and "file /opt/provision/apps/hello/app.py" in web1["changed"]
+    print({h: [(x["result"], x["changes"]) for x in after[h]] for h in hosts})
+    assert {h: [x["result"] for x in after[h]] for h in hosts} == {
+        "proxy": ["unchanged", "unchanged"], "web1": ["changed", "unchanged"], "web2": ["unchanged", "unchanged"]}
+    for host in hosts:
+        first, second = after[host]
+        assert first["run"] != second["run"]
+        for line in (first, second):
+            assert {"time", "control", "user", "inventory", "changed", "result"} <= set(line), line
+            assert line["inventory"] == "lab.yml" and line["user"] and line["control"] and line["time"]
+    assert "file /opt/provision/apps/hello/app.py" in after["web1"][0]["changed"]
+    assert status_json()["hosts"]["web1"]["last_deploy"]["result"] == "unchanged"
     for host in hosts:
         mode = ssh(deployed, host, "stat -c %a /var/log/provision/deploys.log").stdout.strip()
         assert mode == "600"

@@ -115,7 +115,7 @@ def test_vhost_and_routes_change_only_in_paths(inventory):
     mapped = apache_tree.map_for_debian_binary(tree, TMP, so_names(tree))
     want = tree[VHOST].replace(b"/etc/httpd", TMP.encode()).replace(b"/var/log/httpd", f"{TMP}/logs".encode())
     assert mapped[f"{TMP}/conf.d/provision-proxy.conf"] == want
-    assert mapped[f"{TMP}/provision/proxy-routes.inc"] == tree[ROUTES]
+    assert mapped[f"{TMP}/provision/proxy-routes.inc"] == tree[ROUTES].replace(b"/etc/httpd", TMP.encode())
 
 
 def test_mapping_comments_out_only_missing_modules(inventory):

@@ -171,6 +171,26 @@ def test_audit_fields_survive_shell_quoting(tmp_path):
     assert json.loads(log.read_text())["changed"] == [label]
 
 
+def test_a_deploy_leaves_one_line_facts_line_replaced_by_its_apply(tmp_path):
+    """The facts exec's "unchanged" line stays for a host with nothing to change, and an apply
+    of the same run replaces it; lines of other runs stay as they were."""
+    log = tmp_path / "log" / "deploys.log"
+    noop = audit.fields("lab.yml", [], run="run1")
+    subprocess.run(["sh", "-c", audit.facts_line(noop, log=str(log))], check=True)
+    cold = audit.fields("lab.yml", ["file /x"], run="run2")
+    subprocess.run(["sh", "-c", audit.facts_line(cold, log=str(log))], check=True)
+    subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", cold, log=str(log))], check=True)
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(x["run"], x["result"], x["changed"]) for x in lines] == [("run1", "unchanged", []),
+                                                                      ("run2", "changed", ["file /x"])]
+    assert oct(log.stat().st_mode & 0o777) == "0o600" and not (log.parent / "deploys.log.new").exists()
+    assert oct(log.parent.stat().st_mode & 0o777) == "0o700"
+    # A host in two groups: one apply per role, each keeps its line.
+    subprocess.run(["sh", "-c", audit.wrap_apply("exit 0\n", audit.fields("lab.yml", ["file /y"], run="run2"),
+                                                 log=str(log))], check=True)
+    assert [x["changed"] for x in map(json.loads, log.read_text().splitlines())] == [[], ["file /x"], ["file /y"]]
+
+
 def test_parse_last_takes_the_last_line_or_nothing():
     assert audit.parse_last(['{"a": 1}', '{"a": 2}', ""]) == {"a": 2}
     assert audit.parse_last([]) is None
@@ -284,3 +304,24 @@ def test_set_drain_reads_the_page_before_and_after():
     assert "flock" not in fake.scripts[1]
     [unknown] = set_drain([_Proxy()], ["http://192.0.2.99:1"], True, fake)
     assert not unknown.ok and "not a member" in unknown.error
+
+
+def test_drain_record_adds_and_removes_members_and_stays_root_only(tmp_path):
+    """The record the routes file includes: a drain adds the member's +N line once, an undrain
+    removes only its own; other members' lines stay."""
+    from provision.ops.drain import RECORD, record_script
+    folder = tmp_path / "provision"
+    folder.mkdir()
+
+    def run(urls, drain):
+        text = record_script(urls, drain).replace("/etc/apache2/provision", str(folder))
+        subprocess.run(["sh", "-ec", text], check=True)
+        return (folder / RECORD).read_text().splitlines()[1:]
+    web1, web2 = "http://10.0.0.11:8080", "http://10.0.0.12:8081"
+    assert run([web2], True) == ["Define provision_drain_10_0_0_12_8081 +N"]
+    assert run([web2, web1], True) == ["Define provision_drain_10_0_0_11_8080 +N",
+                                       "Define provision_drain_10_0_0_12_8081 +N"]
+    assert run([web2], False) == ["Define provision_drain_10_0_0_11_8080 +N"]
+    assert run([web1], False) == []
+    assert oct((folder / RECORD).stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in folder.iterdir()) == [RECORD]         # no temp file left

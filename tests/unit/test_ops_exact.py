@@ -92,7 +92,7 @@ def test_audit_fields_and_function_whole(monkeypatch):
     now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
     entry = audit.fields(Path("/x/inv/lab.yml"), ["a", "b"], now)
     assert entry == {"time": "2026-01-02T03:04:05Z", "control": "ctl", "user": "alice", "inventory": "lab.yml",
-                     "changes": 2, "changed": ["a", "b"]}
+                     "changes": 2, "changed": ["a", "b"], "run": ""}
     assert audit.fields("lab.yml", [])["time"].endswith("Z")
 
 
@@ -111,9 +111,11 @@ def test_audit_time_is_utc_whatever_the_local_zone(monkeypatch):
         "provision_audit() {\n"
         "  if [ \"$1\" -eq 0 ]; then r=ok; else r=failed; fi\n"
         "  ( umask 077; mkdir -p /tmp/l && chmod 700 /tmp/l &&\n"
-        "    printf '%s%s\", \"rc\": %s}\\n' '{\"changes\": 0, \"x\": \"it'\"'\"'s\", \"result\": \"' \"$r\" \"$1\" "
-        ">> /tmp/l/d.log &&\n"
-        "    chmod 600 /tmp/l/d.log ) || echo 'provision: could not append to /tmp/l/d.log' >&2\n"
+        "    { if [ -f /tmp/l/d.log ]; then cat /tmp/l/d.log; fi\n"
+        "      printf '%s%s\", \"rc\": %s}\\n' '{\"changes\": 0, \"x\": \"it'\"'\"'s\", \"result\": \"' \"$r\" \"$1\"; }"
+        " > /tmp/l/d.log.new &&\n"
+        "    chmod 600 /tmp/l/d.log.new && mv -f /tmp/l/d.log.new /tmp/l/d.log ) "
+        "|| echo 'provision: could not write /tmp/l/d.log' >&2\n"
         "}\n")
     assert "then r=changed; else r=failed" in audit.function({"changes": 1})
     assert "mkdir -p /var/log/provision && chmod 700 /var/log/provision" in audit.function({"changes": 1})

@@ -1,6 +1,7 @@
 """provision.sites: the long form's validation, the route order, and what the proxy role renders
 from it; the short form keeps today's routes."""
 import random
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -69,8 +70,9 @@ def test_long_form_routes_file_puts_exclusions_and_longer_paths_first():
     assert ["Alias", "/static", "/var/www/provision-static"] in app
     members = [d for d in app if d[0] == "BalancerMember"]
     assert members[0] == ["BalancerMember", "http://10.123.0.11:8080", "route=web1-hello", "retry=30",
-                          "connectiontimeout=2", "timeout=5"]
-    assert members[2][1:] == ["http://10.123.0.12:8082", "retry=5", "connectiontimeout=2", "timeout=30"]  # no route=
+                          "connectiontimeout=2", "timeout=5", "status=${provision_drain_10_123_0_11_8080}"]
+    assert members[2][1:] == ["http://10.123.0.12:8082", "retry=5", "connectiontimeout=2", "timeout=30",
+                              "status=${provision_drain_10_123_0_12_8082}"]  # no route=
     sets = [d for d in app if d[0] == "ProxySet"]
     assert sets[0][1:] == ["lbmethod=byrequests", "failonstatus=502,503", "failontimeout=On",
                            "stickysession=ROUTEID"]
@@ -153,7 +155,7 @@ def test_members_options_render(tmp_path):
     host = inv.hosts["proxy"]
     text = proxy.routes(host, DEBIAN, inv, OPTIONS)["/etc/apache2/provision/site-app.example.test.inc"]
     members = {d[1]: d for d in directives(text) if d[0] == "BalancerMember"}
-    assert members["http://10.123.0.11:8080"][-1] == "loadfactor=3"
+    assert members["http://10.123.0.11:8080"][-2:] == ["loadfactor=3", "status=${provision_drain_10_123_0_11_8080}"]
     assert members["http://10.123.0.12:8081"][-1] == "status=+H"
     assert "lbmethod_bybusyness" in proxy.modules(host, OPTIONS)
 
@@ -275,9 +277,30 @@ VHOST_NEW = ("    ErrorLog ", "    CustomLog ", "    RequestHeader set X-Forward
              "    # mod_proxy_http sends X-Forwarded-For")
 
 
+def without_drain(routes: str) -> str:
+    """The routes file without the drain's lines: its comment, Defines, include and status=${...}."""
+    text = re.sub(r"# Drain that holds.*?\nIncludeOptional [^\n]*\n\n", "", routes, flags=re.S)
+    return re.sub(r" status=\$\{provision_drain_\w+\}", "", text)
+
+
+def test_routes_define_each_member_undrained_then_include_the_drain_record():
+    inv = load(ROOT / "inventory" / "lab.yml")
+    routes = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, SimpleNamespace(mode="balancer"))[DEBIAN.routes_path]
+    found = directives(routes)
+    defines = [d for d in found if d[0] in ("Define", "IncludeOptional")]
+    assert defines == [["Define", "provision_drain_10_123_0_11_8080", "-N"],
+                       ["Define", "provision_drain_10_123_0_12_8081", "-N"],
+                       ["IncludeOptional", "/etc/apache2/provision/drained*.conf"]]
+    members = [d for d in found if d[0] == "BalancerMember"]
+    assert [d[-1] for d in members] == ["status=${provision_drain_10_123_0_11_8080}",
+                                        "status=${provision_drain_10_123_0_12_8081}"]
+    assert found.index(defines[-1]) < found.index(members[0])       # defined before use
+
+
 @pytest.mark.parametrize("platform", [DEBIAN, REDHAT], ids=["debian", "redhat"])
 @pytest.mark.parametrize("mode", ["balancer", "single"])
 def test_short_form_is_todays_files_plus_the_new_defaults(platform, mode):
+    """Today's files, plus the new defaults and the drain's status variables (ops.drain)."""
     inv = load(ROOT / "inventory" / "lab.yml")
     host, options = inv.hosts["proxy"], SimpleNamespace(mode=mode)
     before = ROOT / "tests" / "fixtures" / "short-form"
@@ -286,7 +309,7 @@ def test_short_form_is_todays_files_plus_the_new_defaults(platform, mode):
     kept = [line for line in vhost.splitlines() if not line.startswith(GLOBAL_NEW + VHOST_NEW)]
     old = (before / f"{platform.family}-{mode}-vhost.conf").read_text().splitlines()
     assert [line for line in kept if line] == [line for line in old if line]
-    assert routes.replace(" failonstatus=502,503 failontimeout=On", "") == \
+    assert without_drain(routes).replace(" failonstatus=502,503 failontimeout=On", "") == \
         (before / f"{platform.family}-{mode}-routes.inc").read_text()
     assert ("failonstatus=502,503 failontimeout=On" in routes) == (mode == "balancer")
     assert "BalancerPersist" not in routes      # it would keep old member settings over a changed config

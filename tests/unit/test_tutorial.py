@@ -44,7 +44,7 @@ TUTORIAL_EXAMPLE_2 = """
 """
 # Worker parameters we add to the tutorial's lines, on purpose: a failed app sits out `retry`
 # seconds (not 60), connecting gives up after 2 s, a request after 30 s.
-WORKER_PARAMETERS = {"retry", "connectiontimeout", "timeout", "route"}
+WORKER_PARAMETERS = {"retry", "connectiontimeout", "timeout", "route", "status"}     # status: the drain variable
 
 
 @dataclass
