@@ -92,10 +92,11 @@ def test_bench_md_names_the_run_of_each_size():
     assert "- 3 hosts: 2026-01-02 10:00 UTC, load average 3.2, `invoke bench --only 3`" in bench.bench_md(result)
 
 
-def test_committed_bench_has_the_peers_at_3_and_23_hosts():
+def test_committed_bench_has_the_peers_at_3_and_23_hosts_and_ours_at_100():
     sizes = {s["hosts"]: s for s in json.loads((ROOT / "docs/bench.json").read_text())["sizes"]}
-    assert {3, 23} <= set(sizes)
-    for n in (3, 23):
+    assert {3, 23, 100} <= set(sizes)
+    assert "peers" not in sizes[100]
+    for n in (3, 23, 100):
         assert "error" not in sizes[n]
         assert sizes[n]["floor"]["ssh_true"]["runs"] >= 3
         assert sizes[n]["scenarios"]["cold"]["runs"] >= (3 if n == 3 else 1)
