@@ -64,6 +64,7 @@ CONNECTION_VARS = {
 # Never printed: masked in `invoke inventory`, kept out of Host.vars.
 SECRET_VARS = frozenset({"ansible_become_pass", "ansible_become_password", "ansible_sudo_pass",
                          "ansible_ssh_pass", "ansible_password", "ansible_ssh_password"})
+SSH_PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh")
 PROXY_MODES = ("single", "balancer")
 # heartbeat is left out: it needs mod_heartmonitor and a heartbeat sender on every backend.
@@ -134,6 +135,10 @@ def _connection(host: Host, merged: dict, origins: dict, base: Path):
     if connection is not None and connection not in SSH_CONNECTIONS:
         raise InventoryError(f"{_where(origins, 'ansible_connection', name)}: field 'ansible_connection' is "
                              f"{connection!r}; only ssh is supported")
+    password = next((k for k in SSH_PASSWORD_VARS if k in merged), None)
+    if password:        # refused, never used silently; the value itself is never printed
+        raise InventoryError(f"{_where(origins, password, name)}: field {password!r} is set, but SSH password "
+                             f"login is not supported: use a key (ansible_ssh_private_key_file) or an agent")
     ssh_config = merged.get("ssh_config")
     if ssh_config is not None:
         ssh_config = _text(name, origins, "ssh_config", ssh_config, "a path")

@@ -177,3 +177,11 @@ def test_verify_ssh_config_carries_the_inventory_jump_and_known_hosts(tmp_path):
     assert got["userknownhostsfile"] == f"{tmp_path}/a {tmp_path}/b"
     assert got["stricthostkeychecking"] == "accept-new"
     assert resolve(verify.ssh_config_text([host], "/tmp/pv-x"), tmp_path, "bastion")["stricthostkeychecking"] == "true"
+
+
+@pytest.mark.parametrize("variable", ["ansible_password", "ansible_ssh_pass", "ansible_ssh_password"])
+def test_ssh_password_login_is_refused_in_one_line_without_the_password(tmp_path, variable):
+    host = proxy_with(tmp_path, **{variable: "s3cr3t-Pa55"})
+    assert host.unusable == (f"{tmp_path / 'hosts'}:2: host 'proxy': field {variable!r} is set, but SSH password "
+                             "login is not supported: use a key (ansible_ssh_private_key_file) or an agent")
+    assert "s3cr3t" not in repr(host)
