@@ -17,7 +17,7 @@ PROXY_CHECKS = ("test_apache_installed", "test_apache_running", "test_apache_ena
                 "test_proxy_modules_loaded", "test_configtest", "test_vhost_directives",
                 "test_requests_reach_apps", "test_redirect_on_proxy_address", "test_host_header_preserved",
                 "test_routes_answer_from_their_pool", "test_sticky_pools_keep_a_client_on_one_member",
-                "test_access_log_names_site_worker_and_time")
+                "test_access_log_names_site_worker_and_time", "test_websocket_routes_switch_protocols")
 APP_CHECKS = ("test_app_running", "test_app_enabled", "test_app_runs_as_its_user", "test_app_listening",
               "test_app_answers")
 LAB_IDS = {"proxy": PROXY_CHECKS, "web1-hello": APP_CHECKS, "web2-howdy": APP_CHECKS}
