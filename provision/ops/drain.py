@@ -36,7 +36,7 @@ RECORD_HEADER = "# Written by provision drain/undrain: members kept drained over
 
 def status_variable(url: str) -> str:
     """The config variable holding a member's drain status (${...}: letters, digits, _)."""
-    return "provision_drain_" + re.sub(r"[^A-Za-z0-9]", "_", url.split("://", 1)[-1])
+    return "provision_drain_" + re.sub(r"[^A-Za-z0-9]", "_", bm.address_of(url))
 
 
 def include_pattern(platform) -> str:
