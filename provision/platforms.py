@@ -29,6 +29,7 @@ class Platform:
     tls_conf: str | None        # the global SSL config file we manage (RedHat: mod_ssl's ssl.conf)
     tls_chain_directive: bool   # httpd < 2.4.8 reads the chain from SSLCertificateChainFile only
     log_dir: str                # per-site logs, named *.log so that the package's logrotate covers them
+    builtin_modules: tuple[str, ...] = ()   # compiled into the binary: a2enmod does not know them
 
 
 DEBIAN = Platform(
@@ -60,6 +61,9 @@ DEBIAN = Platform(
     tls_chain_directive=False,
     # apache2's /etc/logrotate.d/apache2 rotates /var/log/apache2/*.log.
     log_dir="/var/log/apache2",
+    # `apache2ctl -M` says "watchdog_module (static)" on Debian 11, 12 and 13 (tests/fixtures/debian1*/),
+    # and there is no mods-available/watchdog.load.
+    builtin_modules=("watchdog",),
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -157,9 +161,9 @@ WEBSOCKET_MODULES = {
 # upgrade=websocket (httpd CHANGES 2.4.47, "mod_proxy_http: handle upgrade/tunneling of protocols";
 # mod_proxy documentation, "Protocol Upgrade"); mod_proxy_wstunnel is deprecated there.
 UPGRADE_PARAM_SINCE = (2, 4, 47)
-# The Apache version each release ships: it picks the WebSocket directives, the same on every
-# deploy (installed or not yet). Only which side of 2.4.47 matters. A release not listed gets
-# the form every 2.4 understands (ws:// members).
+# The Apache version each release ships: it picks the WebSocket directives and the health checks,
+# the same on every deploy (installed or not yet). Only which side of 2.4.21, 2.4.47 and 2.4.55
+# matters. A release not listed gets the form every 2.4 understands (ws:// members, passive health).
 # Sources: CentOS/RHEL 7 httpd-2.4.6 (shared fixtures, centos7: httpd-2.4.6-45.el7.centos);
 # RHEL 8 and its rebuilds httpd 2.4.37, RHEL 9 2.4.51 and later (Red Hat's "Deploying web
 # servers" guides for 8 and 9); Debian 11 2.4.67-1~deb11u3, 12 2.4.71-1~deb12u1, 13
@@ -172,6 +176,19 @@ APACHE_VERSION_BY_RELEASE = {
     ("debian", "11"): (2, 4, 67), ("debian", "12"): (2, 4, 71), ("debian", "13"): (2, 4, 71),
     ("ubuntu", "20"): (2, 4, 41), ("ubuntu", "22"): (2, 4, 52), ("ubuntu", "24"): (2, 4, 58),
 }
+# Active health checks: mod_proxy_hcheck, which needs mod_watchdog's thread (mod_proxy_hcheck
+# documentation: "Available in Apache 2.4.21 and later", "requires the service of mod_watchdog").
+# RHEL 8 and 9 load both from the httpd package: watchdog_module in 00-base.conf, proxy_hcheck_module
+# in 00-proxy.conf (tests/fixtures/rocky9/conf.modules.d/). Debian builds mod_watchdog in (above).
+HCHECK_MODULES = {
+    "watchdog": ("watchdog_module", "modules/mod_watchdog.so"),
+    "proxy_hcheck": ("proxy_hcheck_module", "modules/mod_proxy_hcheck.so"),
+}
+HCHECK_SINCE = (2, 4, 21)
+# httpd CHANGES 2.4.55: "mod_proxy_hcheck: Honor worker timeout settings" (before, a check waits for
+# ProxyTimeout, else the server's Timeout) and "Re-enable workers in standard ERROR state" (PR 66302:
+# a passing check also brings back a member that passive health took out; before, only `retry` did).
+HCHECK_REENABLES_SINCE = (2, 4, 55)
 REDIRECT_MODULES = {
     "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),
 }
