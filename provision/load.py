@@ -21,6 +21,9 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 
+SLOW = 1.0      # seconds: a request that took longer is listed in LoadResult.slow
+
+
 class TargetRefused(Exception):
     pass
 
@@ -39,10 +42,19 @@ class LoadResult:
     statuses: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     ok_times: list[float] = field(default_factory=list)   # wall clock (time.time()) of each 2xx answer
+    slow: list[tuple[float, float]] = field(default_factory=list)  # (wall clock sent, seconds) over SLOW
 
     def around(self, start: float, end: float) -> tuple[int, int]:
         """2xx answers received before ``start`` and after ``end`` (wall clock)."""
         return sum(t < start for t in self.ok_times), sum(t > end for t in self.ok_times)
+
+    def rate(self, start: float, end: float) -> float:
+        """2xx answers per second received from ``start`` to ``end`` (wall clock)."""
+        return sum(start <= t < end for t in self.ok_times) / (end - start)
+
+    def sent_slow(self, start: float, end: float) -> list[tuple[float, float]]:
+        """The requests over SLOW seconds that were sent from ``start`` to ``end`` (wall clock)."""
+        return [(t, took) for t, took in self.slow if start <= t < end]
 
     @property
     def failed(self) -> int:
@@ -86,7 +98,7 @@ async def _run(url, requests, concurrency, seconds, timeout, keepalive, stop) ->
         async def worker():
             while result.sent < requests and time.monotonic() < deadline and not stop.is_set():
                 result.sent += 1
-                sent_at = time.monotonic()
+                sent_at, sent_wall = time.monotonic(), time.time()
                 try:
                     resp = await client.get(url)
                 except httpx.TimeoutException:
@@ -101,7 +113,10 @@ async def _run(url, requests, concurrency, seconds, timeout, keepalive, stop) ->
                     result.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
                     continue
                 finally:
-                    result.slowest = max(result.slowest, time.monotonic() - sent_at)
+                    took = time.monotonic() - sent_at
+                    result.slowest = max(result.slowest, took)
+                    if took > SLOW:
+                        result.slow.append((sent_wall, took))
                 result.statuses[resp.status_code] += 1
                 if 200 <= resp.status_code < 300:
                     result.ok += 1
