@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, invoke, recap, ssh, unit_state
-from provision.load import SLOW, Background, LoadResult
-from provision.ops import balancer_manager
+from provision.balancer import manager as balancer_manager
+from tests.support.load import SLOW, Background, LoadResult
 
 pytestmark = pytest.mark.lab
 
