@@ -223,10 +223,18 @@ class Drill:
         return self.result.rate(self.frozen + FREEZE * 2 / 3, self.frozen + FREEZE)
 
     @property
+    def first_out(self) -> float:
+        return self.frozen + min(self.out.values(), default=FREEZE)
+
+    @property
     def probes(self) -> list:
         """Requests slower than load.SLOW sent after web2 was first out: live requests sent to it."""
-        first_out = self.frozen + min(self.out.values(), default=FREEZE)
-        return self.result.sent_slow(first_out + 0.5, self.thawed)
+        return self.result.sent_slow(self.first_out + 0.5, self.thawed)
+
+    @property
+    def stall(self) -> float:
+        """The longest stretch without an answer from web2's first time out to the thaw."""
+        return self.result.longest_gap(self.first_out, self.thawed)
 
     def figures(self) -> str:
         r = self.result
@@ -236,7 +244,8 @@ class Drill:
                            for b, s in sorted(self.rejoined.items()))
         return (f"{r.failed} of {r.sent:,} requests failed, the slowest took {r.slowest:.1f} s; web2 out of "
                 f"the rotation: {out}{rejoined}; {len(self.probes)} live requests sent to it after it was first "
-                f"out took over {SLOW:.0f} s; back after the thaw: {back}; {self.before:,.0f} answers/s before "
+                f"out took over {SLOW:.0f} s, and the longest stretch without an answer from then on was "
+                f"{self.stall:.1f} s; back after the thaw: {back}; {self.before:,.0f} answers/s before "
                 f"the freeze, {self.last_third:,.0f}/s over its last third ({self.last_third / self.before:.0%})")
 
 
@@ -329,6 +338,7 @@ def test_frozen_backend_is_taken_out_by_its_check_not_found_by_live_requests(sit
     assert (status, backend) == (200, "web1-hello") and took < 1, active.pinned
     # passive health finds web2 only with live requests, and again once `retry` (30 s) is over
     assert passive.probes and passive.result.failed >= CLIENTS // 2, passive.figures()
+    assert passive.stall > active.stall, (passive.figures(), active.figures())
 
 
 def echoes(port, scheme="ws", count=100, **tls):

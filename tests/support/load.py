@@ -52,6 +52,11 @@ class LoadResult:
         """2xx answers per second received from ``start`` to ``end`` (wall clock)."""
         return sum(start <= t < end for t in self.ok_times) / (end - start)
 
+    def longest_gap(self, start: float, end: float) -> float:
+        """The longest stretch from ``start`` to ``end`` (wall clock) without a 2xx answer, in seconds."""
+        times = [start, *sorted(t for t in self.ok_times if start <= t < end), end]
+        return max(b - a for a, b in zip(times, times[1:]))
+
     def sent_slow(self, start: float, end: float) -> list[tuple[float, float]]:
         """The requests over SLOW seconds that were sent from ``start`` to ``end`` (wall clock)."""
         return [(t, took) for t, took in self.slow if start <= t < end]

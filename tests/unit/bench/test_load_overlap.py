@@ -16,3 +16,11 @@ def test_rate_counts_answers_per_second_in_a_window():
     assert result.rate(2.0, 4.0) == 1.0          # 2.0 and 3.0: the start counts, the end does not
     assert result.rate(0.0, 10.0) == 0.6
     assert LoadResult().rate(1.0, 2.0) == 0.0
+
+
+def test_longest_gap_without_an_answer_counts_the_window_edges():
+    result = LoadResult(ok_times=[2.0, 2.5, 6.0, 6.5])
+    assert result.longest_gap(2.0, 7.0) == 3.5            # 2.5 -> 6.0
+    assert result.longest_gap(0.0, 7.0) == 3.5
+    assert result.longest_gap(6.0, 10.0) == 3.5           # 6.5 -> the end
+    assert LoadResult().longest_gap(1.0, 3.0) == 2.0
