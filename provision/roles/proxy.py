@@ -159,6 +159,9 @@ def routes(host, platform: Platform, inventory, options, form: ApacheForm = Apac
     for site in found.sites:
         pools = found.pools_of(site)
         websocket_pools = [found.pool(n) for n in dict.fromkeys(r.pool for r in site.routes if r.websocket)]
+        # Before 2.4.55 a check's socket waits for ProxyTimeout, else the server's Timeout (300 s on
+        # Debian): the check worker copies no timeout= (mod_proxy_hcheck.c hc_get_hcworker, and
+        # proxy_util.c ap_proxy_connect_backend, at 2.4.41).
         checked = [p for p in pools if p.balancer and p.active_health] if form.hcheck else []
         files[routes_path(platform, found, site)] = render(
             "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
