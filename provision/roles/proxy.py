@@ -106,12 +106,6 @@ def apache_form(facts) -> ApacheForm:
     return ApacheForm(version >= UPGRADE_PARAM_SINCE, version >= HCHECK_SINCE, version >= HCHECK_REENABLES_SINCE)
 
 
-def websocket_upgrade(facts) -> bool:
-    """WebSocket routes use upgrade=websocket (httpd 2.4.47+), else ws:// members through
-    mod_proxy_wstunnel, which every 2.4 from 2.4.5 understands."""
-    return apache_form(facts).upgrade
-
-
 def modules(host, options, platform: Platform | None = None, form: ApacheForm = ApacheForm()) -> dict:
     """The proxy modules, plus each pool's lbmethod module, mod_headers, proxy_wstunnel for
     WebSocket routes before httpd 2.4.47, proxy_hcheck (and watchdog where it is not built in) for
@@ -165,7 +159,7 @@ def routes(host, platform: Platform, inventory, options, form: ApacheForm = Apac
         checked = [p for p in pools if p.balancer and p.active_health] if form.hcheck else []
         files[routes_path(platform, found, site)] = render(
             "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
-            websocket_pools=websocket_pools, upgrade=form.upgrade, form=form, hc=sites,
+            websocket_pools=websocket_pools, form=form, hc=sites,
             check_timeout=min(p.timeout for p in checked) if checked and not form.hcheck_reenables else None,
             pools_by_name={p.name: p for p in pools}, sticky=any(p.sticky for p in pools),
             extra=host.vars.get("proxy_extra_directives", []),
@@ -271,7 +265,6 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if tls_on and platform.tls_packages:
         steps.append(Packages(platform, platform.tls_packages))
     if platform.module_enable == "a2enmod":
-        # proxy_wstunnel joins at plan time, when the Apache version needs it
         # proxy_wstunnel and proxy_hcheck join at plan time, when the Apache version needs them
         steps.append(ApacheModules(tuple(modules(host, options, platform, ApacheForm(upgrade=True))), notify=reload_,
                                    optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
