@@ -46,17 +46,20 @@ def _lab_api():
 @task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
             "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)",
             "mixed": "proxy on Debian 13, web1 on 12, web2 on 11 (extra hosts cycle through them); "
-                     "writes inventory/lab-mixed.yml"})
-def up(c, extra=0, provider="nspawn", mixed=False):
+                     "writes inventory/lab-mixed.yml",
+            "acme": "also run the lab's ACME server (Debian's pebble) for inventory/lab-acme.yml"})
+def up(c, extra=0, provider="nspawn", mixed=False, acme=False):
     """Bring the local lab up (idempotent) and write its inventory: inventory/lab.yml (lab-mixed.yml with --mixed), or under .lab/ with --extra."""
     start = time.monotonic()
     if provider == "vagrant":
         from provision.lab import vagrant
         vagrant.up()
     elif provider == "nspawn":
-        info = _lab_api().up(extra=int(extra), mixed=mixed)
+        info = _lab_api().up(extra=int(extra), mixed=mixed, acme=acme)
         print(f"Lab ready: {', '.join(f'{n} ({r})' for n, r in info.releases.items())} "
               f"(ssh -F {info.ssh_config} HOST; inventory {info.inventory})")
+        if info.acme:
+            print(f"ACME server: {info.acme.directory} (pebble; its root for clients: {info.acme.root})")
     else:
         raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
     print(f"lab.up took {time.monotonic() - start:.1f} s")
