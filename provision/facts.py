@@ -141,11 +141,7 @@ def script(req: FactRequest) -> str:
                      "if [ -f \"$f\" ]; then echo \"$f\"; fi; done")
     if req.users:
         lines.append(f"echo '{MARK}users'; getent passwd {_q(req.users)} | cut -d: -f1")
-    for path in sorted(req.certificates):
-        # Only the CERTIFICATE blocks are printed: nothing else in the file (a key) ever leaves the host.
-        lines.append(f"echo {shlex.quote(MARK + CERTIFICATE + path)}; "
-                     f"sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' "
-                     f"{shlex.quote(path)} 2>/dev/null")
+    lines += certificate_lines(req.certificates)
     lines += [
         f"echo '{MARK}mods-enabled'; {deb.modules_listing} 2>/dev/null",
         f"echo '{MARK}loadmodules'; grep -H '^[[:space:]]*LoadModule' /etc/httpd/conf.modules.d/*.conf 2>/dev/null",
@@ -159,6 +155,14 @@ def script(req: FactRequest) -> str:
         "exit 0",
     ]
     return "\n".join(lines) + "\n"
+
+
+def certificate_lines(paths) -> list[str]:
+    """A section per certificate file. Only its CERTIFICATE blocks are printed: nothing else in
+    the file (a key) ever leaves the host."""
+    return [f"echo {shlex.quote(MARK + CERTIFICATE + path)}; "
+            f"sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' {shlex.quote(path)} 2>/dev/null"
+            for path in sorted(paths)]
 
 
 # Records of finished applies whose streamer died with its connection (a live streamer holds the

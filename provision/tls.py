@@ -112,6 +112,8 @@ def prepare(inventory, hosts, save: bool = True, now: datetime.datetime | None =
         if mode(h) == "provided":
             out[h.name] = provided(h, inventory)
         elif mode(h) == "acme":
+            for field_ in ("acme_directory_ca", "acme_root"):
+                _readable(inventory, h, field_)
             kept = acme_material(inventory, h)
             if kept is not None:
                 out[h.name] = kept
@@ -213,6 +215,25 @@ def directory_ca(host, inventory) -> Path | None:
     return _local(inventory, value) if value else None
 
 
+def _readable(inventory, host, field_: str) -> None:
+    """A CA file the inventory names for tls: acme must be there and hold a PEM certificate."""
+    from cryptography import x509
+    if not host.vars.get(field_):
+        return
+    path = _local(inventory, host.vars[field_])
+    try:
+        x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        raise TLSError(f"host {host.name!r}: field {field_!r}: cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise TLSError(f"host {host.name!r}: field {field_!r}: {path} is not a PEM certificate") from None
+
+
+def read_directory_ca(host, inventory) -> bytes:
+    """acme_directory_ca's content (checked by prepare), for mod_md's MDCACertificateFile."""
+    return directory_ca(host, inventory).read_bytes()
+
+
 def acme_material(inventory, host) -> Material | None:
     """The control route's kept certificate (chain) and key for this proxy, if both are there and match."""
     from cryptography import x509
@@ -248,6 +269,28 @@ def acme_due(inventory, host, now: datetime.datetime | None = None) -> str | Non
     if cert.not_valid_after_utc - now < window:
         return f"expires {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, within the renewal window ({window_text(window)})"
     return None
+
+
+def served_problem(host, pem: str | bytes | None, now: datetime.datetime) -> str | None:
+    """Why a certificate (PEM, leaf first) does not do for this acme proxy: it lacks a name, or is
+    within the renewal window (None: it does)."""
+    from cryptography import x509
+    if not pem:
+        return "no certificate yet"
+    cert = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)[0]
+    missing = sorted(set(acme_names(host)) - certificate_names(cert))
+    if missing:
+        return f"its certificate lacks {', '.join(missing)}"
+    if cert.not_valid_after_utc - now < renew_window(host):
+        return f"its certificate expires {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, within the renewal window"
+    return None
+
+
+def days_left(pem: str | bytes, now: datetime.datetime | None = None) -> int:
+    from cryptography import x509
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    cert = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)[0]
+    return int((cert.not_valid_after_utc - now).total_seconds() // 86400)
 
 
 def window_text(window: datetime.timedelta) -> str:
