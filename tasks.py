@@ -286,8 +286,19 @@ def facts_(c, host, inventory="inventory/lab.yml", accept_new_host_keys=False, p
                prompt_for_sudo_password=prompt_for_sudo_password))
 
 
+@task(name="renew", iterable=["inventory"], help={**CONNECT_HELP, "limit": "hosts or groups, comma-separated"})
+def tls_renew(c, inventory=None, limit=None, accept_new_host_keys=False, prompt_for_sudo_password=False):
+    """Renew the tls: acme certificates this machine orders (the control route) that are due; nothing else."""
+    from provision.ops.renew import renew
+    _exit(renew(inventory or ["inventory/lab.yml"], limit=limit, accept_new_host_keys=accept_new_host_keys,
+                prompt_for_sudo_password=prompt_for_sudo_password))
+
+
+tls_collection = Collection("tls", tls_renew)
+
 ns = Collection()
 ns.add_collection(lab_collection)
+ns.add_collection(tls_collection)
 ns.add_task(deploy)
 ns.add_task(verify)
 ns.add_task(test_)

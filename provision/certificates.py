@@ -69,8 +69,9 @@ def would_order(hosts, seen: dict, inventory, reporter) -> dict[str, HostResult]
 
 # -- the control route ---------------------------------------------------------------------------
 
-def order(host, inventory, options, connections, reporter, result: HostResult, now=None) -> bool:
-    """Order and install a certificate if the kept one is due. False when the order failed."""
+def order(host, inventory, options, connections, reporter, result: HostResult, now=None, role=proxy) -> bool:
+    """Order a certificate if the kept one is due, then converge `role` (the proxy role, or only its
+    certificate files) to install it. False when the order failed."""
     why = tls.acme_due(inventory, host, now)
     if why is None:
         return True
@@ -94,7 +95,7 @@ def order(host, inventory, options, connections, reporter, result: HostResult, n
     result.steps.append(step)
     reporter.step(host.name, step)
     options.tls[host.name] = made
-    converge_host(proxy, host, inventory, options, conn, reporter, result)
+    converge_host(role, host, inventory, options, conn, reporter, result)
     return not result.failed
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import posixpath
+import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -213,23 +214,46 @@ def vhost(host, platform: Platform, options) -> str:
 
 @dataclass
 class TlsModuleOff(Resource):
-    """Debian, tls off: a2dismod ssl if our certificate is still there (we enabled it), so that
-    ports.conf's "<IfModule ssl_module> Listen 443" goes away with our :443 vhost."""
+    """Debian, tls off: a2dismod ssl if our certificate (or the mod_md route's hook) is still there
+    (we enabled it), so that ports.conf's "<IfModule ssl_module> Listen 443" goes away with our
+    :443 vhost."""
     cert: str
     notify: tuple[str, ...] = ()
+    hook: str | None = None
 
     def __post_init__(self):
         self.label = "apache module ssl off"
 
     def request(self):
-        return FactRequest(paths={self.cert})
+        return FactRequest(paths={self.cert} | ({self.hook} if self.hook else set()))
 
     def _plan(self, facts):
         if "ssl" not in facts.apache_modules:
             return Change(self.label, "not enabled")
-        if facts.file(self.cert).kind == "absent":
+        if all(facts.file(p).kind == "absent" for p in (self.cert, self.hook) if p):
             return Change(self.label, "enabled, but not by provision: left alone")
         return self._change("tls is off", "a2dismod -q ssl")
+
+
+@dataclass
+class MdHookOff(Resource):
+    """No mod_md renewal hook where the mod_md route is not taken (any more): the path unit
+    stopped and disabled, its units, the hook and its marks removed."""
+    paths: tuple[str, ...]
+    unit: str
+
+    def __post_init__(self):
+        self.label = "no mod_md renewal hook"
+
+    def request(self):
+        return FactRequest(paths=set(self.paths))
+
+    def _plan(self, facts):
+        there = [p for p in self.paths if facts.file(p).kind != "absent"]
+        if not there:
+            return Change(self.label, "none")
+        return self._change(f"removed {', '.join(there)}", f"systemctl disable --now {self.unit} 2>/dev/null || true\n"
+                            f"rm -rf {' '.join(shlex.quote(p) for p in there)}\nsystemctl daemon-reload")
 
 
 @dataclass
@@ -266,7 +290,7 @@ def tls_resources(host, platform: Platform, options, inventory=None) -> list:
     if not serves_tls(host, platform, options):
         steps = [Absent(cert, notify=reload_, validate=check), Absent(key, notify=reload_, validate=check)]
         if platform.module_enable == "a2enmod":
-            steps.insert(0, TlsModuleOff(cert, notify=reload_))
+            steps.insert(0, TlsModuleOff(cert, notify=reload_, hook=MD_HOOK))
         if platform.tls_conf:
             steps.append(TlsConfOff(platform.tls_conf, ours, (FILES / "ssl-redhat-off.conf").read_bytes(),
                                     notify=reload_, validate=check))
@@ -278,13 +302,36 @@ def tls_resources(host, platform: Platform, options, inventory=None) -> list:
             steps.append(File(directory_ca_path(platform), tlslib.read_directory_ca(host, inventory),
                               notify=reload_, validate=check, kind_label="acme directory CA"))
     else:
-        steps += [File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key", secret=True),
-                  File(cert, tls.cert, notify=reload_, validate=check, kind_label="tls certificate")]
+        steps += certificate_files(platform, tls)
     if platform.tls_conf:
         steps.append(File(platform.tls_conf, ours, notify=reload_, validate=check))
     if route == "mod_md":
         steps += md_hook(platform) + [MdCertificate(host, md_paths(host, platform)[0])]
     return steps + challenges
+
+
+def certificate_files(platform: Platform, tls: tlslib.Material) -> list:
+    """The proxy's key (0600, secret: never shown) and certificate, each change configtested, then reloaded."""
+    cert, key = tls_paths(platform)
+    return [File(key, tls.key, mode="600", notify=(RELOAD,), validate=VALIDATE, kind_label="tls key", secret=True),
+            File(cert, tls.cert, notify=(RELOAD,), validate=VALIDATE, kind_label="tls certificate")]
+
+
+class CertificateOnly:
+    """The proxy role narrowed to its certificate and key: what `invoke tls.renew` converges."""
+    GROUP = GROUP
+
+    @staticmethod
+    def resources(host, platform: Platform, inventory, options) -> list:
+        return [Directory(platform.tls_dir, mode="700"), *certificate_files(platform, material(host, options))]
+
+    @staticmethod
+    def handlers(host, platform: Platform) -> dict[str, Handler]:
+        return handlers(host, platform)
+
+    @staticmethod
+    def validators_for(platform: Platform) -> dict[str, str]:
+        return validators_for(platform)
 
 
 def md_paths(host, platform: Platform) -> tuple[str, str]:
@@ -315,6 +362,11 @@ class MdCertificate(Resource):
         if why is None:
             return Change(self.label, f"mod_md serves one for every name, {tlslib.days_left(pem, now)} days left")
         return Change(self.label, f"{why}: mod_md orders one after Apache's reload")
+
+
+def md_hook_off() -> MdHookOff:
+    return MdHookOff((MD_HOOK, MD_MARKS, *(f"{UNIT_DIR}/{MD_RELOAD}.{kind}" for kind in ("path", "service"))),
+                     f"{MD_RELOAD}.path")
 
 
 def md_hook(platform: Platform) -> list:
@@ -370,6 +422,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
     steps += [
         Directory(posixpath.dirname(platform.routes_path)),
         *tls_resources(host, platform, options, inventory),
+        *([] if acme_route(host, platform) == "mod_md" else [md_hook_off()]),
         *site_resources(host, platform, inventory, options),
         File(platform.vhost_path, vhost(host, platform, options), notify=reload_, validate=check),
     ]
