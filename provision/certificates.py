@@ -121,9 +121,13 @@ def withdraw_script(answers) -> str:
 
 # -- the mod_md route -------------------------------------------------------------------------------
 
-def md_error(job_text: str, since: float) -> str | None:
-    """mod_md's last error from its job record, if it came after `since` (a time.time() on the
-    host's clock): the CA's own words when the CA refused."""
+CA_ANSWER = "Exact response was: "     # mod_md's error-log line with the CA's answer to a failed authorization
+
+
+def md_error(job_text: str, answer_line: str, since: float) -> tuple[str, str] | None:
+    """mod_md's last error, if it came after `since` (time.time() on the host's clock): (the name
+    it failed for, the CA's own words). Its job record (staging/<domain>/job.json) says that and when
+    it failed, in its own words; the CA's answer is in the error log ("Exact response was: {...}")."""
     try:
         job = json.loads(job_text)
     except ValueError:
@@ -138,21 +142,30 @@ def md_error(job_text: str, since: float) -> str | None:
         ran = since
     if ran < since:
         return None
-    problem = (last.get("problem") or "").rsplit(":", 1)[-1]
-    detail = " ".join(str(last.get("detail") or "").split())
-    return f"{detail} ({problem})" if problem and detail else detail or problem
+    name, problem = job.get("name", ""), (last.get("problem") or "").rsplit(":", 1)[-1]
+    text = " ".join(str(last.get("detail") or "").split())
+    try:
+        authz = json.loads(answer_line.split(CA_ANSWER, 1)[1])
+        failed = next(c["error"] for c in authz.get("challenges", []) if c.get("error"))
+        name, problem, text = authz["identifier"]["value"], failed["type"].rsplit(":", 1)[-1], failed["detail"]
+    except (IndexError, KeyError, StopIteration, TypeError, ValueError):
+        pass
+    return name, f"{' '.join(text.split())} ({problem})" if problem and text else text or problem
 
 
 def md_read_script(host, platform) -> str:
-    """The host's clock, mod_md's certificate (its CERTIFICATE blocks only) and job record."""
+    """The host's clock, mod_md's certificate (its CERTIFICATE blocks only), job record, and the
+    error log's last answer of the CA."""
     cert, job = proxy.md_paths(host, platform)
     return "\n".join([f"echo '{factlib.MARK}clock'; date -u +%s", *factlib.certificate_lines([cert]),
-                      f"echo '{factlib.MARK}job'; cat {shlex.quote(job)} 2>/dev/null"]) + "\n"
+                      f"echo '{factlib.MARK}job'; cat {shlex.quote(job)} 2>/dev/null",
+                      f"echo '{factlib.MARK}answer'; tail -n 500 {shlex.quote(platform.error_log)} 2>/dev/null "
+                      f"| grep -F {shlex.quote(CA_ANSWER)} | tail -n 1"]) + "\n"
 
 
-def md_state(host, platform, connections, started: float) -> tuple[str, str | None] | None:
+def md_state(host, platform, connections, started: float):
     """One read of mod_md's store: None when the certificate it serves does, else (why not,
-    mod_md's error since the run started, or None)."""
+    (name, mod_md's error) since the run started, or None)."""
     ran = connections.get(host).run_script(md_read_script(host, platform), timeout=30)
     sections = factlib.split_sections(ran.stdout)
     clock = "".join(sections.get("clock", [])).strip()
@@ -161,7 +174,8 @@ def md_state(host, platform, connections, started: float) -> tuple[str, str | No
     why = tls.served_problem(host, pem, datetime.datetime.now(datetime.timezone.utc))
     if why is None:
         return None
-    return why, md_error("\n".join(sections.get("job", [])), started + skew - 5)
+    return why, md_error("\n".join(sections.get("job", [])), "".join(sections.get("answer", [])),
+                         started + skew - 5)
 
 
 def wait_for_md(host, platform, connections, reporter, result: HostResult, started: float,
@@ -179,8 +193,9 @@ def wait_for_md(host, platform, connections, reporter, result: HostResult, start
             return True
         why, error = state
         if error or time.monotonic() - began > timeout:
-            text = error or f"{why} after {timeout:.0f} s (mod_md keeps trying: its job.json and error log say more)"
-            result.steps.append(StepResult(label(host), "failed", f"{name}: {text}"))
-            reporter.failed(host.name, "acme", f"{name}: {text}")
+            failed, text = error or (name, f"{why} after {timeout:.0f} s (mod_md keeps trying: its job.json and "
+                                           "the error log say more)")
+            result.steps.append(StepResult(label(host), "failed", f"{failed}: {text}"))
+            reporter.failed(host.name, "acme", f"{failed}: {text}")
             return False
         time.sleep(POLL)

@@ -35,6 +35,7 @@ class Platform:
     md_packages: tuple[str, ...] | None
     md_store: str               # mod_md's default MDStoreDir ("md" under the ServerRoot)
     md_contact: str             # the directive that gives the CA our contact address
+    error_log: str              # the server's error log (mod_md writes the CA's answers there)
 
 
 DEBIAN = Platform(
@@ -74,6 +75,7 @@ DEBIAN = Platform(
     md_store="/etc/apache2/md",     # seen on the lab's Debian 12 (apache2 2.4.71)
     # MDContactEmail: httpd 2.4.42 and later (mod_md documentation); Debian 11 ships 2.4.62 or later.
     md_contact="MDContactEmail",
+    error_log="/var/log/apache2/error.log",     # apache2.conf: ErrorLog ${APACHE_LOG_DIR}/error.log
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -116,6 +118,7 @@ REDHAT = Platform(
     # mod_md's contrib/selinux/mod_md.te: "mod_md (by default) maintains its data in /etc/httpd/md".
     md_store="/etc/httpd/md",
     md_contact="MDContactEmail",
+    error_log="/var/log/httpd/error_log",       # CentOS 7 httpd.conf: ErrorLog "logs/error_log"
 )
 
 PLATFORMS = {"debian": DEBIAN, "redhat": REDHAT}
