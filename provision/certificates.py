@@ -145,7 +145,7 @@ def md_error(job_text: str, answer_line: str, since: float) -> tuple[str, str] |
     name, problem = job.get("name", ""), (last.get("problem") or "").rsplit(":", 1)[-1]
     text = " ".join(str(last.get("detail") or "").split())
     try:
-        authz = json.loads(answer_line.split(CA_ANSWER, 1)[1])
+        authz = json.loads(_unescape_log(answer_line.split(CA_ANSWER, 1)[1]))
         failed = next(c["error"] for c in authz.get("challenges", []) if c.get("error"))
         name, problem, text = authz["identifier"]["value"], failed["type"].rsplit(":", 1)[-1], failed["detail"]
     except (IndexError, KeyError, StopIteration, TypeError, ValueError):
@@ -153,12 +153,19 @@ def md_error(job_text: str, answer_line: str, since: float) -> tuple[str, str] |
     return name, f"{' '.join(text.split())} ({problem})" if problem and text else text or problem
 
 
+def _unescape_log(text: str) -> str:
+    """Undo httpd's escaping of error log items (ap_escape_errorlog_item: a backslash doubled,
+    control characters as \\xhh)."""
+    return re.sub(r"\\(\\|x[0-9a-fA-F]{2})", lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)),
+                  text)
+
+
 def md_read_script(host, platform) -> str:
     """The host's clock, mod_md's certificate (its CERTIFICATE blocks only), job record, and the
     error log's last answer of the CA."""
     cert, job = proxy.md_paths(host, platform)
     return "\n".join([f"echo '{factlib.MARK}clock'; date -u +%s", *factlib.certificate_lines([cert]),
-                      f"echo '{factlib.MARK}job'; cat {shlex.quote(job)} 2>/dev/null",
+                      f"echo '{factlib.MARK}job'; cat {shlex.quote(job)} 2>/dev/null; echo",
                       f"echo '{factlib.MARK}answer'; tail -n 500 {shlex.quote(platform.error_log)} 2>/dev/null "
                       f"| grep -F {shlex.quote(CA_ANSWER)} | tail -n 1"]) + "\n"
 
