@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import hashlib
 import ipaddress
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -164,6 +166,7 @@ def _local(inventory, value: str) -> Path:
 
 
 def provided(host, inventory) -> Material:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     paths = {k: _local(inventory, host.vars[k]) for k in ("tls_cert", "tls_key")}
@@ -217,6 +220,7 @@ def directory_ca(host, inventory) -> Path | None:
 
 def _readable(inventory, host, field_: str) -> None:
     """A CA file the inventory names for tls: acme must be there and hold a PEM certificate."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     if not host.vars.get(field_):
         return
@@ -236,6 +240,7 @@ def read_directory_ca(host, inventory) -> bytes:
 
 def acme_material(inventory, host) -> Material | None:
     """The control route's kept certificate (chain) and key for this proxy, if both are there and match."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     folder = acme_dir(inventory)
     try:
@@ -255,6 +260,7 @@ def acme_material(inventory, host) -> Material | None:
 
 def acme_due(inventory, host, now: datetime.datetime | None = None) -> str | None:
     """Why the control route must order a certificate for this proxy now (None: the kept one serves)."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     now = now or datetime.datetime.now(datetime.timezone.utc)
     kept = acme_material(inventory, host)
@@ -274,6 +280,7 @@ def acme_due(inventory, host, now: datetime.datetime | None = None) -> str | Non
 def served_problem(host, pem: str | bytes | None, now: datetime.datetime) -> str | None:
     """Why a certificate (PEM, leaf first) does not do for this acme proxy: it lacks a name, or is
     within the renewal window (None: it does)."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     if not pem:
         return "no certificate yet"
@@ -287,6 +294,7 @@ def served_problem(host, pem: str | bytes | None, now: datetime.datetime) -> str
 
 
 def days_left(pem: str | bytes, now: datetime.datetime | None = None) -> int:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     now = now or datetime.datetime.now(datetime.timezone.utc)
     cert = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)[0]
@@ -302,6 +310,7 @@ def window_text(window: datetime.timedelta) -> str:
 
 
 def certificate_names(cert) -> set[str]:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -311,7 +320,6 @@ def certificate_names(cert) -> set[str]:
 
 
 def _acme_record(inventory, host) -> dict:
-    import json
     try:
         return json.loads((acme_dir(inventory) / f"{host.name}.json").read_text())
     except (OSError, ValueError):
@@ -321,7 +329,6 @@ def _acme_record(inventory, host) -> dict:
 def account_key(inventory, directory: str) -> bytes:
     """The ACME account key for this directory (one account per CA directory and inventory), made
     on first use; 0600 in the store."""
-    import hashlib
     folder = acme_dir(inventory)
     path = folder / f"account-{hashlib.sha256(directory.encode()).hexdigest()[:16]}.key"
     with _locked(store_dir(inventory), True):
@@ -337,7 +344,6 @@ def new_key_pem() -> bytes:
 
 def save_acme(inventory, host, cert_pem: bytes, key_pem: bytes) -> Material:
     """Keep what the CA issued (key first: a certificate is never kept without its key), 0600."""
-    import json
     folder = acme_dir(inventory)
     with _locked(store_dir(inventory), True):
         folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -351,6 +357,7 @@ def save_acme(inventory, host, cert_pem: bytes, key_pem: bytes) -> Material:
 
 
 def _load_key(pem: bytes):
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives import serialization
     return serialization.load_pem_private_key(pem, password=None)
 
@@ -384,28 +391,33 @@ def _write(path: Path, data: bytes, mode_: int):
 
 
 def _new_key():
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives.asymmetric import rsa
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _key_pem(key) -> bytes:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives import serialization
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def _cert_pem(cert) -> bytes:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives import serialization
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _same_key(cert, key) -> bool:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives import serialization
     fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return cert.public_key().public_bytes(*fmt) == key.public_key().public_bytes(*fmt)
 
 
 def _load(folder: Path, stem: str):
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     try:
@@ -420,6 +432,7 @@ def _load(folder: Path, stem: str):
 
 
 def _is_ca(cert) -> bool:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -452,6 +465,7 @@ def _migrate(store: Path):
 
 def _constraints(cert):
     """(DNS names, addresses) a CA certificate's name constraints permit, or None without any."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     try:
         nc = cert.extensions.get_extension_for_class(x509.NameConstraints).value
@@ -466,6 +480,7 @@ def _ca(folder: Path, save: bool, now, permitted=((), ())):
     """The inventory's CA. A CA whose name constraints differ from ``permitted`` (a proxy was
     added, or it predates the constraints) keeps its key and subject and gets a new certificate,
     so that every certificate it issued still chains to it and nothing is re-issued."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
@@ -503,6 +518,7 @@ def _ca(folder: Path, save: bool, now, permitted=((), ())):
 
 def reissue_reason(cert, key, ca_cert, host, now) -> str | None:
     """Why the kept certificate cannot be served again (None: it can)."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     if cert is None:
         return "no certificate yet"
@@ -526,6 +542,7 @@ def reissue_reason(cert, key, ca_cert, host, now) -> str | None:
 
 
 def _server(folder: Path, host, ca_cert, ca_key, save: bool, now) -> Material:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID

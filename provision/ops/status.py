@@ -16,14 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from .. import facts as factlib
-from .. import tls
-from ..deploy import PHASES
+from .. import audit, facts as factlib, tls
+from ..balancer import manager as bm
 from ..engine import fact_request, plan_host
-from ..roles import backends as backends_role
+from ..roles import PHASES, backends as backends_role
 from ..roles import proxy as proxy_role
-from . import audit
-from . import balancer_manager as bm
 from .session import open_run, ssh_counts
 
 MARK = factlib.MARK
@@ -182,6 +179,7 @@ def plain_lines(data: dict) -> list[str]:
 
 
 def print_rich(data: dict, stream) -> None:
+    # lazy: rich costs ~28 ms of start-up, needed only on a terminal
     from rich.console import Console
     from rich.table import Table
     console = Console(file=stream, highlight=False)

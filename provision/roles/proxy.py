@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from .. import tls as tlslib
 from ..apply import HOST_LOCK, Handler
 from ..facts import FactRequest, apache_version
-from ..ops import audit, drain
+from .. import audit
+from ..balancer import record as drain
 from ..platforms import (FORWARDED_MODULES, MD_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES,
                          UPGRADE_PARAM_SINCE, WEBSOCKET_MODULES, Platform)
 from ..render import FILES, render
@@ -389,7 +390,7 @@ def md_hook(platform: Platform) -> list:
 
 
 def _centos7_only(facts):
-    # Only CentOS 7 is EOL with dead mirrors (LAB-FACTS: "CentOS 7 facts").
+    # Only CentOS 7 is EOL (2024-06-30) with dead mirrors: mirrorlist.centos.org no longer answers.
     if facts.os.get("ID") == "centos" and facts.os.get("VERSION_ID", "").split(".")[0] == "7":
         return None
     return "not CentOS 7"
