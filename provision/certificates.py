@@ -44,22 +44,27 @@ def settle(hosts, seen: dict, inventory, options, connections, reporter, changed
         platform = seen[host.name].platform
         route = proxy.acme_route(host, platform)
         result = HostResult(host.name)
-        if route == "control":
-            order(host, inventory, options, connections, reporter, result)
-        elif route == "mod_md":
-            served = seen[host.name].certificates.get(proxy.md_paths(host, platform)[0])
-            if host.name in changed or tls.served_problem(host, served, now) is not None:
-                wait_for_md(host, platform, connections, reporter, result, started)
+        try:
+            if route == "control":
+                order(host, inventory, options, connections, reporter, result)
+            elif route == "mod_md":
+                served = seen[host.name].certificates.get(proxy.md_paths(host, platform)[0])
+                if host.name in changed or tls.served_problem(host, served, now) is not None:
+                    wait_for_md(host, platform, connections, reporter, result, started)
+        except Exception as exc:        # one host's trouble (a lost connection) never stops the others
+            result.error = f"{type(exc).__name__}: {exc}"
+            reporter.failed(host.name, "acme", result.error)
         if result.steps or result.error:
             results[host.name] = result
     return results
 
 
-def would_order(hosts, seen: dict, inventory, reporter) -> dict[str, HostResult]:
+def would_order(hosts, seen: dict, inventory, reporter, now=None) -> dict[str, HostResult]:
     """--check: the control route's orders a deploy would place, and why."""
     results = {}
     for host in hosts:
-        why = tls.acme_due(inventory, host) if proxy.acme_route(host, seen[host.name].platform) == "control" else None
+        control = proxy.acme_route(host, seen[host.name].platform) == "control"
+        why = tls.acme_due(inventory, host, now) if control else None
         if why is not None:
             step = StepResult(label(host), "changed", f"would order one from {tls.acme_directory(host)} ({why})")
             results[host.name] = HostResult(host.name, [step])

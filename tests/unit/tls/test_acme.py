@@ -388,3 +388,33 @@ def test_lab_pebble_config():
     assert (conf["listenAddress"], conf["httpPort"], conf["certificateValidityPeriod"]) == \
         ("10.123.0.2:14000", 80, 90 * 86400)
     assert json.loads(json.dumps(conf)) == conf
+
+
+def test_check_mode_says_which_orders_a_deploy_would_place(inventory):
+    host = inventory.hosts["proxy"]
+    host.vars["acme_client"] = "control"
+    lines = []
+    reporter = SimpleNamespace(step=lambda name, step: lines.append((name, step.status, step.reason)))
+    seen = {"proxy": Facts(os={}, platform=DEBIAN)}
+    found = certificates.would_order([host], seen, inventory, reporter, NOW)
+    assert lines == [("proxy", "changed", "would order one from https://10.123.0.2:14000/dir (no certificate yet)")]
+    assert found["proxy"].steps[0].label == "acme certificate app.example.test"
+    keep(inventory, host, age=-1)           # issued a day ahead of the clock: 91 days left, not due
+    assert certificates.would_order([host], seen, inventory, reporter, NOW) == {}
+    del host.vars["acme_client"]            # mod_md: nothing for the control machine to order
+    tls.save_acme(inventory, host, *issue(NAMES, NOW - datetime.timedelta(days=89), NOW))
+    assert certificates.would_order([host], seen, inventory, reporter, NOW) == {}
+
+
+def test_a_host_whose_connection_fails_during_an_order_fails_alone(inventory):
+    host = inventory.hosts["proxy"]
+    host.vars["acme_client"] = "control"
+    failed = []
+    reporter = SimpleNamespace(failed=lambda name, where, text: failed.append((name, where, text)))
+
+    class Lost:
+        def get(self, h):
+            raise ConnectionError("the connection dropped")
+    results = certificates.settle([host], {"proxy": Facts(os={}, platform=DEBIAN)}, inventory, Options(), Lost(),
+                                  reporter, set(), 0.0)
+    assert results["proxy"].failed and failed == [("proxy", "acme", "ConnectionError: the connection dropped")]
