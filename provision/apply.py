@@ -41,6 +41,7 @@ EXIT_MARK = "@@@ exit "     # the launcher's last line before it waits for ACK
 ACK = "ack"
 ACK_WAIT = 45               # s
 APPLY_EOF = "__PROVISION_APPLY__"
+CHECK_FAILED = "check failed: "     # a step's line naming the check that failed: the step's reason
 
 
 @dataclass
