@@ -275,6 +275,16 @@ def run_(c, inventory="inventory/lab.yml", limit=None, sudo=False, forks=20, jso
                prompt_for_sudo_password=prompt_for_sudo_password))
 
 
+@task(help={**CONNECT_HELP, "limit": "backends or groups, comma-separated (default: every backend)",
+            "app": "only this app (default: every app of your own on the host)"})
+def rollback(c, inventory="inventory/lab.yml", limit=None, app=None, accept_new_host_keys=False,
+             prompt_for_sudo_password=False):
+    """Switch apps of your own back to their previous kept release, one host at a time, drained meanwhile."""
+    from provision.ops.rollback import main
+    _exit(main(inventory, limit=limit, app=app, accept_new_host_keys=accept_new_host_keys,
+               prompt_for_sudo_password=prompt_for_sudo_password))
+
+
 @task(name="facts", help={**CONNECT_HELP, "host": "the host to read"})
 def facts_(c, host, inventory="inventory/lab.yml", accept_new_host_keys=False, prompt_for_sudo_password=False):
     """The facts gathered for HOST, as JSON (ansible -m setup style)."""
@@ -290,7 +300,7 @@ ns.add_task(verify)
 ns.add_task(test_)
 ns.add_task(demo)
 ns.add_task(bench)
-for day2 in (fleet_status, drain, undrain, run_, facts_):
+for day2 in (fleet_status, drain, undrain, rollback, run_, facts_):
     ns.add_task(day2)
 ns.add_task(inventory)
 ns.add_task(mutate)

@@ -13,6 +13,7 @@ from . import report, tls
 from .ops import audit
 from .engine import Options, Connections, StepResult, prefetch, run_role
 from .inventory import InventoryError, load
+from .inventory.apps import is_code_app
 from .roles import backends, proxy
 
 from .errors import UserError
@@ -139,7 +140,7 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
     smoke_results = {}
     if smoke and not options.check:
         messages = {a["message"] for b in inventory.group("backends") for a in b.apps if "message" in a}
-        own_apps = any("message" not in a for b in inventory.group("backends") for a in b.apps)
+        own_apps = any(is_code_app(a) for b in inventory.group("backends") for a in b.apps)
         reached = {name: c.address for name, c in connections.all().items()}
         checks = smoke_check([h for _, hs in phases[1:] for h in hs],
                              {r.host for r in merged if r.failed or r.unreachable}, messages, reporter,
@@ -150,7 +151,8 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
     if json_path:
-        counts = {name: {"connections": s.connections, "execs": s.execs} for name, s in connections.all().items()}
+        counts = {name: {"connections": s.connections, "execs": s.execs, "uploads": s.uploads}
+                  for name, s in connections.all().items()}
         Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
                                                           "smoke": smoke_results}))
     return report.exit_code(merged)

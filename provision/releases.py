@@ -28,6 +28,7 @@ from .resources import WHEELS_DIR, Change, Resource, _heredoc, verified_copy
 q = shlex.quote
 MARKER = ".provision-release"
 HISTORY = "history"
+ROLLED_BACK = "@@@ rolled-back "        # a rollback's line: app, from ID, to ID
 HEALTH_WAIT = 20                    # s for a restarted app to answer at all
 HEALTH_ERRORS = 15                  # answers that are not 2xx/3xx (0.2 s apart) before it counts as failed
 # Python 3.6 and later: import the module, find the callable (a factory is not called).
@@ -133,25 +134,25 @@ fi
 """
 
 
-def rollback_script(home: str, user: str, unit: str, health_url: str, health_path: str) -> str:
+def rollback_script(name: str, home: str, user: str, unit: str, health_url: str, health_path: str) -> str:
     """Switch `current` back to the previous kept release, restart, check health (and switch forward
     again if it fails). No build, no upload. Prints "from ID to ID"."""
     return shell_helpers(home, user, unit, health_url) + f"""cur=$(readlink "$home/current" 2>/dev/null || true)
-[ -n "$cur" ] || fail "rollback: no current release"
+[ -n "$cur" ] || fail "rollback: {name} has no current release"
 cur=${{cur#releases/}}; prev=
 for id in $(grep -v -x -F "$cur" "$hist" 2>/dev/null | tac); do
   [ -f "$home/releases/$id/{MARKER}" ] && {{ prev=$id; break; }}
 done
-[ -n "$prev" ] || fail "rollback: no earlier release kept (current $cur)"
+[ -n "$prev" ] || fail "rollback: {name} has no earlier release kept (current $cur)"
 cp -p "$hist" "$hist.bak"
 awk -v p="$prev" '{{ print }} $0 == p {{ exit }}' "$hist.bak" > "$hist.new" && mv -f "$hist.new" "$hist"
 switch "releases/$prev"; systemctl restart "$unit"
 if ! healthy; then
   switch "releases/$cur"; mv -f "$hist.bak" "$hist"; systemctl restart "$unit"; healthy || true
-  fail "health: GET {health_path} answered $last, not 2xx/3xx, after the rollback to $prev; switched forward again to $cur"
+  fail "health: {name}: GET {health_path} answered $last, not 2xx/3xx, after the rollback to $prev; switched forward again to $cur"
 fi
 rm -f "$hist.bak"
-echo "rolled back from $cur to $prev"
+echo "{ROLLED_BACK}{name} $cur $prev"
 """
 
 

@@ -35,7 +35,7 @@ HEALTH_RE = re.compile(r"/[A-Za-z0-9._~/-]*")
 
 def is_code_app(app: dict) -> bool:
     """An app of the user's own (project or package), not the demo's message app."""
-    return "message" not in app
+    return bool(CODE_KEYS & set(app))
 
 
 def setting(app: dict, key: str):

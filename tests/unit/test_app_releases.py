@@ -131,7 +131,7 @@ def test_prune_script_keeps_the_last_n_of_the_history(tmp_path):
 
 def test_scripts_are_valid_sh():
     script = release().plan(facts()).script
-    rollback = releases.rollback_script("/opt/x", "app-x", "u.service", "http://10.0.0.1:1/", "/")
+    rollback = releases.rollback_script("x", "/opt/x", "app-x", "u.service", "http://10.0.0.1:1/", "/")
     for text in (script, rollback):
         assert subprocess.run(["sh", "-n"], input=text, text=True, capture_output=True).returncode == 0
     assert SECRET not in script
