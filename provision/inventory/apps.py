@@ -70,6 +70,23 @@ def pinned(requirement: str) -> Requirement | None:
     return req
 
 
+def masked(apps, mask: str) -> list:
+    """Apps as `invoke inventory` shows them: secret_env values and secret files' content masked."""
+    if not isinstance(apps, list):
+        return apps
+    shown = []
+    for app in apps:
+        if isinstance(app, dict):
+            app = dict(app)
+            if isinstance(app.get("secret_env"), dict):
+                app["secret_env"] = {k: mask for k in app["secret_env"]}
+            if isinstance(app.get("files"), list):
+                app["files"] = [{**f, "content": mask} if isinstance(f, dict) and f.get("secret") else f
+                                for f in app["files"]]
+        shown.append(app)
+    return shown
+
+
 def check_apps(where: str, apps: list, origin: str | None):
     """Every app of one host; ``where`` is "FILE: host 'NAME'", ``origin`` the file that set `apps`."""
     seen_ports: dict[int, str] = {}
