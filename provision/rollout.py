@@ -46,8 +46,16 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
         done = run_role(role, changing, inventory, options, connections, reporter, facts) if changing else {}
         results.update(done)
         if any(r.failed or r.unreachable for r in done.values()):
-            reporter.info(f"rollout stopped after {', '.join(h.name for h in batch)}: a host failed; "
-                          "its members stay drained")
+            # A release that failed its checks was switched back: once every app answers its
+            # health path again, the batch goes back into the balancer; else it stays drained.
+            answering = bool(urls) and not any(r.unreachable for r in done.values()) and all(
+                connections.get(p).run_script(wait_script([u for h in changing for u in health_urls(h)], 10),
+                                              timeout=30, silence=30).rc == 0 for p in balanced[:1])
+            if answering:
+                _on_proxies(balanced, connections, [u for u in urls if u not in kept], False, reporter)
+            reporter.info(f"rollout stopped after {', '.join(h.name for h in batch)}: a host failed; " +
+                          ("its apps answer their health path, so it is back in the balancer" if answering
+                           else "its members stay drained"))
             break
         if urls:
             checks = [u for h in changing for u in health_urls(h)]
