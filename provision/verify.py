@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from .facts import parse_apache_modules  # noqa: F401  (the checks parse -M with it)
 from .inventory import PROXY_MODES, Host, Inventory
+from .inventory.apps import setting as app_setting
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
@@ -30,12 +31,14 @@ MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
 
 @dataclass(frozen=True)
 class Member:
-    """One backend app as the proxy sees it."""
+    """One backend app as the proxy sees it. An app of your own has no message: it is up when
+    its health path answers 2xx or 3xx."""
     host: str
     app: str
     address: str
     port: int
-    message: str
+    message: str | None
+    health: str = "/"
 
     @property
     def url(self) -> str:
@@ -71,6 +74,11 @@ class ProxyCheck:
     def requests(self) -> int:
         """Enough requests to go twice round the balancer."""
         return 2 * len(self.members)
+
+    @property
+    def demo(self) -> bool:
+        """Its default site serves the demo's apps, which answer their message, /go and /whoami."""
+        return all(m.message is not None for m in self.members)
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ def host_spec(host: Host, user: str) -> str:
 
 def members(inventory: Inventory) -> tuple[Member, ...]:
     """Every app of every backend host, in the order the proxy role lists them."""
-    return tuple(Member(b.name, a["name"], b.private_address, a["port"], a["message"])
+    return tuple(Member(b.name, a["name"], b.private_address, a["port"], a.get("message"), app_setting(a, "health"))
                  for b in inventory.group("backends") for a in b.apps)
 
 
@@ -360,6 +368,11 @@ def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:
     """None when the answers are what the mode promises: in balancer mode consecutive answers
     cycle through the apps in order (from any start), in single mode all come from the first app."""
     messages = [m.message for m in check.members]
+    if None in messages:
+        # apps of your own: any answer of theirs (2xx/3xx) will do, in any order
+        bad = [a for a in answers if a.startswith("HTTP ") and not a.startswith(("HTTP 2", "HTTP 3"))
+               or a.startswith("no answer from") or not a]
+        return f"answers {bad} are not 2xx/3xx" if bad else None
     if check.mode == "single":
         want = [messages[0]] * len(answers)
         return None if answers == want else f"answers {answers}, expected all {messages[0]!r}"

@@ -20,6 +20,7 @@ from ..inventory.apps import is_code_app, setting
 from ..roles import backends as backends_role
 from . import audit
 from . import balancer_manager as bm
+from .drain import site_names
 from .session import open_run, ssh_counts
 
 MARK = factlib.MARK
@@ -33,7 +34,7 @@ def script(host, request) -> str:
     """Status lines, then the facts script (which ends the exec)."""
     lines = ["export LC_ALL=C", f"echo '{MARK}status-last-deploy'; tail -n 1 {audit.LOG} 2>/dev/null"]
     if "proxies" in host.groups:
-        lines.append(f"echo '{MARK}status-balancer'; {bm.read_command()}; echo")
+        lines.append(f"echo '{MARK}status-balancer'; {bm.read_command(site_names(host))}; echo")
     for app in host.apps:
         url = f"http://{host.private_address}:{app['port']}{setting(app, 'health')}"
         lines.append(f"echo {shlex.quote(MARK + 'status-app ' + app['name'])}; "
