@@ -60,7 +60,8 @@ def main(inventory_path: str, limit: str | None = None, app: str | None = None, 
                 if not o.ok:
                     print(f"{o.proxy} | failed | drain {host.name}: {o.error}", file=stream)
                     failed = True
-            if failed:
+            if failed:      # nothing was switched: the members it drained take requests again
+                set_drain(proxies, [u for u in urls if u not in kept], False, connections)
                 break
             ran = connections.get(host).run_script(script(host, apps), timeout=apply.LOCK_WAIT + 120 * len(apps))
             for line in ran.stdout.splitlines():
