@@ -139,6 +139,8 @@ def test_flaskr_register_login_post_and_a_second_deploy_changes_nothing(apps):
     print("second deploy:", {h: c["changed"] for h, c in counts.items()}, ssh_use)
     assert all(c["changed"] == 0 for c in counts.values()), again.stdout
     assert all((u["connections"], u["execs"], u["uploads"]) == (1, 1, 0) for u in ssh_use.values()), ssh_use
+    checked = invoke("verify", "-i", str(apps["path"]))      # each app's health, each site's routes
+    assert checked.returncode == 0, checked.stdout[-3000:]
 
 
 def test_httpbin_from_the_index_answers_its_pages_with_its_environment(apps, lab):
@@ -259,8 +261,8 @@ def test_a_release_that_must_not_serve(apps, case):
     assert apps["post"] in apps["browser"].index()
 
 
-BLOCK = ("ip rule add ipproto tcp dport 3142 prohibit; ip rule add ipproto tcp dport 80 prohibit; "
-         "ip rule add ipproto tcp dport 443 prohibit")
+BLOCK = ("ip rule add ipproto 6 dport 3142 prohibit; ip rule add ipproto 6 dport 80 prohibit; "
+         "ip rule add ipproto 6 dport 443 prohibit")
 UNBLOCK = BLOCK.replace(" add ", " del ")
 
 
