@@ -60,6 +60,7 @@ class ProxyCheck:
     health_path: str = proxy.DEFAULTS["health_path"]
     model: sitemodel.Proxy | None = None    # the sites, pools and routes it serves
     url: str = ""               # where clients reach it: public_url, else http://address/
+    own_routes: frozenset = frozenset()     # members that are apps of your own (no X-Backend header)
 
     @property
     def base(self) -> str:
@@ -162,7 +163,8 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
-                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url))
+                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url,
+                                      frozenset(f"{m.host}-{m.app}" for m in every if m.message is None)))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}))
@@ -339,10 +341,13 @@ def probes(model: sitemodel.Proxy) -> list[Probe]:
     return found
 
 
-def probe_problem(probe: Probe, status: int, backend: str | None) -> str | None:
-    """None when the answer came from where the route says (X-Backend names the member)."""
+def probe_problem(probe: Probe, status: int, backend: str | None, own: frozenset = frozenset()) -> str | None:
+    """None when the answer came from where the route says (X-Backend names the member). ``own``:
+    the routes of apps of your own, which name no member: any answer of theirs below 500 will do."""
     if not status:
         return f"{probe.site}{probe.path}: no answer"
+    if probe.members and backend is None and set(probe.members) <= own:
+        return f"{probe.site}{probe.path}: answered {status}" if status >= 500 else None
     if probe.members:
         if backend not in probe.members:
             return f"{probe.site}{probe.path}: answered {status} by {backend or 'no backend'}, " \

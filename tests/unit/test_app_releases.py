@@ -3,6 +3,7 @@ repr), the release plan, marker dependencies for the target's Python, and the on
 validation of every new app field."""
 import hashlib
 import os
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -278,3 +279,78 @@ def test_project_folder_is_relative_to_the_file_that_set_it(tmp_path):
 def test_the_lab_apps_inventory_is_valid():
     inv = load(ROOT / "inventory" / "apps.yml")
     assert [a["name"] for a in inv.hosts["web1"].apps] == ["hello", "flaskr", "httpbin"]
+
+
+# -- rollback, run for real on a folder with a fake systemctl and curl -----------------------------
+
+def run_with_fakes(tmp_path, script, code):
+    """Run a release script with a systemctl that only logs, a curl that answers ``code``, no sleep."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "systemctl").write_text('#!/bin/sh\necho "systemctl $*" >> "$LOG"\n')
+    (bin_dir / "curl").write_text(f'#!/bin/sh\nprintf {code}\n')
+    (bin_dir / "sleep").write_text("#!/bin/sh\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log")}
+    return subprocess.run(["sh", "-ec", script], capture_output=True, text=True, env=env)
+
+
+def run_rollback(tmp_path, code="200"):
+    return run_with_fakes(tmp_path, releases.rollback_script("x", str(tmp_path), "app-x", "u.service",
+                                                             "http://10.0.0.1:1/", "/"), code)
+
+
+def releases_on_disk(tmp_path, history, current):
+    for rid in history:
+        (tmp_path / "releases" / rid).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "releases" / rid / releases.MARKER).write_text(rid)
+    (tmp_path / "history").write_text("".join(f"{r}\n" for r in history))
+    (tmp_path / "current").symlink_to(f"releases/{current}")
+
+
+def test_rollback_goes_back_one_release_at_a_time_while_one_is_kept(tmp_path):
+    releases_on_disk(tmp_path, ["a", "b", "c"], "c")
+    first = run_rollback(tmp_path)
+    assert first.returncode == 0 and f"{releases.ROLLED_BACK}x c b" in first.stdout, first.stdout + first.stderr
+    assert os.readlink(tmp_path / "current") == "releases/b" and (tmp_path / "history").read_text() == "a\nb\n"
+    assert "systemctl restart u.service" in (tmp_path / "log").read_text()
+    assert f"{releases.ROLLED_BACK}x b a" in run_rollback(tmp_path).stdout
+    last = run_rollback(tmp_path)
+    assert last.returncode == 1 and "check failed: rollback: x has no earlier release kept (current a)" in last.stdout
+    assert os.readlink(tmp_path / "current") == "releases/a"
+
+
+def test_rollback_skips_a_pruned_release_and_switches_forward_again_when_unhealthy(tmp_path):
+    releases_on_disk(tmp_path, ["a", "b", "c"], "c")
+    shutil.rmtree(tmp_path / "releases" / "b")
+    bad = run_rollback(tmp_path, code="500")
+    assert bad.returncode == 1 and "check failed: health: x: GET / answered 500, not 2xx/3xx, after the rollback " \
+                                   "to a; switched forward again to c" in bad.stdout, bad.stdout
+    assert os.readlink(tmp_path / "current") == "releases/c" and (tmp_path / "history").read_text() == "a\nb\nc\n"
+
+
+def run_switch(tmp_path, rid, code="200", keep=3):
+    return run_with_fakes(tmp_path, releases.shell_helpers(str(tmp_path), "app-x", "u.service", "http://10.0.0.1:1/h")
+                          + releases.restart_and_check(rid, "/h", keep), code)
+
+
+def test_a_switch_prunes_after_success_and_switches_back_when_unhealthy(tmp_path):
+    releases_on_disk(tmp_path, ["a", "b", "c"], "c")
+    (tmp_path / "releases" / "d").mkdir()
+    ok = run_switch(tmp_path, "d", keep=3)
+    assert ok.returncode == 0 and "release d is current (was c)" in ok.stdout, ok.stdout + ok.stderr
+    assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == ["b", "c", "d"]     # a pruned
+    (tmp_path / "releases" / "e").mkdir()
+    bad = run_switch(tmp_path, "e", code="500")
+    assert bad.returncode == 1 and "check failed: health: GET /h answered 500, not 2xx/3xx, after the restart of " \
+                                   "release e; switched back to d" in bad.stdout, bad.stdout
+    assert os.readlink(tmp_path / "current") == "releases/d" and (tmp_path / "history").read_text() == "a\nb\nc\nd\n"
+    assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == ["b", "c", "d", "e"]    # no pruning
+
+
+def test_a_first_release_that_fails_its_health_leaves_the_app_stopped(tmp_path):
+    (tmp_path / "releases" / "a").mkdir(parents=True)
+    bad = run_switch(tmp_path, "a", code="000")
+    assert bad.returncode == 1 and "no earlier release, the app is stopped" in bad.stdout
+    assert not os.path.lexists(tmp_path / "current") and "systemctl stop u.service" in (tmp_path / "log").read_text()
