@@ -8,11 +8,11 @@ import sys
 import time
 
 from .. import apply
+from ..balancer.drain import balanced, set_drain
 from ..inventory.apps import is_code_app, setting
 from ..releases import ROLLED_BACK, rollback_script
 from ..roles import backends
 from ..rollout import health_urls, wait_script
-from .drain import balanced, set_drain
 from .session import OpsError, open_run, ssh_counts
 
 

@@ -12,15 +12,12 @@ import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import facts as factlib
-from .. import tls
-from ..deploy import PHASES
+from .. import audit, facts as factlib, tls
+from ..balancer import manager as bm
 from ..engine import fact_request, plan_host
+from ..balancer.drain import site_names
 from ..inventory.apps import is_code_app, setting
-from ..roles import backends as backends_role
-from . import audit
-from . import balancer_manager as bm
-from .drain import site_names
+from ..roles import PHASES, backends as backends_role
 from .session import open_run, ssh_counts
 
 MARK = factlib.MARK
@@ -145,6 +142,7 @@ def plain_lines(data: dict) -> list[str]:
 
 
 def print_rich(data: dict, stream) -> None:
+    # lazy: rich costs ~28 ms of start-up, needed only on a terminal
     from rich.console import Console
     from rich.table import Table
     console = Console(file=stream, highlight=False)

@@ -9,9 +9,9 @@ import ipaddress
 import shlex
 
 from ..apply import Handler
+from .. import audit
 from ..appwheels import app_wheels
 from ..inventory.apps import is_code_app, setting
-from ..ops import audit
 from ..platforms import Platform
 from ..releases import Environment, Release
 from ..render import FILES, render

@@ -28,10 +28,10 @@ def test_app_listening(app, remote):
 
 def test_app_answers(app, remote):
     m = app.member
-    if m.message is None:
-        code = remote.run("curl -s -o /dev/null -w '%%{http_code}' --max-time 5 %s", f"{m.url}{m.health}").stdout
-        assert code[:1] in ("2", "3"), f"{app.name}: app {m.app}: GET {m.url}{m.health} answered {code or 'nothing'}"
+    if app.message is None:
+        code = remote.run("curl -s -o /dev/null -w '%%{http_code}' --max-time 5 %s", f"{m.url()}{app.health}").stdout
+        assert code[:1] in ("2", "3"), f"{app.name}: app {m.app}: GET {m.url()}{app.health} answered {code or 'nothing'}"
         return
-    out = remote.run("curl -s --max-time 5 %s", f"{m.url}/")
-    assert out.stdout == m.message, \
-        f"{app.name}: curl {m.url}/ answered {out.stdout[:200]!r} (exit {out.rc}), expected {m.message!r}"
+    out = remote.run("curl -s --max-time 5 %s", f"{m.url()}/")
+    assert out.stdout == app.message, \
+        f"{app.name}: curl {m.url()}/ answered {out.stdout[:200]!r} (exit {out.rc}), expected {app.message!r}"

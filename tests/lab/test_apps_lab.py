@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, invoke, recap, ssh
-from provision.load import Background
+from tests.support.load import Background
 
 pytestmark = pytest.mark.lab
 
