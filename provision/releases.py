@@ -98,7 +98,7 @@ fail() {{ echo "{CHECK_FAILED}$*"; exit 1; }}
 as_app() {{ r="$1"; shift; ( set -a; . "$r/env"; set +a; cd "$r" && exec runuser -u "$user" -- \\
   env PATH="$r/venv/bin:/usr/local/bin:/usr/bin:/bin" "$@" ); }}
 switch() {{ ln -sfn "$1" "$home/current.new" && mv -T "$home/current.new" "$home/current"; }}
-healthy() {{ n=0; bad=0; last=none
+healthy() {{ n=0; bad=0; last="no answer"
   while :; do
     code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {q(health_url)} 2>/dev/null) || code=000
     case "$code" in 2??|3??) return 0 ;; 000) ;; *) bad=$((bad + 1)); last=$code ;; esac
@@ -122,13 +122,14 @@ switch releases/{rid}
 touch "$hist"; {{ grep -v -x -F {rid} "$hist" || true; echo {rid}; }} > "$hist.new"; mv -f "$hist.new" "$hist"
 systemctl enable -q "$unit"; systemctl restart "$unit"
 if ! healthy; then
+  seen=$last
   if [ -n "$prev" ] && [ "$prev" != releases/{rid} ]; then
     switch "$prev"; grep -v -x -F {rid} "$hist" > "$hist.new" || true; mv -f "$hist.new" "$hist"
     systemctl restart "$unit"; healthy || true
-    fail "health: GET {health_path} answered $last, not 2xx/3xx, after the restart of release {rid}; switched back to ${{prev#releases/}}"
+    fail "health: GET {health_path} answered $seen, not 2xx/3xx, after the restart of release {rid}; switched back to ${{prev#releases/}}"
   fi
   rm -f "$home/current"; systemctl stop "$unit"
-  fail "health: GET {health_path} answered $last, not 2xx/3xx, after the restart of release {rid}; no earlier release, the app is stopped"
+  fail "health: GET {health_path} answered $seen, not 2xx/3xx, after the restart of release {rid}; no earlier release, the app is stopped"
 fi
 {prune_script(keep)}echo "release {rid} is current (was ${{prev#releases/}})"
 """
@@ -148,8 +149,9 @@ cp -p "$hist" "$hist.bak"
 awk -v p="$prev" '{{ print }} $0 == p {{ exit }}' "$hist.bak" > "$hist.new" && mv -f "$hist.new" "$hist"
 switch "releases/$prev"; systemctl restart "$unit"
 if ! healthy; then
+  seen=$last
   switch "releases/$cur"; mv -f "$hist.bak" "$hist"; systemctl restart "$unit"; healthy || true
-  fail "health: {name}: GET {health_path} answered $last, not 2xx/3xx, after the rollback to $prev; switched forward again to $cur"
+  fail "health: {name}: GET {health_path} answered $seen, not 2xx/3xx, after the rollback to $prev; switched forward again to $cur"
 fi
 rm -f "$hist.bak"
 echo "{ROLLED_BACK}{name} $cur $prev"

@@ -283,22 +283,25 @@ def test_the_lab_apps_inventory_is_valid():
 
 # -- rollback, run for real on a folder with a fake systemctl and curl -----------------------------
 
-def run_with_fakes(tmp_path, script, code):
+def run_with_fakes(tmp_path, script, code, new):
     """Run a release script with a systemctl that only logs, a curl that answers ``code``, no sleep."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "systemctl").write_text('#!/bin/sh\necho "systemctl $*" >> "$LOG"\n')
-    (bin_dir / "curl").write_text(f'#!/bin/sh\nprintf {code}\n')
+    # curl answers ``code`` while current is the new release, else 200 (the previous one is healthy)
+    (bin_dir / "curl").write_text('#!/bin/sh\ncase "$(readlink "$HOME_DIR/current")" in "$NEW") printf '
+                                  f'{code} ;; *) printf 200 ;; esac\n')
     (bin_dir / "sleep").write_text("#!/bin/sh\n")
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log")}
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log"), "HOME_DIR": str(tmp_path),
+           "NEW": new}
     return subprocess.run(["sh", "-ec", script], capture_output=True, text=True, env=env)
 
 
-def run_rollback(tmp_path, code="200"):
+def run_rollback(tmp_path, code="200", new="releases/a"):
     return run_with_fakes(tmp_path, releases.rollback_script("x", str(tmp_path), "app-x", "u.service",
-                                                             "http://10.0.0.1:1/", "/"), code)
+                                                             "http://10.0.0.1:1/", "/"), code, new)
 
 
 def releases_on_disk(tmp_path, history, current):
@@ -332,7 +335,7 @@ def test_rollback_skips_a_pruned_release_and_switches_forward_again_when_unhealt
 
 def run_switch(tmp_path, rid, code="200", keep=3):
     return run_with_fakes(tmp_path, releases.shell_helpers(str(tmp_path), "app-x", "u.service", "http://10.0.0.1:1/h")
-                          + releases.restart_and_check(rid, "/h", keep), code)
+                          + releases.restart_and_check(rid, "/h", keep), code, f"releases/{rid}")
 
 
 def test_a_switch_prunes_after_success_and_switches_back_when_unhealthy(tmp_path):
