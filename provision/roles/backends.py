@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import shlex
 
-from ..apply import Handler
+from ..apply import STATE_DIR, Handler
 from .. import audit
 from ..appwheels import app_wheels
 from ..inventory.apps import is_code_app, setting
@@ -20,7 +20,7 @@ from ..wheels import wheelhouse
 from . import proxy as proxy_role
 
 APPS_ROOT = "/opt/provision/apps"
-STATE_ROOT = "/var/lib/provision"
+STATE_ROOT = STATE_DIR
 DATA_ROOT = f"{STATE_ROOT}/apps"        # each app's data folder (data_dir: true) survives its releases
 GROUP = "backends"
 
@@ -110,7 +110,10 @@ def resources(host, platform: Platform, inventory, options) -> list:
     trusted = trusted_proxies(inventory)
     threaded = websocket_apps(host, inventory, options)
     if any(data_dir(a) for a in host.apps if is_code_app(a)):
-        steps += [Directory(STATE_ROOT), Directory(DATA_ROOT)]
+        # An older apply made STATE_ROOT root-only: the apps' users must pass through it. A host that
+        # has none yet gets it from its first apply (apply.launcher), before any step runs.
+        steps += [Directory(STATE_ROOT, when=lambda facts: "made 755 by the apply itself"
+                            if facts.file(STATE_ROOT).kind == "absent" else None), Directory(DATA_ROOT)]
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
         bind = f"{address}:{app['port']}"

@@ -13,10 +13,12 @@ import pytest
 import yaml
 
 from provision import appwheels, releases
+from provision.apply import STATE_DIR, launcher
 from provision.facts import Facts, FileState
 from provision.inventory import InventoryError, load
 from provision.platforms import DEBIAN
 from provision.releases import Environment, Release
+from provision.roles import backends
 
 ROOT = Path(__file__).resolve().parents[3]
 FLASKR = ROOT / "tests" / "fixtures" / "apps" / "flaskr"
@@ -357,3 +359,15 @@ def test_a_first_release_that_fails_its_health_leaves_the_app_stopped(tmp_path):
     bad = run_switch(tmp_path, "a", code="000")
     assert bad.returncode == 1 and "no earlier release, the app is stopped" in bad.stdout
     assert not os.path.lexists(tmp_path / "current") and "systemctl stop u.service" in (tmp_path / "log").read_text()
+
+
+def test_a_fresh_host_gets_the_state_folder_from_the_apply_itself():
+    """The launcher makes /var/lib/provision (755) before any step: planning it as created would
+    make the apply's precondition (absent) fail on every fresh host."""
+    inv = load(ROOT / "inventory" / "apps.yml")
+    steps = backends.resources(inv.hosts["web1"], DEBIAN, inv, SimpleNamespace(app_wheels=lambda f: house()))
+    state = next(s for s in steps if getattr(s, "path", None) == STATE_DIR)
+    assert not state.plan(facts()).changed
+    older = Facts(os={}, platform=DEBIAN, files={STATE_DIR: FileState("directory", "700", "root", "root")})
+    assert state.plan(older).script == f"chmod 755 {STATE_DIR}\nchown root:root {STATE_DIR}"
+    assert f"[ -d {STATE_DIR} ] || mkdir -m 755 -p {STATE_DIR}" in launcher("true\n")
