@@ -214,6 +214,16 @@ def run_(c, inventory=DEFAULT_INVENTORY, limit=None, sudo=False, forks=20, json=
                prompt_for_sudo_password=prompt_for_sudo_password))
 
 
+@task(help={**CONNECT_HELP, "limit": "backends or groups, comma-separated (default: every backend)",
+            "app": "only this app (default: every app of your own on the host)"})
+def rollback(c, inventory=DEFAULT_INVENTORY, limit=None, app=None, accept_new_host_keys=False,
+             prompt_for_sudo_password=False):
+    """Switch apps of your own back to their previous kept release, one host at a time, drained meanwhile."""
+    from provision.ops.rollback import main
+    exit_with(main(inventory, limit=limit, app=app, accept_new_host_keys=accept_new_host_keys,
+               prompt_for_sudo_password=prompt_for_sudo_password))
+
+
 @task(name="facts", help={**CONNECT_HELP, "host": "the host to read"})
 def facts_(c, host, inventory=DEFAULT_INVENTORY, accept_new_host_keys=False, prompt_for_sudo_password=False):
     """The facts gathered for HOST, as JSON (ansible -m setup style)."""
@@ -235,7 +245,7 @@ tls_collection = Collection("tls", tls_renew)
 ns = Collection()
 ns.add_collection(lab_collection)
 ns.add_collection(tls_collection)
-for product in (deploy, verify, demo, fleet_status, drain, undrain, run_, facts_, inventory):
+for product in (deploy, verify, demo, fleet_status, drain, undrain, rollback, run_, facts_, inventory):
     ns.add_task(product)
 for dev in DEV_TASKS:
     ns.add_task(dev)

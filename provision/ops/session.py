@@ -34,4 +34,5 @@ def find_host(inventory, name: str, group: str | None = None):
 
 
 def ssh_counts(connections) -> dict:
-    return {name: {"connections": c.connections, "execs": c.execs} for name, c in connections.all().items()}
+    return {name: {"connections": c.connections, "execs": c.execs, "uploads": c.uploads}
+            for name, c in connections.all().items()}
