@@ -130,3 +130,9 @@ def test_list_output_reads_back_as_the_same_inventory(tmp_path, case):
         if name != "all" and (group.hosts or group.children):    # Ansible's JSON lists no hosts under all
             assert set(again.data.groups[name].hosts) == set(group.hosts), name
             assert set(again.data.groups[name].children) == set(group.children), name
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_list_is_exactly_ansible_inventorys_json(oracle, case):
+    """--list is machine input: the same JSON, every value as Ansible prints it, nothing masked."""
+    assert json.loads(show.listing(read(source(case)))) == oracle["list"][case]
