@@ -23,8 +23,8 @@ from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
 from . import openssh, tls as tlslib
+from .data import SUITE
 
-SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
 CLUSTER = "balancer://mycluster"
 MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
 

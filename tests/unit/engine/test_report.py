@@ -61,16 +61,17 @@ def test_merge_keeps_first_seen_order_and_every_phase():
 def test_json_has_counts_steps_and_extra():
     results = [HostResult("web1", [StepResult("f", "changed", "created", "out", "+x")], error=None)]
     data = json.loads(to_json(results, {"elapsed": 1.5}))
-    assert data == {"hosts": {"web1": {"ok": 1, "changed": 1, "failed": 0, "unreachable": 0,
+    assert data == {"schema": 1, "command": "deploy", "exit_code": 0,
+                    "hosts": {"web1": {"status": "changed", "ok": 1, "changed": 1, "failed": 0, "unreachable": 0,
                                        "unreachable_reason": None, "error": None,
                                        "steps": [{"step": "f", "status": "changed", "reason": "created",
                                                   "output": "out", "diff": "+x"}]}},
                     "elapsed": 1.5}
-    assert json.loads(to_json([])) == {"hosts": {}}
+    assert json.loads(to_json([])) == {"schema": 1, "command": "deploy", "exit_code": 0, "hosts": {}}
 
 
 def test_json_is_indented_by_two():
-    assert to_json([]) == '{\n  "hosts": {}\n}'
+    assert to_json([]) == '{\n  "schema": 1,\n  "command": "deploy",\n  "exit_code": 0,\n  "hosts": {}\n}'
 
 
 class Terminal(io.StringIO):
