@@ -89,11 +89,16 @@ def syntax_check(inventory_path, options: Options, limit: str | None = None, ext
     rendered for every platform. [] when the deploy would go ahead."""
     errors: list[str] = []
     inventory = load(inventory_path, extra_vars, errors=errors)
-    errors += [h.unusable for h in inventory.hosts.values() if h.unusable]
+    unusable = {n for n, h in inventory.hosts.items() if h.unusable}
+    errors += [inventory.hosts[n].unusable for n in sorted(unusable)]
+    inventory.hosts = {n: h for n, h in inventory.hosts.items() if n not in unusable}
+    inventory.groups = {g: [n for n in members if n not in unusable] for g, members in inventory.groups.items()}
+    refused = bool(errors)
     try:
         phases = plan_phases(inventory, limit, errors)
     except UserError as exc:
-        return errors + [str(exc)]
+        # a group left empty by refused hosts says nothing new
+        return errors if refused else errors + [str(exc)]
     options.tls, refused = {}, set()
     for host in [h for role, hs in phases if role is proxy for h in hs]:
         try:

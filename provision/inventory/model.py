@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import warnings
+
 from . import patterns
-from .errors import InventoryError
+from .errors import InventoryError, PatternWarning
 
 
 @dataclass
@@ -48,14 +50,13 @@ class Inventory:
     groups: dict[str, list[str]]        # every group but `all`: its hosts, children's included
     sources: list[Path] = field(default_factory=list)
     data: object = field(default=None, repr=False)     # the InventoryData, for graph and list views
-    unmatched: list[str] = field(default_factory=list)  # parts of the last pattern that matched nothing
 
     def group(self, name: str) -> list[Host]:
         return self._usable([self.hosts[h] for h in self.groups.get(name, [])])
 
     def select(self, limit: str | None, flag: str = "--limit") -> list[Host]:
         """The hosts an Ansible limit (host pattern, patterns.py) selects, in inventory order;
-        every host without one. Parts that match nothing are kept in ``unmatched``."""
+        every host without one. A part that matches nothing is a PatternWarning, as in Ansible."""
         if not limit:
             return self._usable(list(self.hosts.values()))
         chosen = set(self._evaluate(limit, flag))
@@ -69,9 +70,10 @@ class Inventory:
         parts = patterns.expand_files(patterns.split(pattern), flag)
         matcher = patterns.Matcher(list(self.hosts), {"all": list(self.hosts), **self.groups})
         names = matcher.evaluate(parts)
-        self.unmatched = matcher.unmatched(parts)
         if not names:
             raise InventoryError(f"{self.path}: {flag} {pattern!r}: no host matches")
+        for part in matcher.unmatched(parts):
+            warnings.warn(f"{flag} {part!r} matches no host or group, ignored", PatternWarning, stacklevel=3)
         return names
 
     @staticmethod
