@@ -182,9 +182,14 @@ class Reporter:
         script was running (it runs on, detached, on the host). Nothing is printed after."""
         with self._lock:
             self._stop_live()
+            with self._view_lock:
+                where = {host: phase for host, (phase, _, _) in self._progress.items()}
             self.info("")
             self.info("INTERRUPTED")
-            self.recap(merge([{r.host: r} for r in self._results]))
+            results = merge([{r.host: r} for r in self._results])
+            self.recap(results)
+            for host in sorted(set(where) - {r.host for r in results}):
+                self.info(f"{host} interrupted while {where[host]}")
             if self._applying:
                 self.info(f"mid-apply: {', '.join(sorted(self._applying))}: their apply scripts finish on the "
                           "host; run again to see what they did")
