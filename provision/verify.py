@@ -27,6 +27,7 @@ from .roles import backends, proxy
 from .sites import model as sitemodel
 from . import openssh, tls as tlslib
 from .data import SUITE
+from .errors import UserError
 
 CLUSTER = "balancer://mycluster"
 MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
@@ -483,12 +484,21 @@ def main(inventory="inventory/lab.yml", limit: str | None = None, mode: str | No
     stream = stream or sys.stdout
     started = time.monotonic()
     sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
-    chosen = plan(load(sources, extra_vars), limit, mode).hosts
+    try:
+        chosen = plan(load(sources, extra_vars), limit, mode).hosts
+    except ValueError as exc:       # plan's own refusals (a proxy without an address to check)
+        raise UserError(str(exc)) from None
     unreachable = reachable(chosen, Options(forks=forks, accept_new_host_keys=accept_new_host_keys))
     for name, why in unreachable.items():
         print(f"{name} | unreachable | {why} (its checks are skipped)", file=stream)
     stream.flush()
     outcomes = Outcomes()
+    if chosen and len(unreachable) == len(chosen):
+        print(f"verify: no host could be logged in to; no check ran (took {time.monotonic() - started:.1f} s)",
+              file=stream)
+        if json_path:
+            write_json(json_path, document("verify", outcomes.statuses(unreachable), exit_for(False, True)))
+        return exit_for(False, True)
     with tempfile.TemporaryDirectory(prefix="pv-") as tmp:
         skip = os.path.join(tmp, "unreachable.json")
         Path(skip).write_text(json.dumps(unreachable))

@@ -137,6 +137,6 @@ def ask_password() -> str:
         raise UserError("-K/--ask-become-pass needs a terminal to ask on; without one, set "
                         "PROVISION_SUDO_PASSWORD instead")
     try:
-        return getpass.getpass("BECOME password: ")
+        return getpass.getpass("sudo password: ")
     except (EOFError, KeyboardInterrupt):
         raise UserError("-K/--ask-become-pass: no password given") from None
