@@ -41,6 +41,9 @@ EXIT_MARK = "@@@ exit "     # the launcher's last line before it waits for ACK
 ACK = "ack"
 ACK_WAIT = 45               # s
 APPLY_EOF = "__PROVISION_APPLY__"
+# RUN_DIR's parent, made 755 when the first apply creates it: apps' data folders live below it.
+STATE_DIR = posixpath.dirname(RUN_DIR)
+CHECK_FAILED = "check failed: "     # a step's line naming the check that failed: the step's reason
 
 
 @dataclass
@@ -266,6 +269,7 @@ def launcher(script: str) -> str:
     return f"""{{
 export LC_ALL=C
 umask 077
+[ -d {STATE_DIR} ] || mkdir -m 755 -p {STATE_DIR} || exit 1
 mkdir -p {RUN_DIR} && chmod 700 {RUN_DIR} || exit 1
 run={RUN_DIR}/$(date +%Y%m%dT%H%M%S).$$
 cat > "$run.sh" <<'{APPLY_EOF}' || {{ rm -f "$run.sh"; exit 1; }}

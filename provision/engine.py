@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import apply, audit, facts as factlib
+from .errors import UserError
 from .resources import Change
 from .transport import ConnectionLost, RemoteTimeout, HostConnection, Unreachable
 
@@ -204,6 +205,9 @@ def run_role(role, hosts, inventory, options: Options, connections: Connections,
         except factlib.UnsupportedHost as exc:
             result.error = str(exc)
             reporter.failed(host.name, "facts", str(exc))
+        except UserError as exc:        # found while planning (a wheel the target cannot have): nothing changed
+            result.error = str(exc)
+            reporter.failed(host.name, "plan", str(exc))
         except Exception as exc:    # a host's failure must never stop the others
             result.error = f"{type(exc).__name__}: {exc}"
             reporter.failed(host.name, "run", result.error)
@@ -331,8 +335,9 @@ def _outcome_step(label, reason, outcome, diff) -> StepResult:
         return StepResult(label, "skipped", "not reached: an earlier step failed")
     if outcome.rc == 0:
         return StepResult(label, "changed", reason, outcome.output, diff)
-    return StepResult(label, "failed", f"exit {outcome.rc}" if outcome.rc is not None else "interrupted",
-                      outcome.output, diff)
+    named = [line for line in outcome.output.splitlines() if line.startswith(apply.CHECK_FAILED)]
+    why = f"exit {outcome.rc}" if outcome.rc is not None else "interrupted"
+    return StepResult(label, "failed", f"{why}: {named[-1]}" if named else why, outcome.output, diff)
 
 
 def fetch_diffs(conn: HostConnection, changes: list[Change]) -> dict[str, str]:

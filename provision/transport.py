@@ -92,6 +92,7 @@ class HostConnection:
         self.connect_timeout = connect_timeout
         self.connections = 0
         self.execs = 0
+        self.uploads = 0            # files sent (put_all skips those already there)
         self._conn = None
         self._home = None
         self.address = None         # the address it connected to, once open
@@ -305,6 +306,7 @@ class HostConnection:
                 except (socket.timeout, EOFError, paramiko.SSHException) as exc:
                     self._lost(f"connection lost while uploading: {exc or type(exc).__name__}")
                 sent += 1
+        self.uploads += sent
         return sent
 
     def _put(self, local: str, remote_name: str):

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from .facts import parse_apache_modules  # noqa: F401  (the checks parse -M with it)
 from .inventory import PROXY_MODES, Host, Inventory, load
+from .inventory.apps import setting as app_setting
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
@@ -41,7 +42,7 @@ class ProxyCheck:
     mode: str
     server_name: str
     members: tuple[sitemodel.Member, ...]
-    messages: tuple[str, ...]   # what each member answers, in the same order
+    messages: tuple[str | None, ...]    # what each member answers, in the same order (None: an app of your own)
     retry: int = proxy.DEFAULTS["balancer_retry"]   # seconds a failed member sits out
     tls: str = "off"
     trust: str | None = None    # the CA file (or provided chain) the served certificate must chain to
@@ -49,6 +50,7 @@ class ProxyCheck:
     health_path: str = proxy.DEFAULTS["health_path"]
     model: sitemodel.Proxy | None = None    # the sites, pools and routes it serves
     url: str = ""               # where clients reach it: public_url, else http://address/
+    own_routes: frozenset = frozenset()     # members that are apps of your own (no X-Backend header)
 
     @property
     def base(self) -> str:
@@ -64,15 +66,21 @@ class ProxyCheck:
         """Enough requests to go twice round the balancer."""
         return 2 * len(self.members)
 
+    @property
+    def demo(self) -> bool:
+        """Its default site serves the demo's apps, which answer their message, /go and /whoami."""
+        return None not in self.messages
+
 
 @dataclass(frozen=True)
 class AppCheck:
     name: str                   # host name
     spec: str
     member: sitemodel.Member
-    message: str                # what the app answers
+    message: str | None         # what the app answers (None: an app of your own, up when health answers)
     unit: str
     user: str
+    health: str = "/"
 
     @property
     def id(self) -> str:
@@ -122,7 +130,8 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
         raise ValueError(f"--mode must be one of {', '.join(PROXY_MODES)}, got {mode!r}")
     chosen = inventory.select(limit)
     every = sitemodel.short_members(inventory)
-    messages = {(b.name, a["name"]): a["message"] for b in inventory.group(backends.GROUP) for a in b.apps}
+    messages = {(b.name, a["name"]): a.get("message") for b in inventory.group(backends.GROUP) for a in b.apps}
+    healths = {(b.name, a["name"]): app_setting(a, "health") for b in inventory.group(backends.GROUP) for a in b.apps}
     proxies, apps = [], []
     for h in chosen:
         found = lookup(h)
@@ -144,10 +153,11 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
-                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url))
+                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url,
+                                      frozenset(f"{m.host}-{m.app}" for m in every if messages[m.host, m.app] is None)))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, messages[m.host, m.app], backends.unit_name({"name": m.app}),
-                              backends.app_user({"name": m.app}))
+                              backends.app_user({"name": m.app}), healths[m.host, m.app])
                      for m in every if m.host == h.name]
     return Plan(tuple(proxies), tuple(apps), tuple(chosen))
 
@@ -321,10 +331,13 @@ def probes(model: sitemodel.Proxy) -> list[Probe]:
     return found
 
 
-def probe_problem(probe: Probe, status: int, backend: str | None) -> str | None:
-    """None when the answer came from where the route says (X-Backend names the member)."""
+def probe_problem(probe: Probe, status: int, backend: str | None, own: frozenset = frozenset()) -> str | None:
+    """None when the answer came from where the route says (X-Backend names the member). ``own``:
+    the routes of apps of your own, which name no member: any answer of theirs below 500 will do."""
     if not status:
         return f"{probe.site}{probe.path}: no answer"
+    if probe.members and backend is None and set(probe.members) <= own:
+        return f"{probe.site}{probe.path}: answered {status}" if status >= 500 else None
     if probe.members:
         if backend not in probe.members:
             return f"{probe.site}{probe.path}: answered {status} by {backend or 'no backend'}, " \
@@ -350,6 +363,11 @@ def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:
     """None when the answers are what the mode promises: in balancer mode consecutive answers
     cycle through the apps in order (from any start), in single mode all come from the first app."""
     messages = list(check.messages)
+    if None in messages:
+        # apps of your own: any answer of theirs (2xx/3xx) will do, in any order
+        bad = [a for a in answers if a.startswith("HTTP ") and not a.startswith(("HTTP 2", "HTTP 3"))
+               or a.startswith("no answer from") or not a]
+        return f"answers {bad} are not 2xx/3xx" if bad else None
     if check.mode == "single":
         want = [messages[0]] * len(answers)
         return None if answers == want else f"answers {answers}, expected all {messages[0]!r}"

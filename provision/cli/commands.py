@@ -133,6 +133,14 @@ def run(a) -> int:
                 sudo_password=a.become_password, extra_vars=a.extra_vars, trace=tracer(a))
 
 
+def rollback(a) -> int:
+    """Switch apps of your own back to their previous kept release, one host at a time, drained meanwhile."""
+    # lazy: the day-2 commands are imported only when one runs
+    from ..ops.rollback import main
+    return main(a.inventory, limit=a.limit, app=a.app, accept_new_host_keys=a.accept_new_host_keys,
+                sudo_password=a.become_password, extra_vars=a.extra_vars, json_path=a.json, trace=tracer(a))
+
+
 def facts(a) -> int:
     """The facts gathered for the hosts PATTERN names, as JSON (ansible -m setup names)."""
     # lazy: the day-2 commands are imported only when one runs
@@ -169,6 +177,9 @@ COMMANDS = [
     Command("run", run, CONNECTS + ("limit", "forks", "become", "timeout"), remainder="COMMAND",
             help={"timeout": "seconds per host (default 300)",
                   "json": "also write every host's whole output and exit code as JSON to this file (schema 1)"}),
+    Command("rollback", rollback, CONNECTS + ("limit", "app"),
+            help={"limit": "the backends to roll back: an Ansible host pattern (default: every backend)",
+                  "app": "only this app (default: every app of your own on the host)"}),
     Command("facts", facts, CONNECTS + ("forks",), positional=("pattern",),
             help={"pattern": "the hosts to read: an Ansible host pattern"}),
     Command("inventory", inventory, ("inventory", "graph", "host", "list")),

@@ -3,12 +3,13 @@
 
 --list is machine input, exactly Ansible's JSON: nothing is masked. --host is for people: it
 masks the values the tool itself treats as secret by what they are for (validate.SECRET_VARS,
-the become and SSH passwords), never by a substring of a name, and never a value that is not text."""
+the become and SSH passwords; an app's secret_env values and secret files' content), never by a
+substring of a name, and never a value that is not text."""
 from __future__ import annotations
 
 import json
 
-from . import Loaded, read
+from . import Loaded, apps, read
 from .errors import InventoryError
 from .validate import SECRET_VARS
 
@@ -17,7 +18,8 @@ MAX_LINES = 200_000
 
 
 def masked(variables: dict) -> dict:
-    return {k: _hidden(v) if k in SECRET_VARS else v for k, v in variables.items()}
+    return {k: _hidden(v) if k in SECRET_VARS else apps.masked(v, MASK) if k == "apps" else v
+            for k, v in variables.items()}
 
 
 def _hidden(value):

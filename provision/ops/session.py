@@ -48,4 +48,5 @@ def interrupted_recap(hosts, done: dict, word, stream) -> None:
 
 
 def ssh_counts(connections) -> dict:
-    return {name: {"connections": c.connections, "execs": c.execs} for name, c in connections.all().items()}
+    return {name: {"connections": c.connections, "execs": c.execs, "uploads": c.uploads}
+            for name, c in connections.all().items()}

@@ -78,6 +78,19 @@ def test_drain_script_sets_drain_in_every_balancer_with_its_nonce(tmp_path, drai
     assert f"Referer: {bm.MANAGER}" in args
 
 
+def test_drain_script_with_sites_asks_each_sites_vhost_with_its_host_and_referer(tmp_path):
+    """Each site's balancers live in its own vhost: the page of every site is read (Host), and a
+    post goes to the vhost whose page listed the member, its Referer naming that host."""
+    page = (FIX / "balancer-manager/debian12-ok.html").read_text()
+    script = bm.set_drain_script(["http://10.123.0.12:8081"], True, sites=["a.example.test", "b.example.test"])
+    args = run_with_fake_curl(script, tmp_path, page)
+    posted = [a for a in args if a.startswith("w=")]
+    assert posted == [f"w=http://10.123.0.12:8081&b=mycluster&w_status_N=1&nonce={bm.nonce(page)}"] * 2
+    assert args.count("Host: a.example.test") == 3 and args.count("Host: b.example.test") == 3
+    assert "Referer: http://a.example.test/balancer-manager" in args
+    assert bm.read_command(["a.example.test"]).count("-H \"Host: $site\"") == 1
+
+
 def test_drain_script_reads_the_escaped_links_of_later_releases(tmp_path):
     page = (FIX / "balancer-manager/debian12-ok.html").read_text()
     args = run_with_fake_curl(bm.set_drain_script(["http://10.123.0.12:8081"], True), tmp_path, page)
