@@ -135,7 +135,7 @@ def test_mod_md_gets_a_certificate_for_both_names(acme, printed):
     again = run(printed, "deploy", "-i", INVENTORY, check=0)
     assert no_changes(again.stdout) and "reload" not in again.stdout, again.stdout
     assert served(acme).serial_number == cert.serial_number
-    status = json.loads(run(printed, "status", "-i", INVENTORY, "--json", check=0).stdout)
+    status = json.loads(run(printed, "status", "-i", INVENTORY, "--json", "-", check=0).stdout)
     shown = status["hosts"]["proxy"]["certificate"]
     print("status:", shown)
     assert shown["names"] == sorted(NAMES) and shown["serial"] == f"{cert.serial_number:x}"
@@ -215,7 +215,7 @@ def test_control_route_gets_a_certificate_for_both_names(acme, control, printed)
     for f in store.iterdir():
         assert f.stat().st_mode & 0o777 == 0o600, f
     assert ssh(lab, "proxy", f"stat -c '%a %U' {TLS_KEY}").stdout.split() == ["600", "root"]
-    assert ssh(lab, "proxy", f"ls /var/www/provision-acme/.well-known/acme-challenge/").stdout == ""
+    assert ssh(lab, "proxy", "ls /var/www/provision-acme/.well-known/acme-challenge/").stdout == ""
     account = next(store.glob("account-*.key")).read_text().splitlines()
     found = ssh(lab, "proxy", f"grep -rlF -e '{account[1]}' -e '{account[len(account) // 2]}' "
                               "/etc /opt /root /tmp /var /srv /home 2>/dev/null", check=False)
@@ -280,7 +280,7 @@ def test_no_key_material_in_any_output_diff_json_or_audit_line(acme, control, pr
     inventory, store = control
     lab = acme
     printed.append(ssh(lab, "proxy", "cat /var/log/provision/deploys.log").stdout)
-    printed.append(run(printed, "status", "-i", str(inventory), "--json", check=0).stdout)
+    printed.append(run(printed, "status", "-i", str(inventory), "--json", "-", check=0).stdout)
     keys = [f.read_bytes() for f in store.glob("*.key")]
     keys += [ssh(lab, "proxy", f"cat {MD_STORE}/domains/{NAMES[0]}/privkey.pem").stdout.encode(),
              ssh(lab, "proxy", f"cat {TLS_KEY}").stdout.encode()]
