@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 
 import pytest
@@ -57,6 +58,14 @@ def printed():
 def run(printed, *args, check=None):
     proc = invoke(*args, check=check)
     printed.append(f"$ invoke {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def provision_run(printed, *args):
+    """The same through the `provision` program (python -m provision), as an installed user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "provision", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    printed.append(f"$ provision {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
@@ -239,9 +248,14 @@ def test_control_route_renews_on_deploy_and_tls_renew_and_not_before(acme, contr
     assert second.serial_number != old.serial_number
     assert renewed.stdout.count("reload apache2: handler") == 1
     start = time.monotonic()
-    by_task = run(printed, "tls.renew", "-i", str(due), check=0)
+    by_task = run(printed, "tls.renew", "-i", str(due), "--json", str(tmp_path / "renew.json"), check=0)
     print(by_task.stdout)
     print(f"invoke tls.renew (due): {time.monotonic() - start:.1f} s")
+    written = (tmp_path / "renew.json").read_text()
+    printed.append(written)
+    document = json.loads(written)
+    assert (document["schema"], document["command"], document["exit_code"]) == (1, "tls.renew", 0)
+    assert document["hosts"]["proxy"]["status"] == "changed"
     changed = [line for line in by_task.stdout.splitlines() if "| changed |" in line]
     assert [line.split(" | ")[2].split(":")[0] for line in changed] == [
         "acme certificate app.example.test", "tls key /etc/apache2/provision/tls/proxy.key",
@@ -250,8 +264,10 @@ def test_control_route_renews_on_deploy_and_tls_renew_and_not_before(acme, contr
     assert third.serial_number not in (old.serial_number, second.serial_number)
     # Not due with the 30-day window: tls.renew and deploy leave it alone.
     control_with(inventory)
-    quiet = run(printed, "tls.renew", "-i", str(inventory), check=0)
+    quiet = provision_run(printed, "tls.renew", "-i", str(inventory))
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert "proxy | tls | not due: 89 days left, renewed within 30d of expiry" in quiet.stdout, quiet.stdout
+    assert recap(quiet.stdout) == {"proxy": {"ok": 1, "changed": 0, "failed": 0, "unreachable": 0}}, quiet.stdout
     again = run(printed, "deploy", "-i", str(inventory), check=0)
     assert no_changes(again.stdout), again.stdout
     assert served(acme).serial_number == third.serial_number
