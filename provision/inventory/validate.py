@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 
 from ..sites import model as sites
+from . import apps
 from .errors import InventoryError
 from .graph import control_character
 from .model import Host
@@ -48,6 +49,14 @@ KNOWN_VARS = {
     "sites": list,
     "become_password_env": str,
     "public_url": str,
+    # tls: acme
+    "acme_directory": str,
+    "acme_email": str,
+    "acme_agree_tos": bool,
+    "acme_client": str,
+    "acme_directory_ca": str,
+    "acme_root": str,
+    "acme_renew_window": str,
 }
 # Ansible's connection variables; for each field the later spelling wins, as in Ansible's ssh plugin.
 CONNECTION_VARS = {
@@ -70,14 +79,16 @@ SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh")
 PROXY_MODES = ("single", "balancer")
 # heartbeat is left out: it needs mod_heartmonitor and a heartbeat sender on every backend.
 LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
-TLS_MODES = ("off", "self-signed", "provided")
-APP_KEYS = {"name", "port", "message"}
-APP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+TLS_MODES = ("off", "self-signed", "provided", "acme")
+ACME_CLIENTS = ("auto", "control")      # auto: mod_md where the release has it, else the control machine
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.I)
 HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 SERVER_NAME_RE = re.compile(r"[A-Za-z0-9.*-]+")
 TLS_NAME_RE = re.compile(r"[A-Za-z0-9.*:-]+")
 HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
+EMAIL_RE = re.compile(r"[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+RENEW_WINDOW_RE = re.compile(r"[1-9][0-9]{0,6}[dhs]")
+ACME_NAME_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]")
 JUMP_RE = re.compile(r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:\s]+)(?::(?P<port>[0-9]{1,5}))?")
 TRUE = ("yes", "on", "1", "true", "y", "t")
 FALSE = ("no", "off", "0", "false", "n", "f")
@@ -318,6 +329,8 @@ def check_role_vars(name: str, v: dict, origins: dict):
         if not isinstance(n, str) or not TLS_NAME_RE.fullmatch(n):
             raise InventoryError(f"{where('tls_names')}: field 'tls_names[{i}]' must be a host name or address, "
                                  f"got {n!r}")
+    if v.get("tls") == "acme":
+        _check_acme(name, v, where)
     for k in ("balancer_retry", "balancer_timeout", "balancer_connectiontimeout"):
         if k in v and not 0 <= v[k] <= 3600:
             raise InventoryError(f"{where(k)}: field {k!r} must be 0-3600 seconds, got {v[k]!r}")
@@ -338,7 +351,7 @@ def check_role_vars(name: str, v: dict, origins: dict):
         if isinstance(code, bool) or not isinstance(code, int) or not 500 <= code <= 599:
             raise InventoryError(f"{where('balancer_failonstatus')}: field 'balancer_failonstatus[{i}]' must be a "
                                  f"5xx status, got {code!r}")
-    _check_apps(where("apps"), v.get("apps") or [])
+    apps.check_apps(where("apps"), v.get("apps") or [], origins.get("apps"))
 
 
 def sites_checked(check, *args):
@@ -359,39 +372,32 @@ def _private_address(where: str, value: str):
                              f"{value!r} (a wildcard would expose the apps on every interface)")
 
 
-def _check_apps(where: str, apps: list):
-    seen_ports: dict[int, str] = {}
-    seen_names: set[str] = set()
-    for i, app in enumerate(apps):
-        field_ = f"apps[{i}]"
-        if not isinstance(app, dict):
-            raise InventoryError(f"{where}: field '{field_}' must be a mapping with name, port, message")
-        unknown = set(app) - APP_KEYS
-        if unknown:
-            raise InventoryError(f"{where}: field '{field_}.{sorted(map(str, unknown))[0]}' is unknown "
-                                 "(apps take name, port, message)")
-        missing = APP_KEYS - set(app)
-        if missing:
-            raise InventoryError(f"{where}: field '{field_}.{sorted(missing)[0]}' is missing")
-        aname, port, message = app["name"], app["port"], app["message"]
-        if not isinstance(aname, str) or not APP_NAME_RE.fullmatch(aname):
-            raise InventoryError(f"{where}: field '{field_}.name' must be lowercase letters, digits, - or _, "
-                                 f"got {aname!r}")
-        if aname in seen_names:
-            raise InventoryError(f"{where}: field '{field_}.name': two apps named {aname!r}")
-        seen_names.add(aname)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
-            raise InventoryError(f"{where}: field '{field_}.port' must be a port number 1024-65535, got {port!r}")
-        if port in seen_ports:
-            raise InventoryError(f"{where}: field '{field_}.port': port {port} is already used by app "
-                                 f"{seen_ports[port]!r}")
-        seen_ports[port] = aname
-        if not isinstance(message, str) or not message or len(message) > 200 or control_character(message):
-            raise InventoryError(f"{where}: field '{field_}.message' must be one line of 1-200 printable "
-                                 "characters")
-
-
 _SUGGESTIONS: dict[str, str | None] = {}
+
+
+def _check_acme(name: str, v: dict, where):
+    """tls: acme: the CA's terms accepted, a contact address, an https directory, and names a CA can
+    check over HTTP-01 (public DNS names: no address, no wildcard, no bare host name)."""
+    if v.get("acme_agree_tos") is not True:
+        raise InventoryError(f"{where('acme_agree_tos' if 'acme_agree_tos' in v else 'tls')}: field 'acme_agree_tos' "
+                             "must be true with tls: acme (you accept the ACME CA's terms of service)")
+    if not EMAIL_RE.fullmatch(v.get("acme_email") or ""):
+        raise InventoryError(f"{where('acme_email' if 'acme_email' in v else 'tls')}: field 'acme_email' must be "
+                             f"an email address with tls: acme (the CA's contact), got {v.get('acme_email')!r}")
+    directory = v.get("acme_directory")
+    if directory is not None and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", directory):
+        raise InventoryError(f"{where('acme_directory')}: field 'acme_directory' must be an https:// ACME "
+                             f"directory URL, got {directory!r}")
+    if v.get("acme_client", "auto") not in ACME_CLIENTS:
+        raise InventoryError(f"{where('acme_client')}: field 'acme_client' must be one of {', '.join(ACME_CLIENTS)}, "
+                             f"got {v['acme_client']!r}")
+    if "acme_renew_window" in v and not RENEW_WINDOW_RE.fullmatch(v["acme_renew_window"]):
+        raise InventoryError(f"{where('acme_renew_window')}: field 'acme_renew_window' must be a duration such as "
+                             f"30d, 72h or 3600s, got {v['acme_renew_window']!r}")
+    for n in sites.served_names(v, name) + list(v.get("tls_names") or []):
+        if not isinstance(n, str) or not ACME_NAME_RE.fullmatch(n):
+            raise InventoryError(f"{where('tls')}: tls: acme: {n!r} is not a DNS name an ACME CA can validate over "
+                                 "HTTP-01 (no address, no wildcard, a dot in it): set server_name, sites or tls_names")
 
 
 def _suggest(name: str, v: dict, origins: dict):

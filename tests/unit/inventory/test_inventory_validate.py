@@ -39,7 +39,7 @@ ROLE_REFUSALS = [
      "proxy_mode.yml: host 'h1': field 'proxy_mode' must be one of single, balancer, got 'both'"),
     ({"lbmethod": "heartbeat"},
      "lbmethod.yml: host 'h1': field 'lbmethod' must be one of byrequests, bytraffic, bybusyness, got 'heartbeat'"),
-    ({"tls": "on"}, "tls.yml: host 'h1': field 'tls' must be one of off, self-signed, provided, got 'on'"),
+    ({"tls": "on"}, "tls.yml: host 'h1': field 'tls' must be one of off, self-signed, provided, acme, got 'on'"),
     ({"tls": "provided"}, "tls.yml: host 'h1': field 'tls_cert'/'tls_key' are required with tls: provided"),
     ({"tls": "provided", "tls_cert": "c.pem"},
      "tls.yml: host 'h1': field 'tls_cert'/'tls_key' are required with tls: provided"),
@@ -93,7 +93,7 @@ ROLE_REFUSALS = [
     # apps
     ({"apps": ["hello"]}, "apps.yml: host 'h1': field 'apps[0]' must be a mapping with name, port, message"),
     ({"apps": [{"name": "a", "port": 8080, "message": "m", "zz": 1, "colour": 2}]},
-     "apps.yml: host 'h1': field 'apps[0].colour' is unknown (apps take name, port, message)"),
+     "apps.yml: host 'h1': field 'apps[0].colour' is unknown (apps take message, name, port, or project/package with data_dir, env, files, health, keep_releases, release_command, requirements, secret_env, threads, timeout, workers, wsgi)"),
     ({"apps": [{"name": "a", "message": "m"}]}, "apps.yml: host 'h1': field 'apps[0].port' is missing"),
     ({"apps": [{"port": 8080}]}, "apps.yml: host 'h1': field 'apps[0].message' is missing"),
     ({"apps": [{"name": "Hello", "port": 8080, "message": "m"}]},
