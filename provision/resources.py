@@ -350,9 +350,12 @@ class ApacheModules(Resource):
     marks: str | None = None
     choose: Callable | None = None      # facts -> the names wanted, when they depend on a fact
     needs: FactRequest = field(default_factory=FactRequest)
+    enable: bool = True         # a2enmod the missing ones
+    disable: bool = True        # a2dismod the optional ones no longer wanted
 
     def __post_init__(self):
-        self.label = f"apache modules {' '.join(self.names)}"
+        self.label = f"apache modules {' '.join(self.names)}" if self.enable else \
+            f"apache modules not needed off ({' '.join(self.optional)})"
 
     def _mark(self, name: str) -> str:
         return f"{self.marks}/{name}"
@@ -362,9 +365,9 @@ class ApacheModules(Resource):
 
     def _plan(self, facts):
         names = self.choose(facts) if self.choose else self.names
-        missing = [n for n in names if n not in facts.apache_modules]
+        missing = [n for n in names if n not in facts.apache_modules] if self.enable else []
         unwanted = [n for n in self.optional if n not in names and n in facts.apache_modules
-                    and self.marks and facts.file(self._mark(n)).kind == "file"]
+                    and self.marks and facts.file(self._mark(n)).kind == "file"] if self.disable else []
         lines, reasons = [], []
         if missing:
             lines.append("a2enmod -q " + " ".join(q(n) for n in missing))
@@ -377,7 +380,7 @@ class ApacheModules(Resource):
                       "rm -f " + " ".join(q(self._mark(n)) for n in unwanted)]
             reasons.append(f"disabled {' '.join(unwanted)} (no longer needed)")
         if not lines:
-            return Change(self.label, "all enabled")
+            return Change(self.label, "all enabled" if self.enable else "none enabled that is not needed")
         return self._change("; ".join(reasons), "\n".join(lines))
 
 

@@ -88,10 +88,9 @@ def gunicorn_conf(websocket: bool) -> str:
     return (FILES / ("gunicorn-websocket.conf.py" if websocket else "gunicorn.conf.py")).read_text()
 
 
-def resources(host, platform: Platform, inventory, options) -> list:
-    address = specific_address(host, "the apps bind it")
-    proxies = tuple(dict.fromkeys(specific_address(p, "the backends' firewalld lets it in")
-                                  for p in inventory.group("proxies")))
+def prepare(host, platform: Platform, inventory, options) -> list:
+    """What gets a host ready without touching a running app: packages, folders, users, the apps'
+    files and venvs, the audit trail's folder and logrotate file."""
     steps = [
         Packages(platform, platform.python_packages),
         Directory("/opt/provision"),
@@ -99,26 +98,45 @@ def resources(host, platform: Platform, inventory, options) -> list:
     ]
     trusted = trusted_proxies(inventory)
     threaded = websocket_apps(host, inventory, options)
+    address = specific_address(host, "the apps bind it")
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
-        bind = f"{address}:{app['port']}"
         steps += [
             Directory(home),
             SystemUser(user, home, platform.nologin_shell),
             File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
-                                          own_url=f"http://{bind}", member=f"{host.name}-{app['name']}",
-                                          trusted=trusted), notify=restart),
+                                          own_url=f"http://{address}:{app['port']}",
+                                          member=f"{host.name}-{app['name']}", trusted=trusted), notify=restart),
             File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
             Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
+        ]
+    return steps + audit.resources()
+
+
+def switch(host, platform: Platform, inventory, options) -> list:
+    """What puts the apps in service: each app's unit, running, and (RedHat) its port open to the
+    proxies. The apps' restarts (handlers) run after it."""
+    address = specific_address(host, "the apps bind it")
+    proxies = tuple(dict.fromkeys(specific_address(p, "the backends' firewalld lets it in")
+                                  for p in inventory.group("proxies")))
+    trusted = trusted_proxies(inventory)
+    steps = []
+    for app in host.apps:
+        home, user, restart = app_home(app), app_user(app), restart_handler(app)
+        steps += [
             File(f"/etc/systemd/system/{unit_name(app)}",
-                 render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2,
-                        trusted=",".join(trusted)),
-                 notify=restart, after="systemctl daemon-reload", kind_label="unit"),
-            Service(unit_name(app), restart_handler=restart[0]),
+                 render("app.service.j2", name=app["name"], user=user, home=home, bind=f"{address}:{app['port']}",
+                        workers=2, trusted=",".join(trusted)),
+                 notify=(restart,), after="systemctl daemon-reload", kind_label="unit"),
+            Service(unit_name(app), restart_handler=restart),
         ]
         if platform.family == "redhat" and host.vars.get("firewalld_open_http", True) and not on_loopback(host):
             steps.append(FirewalldPortFrom(f"{app['port']}/tcp", proxies))     # the proxies, no one else
-    return steps + audit.resources()
+    return steps
+
+
+def resources(host, platform: Platform, inventory, options) -> list:
+    return prepare(host, platform, inventory, options) + switch(host, platform, inventory, options)
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:

@@ -202,27 +202,34 @@ class TlsConfOff(PathResource):
         return change
 
 
-def tls_resources(host, platform: Platform, options) -> list:
-    """Certificate, key and global SSL settings with tls on; their removal with tls off."""
+def tls_material(host, platform: Platform, options) -> list:
+    """With tls on: the certificate and key (new files: the running config is not affected)."""
+    tls = material(host, options)
+    if tls is None:
+        return []
     reload_, check = (RELOAD,), VALIDATE
     cert, key = tls_paths(platform)
-    tls = material(host, options)
-    ours = (FILES / "ssl-redhat.conf").read_bytes()
-    if tls is None:
-        steps = [Absent(cert, notify=reload_, validate=check), Absent(key, notify=reload_, validate=check)]
-        if platform.module_enable == "a2enmod":
-            steps.insert(0, TlsModuleOff(cert, notify=reload_))
-        if platform.tls_conf:
-            steps.append(TlsConfOff(platform.tls_conf, ours, (FILES / "ssl-redhat-off.conf").read_bytes(),
-                                    notify=reload_, validate=check))
-        return steps
-    steps = [
+    return [
         Directory(platform.tls_dir, mode="700"),
         File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key", secret=True),
         File(cert, tls.cert, notify=reload_, validate=check, kind_label="tls certificate"),
     ]
+
+
+def tls_config(host, platform: Platform, options) -> list:
+    """The global SSL settings with tls on; with tls off, the removal of everything TLS (the
+    running config may use it until the switch)."""
+    reload_, check = (RELOAD,), VALIDATE
+    cert, key = tls_paths(platform)
+    ours = (FILES / "ssl-redhat.conf").read_bytes()
+    if material(host, options) is not None:
+        return [File(platform.tls_conf, ours, notify=reload_, validate=check)] if platform.tls_conf else []
+    steps = [Absent(cert, notify=reload_, validate=check), Absent(key, notify=reload_, validate=check)]
+    if platform.module_enable == "a2enmod":
+        steps.insert(0, TlsModuleOff(cert, notify=reload_))
     if platform.tls_conf:
-        steps.append(File(platform.tls_conf, ours, notify=reload_, validate=check))
+        steps.append(TlsConfOff(platform.tls_conf, ours, (FILES / "ssl-redhat-off.conf").read_bytes(),
+                                notify=reload_, validate=check))
     return steps
 
 
@@ -233,8 +240,18 @@ def _centos7_only(facts):
     return "not CentOS 7"
 
 
-def resources(host, platform: Platform, inventory, options) -> list:
-    reload_, check = (RELOAD,), VALIDATE
+def _modules(host, platform: Platform, options, enable: bool, disable: bool) -> ApacheModules:
+    # proxy_wstunnel joins at plan time, when the Apache version needs it
+    return ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=(RELOAD,),
+                         optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
+                         choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts))),
+                         enable=enable, disable=disable)
+
+
+def prepare(host, platform: Platform, inventory, options) -> list:
+    """What gets the proxy ready without changing what it serves: repos, packages, the modules it
+    will need (Debian), SELinux and firewalld, folders, the TLS certificate and key, the audit
+    trail's folder and logrotate file. Safe to run while the backends are still converging."""
     steps = []
     if platform.family == "redhat" and host.vars.get("vault_repos", True):
         steps.append(File(CENTOS7_REPO, render("centos7-vault.repo.j2", vault=VAULT,
@@ -245,13 +262,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if tls_on and platform.tls_packages:
         steps.append(Packages(platform, platform.tls_packages))
     if platform.module_enable == "a2enmod":
-        # proxy_wstunnel joins at plan time, when the Apache version needs it
-        steps.append(ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=reload_,
-                                   optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
-                                   choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts)))))
-    else:
-        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
-                                        platform.apache_packages[0], notify=reload_, validate=check))
+        steps.append(_modules(host, platform, options, enable=True, disable=False))
     if platform.family == "redhat":
         if host.vars.get("selinux_network_connect", True):
             steps.append(SELinuxBoolean("httpd_can_network_connect", True))
@@ -259,9 +270,27 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(FirewalldService("http"))
             if tls_on:
                 steps.append(FirewalldService("https"))
+    found = model(host, inventory, options)
+    steps += [Directory(posixpath.dirname(platform.routes_path)),
+              *[Directory(r.folder) for s in found.sites for r in s.routes if r.folder],
+              *tls_material(host, platform, options)]
+    return steps + audit.resources()
+
+
+def switch(host, platform: Platform, inventory, options) -> list:
+    """What points the proxy at the backends: the modules no longer needed off, the RedHat modules
+    drop-in, the global SSL settings, the routes files and the vhost, the package defaults off,
+    Apache running; then the one reload (handler). Runs once the backends it routes to answer."""
+    reload_, check = (RELOAD,), VALIDATE
+    steps = []
+    if platform.module_enable == "a2enmod":
+        steps.append(_modules(host, platform, options, enable=False, disable=True))
+    else:
+        # one file both loads and unloads: it changes what the running config can use
+        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
+                                        platform.apache_packages[0], notify=reload_, validate=check))
     steps += [
-        Directory(posixpath.dirname(platform.routes_path)),
-        *tls_resources(host, platform, options),
+        *tls_config(host, platform, options),
         *site_resources(host, platform, inventory, options),
         File(platform.vhost_path, vhost(host, platform, options), notify=reload_, validate=check),
     ]
@@ -281,22 +310,30 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(File(path, (FILES / "welcome-disabled.conf").read_text(), notify=reload_,
                               validate=check))
     steps.append(Service(platform.apache_service))
-    return steps + audit.resources()
+    return steps
+
+
+def resources(host, platform: Platform, inventory, options) -> list:
+    return prepare(host, platform, inventory, options) + switch(host, platform, inventory, options)
 
 
 def site_resources(host, platform: Platform, inventory, options) -> list:
-    """The folders that routes serve from, and the routes files: the short form's one file, or one
-    per site (the vhost, written after them, stops including the short form's, then it goes)."""
+    """The routes files: the short form's one file, or one per site (the vhost, written after
+    them, stops including the short form's, then it goes)."""
     reload_, check = (RELOAD,), VALIDATE
-    found = model(host, inventory, options)
-    steps = [Directory(r.folder) for s in found.sites for r in s.routes if r.folder]
     # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
     # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
     by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
-    steps += [FileByFacts(path, text, notify=reload_, validate=check,
-                          choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
-              for path, text in by_upgrade[False].items()]
-    return steps
+    return [FileByFacts(path, text, notify=reload_, validate=check,
+                        choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
+            for path, text in by_upgrade[False].items()]
+
+
+def upstreams(host, inventory, options) -> list:
+    """The backend apps this proxy routes to (sites.Member): every member of its pools, or the
+    one member of the short form's single mode."""
+    found = model(host, inventory, options)
+    return list(dict.fromkeys(m for p in found.pools for m in (p.members if p.balancer else p.members[:1])))
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:
