@@ -6,15 +6,17 @@ import signal
 import threading
 import time
 import http.client
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import audit, report, tls
-from .engine import SUDO_ENV, Options, Connections, StepResult, prefetch, run_role
+from .balancer.members import answer_script
+from .engine import SUDO_ENV, Board, Connections, Gate, Options, StepResult, converge, prefetch, run_role
 from .inventory import InventoryError, load
 from .platforms import PLATFORMS
 from .render import TemplateError
-from .rollout import rolling
 from .roles import PHASES, backends, proxy
 
 from .errors import UserError
@@ -111,45 +113,110 @@ def on_interrupt(reporter):
     return signal.signal(signal.SIGINT, first)
 
 
+@dataclass
+class Converged:
+    """What converging hosts gave: per phase, host name -> HostResult (in the phase's host order),
+    and per host its SSH counts and the address it was reached on."""
+    phases: list[dict]
+    ssh: dict[str, dict]
+    reached: dict[str, str]
+
+
 def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial) -> int:
     started = time.monotonic()
-    results = []
-    roles_by_host: dict[str, list] = {}
-    everyone = {}
-    for role, hosts in phases:
-        for h in hosts:
-            roles_by_host.setdefault(h.name, []).append(role)
-            everyone[h.name] = h
     try:
-        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
-        for role, hosts in phases:
-            if not hosts:
-                continue
-            if serial and role is backends and not options.check:
-                results.append(rolling(role, hosts, inventory, options, connections, reporter, serial,
-                                       inventory.group(proxy.GROUP), facts))
-            else:
-                results.append(run_role(role, hosts, inventory, options, connections, reporter, facts))
+        done = converge_phases(inventory, phases, options, connections, reporter, serial)
     finally:
         connections.close()
-    merged = report.merge(results)
+    merged = report.merge(done.phases)
     smoke_results = {}
     if smoke and not options.check:
         messages = {a["message"] for b in inventory.group("backends") for a in b.apps}
-        reached = {name: c.address for name, c in connections.all().items()}
-        checks = smoke_check([h for _, hs in phases[1:] for h in hs],
-                             {r.host for r in merged if r.failed or r.unreachable}, messages, reporter,
-                             inventory, addresses=reached)
+        held = {r.host for r in merged if r.failed or r.unreachable or r.counts()["skipped"]}
+        checks = smoke_check([h for _, hs in phases[1:] for h in hs], held, messages, reporter,
+                             inventory, addresses=done.reached)
         report.add_checks(merged, checks)
         smoke_results = {name: step.status == "ok" for name, step in checks.items()}
     reporter.recap(merged)
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
     if json_path:
-        counts = {name: {"connections": s.connections, "execs": s.execs} for name, s in connections.all().items()}
-        Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
+        Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": done.ssh,
                                                           "smoke": smoke_results}))
     return report.exit_code(merged)
+
+
+def converge_phases(inventory, phases, options, connections, reporter, serial=None, owned=None,
+                    board: Board | None = None) -> Converged:
+    """Converge the hosts of ``phases`` (only those named in ``owned``, when given: a worker
+    process's share), facts first (one exec per host, all at once). Backends converge with their
+    whole role while each proxy prepares; a proxy switches once the backends it routes to have
+    converged (on ``board``, which worker processes share) and answer it. With ``serial``,
+    backends roll out in batches first, then the proxies converge."""
+    (backend_role, backends_), (proxy_role, proxies) = phases
+    mine = (lambda h: True) if owned is None else (lambda h: h.name in owned)
+    backends_, proxies = [h for h in backends_ if mine(h)], [h for h in proxies if mine(h)]
+    roles_by_host: dict[str, list] = {}
+    everyone = {}
+    for role, hosts in ((backend_role, backends_), (proxy_role, proxies)):
+        for h in hosts:
+            roles_by_host.setdefault(h.name, []).append(role)
+            everyone[h.name] = h
+    facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
+    if serial and not options.check:
+        # lazy: only --serial rolls out through balancer-manager
+        from .rollout import rolling
+        first = rolling(backend_role, backends_, inventory, options, connections, reporter, serial,
+                        inventory.group(proxy.GROUP), facts) if backends_ else {}
+        results = [first, run_role(proxy_role, proxies, inventory, options, connections, reporter, facts)]
+    else:
+        results = _pipeline(inventory, phases, backends_, proxies, options, connections, reporter, facts,
+                            board or Board())
+    counts = {name: {"connections": c.connections, "execs": c.execs} for name, c in connections.all().items()}
+    return Converged(results, counts, {name: c.address for name, c in connections.all().items()})
+
+
+def _pipeline(inventory, phases, backends_, proxies, options, connections, reporter, facts, board) -> list[dict]:
+    (backend_role, every_backend), (proxy_role, _) = phases
+    in_run = {h.name for h in every_backend}
+    slots = threading.BoundedSemaphore(max(1, options.forks))
+
+    def backend_task(host):
+        result = None
+        try:
+            result = converge(backend_role, host, inventory, options, connections, reporter, facts,
+                              planned=lambda changing: board.planned(host.name, changing), slots=slots)
+            return result
+        finally:
+            board.done(host.name, None if result is not None and not (result.failed or result.unreachable)
+                       else "unreachable" if result is not None and result.unreachable else "failed")
+
+    def proxy_task(host):
+        if host.name in in_run:         # also a backend of this run: that role first, on the same host
+            board.wait_done([host.name])
+        return converge(proxy_role, host, inventory, options, connections, reporter, facts,
+                        gate=None if options.check else proxy_gate(host, inventory, options, in_run, board),
+                        slots=slots)
+
+    # Proxies first: their preparing (installing Apache) is the long pole, and it waits for no one.
+    with ThreadPoolExecutor(max_workers=max(1, len(proxies))) as ppool, \
+            ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(backends_)))) as bpool:
+        pfutures = [ppool.submit(proxy_task, h) for h in proxies]
+        bfutures = [bpool.submit(backend_task, h) for h in backends_]
+        return [{h.name: f.result() for h, f in zip(backends_, bfutures)},
+                {h.name: f.result() for h, f in zip(proxies, pfutures)}]
+
+
+ANSWER_WAIT = 30        # s a proxy's switch waits for its backends' apps to answer it
+
+
+def proxy_gate(host, inventory, options, in_run: set[str], board: Board) -> Gate:
+    """A proxy's switch waits for the backends it routes to that this run converges, then checks,
+    from the proxy, that every app it routes to answers."""
+    members = proxy.upstreams(host, inventory, options)
+    needs = tuple(dict.fromkeys(m.host for m in members if m.host in in_run))
+    label = f"backends answer ({len(members)} app{'s' if len(members) != 1 else ''})"
+    return Gate(board, needs, (label, answer_script([m.url() for m in members], ANSWER_WAIT)))
 
 
 def smoke_url(host, address: str | None = None) -> str:

@@ -3,18 +3,11 @@ balancer first (balancer/drain.py, through balancer-manager on the proxy's own l
 apps answer again. Hosts with nothing to change are never drained."""
 from __future__ import annotations
 
-import shlex
 from dataclasses import replace
 
 from .engine import Options, run_role
 from .balancer.drain import balanced as balanced_proxies, member_urls, set_drain
-
-
-def wait_script(urls: list[str], seconds: int = 30) -> str:
-    """Poll until every app answers (no fixed sleep: 0.1 s between tries, bounded)."""
-    checks = " && ".join(f"curl -sf -o /dev/null --max-time 2 {shlex.quote(u + '/')}" for u in urls)
-    return (f"i=0; until {checks}; do i=$((i+1)); [ $i -le {seconds * 10} ] || "
-            f"{{ echo 'apps did not answer in {seconds} s' >&2; exit 1; }}; sleep 0.1; done\n")
+from .balancer.members import answer_script
 
 
 def rolling(role, hosts, inventory, options: Options, connections, reporter, serial: int, proxies,
@@ -44,7 +37,7 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
             break
         if urls:
             for proxy in balanced[:1]:
-                rc = connections.get(proxy).run_script(wait_script(urls), timeout=60, silence=60)
+                rc = connections.get(proxy).run_script(answer_script(urls), timeout=60, silence=60)
                 if rc.rc != 0:
                     reporter.failed(proxy.name, "rollout", rc.stderr.strip())
                     return results

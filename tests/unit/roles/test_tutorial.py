@@ -138,8 +138,8 @@ def test_failed_smoke_check_is_counted_in_recap_json_and_exit_code():
     out = io.StringIO()
     report.Reporter(stream=out).recap(results)
     lines = out.getvalue().splitlines()
-    assert "proxy ok=1 changed=0 failed=1 unreachable=0" in lines
-    assert "web1 ok=1 changed=0 failed=0 unreachable=0" in lines
+    assert "proxy ok=1 changed=0 failed=1 unreachable=0 skipped=0" in lines
+    assert "web1 ok=1 changed=0 failed=0 unreachable=0 skipped=0" in lines
     hosts = json.loads(report.to_json(results))["hosts"]
     assert (hosts["proxy"]["failed"], hosts["web1"]["failed"]) == (1, 0)
     assert hosts["proxy"]["steps"][-1] == {"step": "smoke GET http://10.123.0.10/", "status": "failed",
