@@ -46,6 +46,7 @@ APPLY_EOF = "__PROVISION_APPLY__"
 
 @dataclass
 class Handler:
+    """A command run once at the end of an apply when a step notified it (Apache's reload)."""
     name: str           # also its record's file name under PENDING_DIR
     label: str
     script: str
@@ -53,6 +54,7 @@ class Handler:
 
 @dataclass
 class StepOutcome:
+    """How one step of an apply script ended, read back from its output."""
     key: str
     rc: int | None      # None: not reached
     output: str

@@ -5,7 +5,6 @@ import os
 import signal
 import threading
 import time
-import http.client
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +230,8 @@ def smoke_url(host, address: str | None = None) -> str:
 def smoke_connection(url: str, host, inventory):
     """A connection factory for the URL: https trusts the inventory's CA (or provided chain) when
     the proxy serves TLS itself, else the system's CAs (TLS ended by a load balancer in front)."""
+    # lazy: http.client (and email's parsers) cost ~8 ms of start-up, needed only once the run is done
+    import http.client
     parts = urlsplit(url)
     if parts.scheme == "https":
         # lazy: only an https request needs ssl

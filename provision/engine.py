@@ -14,8 +14,8 @@ import contextlib
 import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import apply, audit, facts as factlib
 from .resources import Change
@@ -36,6 +36,7 @@ class HostLocked(Exception):
 
 @dataclass
 class Options:
+    """How a run goes: the deploy's flags, and what is made before planning."""
     check: bool = False
     diff: bool = False
     forks: int = 20
@@ -49,6 +50,7 @@ class Options:
 
 @dataclass
 class StepResult:
+    """One step of a host's run, as the recap and --json show it."""
     label: str
     status: str             # ok, changed, failed, skipped
     reason: str = ""
@@ -58,6 +60,7 @@ class StepResult:
 
 @dataclass
 class HostResult:
+    """Everything a run did on one host: its steps, and why it failed or was unreachable."""
     host: str
     steps: list[StepResult] = field(default_factory=list)
     unreachable: str | None = None

@@ -4,14 +4,13 @@ shell commands to run, or nothing with the reason why. Planning is pure: no I/O.
 from __future__ import annotations
 
 import base64
-import difflib
 import fnmatch
 import hashlib
 import ipaddress
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from .facts import Facts, FactRequest, FileState
 from .platforms import Platform
@@ -163,6 +162,7 @@ class FileByFacts(File):
 
 @dataclass
 class Directory(PathResource):
+    """A folder with its mode and owner."""
     path: str
     mode: str = "755"
     owner: str = "root"
@@ -188,6 +188,7 @@ class Directory(PathResource):
 
 @dataclass
 class Link(PathResource):
+    """A symbolic link to a target."""
     path: str
     target: str
     notify: tuple[str, ...] = ()
@@ -272,6 +273,7 @@ class StaleFiles(Resource):
 
 @dataclass
 class Packages(Resource):
+    """Packages installed, in one install command for the missing ones."""
     platform: Platform
     names: tuple[str, ...]
     when: Callable | None = None
@@ -292,6 +294,7 @@ class Packages(Resource):
 
 @dataclass
 class SystemUser(Resource):
+    """A system user with its home and shell."""
     name: str
     home: str
     shell: str
@@ -421,6 +424,7 @@ class ApacheModuleDropin(Resource):
 
 @dataclass
 class SELinuxBoolean(Resource):
+    """An SELinux boolean set, persistently."""
     name: str
     value: bool = True
 
@@ -569,6 +573,8 @@ def secret_diff(path: str, new: bytes) -> str:
 
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
+    # lazy: only --diff shows diffs
+    import difflib
     return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(True),
                                         new.decode(errors="replace").splitlines(True),
                                         f"{path} (host)", f"{path} (wanted)"))

@@ -47,6 +47,7 @@ class RemoteTimeout(Exception):
 
 @dataclass
 class Result:
+    """An exec's exit code and output."""
     rc: int
     stdout: str
     stderr: str

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from .errors import InventoryError
@@ -24,6 +23,8 @@ def is_list_json(tree) -> bool:
 
 
 def run(path: Path, *args: str) -> str:
+    # lazy: only an inventory script runs a process
+    import subprocess
     where = str(path)
     try:
         done = subprocess.run([str(path.resolve()), *args], capture_output=True, timeout=TIMEOUT,

@@ -33,6 +33,7 @@ APPS = (
 
 @dataclass(frozen=True)
 class Host:
+    """A lab host: its name, address and Debian release."""
     name: str
     address: str
     group: str  # "proxies" or "backends"
@@ -175,6 +176,7 @@ def apt_cacher_conf(cache_dir: Path, log_dir: Path) -> str:
 
 @dataclass(frozen=True)
 class Source:
+    """An apt source of the machine, as a deb822 file names it."""
     uri: str
     suites: tuple[str, ...]
     components: tuple[str, ...]

@@ -68,6 +68,7 @@ _DIRECTIVE = re.compile(r"([A-Za-z][A-Za-z0-9]*)(?:\s*=\s*|\s+|$)(.*)$")
 
 @dataclass
 class ValidateResult:
+    """What `vagrant validate` said."""
     ok: bool
     returncode: int
     output: str
@@ -224,6 +225,7 @@ NO_PROVIDER = "No usable default provider"
 
 @dataclass
 class Echoed:
+    """A command's exit code and output, as it was shown."""
     returncode: int
     text: str
 

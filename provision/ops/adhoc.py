@@ -16,6 +16,7 @@ SHOWN_LINES = 40        # on screen, per host and stream; --json keeps everythin
 
 @dataclass
 class HostRun:
+    """One host's run of an ad-hoc command."""
     host: str
     rc: int | None          # None: unreachable
     stdout: str = ""

@@ -48,6 +48,7 @@ class SitesError(UserError):
 
 @dataclass(frozen=True)
 class Member:
+    """One backend app in a pool."""
     host: str
     app: str
     address: str
@@ -65,6 +66,7 @@ class Member:
 
 @dataclass(frozen=True)
 class Pool:
+    """The members a route sends requests to, with the balancer's settings."""
     name: str
     members: tuple[Member, ...]
     lbmethod: str = "byrequests"
@@ -84,6 +86,7 @@ class Pool:
 
 @dataclass(frozen=True)
 class Route:
+    """A path of a site and where it goes."""
     path: str
     kind: str                   # pool, folder (excluded, served from a folder), exclude, websocket (to a pool)
     pool: str | None = None
@@ -100,6 +103,7 @@ class Route:
 
 @dataclass(frozen=True)
 class Site:
+    """A virtual host: its names and routes."""
     server_name: str
     aliases: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()

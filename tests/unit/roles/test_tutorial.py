@@ -1,6 +1,7 @@
 """inventory/tutorial.yml is the tutorial's own topology: one server runs Apache and both apps on
 localhost. Its rendered vhost holds the tutorial's Example 1 (single) and Example 2 (balancer);
 the smoke check and verify reach the proxy where clients do; a failed smoke check is counted."""
+import http.client
 import io
 import json
 import textwrap
@@ -159,7 +160,7 @@ def test_smoke_check_dials_the_client_url_and_reports_a_failure(tutorial, monkey
 
         def close(self):
             pass
-    monkeypatch.setattr(deploy.http.client, "HTTPConnection", Refused)
+    monkeypatch.setattr(http.client, "HTTPConnection", Refused)
     out = io.StringIO()
     host = tutorial.hosts["proxy"]
     steps = deploy.smoke_check([host], set(), {"Hello world!"}, report.Reporter(stream=out), tutorial,
