@@ -19,7 +19,7 @@ from invoke.exceptions import Exit
 sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
 
 from bench.tasks import DEV_TASKS      # noqa: E402 (after the line above, so that they are cached too)
-from provision.cli import deploy_main, exit_with, task_printing     # noqa: E402
+from provision.cli import deploy_main, exit_with, report_merge_main, task_printing     # noqa: E402
 
 DEFAULT_INVENTORY = "inventory/lab.yml"
 
@@ -124,17 +124,31 @@ DEPLOY_HELP = {
     "prompt_for_sudo_password": "ask once for the sudo password of a non-root ansible_user",
     "verbose": "also show steps that changed nothing",
     "serial": "roll backends out N at a time, each drained from the balancer while it changes",
+    "workers": "processes the hosts are spread over (default 0: one per core when there are enough hosts)",
+    "shard": "K/N: only shard K of N of the selected hosts (by a hash of the host name; see docs/scale.md)",
 }
 
 
 @task(help=DEPLOY_HELP, iterable=["inventory"])
 def deploy(c, inventory=None, mode=None, check=False, diff=False, limit=None, forks=20,
-           json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=0):
-    """Converge backends then proxies from an inventory; ends with a request through each proxy."""
+           json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=0,
+           workers=0, shard=None):
+    """Converge backends and proxies from an inventory; ends with a request through each proxy."""
     code = deploy_main(inventory=inventory or [DEFAULT_INVENTORY], mode=mode, check=check, diff=diff,
                        limit=limit, forks=forks, json=json, accept_new_host_keys=accept_new_host_keys,
-                       prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose, serial=serial)
+                       prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose, serial=serial,
+                       workers=workers, shard=shard)
     exit_with(code)
+
+
+@task(name="merge", help={"json": "write the merged per-host, per-step results to this file"})
+def report_merge(c, json=None):
+    """Merge the --json files of sharded runs (given after --) into one recap and one exit code."""
+    files = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    exit_with(report_merge_main(files, json=json))
+
+
+report_collection = Collection("report", report_merge)
 
 
 @task(iterable=["inventory"], help={"inventory": DEPLOY_HELP["inventory"],
@@ -225,6 +239,7 @@ def facts_(c, host, inventory=DEFAULT_INVENTORY, accept_new_host_keys=False, pro
 
 ns = Collection()
 ns.add_collection(lab_collection)
+ns.add_collection(report_collection)
 for product in (deploy, verify, demo, fleet_status, drain, undrain, run_, facts_, inventory):
     ns.add_task(product)
 for dev in DEV_TASKS:

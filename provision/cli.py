@@ -37,17 +37,26 @@ def exit_with(code: int) -> None:
 
 
 def deploy_main(inventory, mode=None, check=False, diff=False, limit=None, forks=20, json=None,
-                accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=None) -> int:
+                accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=None,
+                workers=0, shard=None) -> int:
     # The deploy path is imported when a deploy runs: every task imports this module to start.
     from .deploy import deploy
     from .engine import Options
     from .inventory import PROXY_MODES
     from .report import Reporter
+    from .shards import parse as parse_shard
     if mode is not None and mode not in PROXY_MODES:
         print(f"error: --mode must be one of {', '.join(PROXY_MODES)}, got {mode!r}")
         return 2
+    which = parse_shard(shard) if shard else None
     password = getpass.getpass("sudo password: ") if prompt_for_sudo_password else None
     options = Options(check=check, diff=diff, forks=int(forks), accept_new_host_keys=accept_new_host_keys,
-                      sudo_password=password, mode=mode)
+                      sudo_password=password, mode=mode, workers=int(workers))
     return deploy(inventory, options, limit=limit, json_path=json, reporter=Reporter(verbose=verbose),
-                  serial=int(serial) if serial else None)
+                  serial=int(serial) if serial else None, shard=which)
+
+
+def report_merge_main(paths, json=None) -> int:
+    # imported when the command runs, as the deploy path above
+    from .shards import main
+    return main(list(paths), json_path=json)

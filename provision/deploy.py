@@ -6,16 +6,18 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import audit, report, tls
+from . import audit, report, shards, tls
 from .balancer.members import answer_script
-from .engine import SUDO_ENV, Board, Connections, Gate, Options, StepResult, converge, prefetch, run_role
+from .engine import (SUDO_ENV, Board, Connections, Gate, HostResult, Options, StepResult, converge, prefetch,
+                     run_role)
 from .inventory import InventoryError, load
 from .platforms import PLATFORMS
 from .render import TemplateError
+from .transport import preload
 from .roles import PHASES, backends, proxy
 
 from .errors import UserError
@@ -64,13 +66,19 @@ def prevalidate(inventory, phases, options):
 
 
 def deploy(inventory_path: str | list, options: Options, limit: str | None = None, json_path: str | None = None,
-           reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None) -> int:
-    """Backends first, then proxies. With ``serial``, backends roll out that many at a time,
-    drained from the balancer while they change."""
+           reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None,
+           shard: tuple[int, int] | None = None) -> int:
+    """Backends converge while proxies prepare; each proxy switches once its backends answer.
+    With ``serial``, backends roll out that many at a time, drained from the balancer while they
+    change, then the proxies converge. With ``shard`` = (K, N), only shard K of N of the selected
+    hosts (shards.py)."""
     reporter = reporter or report.Reporter()
     try:
         inventory = load(inventory_path)
-        phases = plan_phases(inventory, limit)
+        selected = plan_phases(inventory, limit)
+        order = list(dict.fromkeys(h.name for _, hosts in selected for h in hosts))
+        mine = set(shards.pick(order, shard))
+        phases = [(role, [h for h in hosts if h.name in mine]) for role, hosts in selected]
         options.tls = tls.prepare(inventory, [h for role, hs in phases if role is proxy for h in hs],
                                   save=not options.check)
         prevalidate(inventory, phases, options)
@@ -83,10 +91,13 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
             reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
     if options.sudo_password is None and os.environ.get(SUDO_ENV):
         options.sudo_password = os.environ[SUDO_ENV]
+    if shard is not None:
+        reporter.info(f"shard {shard[0]}/{shard[1]}: {len(mine)} of the {len(order)} hosts selected")
     connections = Connections(options)
     previous = on_interrupt(reporter)
+    extra = {"order": order, **({"shard": f"{shard[0]}/{shard[1]}"} if shard else {})}
     try:
-        return _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial)
+        return _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial, extra)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -121,10 +132,15 @@ class Converged:
     reached: dict[str, str]
 
 
-def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial) -> int:
+def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial, extra=None) -> int:
     started = time.monotonic()
+    names = list(dict.fromkeys(h.name for _, hosts in phases for h in hosts))
+    processes = worker_count(options, len(names), serial)
     try:
-        done = converge_phases(inventory, phases, options, connections, reporter, serial)
+        if processes > 1:
+            done = _in_workers(inventory, phases, options, reporter, names, processes)
+        else:
+            done = converge_phases(inventory, phases, options, connections, reporter, serial)
     finally:
         connections.close()
     merged = report.merge(done.phases)
@@ -141,8 +157,55 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
     reporter.info(f"took {elapsed:.2f} s")
     if json_path:
         Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": done.ssh,
-                                                          "smoke": smoke_results}))
+                                                          "smoke": smoke_results, **(extra or {})}))
     return report.exit_code(merged)
+
+
+MIN_HOSTS_PER_WORKER = 8        # below this, a process costs more than the core it adds
+
+
+def worker_count(options, hosts: int, serial) -> int:
+    return workers_wanted(options.workers, hosts, options.forks, os.cpu_count(), bool(serial))
+
+
+def workers_wanted(requested: int, hosts: int, forks: int, cores: int | None, serial: bool = False) -> int:
+    """How many processes converge ``hosts``: ``requested`` (0: one per core, when there are at
+    least MIN_HOSTS_PER_WORKER hosts per process); never more than the hosts or the forks, and one
+    for a rolling update (--serial), whose batches drain backends on every proxy in turn."""
+    if serial or hosts <= 1:
+        return 1
+    wanted = requested if requested > 0 else min(cores or 1, hosts // MIN_HOSTS_PER_WORKER)
+    return max(1, min(wanted, hosts, forks))
+
+
+def _in_workers(inventory, phases, options, reporter, names: list[str], processes: int) -> Converged:
+    """converge_phases spread over worker processes (workers.py), their results merged as one."""
+    # lazy: multiprocessing only for a run spread over processes
+    from . import workers
+    preload()       # the SSH stack, imported once here: the forked workers share it
+
+    def run(owned, forks, board, forward):
+        mine = replace(options, forks=forks)
+        conns = Connections(mine)
+        try:
+            return converge_phases(inventory, phases, mine, conns, forward, owned=owned, board=board)
+        finally:
+            conns.close()
+    outcomes = workers.spread(names, processes, options.forks, run, reporter)
+    merged = Converged([{} for _ in phases], {}, {})
+    for share, outcome in zip(workers.shares(names, processes), outcomes):
+        if isinstance(outcome, str):        # the worker died: its hosts failed, saying why
+            for p, (_, hosts) in enumerate(phases):
+                merged.phases[p].update({h.name: HostResult(h.name, error=outcome) for h in hosts
+                                         if h.name in share})
+            continue
+        for p, found in enumerate(outcome.phases):
+            merged.phases[p].update(found)
+        merged.ssh.update(outcome.ssh)
+        merged.reached.update(outcome.reached)
+    merged.phases = [{h.name: found[h.name] for h in hosts if h.name in found}
+                     for found, (_, hosts) in zip(merged.phases, phases)]
+    return merged
 
 
 def converge_phases(inventory, phases, options, connections, reporter, serial=None, owned=None,

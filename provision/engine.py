@@ -46,6 +46,7 @@ class Options:
     tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
     audit_run: str = ""         # a deploy's id in the audit trail (audit.py); "" writes no facts line
+    workers: int = 0            # processes the hosts are spread over (0: one per core, for enough hosts)
 
 
 @dataclass

@@ -82,6 +82,14 @@ class RecordNewHostKey:
             return f.read(1) == b"\n"
 
 
+def preload() -> None:
+    """Import the SSH stack now, ahead of the first connection (worker processes forked after
+    this share it instead of importing it each)."""
+    # lazy: this is the one place that imports it ahead of a connection, on purpose
+    import fabric  # noqa: F401
+    import paramiko  # noqa: F401
+
+
 class HostConnection:
     def __init__(self, host, accept_new: bool = False, sudo_password: str | None = None,
                  connect_timeout: float = 10.0):
