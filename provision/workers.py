@@ -106,6 +106,7 @@ def spread(names: list[str], workers: int, forks: int, run, reporter) -> list:
             except (EOFError, OSError):
                 i = live.pop(end)
                 if results[i] is None:
+                    processes[i].join(10)
                     results[i] = f"worker process {i + 1} ended without a result (exit {processes[i].exitcode})"
                 continue
             kind = message[0]
