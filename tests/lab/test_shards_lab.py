@@ -5,9 +5,12 @@ prints the recap, and exits with the code, of one unsharded run.
 
 The larger lab has PROVISION_SHARD_LAB_HOSTS hosts (default 23, as CI runs it; 100 for the issue's
 figure, run by hand): it grows the lab, converges it, then shrinks it back to 3 hosts."""
+import compileall
 import json
 import os
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -140,6 +143,38 @@ def test_the_ci_matrix_recipe_runs_its_jobs_in_needs_order_and_merges_into_one_r
         selection(ROOT / "inventory/lab.yml", "backends") + selection(ROOT / "inventory/lab.yml", "proxies")
 
 
+def timed_deploy(*args: str, cwd: Path = ROOT) -> tuple[float, float]:
+    """Wall and CPU time (user + system, the whole command) of one `invoke deploy`."""
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "invoke", "deploy", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    return time.perf_counter() - t0, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def control_machine_cost(inventory: str, tmp_path: Path, runs: int = 3) -> None:
+    """Prints the control machine's wall and CPU time per host of a no-op: worker processes (the
+    default), one process (--workers 1), and, with PROVISION_COMPARE_WITH=REV, that revision's
+    code (e.g. main before this change). Figures, not assertions."""
+    compileall.compile_dir(str(ROOT / "provision"), quiet=1)
+    variants = [("worker processes", ROOT, ()), ("one process", ROOT, ("--workers", "1"))]
+    revision = os.environ.get("PROVISION_COMPARE_WITH")
+    if revision:
+        before = tmp_path / "before"
+        before.mkdir()
+        archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        compileall.compile_dir(str(before / "provision"), quiet=1)
+        variants.append((f"{revision}'s code", before, ()))
+    load = os.getloadavg()[0]
+    for label, cwd, extra in variants:
+        times = [timed_deploy("-i", inventory, "--mode", "balancer", *extra, cwd=cwd) for _ in range(runs)]
+        wall, cpu = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+        print(f"{LARGE} hosts, no-op, {label}: wall {wall:.2f} s, cpu {cpu:.2f} s (median of {runs}); per host "
+              f"{1000 * wall / LARGE:.1f} ms wall, {1000 * cpu / LARGE:.1f} ms cpu; load average {load:.1f} before")
+
+
 @pytest.mark.slow
 def test_four_shards_at_once_cover_a_large_lab_exactly_once_and_merge_into_one_run(lab, tmp_path):
     from provision.lab import api
@@ -152,6 +187,7 @@ def test_four_shards_at_once_cover_a_large_lab_exactly_once_and_merge_into_one_r
         started = time.monotonic()
         whole = invoke("deploy", "-i", inventory, "--mode", "balancer", check=0)
         print(f"{LARGE} hosts: unsharded no-op {time.monotonic() - started:.1f} s")
+        control_machine_cost(inventory, tmp_path)
         files = []
         for group in ("backends", "proxies"):
             stage = [({}, f"invoke deploy -i {inventory} --mode balancer --limit {group} --shard {k}/4 "
