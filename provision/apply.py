@@ -26,7 +26,7 @@ from .resources import Change
 
 STEP = "@@@ step "
 DONE = "@@@ done "
-CHECK = "check"             # the key of build's first step, when it has one
+GATE = "gate"               # the key of build's first step, when it has one
 VALIDATION_FAILED = 2
 STALE = 3                   # a planned path changed since the facts: nothing was changed
 LOCK_BUSY = 75              # EX_TEMPFAIL: another deploy held the host lock for LOCK_WAIT s
@@ -42,6 +42,9 @@ EXIT_MARK = "@@@ exit "     # the launcher's last line before it waits for ACK
 ACK = "ack"
 ACK_WAIT = 45               # s
 APPLY_EOF = "__PROVISION_APPLY__"
+# RUN_DIR's parent, made 755 when the first apply creates it: apps' data folders live below it.
+STATE_DIR = posixpath.dirname(RUN_DIR)
+CHECK_FAILED = "check failed: "     # a step's line naming the check that failed: the step's reason
 
 
 @dataclass
@@ -70,9 +73,9 @@ def handlers_to_run(changes: list[Change], pending: set[str], known: dict[str, H
 
 
 def build(changes: list[Change], handlers: list[Handler], validators: dict[str, str],
-          pending_before: set[str], upload_dir: str, check: tuple[str, str] | None = None,
+          pending_before: set[str], upload_dir: str, gate: tuple[str, str] | None = None,
           then: str = "") -> str:
-    """``check``: (label, script) run first, as step CHECK: if it fails, nothing is changed.
+    """``gate``: (label, script) run first, as step GATE: if it fails, nothing is changed.
     ``then``: shell run after the last step when every step succeeded (before the handlers)."""
     todo = [(i, c) for i, c in enumerate(changes) if c.changed]
     last_of_group = {}
@@ -85,9 +88,9 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
         f"export PROVISION_UPLOAD={shlex.quote(upload_dir)}",
         f"mkdir -p {PENDING_DIR}",
     ]
-    if check is not None:
-        out += [_start(CHECK, check[0]), f"( set -e\n{check[1]}\n) 2>&1",
-                f"rc=$?; echo '{DONE}{CHECK}' $rc; [ $rc -eq 0 ] || exit 1"]
+    if gate is not None:
+        out += [_start(GATE, gate[0]), f"( set -e\n{gate[1]}\n) 2>&1",
+                f"rc=$?; echo '{DONE}{GATE}' $rc; [ $rc -eq 0 ] || exit 1"]
     rollbacks: dict[str, list[str]] = {}
     commits: dict[str, list[str]] = {}
     for i, c in todo:
@@ -149,6 +152,18 @@ CLEAN_TMP = "tmp=; trap '[ -z \"$tmp\" ] || rm -f \"$tmp\"' EXIT"
 
 def _start(key, label: str) -> str:
     return f"echo {shlex.quote(f'{STEP}{key} {label}')}"
+
+
+def planned_steps(script: str) -> list[tuple[str, str]]:
+    """(key, label) of every step a built script announces, in order (for progress: step k/n)."""
+    found = []
+    for line in script.splitlines():
+        if line.startswith("echo ") and STEP in line:
+            words = shlex.split(line)
+            if len(words) == 2 and words[1].startswith(STEP):
+                key, _, label = words[1][len(STEP):].partition(" ")
+                found.append((key, label))
+    return found
 
 
 def parse(text: str) -> dict[str, StepOutcome]:
@@ -265,6 +280,7 @@ def launcher(script: str) -> str:
     return f"""{{
 export LC_ALL=C
 umask 077
+[ -d {STATE_DIR} ] || mkdir -m 755 -p {STATE_DIR} || exit 1
 mkdir -p {RUN_DIR} && chmod 700 {RUN_DIR} || exit 1
 run={RUN_DIR}/$(date +%Y%m%dT%H%M%S).$$
 cat > "$run.sh" <<'{APPLY_EOF}' || {{ rm -f "$run.sh"; exit 1; }}

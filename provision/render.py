@@ -4,9 +4,8 @@ against the template's source), so that a run does not compile the templates aga
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
-FILES = Path(__file__).resolve().parent.parent / "files"
+from .data import TEMPLATES as FILES
 
 
 class TemplateError(Exception):

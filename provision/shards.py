@@ -1,4 +1,4 @@
-"""Past one controller: `--shard K/N` and `invoke report merge`.
+"""Past one controller: `--shard K/N` and `provision report merge`.
 
 N runs of the same command, each with its own K (a CI matrix, a Kubernetes Indexed Job's
 JOB_COMPLETION_INDEX, AWX-style slicing), cover the selected hosts exactly once: a host belongs
@@ -99,7 +99,7 @@ def merge(docs: list[dict]) -> tuple[list[HostResult], dict]:
 
 
 def main(paths: list[str], json_path: str | None = None, reporter=None) -> int:
-    """`invoke report merge`: one recap and one exit code from the shards' --json files."""
+    """`provision report merge`: one recap and one exit code from the shards' --json files."""
     if not paths:
         raise ShardError("report merge: name the --json files of the runs to merge")
     reporter = reporter or report.Reporter()

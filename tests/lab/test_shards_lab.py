@@ -1,6 +1,6 @@
 """--shard on the lab. The docs' two recipes (docs/recipes/) are parsed and their commands run here
 as N local processes at once, stage after stage; and 4 shards run at once on a larger lab. Each
-time the shards cover the selection exactly once, and `invoke report.merge` of their --json files
+time the shards cover the selection exactly once, and `provision report merge` of their --json files
 prints the recap, and exits with the code, of one unsharded run.
 
 The larger lab has PROVISION_SHARD_LAB_HOSTS hosts (default 23, as CI runs it; 100 for the issue's
@@ -25,7 +25,9 @@ pytestmark = pytest.mark.lab
 
 RECIPES = ROOT / "docs" / "recipes"
 LARGE = int(os.environ.get("PROVISION_SHARD_LAB_HOSTS", "23"))
-PATH = f"{Path(sys.executable).parent}:{os.environ['PATH']}"        # `invoke` of this interpreter
+PATH = f"{Path(sys.executable).parent}:{os.environ['PATH']}"        # `provision` of this interpreter
+# ... running this checkout's code (an editable install may point elsewhere)
+PYTHONPATH = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
 
 
 def k8s_stages(path: Path) -> list[list[tuple[dict, str]]]:
@@ -78,7 +80,8 @@ def fill(text: str, values: dict) -> str:
 
 def run_at_once(commands: list[tuple[dict, str]], env: dict, cwd: Path = ROOT) -> list[int]:
     """Every command as its own process, all started before any is waited for."""
-    procs = [subprocess.Popen(["sh", "-c", command], cwd=cwd, env={**os.environ, "PATH": PATH, **own, **env},
+    procs = [subprocess.Popen(["sh", "-c", command], cwd=cwd,
+                              env={**os.environ, "PATH": PATH, "PYTHONPATH": PYTHONPATH, **own, **env},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for own, command in commands]
     codes = []
@@ -105,7 +108,7 @@ def selection(inventory: Path, group: str) -> list[str]:
 
 
 def merged(files: list[Path], out: Path) -> subprocess.CompletedProcess:
-    return invoke("report.merge", "--json", str(out), "--", *map(str, files))
+    return invoke("report", "merge", "--json", str(out), "--", *map(str, files))
 
 
 def test_the_kubernetes_recipe_runs_as_indexed_pods_and_merges_into_one_run(deployed, tmp_path):
@@ -137,7 +140,7 @@ def test_the_ci_matrix_recipe_runs_its_jobs_in_needs_order_and_merges_into_one_r
         covered(sorted(work.glob(f"{group}-*.json")), selection(ROOT / "inventory/lab.yml", group))
     merge = subprocess.run(["sh", "-c", merge_command.replace("results/", f"{work}/").replace(
         "--json deploy.json", f"--json {tmp_path}/deploy.json")], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "PATH": PATH}, timeout=120)
+        env={**os.environ, "PATH": PATH, "PYTHONPATH": PYTHONPATH}, timeout=120)
     assert (merge.returncode, recap_lines(merge.stdout)) == (whole.returncode, recap_lines(whole.stdout))
     assert list(json.loads((tmp_path / "deploy.json").read_text())["hosts"]) == \
         selection(ROOT / "inventory/lab.yml", "backends") + selection(ROOT / "inventory/lab.yml", "proxies")
@@ -190,7 +193,7 @@ def test_four_shards_at_once_cover_a_large_lab_exactly_once_and_merge_into_one_r
         control_machine_cost(inventory, tmp_path)
         files = []
         for group in ("backends", "proxies"):
-            stage = [({}, f"invoke deploy -i {inventory} --mode balancer --limit {group} --shard {k}/4 "
+            stage = [({}, f"provision deploy -i {inventory} --mode balancer --limit {group} --shard {k}/4 "
                           f"--json {tmp_path}/{group}-{k}.json") for k in range(1, 5)]
             started = time.monotonic()
             assert run_at_once(stage, {}) == [0] * 4
