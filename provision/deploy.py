@@ -212,7 +212,7 @@ def _in_workers(inventory, phases, options, reporter, names: list[str], processe
     preload()       # the SSH stack, imported once here: the forked workers share it
 
     def run(owned, forks, board, forward):
-        mine = replace(options, forks=forks)
+        mine = replace(options, forks=forks, trace=forward.sent if options.trace else None)
         conns = Connections(mine)
         try:
             return converge_phases(inventory, phases, mine, conns, forward, owned=owned, board=board)
