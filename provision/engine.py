@@ -373,9 +373,11 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
                       handlers, diffs, check=gate.check)
         return
     switch_resources, _ = plan.part(switch=True)
+    prepare_resources, prepare_changes = plan.part(switch=False)
     after = facts
-    if plan.changing(switch=False) or facts.orphans:
-        prepare_resources, prepare_changes = plan.part(switch=False)
+    if not plan.changing(switch=False) and not facts.orphans:
+        result.steps += [StepResult(c.label, "ok", c.reason) for c in prepare_changes]
+    else:
         request = factlib.FactRequest()
         for r in switch_resources:
             request = request.merge(r.request())

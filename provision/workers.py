@@ -108,15 +108,13 @@ def spread(names: list[str], workers: int, forks: int, run, reporter) -> list:
                 if results[i] is None:
                     processes[i].join(10)
                     results[i] = f"worker process {i + 1} ended without a result (exit {processes[i].exitcode})"
+                    # whoever waits for its hosts (a proxy for its backends) hears that they failed
+                    for name in sorted(owned[i]):
+                        _tell(live, ("board", ("done", name, "failed (its worker process ended)")))
                 continue
             kind = message[0]
             if kind == "board":
-                for other in live:
-                    if other is not end:
-                        try:
-                            other.send(message)
-                        except OSError:     # it ended meanwhile: it needs no more news
-                            pass
+                _tell([other for other in live if other is not end], message)
             elif kind == "report":
                 _relay(reporter, mirror, *message[1:])
             else:
@@ -124,6 +122,14 @@ def spread(names: list[str], workers: int, forks: int, run, reporter) -> list:
     for process in processes:
         process.join()
     return results
+
+
+def _tell(ends, message) -> None:
+    for end in ends:
+        try:
+            end.send(message)
+        except OSError:     # it ended meanwhile: it needs no more news
+            pass
 
 
 def _relay(reporter, mirror: dict[str, HostResult], name: str, args, kwargs, snapshot):

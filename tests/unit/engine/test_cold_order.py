@@ -160,3 +160,25 @@ def test_the_tutorial_host_runs_its_backend_role_then_its_proxy_role(monkeypatch
     # the backend role, whole; then the proxy role on the same host, from facts read again
     assert applies.of(host) == ["all", "facts", "switch"]
     assert not backends[host].failed and not proxies[host].failed
+
+
+def test_a_proxy_with_only_switch_changes_waits_then_applies_once_and_counts_its_prepared_steps(lab, monkeypatch):
+    from provision.facts import FileState
+    from provision.resources import Directory
+    ready = SimpleNamespace(GROUP="proxies", prepare=lambda *a: [Directory("/prepared")],
+                            switch=lambda *a: [Directory("/switched")],
+                            resources=lambda *a: [Directory("/prepared"), Directory("/switched")],
+                            handlers=lambda *a: {}, validators_for=lambda p: {})
+    facts = {name: factlib.parse(COLD) for name in lab.hosts}
+    facts["proxy"].files["/prepared"] = FileState("directory", "755", "root", "root")
+    applies = Applies(hold_backends=None)
+    monkeypatch.setattr(engine, "run_apply", applies)
+    options = engine.Options(wheels=fake_wheels)
+    phases = deploy.plan_phases(lab, None)
+    phases = [phases[0], (ready, phases[1][1])]
+    _, proxies = deploy._pipeline(lab, phases, phases[0][1], phases[1][1], options, Connections(options),
+                                  Reporter(stream=io.StringIO()), facts, Board())
+    assert applies.of("proxy") == ["switch"]
+    assert applies.times("proxy", "switch")[0] >= max(applies.times(h, "all")[1] for h in ("web1", "web2"))
+    assert [(s.label, s.status) for s in proxies["proxy"].steps] == [("directory /prepared", "ok"),
+                                                                    ("directory /switched", "changed")]

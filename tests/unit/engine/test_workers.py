@@ -88,3 +88,14 @@ def test_the_workers_results_merge_into_one_run_in_the_phases_order(monkeypatch)
     assert [list(p) for p in merged.phases] == [["web1", "web2", "web3"], ["proxy"]]
     assert merged.phases[0]["web2"].error == "worker process 2 ended without a result (exit 3)"
     assert not merged.phases[0]["web1"].failed and set(merged.ssh) == {"web1", "web3"}
+
+
+def test_a_proxy_waiting_for_a_backend_whose_worker_died_hears_that_it_failed():
+    def run(owned, forks, board, forward):
+        if "b1" in owned:
+            os._exit(3)         # dies before it could say anything about b1
+        failures = board.wait_done(["b1"])
+        return Converged([{}, {"p": HostResult("p", [StepResult("switch", "skipped", str(failures))])}], {}, {})
+    results = workers.spread(["b1", "p"], 2, 4, run, Reporter(stream=io.StringIO()))
+    assert results[0].startswith("worker process 1 ended without a result")
+    assert results[1].phases[1]["p"].steps[0].reason == "{'b1': 'failed (its worker process ended)'}"
