@@ -458,9 +458,9 @@ def parallel_ssh(config: Path, hosts: list[str], command: str, stdin: str | None
 
 
 def floors(config: Path, hosts: list[str], repeat: int) -> dict:
-    return {"ssh_true": stats([timed(lambda: parallel_ssh(config, hosts, "true"))[0] for _ in range(repeat)]),
-            "script20": stats([timed(lambda: parallel_ssh(config, hosts, "sh -s", CHECK_SCRIPT))[0]
-                               for _ in range(repeat)])}
+    true = [timed(lambda: parallel_ssh(config, hosts, "true"))[0] for _ in range(repeat)]
+    checks = [timed(lambda: parallel_ssh(config, hosts, "sh -s", CHECK_SCRIPT))[0] for _ in range(repeat)]
+    return {"ssh_true": {**stats(true), "times": true}, "script20": {**stats(checks), "times": checks}}
 
 
 def _must(run: Run, what: str) -> Run:
