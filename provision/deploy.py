@@ -17,6 +17,7 @@ from .balancer.members import answer_script
 from .engine import (SUDO_ENV, Board, Connections, Gate, HostResult, Options, StepResult, converge, prefetch,
                      run_role)
 from .errors import UserError
+from .facts import Facts
 from .interrupt import recap_on_interrupt
 from .inventory import load
 from .inventory.apps import is_code_app, setting
@@ -219,7 +220,9 @@ def _in_workers(inventory, phases, options, reporter, names: list[str], processe
         finally:
             conns.close()
     outcomes = workers.spread(names, processes, options.forks, run, reporter)
-    merged = Converged([{} for _ in phases], {}, {})
+    # the phases' hosts, then the proxies again for tls: acme's step after them
+    orders = [hosts for _, hosts in phases] + [phases[-1][1]]
+    merged = Converged([{} for _ in orders], {}, {})
     for share, outcome in zip(workers.shares(names, processes), outcomes):
         if isinstance(outcome, str):        # the worker died: its hosts failed, saying why
             for p, (_, hosts) in enumerate(phases):
@@ -231,7 +234,7 @@ def _in_workers(inventory, phases, options, reporter, names: list[str], processe
         merged.ssh.update(outcome.ssh)
         merged.reached.update(outcome.reached)
     merged.phases = [{h.name: found[h.name] for h in hosts if h.name in found}
-                     for found, (_, hosts) in zip(merged.phases, phases)]
+                     for found, hosts in zip(merged.phases, orders)]
     return merged
 
 
@@ -251,7 +254,9 @@ def converge_phases(inventory, phases, options, connections, reporter, serial=No
         for h in hosts:
             roles_by_host.setdefault(h.name, []).append(role)
             everyone[h.name] = h
+    began = time.time()
     facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
+    seen = {name: f for name, f in facts.items() if isinstance(f, Facts)}     # converging drops changed ones
     if serial and not options.check:
         # lazy: only --serial rolls out through balancer-manager
         from .rollout import rolling
@@ -261,6 +266,7 @@ def converge_phases(inventory, phases, options, connections, reporter, serial=No
     else:
         results = _pipeline(inventory, phases, backends_, proxies, options, connections, reporter, facts,
                             board or Board())
+    results.append(_acme(proxies, results[1], seen, inventory, options, connections, reporter, began))
     counts = {name: {"connections": c.connections, "execs": c.execs, "uploads": c.uploads}
               for name, c in connections.all().items()}
     return Converged(results, counts, {name: c.address for name, c in connections.all().items()})
@@ -316,6 +322,20 @@ def health_path(inventory, member) -> str:
     return setting(app, "health")
 
 
+def _acme(proxies, converged: dict, seen: dict, inventory, options, connections, reporter, began: float) -> dict:
+    """tls: acme after the proxies converged (provision.certificates), on those that did."""
+    ready = [h for h in proxies if tls.mode(h) == "acme" and h.name in seen
+             and not (converged[h.name].failed or converged[h.name].unreachable)]
+    if not ready:
+        return {}
+    # lazy: the ACME client (acme, josepy, requests) only for proxies with tls: acme
+    from . import certificates
+    if options.check:
+        return certificates.would_order(ready, seen, inventory, reporter)
+    changed = {name for name, r in converged.items() if any(s.status == "changed" for s in r.steps)}
+    return certificates.settle(ready, seen, inventory, options, connections, reporter, changed, began)
+
+
 def smoke_url(host, address: str | None = None) -> str:
     """Where the smoke request goes: where clients reach the proxy (proxy.client_url), over
     https when its :80 only redirects there (tls_redirect) and no public_url says otherwise."""
@@ -335,7 +355,8 @@ def smoke_connection(url: str, host, inventory):
         # lazy: only an https request needs ssl
         import ssl
         if tls.mode(host) != "off":
-            context = ssl.create_default_context(cafile=str(tls.trust_path(host, inventory)))
+            trust = tls.trust_path(host, inventory)       # None: a public CA, in the system's store
+            context = ssl.create_default_context(cafile=str(trust) if trust else None)
             context.check_hostname = False      # the certificate names the host; we may dial an address
         else:
             context = ssl.create_default_context()

@@ -504,9 +504,13 @@ def plan_host(role, host, inventory, options, facts: factlib.Facts) -> tuple[lis
 
 
 def plan_parts(role, host, inventory, options, facts: factlib.Facts) -> Plan:
-    """Pure: the plan, with the role's prepare steps first and its switch steps after them."""
-    prepare = role.prepare(host, facts.platform, inventory, options)
-    resources = prepare + role.switch(host, facts.platform, inventory, options)
+    """Pure: the plan, with the role's prepare steps first and its switch steps after them (a role
+    without the two lists, such as the proxy's certificate alone, only prepares)."""
+    if hasattr(role, "switch"):
+        prepare = role.prepare(host, facts.platform, inventory, options)
+        resources = prepare + role.switch(host, facts.platform, inventory, options)
+    else:
+        prepare = resources = role.resources(host, facts.platform, inventory, options)
     changes = [r.plan(facts) for r in resources]
     known_handlers = role.handlers(host, facts.platform)
     return Plan(resources, changes, apply.handlers_to_run(changes, facts.pending & set(known_handlers),

@@ -85,7 +85,8 @@ def test_the_workers_results_merge_into_one_run_in_the_phases_order(monkeypatch)
     monkeypatch.setattr(deploy, "preload", lambda: None)
     merged = deploy._in_workers(None, phases, deploy.Options(forks=4), Reporter(stream=io.StringIO()),
                                 ["web1", "web2", "web3", "proxy"], 2)
-    assert [list(p) for p in merged.phases] == [["web1", "web2", "web3"], ["proxy"]]
+    # the backends, the proxies, then the proxies again for tls: acme's step after them
+    assert [list(p) for p in merged.phases] == [["web1", "web2", "web3"], ["proxy"], []]
     assert merged.phases[0]["web2"].error == "worker process 2 ended without a result (exit 3)"
     assert not merged.phases[0]["web1"].failed and set(merged.ssh) == {"web1", "web3"}
 
