@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from .facts import Facts, FactRequest, FileState
+from .facts import Facts, FactRequest, FileState, python_version
 from .platforms import Platform
 
 BACKUP_SUFFIX = ".provision-bak"
@@ -536,7 +536,8 @@ class Venv(Resource):
         return FactRequest(paths={self.marker}, packages={"python3"})
 
     def _plan(self, facts):
-        if facts.python is None:
+        python = python_version(facts)
+        if python is None:
             return Change(self.label, "no python3 on the host", script="echo 'python3 is missing' >&2; exit 1")
         house = self.wheels(facts)
         want = house.manifest.encode()
@@ -545,7 +546,13 @@ class Venv(Resource):
         p = q(self.path)
         reqs = " ".join(q(r) for r in house.pins)
         names = [f.name for f in house.files]
-        script = "\n".join([
+        # No python3 when the facts were read: the wheels are the release's python3's, which the
+        # packages step installs earlier in this run; check that it is the one planned for.
+        major, minor = python[:2]
+        expect = [] if facts.python else [
+            f"python3 -c 'import sys; sys.exit(sys.version_info[:2] != ({major}, {minor}))' || "
+            f"{{ echo 'python3 is not {major}.{minor}, the version the wheels were chosen for' >&2; exit 1; }}"]
+        script = "\n".join(expect + [
             # Root installs only what it copied into its own folder and checked there.
             f"wheels=$(mktemp -d {WHEELS_DIR}/wheels.XXXXXX)",
             "trap 'rm -rf \"$wheels\"' EXIT",

@@ -8,6 +8,7 @@ import ipaddress
 import shlex
 
 from ..apply import Handler
+from ..facts import python_version
 from ..ops import audit
 from ..platforms import Platform
 from ..render import FILES, render
@@ -64,7 +65,7 @@ def on_loopback(host) -> bool:
 
 
 def _wheels(facts):
-    return wheelhouse(facts.python, facts.arch)
+    return wheelhouse(python_version(facts), facts.arch)
 
 
 def trusted_proxies(inventory) -> list[str]:
