@@ -155,6 +155,7 @@ def test_provision_box_reaches_every_machine():
     # Another box: a private network per machine, the provider's own NAT network for the rest.
     assert [m["networks"] for m in machines.values()] == [
         [["private_network", {"ip": f"192.168.56.{10 + k}"}]] for k in range(3)]
+    assert [m["hostname"] for m in machines.values()] == list(machines)
     for m in machines.values():
         assert "management_network_name" not in m["providers"]["libvirt"]
         assert m["providers"]["virtualbox"] == {"memory": 512, "cpus": 1}
@@ -167,7 +168,7 @@ def test_without_provision_box_every_machine_boots_the_labs_box_on_the_labs_netw
     for m in vm_layout.plan():
         rendered = machines[m.name]
         assert rendered["box"] == vm_layout.BOX
-        assert rendered["hostname"] == m.name
+        assert rendered["hostname"] is None         # named by the kernel command line instead
         assert rendered["networks"] == []
         lv = rendered["providers"]["libvirt"]
         assert lv["management_network_mac"] == m.mac
@@ -177,6 +178,8 @@ def test_without_provision_box_every_machine_boots_the_labs_box_on_the_labs_netw
         assert (lv["storage_pool_name"], lv["default_prefix"]) == (vm_layout.POOL, vm_layout.PREFIX)
         assert (lv["memory"], lv["cpus"]) == (vm_layout.MEMORY_MB, vm_layout.CPUS)
         assert lv["serial"] == [[{"type": "file", "source": {"path": f"/c/{m.name}.log"}}]]
+        assert lv["disk_driver"] == [[{"cache": "unsafe"}]]
+        assert lv["cmd_line"] == f"{vm_layout.CMDLINE} systemd.hostname={m.name}"
         assert lv["driver"] == "kvm"
     assert all(m["provisioners"] == [] for m in machines.values())
 

@@ -44,7 +44,7 @@ INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ext4")
 CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet"
 HOST_KEY_MARK = "provision-host-key:"
 # Bump when the build steps change in a way the recipe's text does not show.
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,19 +132,30 @@ def guest_files(lab_public_key: str) -> dict[str, str]:
         "etc/initramfs-tools/conf.d/lab": "MODULES=list\n",
         "etc/initramfs-tools/modules": modules,
         "etc/systemd/system/provision-host-key.service": HOST_KEY_UNIT,
+        # Packages install slowly under emulation: dpkg skips its fsyncs (the VMs are thrown away, like
+        # a build container) and the files nobody reads on a lab host, as minimal cloud images do.
+        "etc/dpkg/dpkg.cfg.d/lab": (
+            "force-unsafe-io\n"
+            "path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\n"
+            "path-exclude=/usr/share/man/*\npath-exclude=/usr/share/info/*\n"
+            "path-exclude=/usr/share/locale/*\npath-include=/usr/share/locale/locale.alias\n"),
     }
 
 
 # Each VM makes its own host key on first boot (the box carries none) and prints the public half
 # on its serial console at every boot. The lab reads it from the console log that libvirt writes on
-# this machine, so known_hosts is filled from a channel no network peer can forge.
+# this machine, so known_hosts is filled from a channel no network peer can forge. The unit also
+# names the host in /etc/hosts (127.0.1.1, as Debian's installer does; without it Apache warns
+# AH00557): the name itself comes from the kernel command line (systemd.hostname=, per machine
+# in the Vagrantfile), so Vagrant need not set it over ssh and restart the network.
 HOST_KEY_UNIT = f"""[Unit]
-Description=Make this host's ssh key once, show it on the console
+Description=Make this host's ssh key once, show it on the console, name the host in /etc/hosts
 Before=ssh.service
 
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key; echo "{HOST_KEY_MARK} $(cat /etc/ssh/ssh_host_ed25519_key.pub)" > /dev/console'
+ExecStart=/bin/sh -c 'grep -q "^127.0.1.1[[:space:]]$(hostname)$" /etc/hosts || printf "127.0.1.1\\t%%s\\n" "$(hostname)" >> /etc/hosts'
 
 [Install]
 WantedBy=multi-user.target
