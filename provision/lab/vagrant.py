@@ -125,6 +125,30 @@ def logins(text: str, wanted: list[str], names: dict[str, str] | None = None) ->
     return {name: login(name) for name in wanted}
 
 
+# Vagrant's wrapping around the error itself, when machines come up in parallel.
+_VAGRANT_PREAMBLE = ("An error occurred while executing multiple actions in parallel",
+                     "An error occurred while executing the action on the")
+
+
+def error_line(output: str) -> str:
+    """Vagrant's error as one line: the first paragraph after its progress lines (`==> machine: ...`)
+    that is not its preamble about parallel actions; else the last line."""
+    lines = output.splitlines()
+    last_progress = max((i for i, line in enumerate(lines) if line.startswith(("==>", "    "))), default=-1)
+    paragraphs, current = [], []
+    for line in lines[last_progress + 1:] + [""]:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    for paragraph in paragraphs:
+        if not paragraph.startswith(_VAGRANT_PREAMBLE):
+            return paragraph
+    rest = [line.strip() for line in lines if line.strip()]
+    return rest[-1] if rest else "no output"
+
+
 def binary() -> str:
     path = shutil.which("vagrant")
     if not path:

@@ -107,6 +107,18 @@ def test_two_machines_mapped_to_one_name_is_an_error():
         vagrant.logins(THREE, ["proxy", "web1", "web2"], names={"ansible": "proxy", "server": "proxy"})
 
 
+def test_vagrant_error_is_one_line_from_a_real_failure():
+    # The end of a real `vagrant up` of the three machines (libvirt) that failed on one of them.
+    output = "==> proxy: Waiting for machine to boot. This may take a few minutes...\n" + \
+        (FIXTURES / "up-failed-parallel.txt").read_text()
+    assert vagrant.error_line(output) == (
+        "The guest machine entered an invalid state while waiting for it to boot. Valid states are "
+        "'running'. The machine is in the 'inaccessible' state. Please verify everything is configured "
+        "properly and try again.")
+    assert vagrant.error_line("boom\n") == "boom"
+    assert vagrant.error_line("") == "no output"
+
+
 def test_text_before_first_host_is_ignored():
     noisy = "==> vagrant: A new version of Vagrant is available: 9.9.9 (installed version: 2.3.4)!\n" + THREE
     assert vagrant.parse_ssh_config(noisy) == vagrant.parse_ssh_config(THREE)

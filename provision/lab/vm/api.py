@@ -205,22 +205,14 @@ def _vagrant_up(env: dict[str, str], log) -> None:
     except subprocess.TimeoutExpired:
         raise LabError(f"`vagrant up` did not finish within {BOOT_TIMEOUT} s") from None
     if code != 0:
-        raise LabError(f"`vagrant up` failed: {_last_error(output)}")
-
-
-def _last_error(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if not line.startswith("==>") and "Vagrant" not in line[:8]:
-            return line
-    return lines[-1] if lines else "no output"
+        raise LabError(f"`vagrant up` failed: {vagrant.error_line(output)}")
 
 
 def _write_client_files(machines: list[layout.Machine], env: dict[str, str], cache: Path, driver: str) -> VmLabInfo:
     proc = subprocess.run([vagrant.binary(), "ssh-config"], cwd=repo_root(), env=env, capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=300)
     if proc.returncode != 0:
-        raise LabError(f"`vagrant ssh-config` failed: {_last_error(proc.stderr or proc.stdout)}")
+        raise LabError(f"`vagrant ssh-config` failed: {vagrant.error_line(proc.stderr or proc.stdout)}")
     try:
         logins = vagrant.logins(proc.stdout, [m.name for m in machines])
     except ValueError as e:

@@ -209,7 +209,6 @@ def add(box: Box, env: dict[str, str], log) -> bool:
     code, output = vagrant.run_echoed([vagrant.binary(), "box", "add", "--force", "--name", layout.BOX,
                                        str(box.path)], log=lambda line: None, env=env)
     if code != 0:
-        last = [line for line in output.splitlines() if line.strip()][-1:] or [f"exit status {code}"]
-        raise LabError(f"`vagrant box add` failed: {last[0].strip()}")
+        raise LabError(f"`vagrant box add` failed: {vagrant.error_line(output)}")
     record.write_text(box.digest + "\n")
     return True
