@@ -41,6 +41,9 @@ EXIT_MARK = "@@@ exit "     # the launcher's last line before it waits for ACK
 ACK = "ack"
 ACK_WAIT = 45               # s
 APPLY_EOF = "__PROVISION_APPLY__"
+# RUN_DIR's parent, made 755 when the first apply creates it: apps' data folders live below it.
+STATE_DIR = posixpath.dirname(RUN_DIR)
+CHECK_FAILED = "check failed: "     # a step's line naming the check that failed: the step's reason
 
 
 @dataclass
@@ -219,19 +222,16 @@ PATH_STATE = """path_state() {
 }"""
 
 
-def guarded(steps: str, expect: dict[str, FileState], forget_runs=(), before_check: str = "",
-            wait: int = LOCK_WAIT, poll: int = LOCK_POLL) -> str:
+def guarded(steps: str, expect: dict[str, FileState], forget_runs=(), wait: int = LOCK_WAIT,
+            poll: int = LOCK_POLL) -> str:
     """The detached script: lock (on fd 9, opened by the launcher), precondition, then ``steps``.
-    ``forget_runs``: orphan records the facts reported, removed once the check passed.
-    ``before_check``: test-only commands run between the lock and the check."""
+    ``forget_runs``: orphan records the facts reported, removed once the check passed."""
     out = [
         "export LC_ALL=C DEBIAN_FRONTEND=noninteractive",
         "umask 022",        # root's usual one: the launcher's 077 is for its records only
         "trap 'echo $? > \"${0%.sh}.rc\"' EXIT",
         take_lock(False, wait=wait, poll=poll),
     ]
-    if before_check:
-        out.append(f"( {before_check} ) >/dev/null 2>&1")
     if expect:
         out.append(PATH_STATE)
         out.append("stale=")
@@ -257,6 +257,7 @@ def launcher(script: str) -> str:
     return f"""{{
 export LC_ALL=C
 umask 077
+[ -d {STATE_DIR} ] || mkdir -m 755 -p {STATE_DIR} || exit 1
 mkdir -p {RUN_DIR} && chmod 700 {RUN_DIR} || exit 1
 run={RUN_DIR}/$(date +%Y%m%dT%H%M%S).$$
 cat > "$run.sh" <<'{APPLY_EOF}' || {{ rm -f "$run.sh"; exit 1; }}

@@ -10,21 +10,19 @@ exclusive and first checks that every path the plan read is as the facts saw it.
 from __future__ import annotations
 
 import base64
-import os
 import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import apply, facts as factlib
-from .ops import audit
+from . import apply, audit, facts as factlib
+from .errors import UserError
 from .resources import Change
 from .transport import ConnectionLost, RemoteTimeout, HostConnection, Unreachable
 
-# Test-only: shell commands run on each host by the apply script, after it took the host lock and
-# before its precondition check, so that a lab test can change a planned file in between.
-TEST_BEFORE_CHECK = "PROVISION_TEST_BEFORE_CHECK"
+# The sudo password of a non-root ansible_user, when no prompt gave it (never printed).
+SUDO_ENV = "PROVISION_SUDO_PASSWORD"
 FACTS_LOST = "connection lost while gathering facts: nothing changed; run again"
 APPLY_LOST = "connection lost during apply: the host may be part-way; run again"
 STALE = "changed by someone else since facts were gathered; run again"
@@ -46,7 +44,7 @@ class Options:
     mode: str | None = None
     tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
-    audit_run: str = ""         # a deploy's id in the audit trail (ops.audit); "" writes no facts line
+    audit_run: str = ""         # a deploy's id in the audit trail (audit.py); "" writes no facts line
 
 
 @dataclass
@@ -130,7 +128,7 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
 
 def gather(conn: HostConnection, req, reporter=None, audit_line: str = "") -> factlib.Facts:
     """Run the facts script under the host lock, shared: it never reads a half-applied host.
-    ``audit_line``: a deploy's audit line (ops.audit.facts_line), written before anything is read."""
+    ``audit_line``: a deploy's audit line (audit.facts_line), written before anything is read."""
     conn.open()
     try:
         gathered = conn.run_script(apply.locked(audit_line + factlib.script(req), shared=True),
@@ -191,6 +189,9 @@ def run_role(role, hosts, inventory, options: Options, connections: Connections,
         except factlib.UnsupportedHost as exc:
             result.error = str(exc)
             reporter.failed(host.name, "facts", str(exc))
+        except UserError as exc:        # found while planning (a wheel the target cannot have): nothing changed
+            result.error = str(exc)
+            reporter.failed(host.name, "plan", str(exc))
         except Exception as exc:    # a host's failure must never stop the others
             result.error = f"{type(exc).__name__}: {exc}"
             reporter.failed(host.name, "run", result.error)
@@ -245,8 +246,7 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
         conn.put_all(uploads.values())
     steps = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
     steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
-    script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans],
-                           os.environ.get(TEST_BEFORE_CHECK, ""))
+    script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans])
     reporter.applying(host.name)
     try:
         ran = conn.run_script(apply.launcher(script), on_line=lock_watch(host.name, reporter),
@@ -306,8 +306,9 @@ def _outcome_step(label, reason, outcome, diff) -> StepResult:
         return StepResult(label, "skipped", "not reached: an earlier step failed")
     if outcome.rc == 0:
         return StepResult(label, "changed", reason, outcome.output, diff)
-    return StepResult(label, "failed", f"exit {outcome.rc}" if outcome.rc is not None else "interrupted",
-                      outcome.output, diff)
+    named = [line for line in outcome.output.splitlines() if line.startswith(apply.CHECK_FAILED)]
+    why = f"exit {outcome.rc}" if outcome.rc is not None else "interrupted"
+    return StepResult(label, "failed", f"{why}: {named[-1]}" if named else why, outcome.output, diff)
 
 
 def fetch_diffs(conn: HostConnection, changes: list[Change]) -> dict[str, str]:

@@ -8,6 +8,7 @@ import re
 
 from . import Loaded, read
 from .errors import InventoryError
+from . import apps
 from .validate import SECRET_VARS
 
 MASK = "********"
@@ -16,7 +17,8 @@ SECRET_NAME = re.compile(r"(^|_)(pass|password|passwd|secret|token)(_|$)")
 
 
 def masked(variables: dict) -> dict:
-    return {k: MASK if k in SECRET_VARS or SECRET_NAME.search(k) else v for k, v in variables.items()}
+    return {k: MASK if k in SECRET_VARS or SECRET_NAME.search(k) else apps.masked(v, MASK) if k == "apps" else v
+            for k, v in variables.items()}
 
 
 def _dump(value) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 
-from ..engine import Connections, Options
+from ..engine import SUDO_ENV, Connections, Options
 from ..errors import UserError
 from ..inventory import load
 
@@ -18,7 +18,6 @@ def open_run(inventory_path: str, accept_new_host_keys: bool = False, prompt_for
              forks: int = 20):
     """(inventory, options, connections). The sudo password comes from the prompt or the
     environment, as for deploy, and is never printed."""
-    from ..deploy import SUDO_ENV
     inventory = load(inventory_path)
     password = getpass.getpass("sudo password: ") if prompt_for_sudo_password else os.environ.get(SUDO_ENV)
     options = Options(forks=int(forks), accept_new_host_keys=accept_new_host_keys, sudo_password=password or None)
@@ -35,4 +34,5 @@ def find_host(inventory, name: str, group: str | None = None):
 
 
 def ssh_counts(connections) -> dict:
-    return {name: {"connections": c.connections, "execs": c.execs} for name, c in connections.all().items()}
+    return {name: {"connections": c.connections, "execs": c.execs, "uploads": c.uploads}
+            for name, c in connections.all().items()}

@@ -12,13 +12,12 @@ import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import facts as factlib
-from .. import tls
-from ..deploy import PHASES
+from .. import audit, facts as factlib, tls
+from ..balancer import manager as bm
 from ..engine import fact_request, plan_host
-from ..roles import backends as backends_role
-from . import audit
-from . import balancer_manager as bm
+from ..balancer.drain import site_names
+from ..inventory.apps import is_code_app, setting
+from ..roles import PHASES, backends as backends_role
 from .session import open_run, ssh_counts
 
 MARK = factlib.MARK
@@ -32,11 +31,15 @@ def script(host, request) -> str:
     """Status lines, then the facts script (which ends the exec)."""
     lines = ["export LC_ALL=C", f"echo '{MARK}status-last-deploy'; tail -n 1 {audit.LOG} 2>/dev/null"]
     if "proxies" in host.groups:
-        lines.append(f"echo '{MARK}status-balancer'; {bm.read_command()}; echo")
+        lines.append(f"echo '{MARK}status-balancer'; {bm.read_command(site_names(host))}; echo")
     for app in host.apps:
-        url = f"http://{host.private_address}:{app['port']}/"
+        url = f"http://{host.private_address}:{app['port']}{setting(app, 'health')}"
         lines.append(f"echo {shlex.quote(MARK + 'status-app ' + app['name'])}; "
                      f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {shlex.quote(url)}; echo")
+        if is_code_app(app):
+            home = shlex.quote(backends_role.app_home(app))
+            lines.append(f"echo {shlex.quote(MARK + 'status-release ' + app['name'])}; "
+                         f"readlink {home}/current; ls -1 {home}/releases 2>/dev/null | sed 's/^/kept /'")
     return "\n".join(lines) + "\n" + factlib.script(request)
 
 
@@ -66,9 +69,17 @@ def interpret(host, text: str, inventory, options) -> dict:
                      "state": unit.get("ActiveState", "unknown"), "since": unit.get("ActiveEnterTimestamp", ""),
                      "address": f"{host.private_address}:{app['port']}", "http": code,
                      "answers": code.isdigit() and code.startswith(("2", "3"))})
+        if is_code_app(app):
+            apps[-1].update(release_of(sections.get(f"status-release {app['name']}", [])))
     if host.apps:
         record["apps"] = apps
     return record
+
+
+def release_of(lines: list[str]) -> dict:
+    """An app's current release ID and how many releases its host keeps (readlink, then "kept ID" lines)."""
+    current = next((ln.strip().rpartition("/")[2] for ln in lines if ln.strip() and not ln.startswith("kept ")), "")
+    return {"release": current or None, "kept": sum(ln.startswith("kept ") for ln in lines)}
 
 
 def collect(inventory_path: str, limit: str | None = None, accept_new_host_keys=False,
@@ -125,11 +136,13 @@ def plain_lines(data: dict) -> list[str]:
                        f"elected={m['elected']} busy={m['busy']} load={m['load']}")
         for a in r.get("apps", []):
             out.append(f"{name} | app | {a['app']} {a['state']} since {a['since'] or '-'}; "
-                       f"{a['address']} {'answers ' + a['http'] if a['answers'] else 'does not answer (' + (a['http'] or 'no reply') + ')'}")
+                       f"{a['address']} {'answers ' + a['http'] if a['answers'] else 'does not answer (' + (a['http'] or 'no reply') + ')'}"
+                       + (f"; release {a['release'] or 'none'} ({a['kept']} kept)" if "kept" in a else ""))
     return out
 
 
 def print_rich(data: dict, stream) -> None:
+    # lazy: rich costs ~28 ms of start-up, needed only on a terminal
     from rich.console import Console
     from rich.table import Table
     console = Console(file=stream, highlight=False)
@@ -140,7 +153,7 @@ def print_rich(data: dict, stream) -> None:
     for col in ("proxy", "pool", "route", "address", "state", "elected", "busy", "load"):
         members.add_column(col)
     apps = Table(title="Apps")
-    for col in ("host", "app", "service", "since", "address", "answers"):
+    for col in ("host", "app", "service", "since", "address", "answers", "release"):
         apps.add_column(col)
     color = {"Ok": "green", "Drn": "yellow", "Stby": "cyan"}
     for name, r in data["hosts"].items():
@@ -154,7 +167,8 @@ def print_rich(data: dict, stream) -> None:
                             str(m["busy"]), str(m["load"]))
         for a in r.get("apps", []):
             apps.add_row(name, a["app"], a["state"], a["since"] or "-", a["address"],
-                         "[green]yes[/]" if a["answers"] else f"[red]no {a['http']}[/]")
+                         "[green]yes[/]" if a["answers"] else f"[red]no {a['http']}[/]",
+                         f"{a['release'] or 'none'} ({a['kept']} kept)" if "kept" in a else "-")
     for table in (hosts, members, apps):
         if table.row_count:
             console.print(table)

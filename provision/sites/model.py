@@ -306,6 +306,12 @@ def check_references(inventory, host, where: str) -> None:
                 seen.add((h, a["name"]))
 
 
+def short_members(inventory) -> tuple[Member, ...]:
+    """The short form's members: every app of every backend, in the inventory's order."""
+    return tuple(Member(b.name, a["name"], b.private_address, a["port"])
+                 for b in (inventory.group("backends") if inventory else []) for a in b.apps)
+
+
 def build(host, inventory, defaults: dict) -> Proxy:
     """The proxy's model. `defaults` are the role's settings (host vars over role defaults):
     proxy_mode, lbmethod, balancer_retry/timeout/connectiontimeout, server_name."""
@@ -314,9 +320,7 @@ def build(host, inventory, defaults: dict) -> Proxy:
     passive = dict(failonstatus=tuple(defaults["balancer_failonstatus"]),
                    failontimeout=defaults["balancer_failontimeout"])
     if not host.vars.get("sites"):
-        every = tuple(Member(b.name, a["name"], b.private_address, a["port"])
-                      for b in (inventory.group("backends") if inventory else []) for a in b.apps)
-        pool = Pool(SHORT_POOL, every, balancer=defaults["proxy_mode"] == "balancer", **base, **passive)
+        pool = Pool(SHORT_POOL, short_members(inventory), balancer=defaults["proxy_mode"] == "balancer", **base, **passive)
         site = Site(defaults["server_name"], routes=(Route("/", "pool", pool=SHORT_POOL),))
         return Proxy(True, (site,), (pool,))
     pools = []
