@@ -155,7 +155,7 @@ def code_app_resources(host, platform: Platform, app: dict, bind: str, trusted: 
                               group=user if secret else "root", secret=secret, notify=restart,
                               kind_label="secret file" if secret else "file"))
     origin = host.origins.get("apps")
-    build = getattr(options, "app_wheels", None) or (lambda facts: app_wheels(app, origin, facts.python, facts.arch))
+    build = getattr(options, "app_wheels", None) or (lambda facts: app_wheels(app, origin, python_version(facts), facts.arch))
     steps += [
         File(f"/etc/systemd/system/{unit_name(app)}",
              render("app-release.service.j2", name=app["name"], user=user, current=current, bind=bind,
