@@ -20,11 +20,12 @@ from ..system import LabError, alive, check_free_space, read_pid, run, spawn, te
 from . import layout
 
 URI = "qemu:///system"
-# Debian packages the VM lab needs on this machine: dnsmasq-base for the network's DHCP, apt-cacher-ng
-# for the VMs' packages; debootstrap
-# and zstd build and unpack the base tree the box starts from (when the nspawn lab has not yet).
+# Debian packages the VM lab needs on this machine: dnsmasq-base for the network's DHCP,
+# apt-cacher-ng for the VMs' packages; debootstrap and zstd build and unpack the base tree the
+# box starts from (when the nspawn lab has not yet).
 PACKAGES = ("vagrant", "vagrant-libvirt", "libvirt-daemon-system", "libvirt-clients", "dnsmasq-base",
-            "qemu-system-x86", "qemu-utils", "e2fsprogs", "apt-cacher-ng", "debootstrap", "zstd", "openssh-client")
+            "qemu-system-x86", "qemu-utils", "e2fsprogs", "apt-cacher-ng", "debootstrap", "zstd",
+            "openssh-client")
 DAEMONS = ("virtlogd", "libvirtd")
 DAEMON_TIMEOUT = 30
 KVM_PROBE_SECONDS = 15
