@@ -143,6 +143,18 @@ def _start(key, label: str) -> str:
     return f"echo {shlex.quote(f'{STEP}{key} {label}')}"
 
 
+def planned_steps(script: str) -> list[tuple[str, str]]:
+    """(key, label) of every step a built script announces, in order (for progress: step k/n)."""
+    found = []
+    for line in script.splitlines():
+        if line.startswith("echo ") and STEP in line:
+            words = shlex.split(line)
+            if len(words) == 2 and words[1].startswith(STEP):
+                key, _, label = words[1][len(STEP):].partition(" ")
+                found.append((key, label))
+    return found
+
+
 def parse(text: str) -> dict[str, StepOutcome]:
     """Step key -> outcome, for every step that started."""
     results: dict[str, StepOutcome] = {}

@@ -13,7 +13,7 @@ import base64
 import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import apply, audit, facts as factlib
@@ -28,6 +28,9 @@ APPLY_LOST = "connection lost during apply: the host may be part-way; run again"
 STALE = "changed by someone else since facts were gathered; run again"
 LOCK_BUSY = (f"another deploy held the host lock ({apply.HOST_LOCK}) for {apply.LOCK_WAIT} s; "
              "gave up, nothing changed")
+
+
+SECRET_STEP = ": a secret file's content, not shown"
 
 
 class HostLocked(Exception):
@@ -45,6 +48,7 @@ class Options:
     tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
     audit_run: str = ""         # a deploy's id in the audit trail (audit.py); "" writes no facts line
+    trace: Callable | None = field(default=None, repr=False)   # -vvv: (host, command, script) per exec
 
 
 @dataclass
@@ -93,7 +97,8 @@ class Connections:
         with self._lock:
             if host.name not in self._by_host:
                 self._by_host[host.name] = HostConnection(host, accept_new=self.options.accept_new_host_keys,
-                                                   sudo_password=self.options.sudo_password)
+                                                          sudo_password=self.options.sudo_password,
+                                                          trace=self.options.trace)
             return self._by_host[host.name]
 
     def all(self) -> dict[str, HostConnection]:
@@ -119,7 +124,13 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
                 req = req.merge(fact_request(role, host, inventory, options))
             line = "" if options.check or not options.audit_run else \
                 audit.facts_line(audit.fields(inventory.path, [], run=options.audit_run))
-            return host.name, gather(connections.get(host), req, reporter, line)
+            conn = connections.get(host)
+            _progress(reporter, host.name, "connecting")
+            conn.open()
+            _progress(reporter, host.name, "facts")
+            found = gather(conn, req, reporter, line)
+            _progress(reporter, host.name, "facts gathered")
+            return host.name, found
         except Exception as exc:        # kept and reported per host by run_role
             return host.name, exc
     with _pool(options, hosts) as pool:
@@ -140,6 +151,11 @@ def gather(conn: HostConnection, req, reporter=None, audit_line: str = "") -> fa
     if gathered.rc != 0:
         raise RuntimeError(f"facts script failed: {last_words(gathered.stderr)}")
     return factlib.parse(gathered.stdout)
+
+
+def _progress(reporter, host_name: str, phase: str | None):
+    if reporter is not None:
+        reporter.progress(host_name, phase)
 
 
 def lock_watch(host_name: str, reporter):
@@ -195,6 +211,8 @@ def run_role(role, hosts, inventory, options: Options, connections: Connections,
         except Exception as exc:    # a host's failure must never stop the others
             result.error = f"{type(exc).__name__}: {exc}"
             reporter.failed(host.name, "run", result.error)
+        finally:
+            _progress(reporter, host.name, None)
         return result
 
     with _pool(options, hosts) as pool:
@@ -212,7 +230,9 @@ def fact_request(role, host, inventory, options):
 def converge_host(role, host, inventory, options, conn: HostConnection, reporter, result: HostResult,
                   facts: factlib.Facts | None = None):
     if facts is None:
+        _progress(reporter, host.name, "facts")
         facts = gather(conn, fact_request(role, host, inventory, options), reporter)
+    _progress(reporter, host.name, "planning")
     for orphan in facts.orphans:
         ended = f"exit {orphan.status}" if orphan.status.isdigit() else "killed before it ended"
         reporter.earlier(host.name, f"an earlier apply lost its connection and ran on: {ended}, "
@@ -244,13 +264,22 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     uploads = {remote: (local, remote, digest) for c in todo for local, remote, digest in c.uploads}
     if uploads:
         conn.put_all(uploads.values())
-    steps = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
-    steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
-    script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans])
-    reporter.applying(host.name)
+    def apply_script(planned):
+        steps = apply.build(planned, handlers, role.validators_for(platform), facts.pending, upload_dir)
+        steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
+        return apply.launcher(apply.guarded(steps, planned_paths(resources, changes, facts),
+                                            [o.run for o in facts.orphans]))
+    script = apply_script(changes)
+    shown = apply_script([replace(c, script=SECRET_STEP) if c.secret else c for c in changes]) \
+        if options.trace else None
+    reporter.applying(host.name, apply.planned_steps(script))
+    watch_lock = lock_watch(host.name, reporter)
+
+    def watch(line):
+        watch_lock(line)
+        reporter.apply_line(host.name, line)
     try:
-        ran = conn.run_script(apply.launcher(script), on_line=lock_watch(host.name, reporter),
-                              ack=(apply.EXIT_MARK, apply.ACK))
+        ran = conn.run_script(script, on_line=watch, ack=(apply.EXIT_MARK, apply.ACK), shown=shown)
     except ConnectionLost:
         raise ConnectionLost(APPLY_LOST) from None
     finally:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .. import apply
 from ..errors import UserError
+from ..transport import Unreachable
 from . import manager as bm
 from .record import record_script
 
@@ -25,6 +26,11 @@ class ProxyOutcome:
     error: str = ""
     members: list = field(default_factory=list)     # manager.WorkerRow, as the page showed after
     before: list = field(default_factory=list)      # ... and before the change
+    unreachable: bool = False
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "unreachable" if self.unreachable else "failed"
 
     def drained_before(self) -> set[str]:
         """The member URLs (http://, as member_urls gives them) that were drained before."""
@@ -64,7 +70,9 @@ def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = T
             script = apply.locked(script)
         try:
             ran = connections.get(proxy).run_script(script, timeout=timeout)
-        except Exception as exc:        # unreachable or timed out: reported per proxy
+        except Unreachable as exc:
+            return ProxyOutcome(proxy.name, False, str(exc), unreachable=True)
+        except Exception as exc:        # timed out: reported per proxy
             return ProxyOutcome(proxy.name, False, str(exc))
         if ran.rc == apply.LOCK_BUSY:
             return ProxyOutcome(proxy.name, False, f"another deploy held the host lock for {apply.LOCK_WAIT} s")

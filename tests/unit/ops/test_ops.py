@@ -231,13 +231,17 @@ def test_status_interprets_one_exec_of_a_debian_proxy(tmp_path):
 
 def test_run_report_recap_names_the_failed_host():
     results = [adhoc.HostRun("web1", 0, "active\n"), adhoc.HostRun("web2", 3, "", "inactive\n"),
-               adhoc.HostRun("web3", None, error="timed out connecting")]
+               adhoc.HostRun("web3", None, error="no answer from 10.0.0.3:22 within 10 s", unreachable=True),
+               adhoc.HostRun("web4", None, error="no answer after 300 s")]
     out = io.StringIO()
-    adhoc.report(results, out)
+    adhoc.report_all(results, out)
     text = out.getvalue()
     assert "web1 | ok | rc=0\n    active" in text
-    assert "failed on 2 of 3 hosts: web2, web3" in text
-    assert "web3 | unreachable | timed out connecting" in text
+    assert "failed on 2 of 4 hosts: web2, web4" in text and "unreachable: 1 of 4 hosts: web3" in text
+    assert "web3 | unreachable | no answer from 10.0.0.3:22 within 10 s" in text
+    assert "web4 | failed | no answer after 300 s" in text
+    assert adhoc.exit_code(results) == 2 and adhoc.exit_code(results[:1] + results[2:3]) == 4
+    assert adhoc.exit_code(results[:1]) == 0
 
 
 def test_run_script_keeps_the_command_whole_and_drops_the_lock_fd():
