@@ -10,8 +10,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from .platforms import (APACHE_VERSION_BY_RELEASE, FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES,
-                        SUPPORTED_RELEASES, Platform)
+from .platforms import (APACHE_VERSION_BY_RELEASE, FAMILY_BY_ID, PLATFORMS, PYTHON_VERSION_BY_RELEASE,
+                        RELEASE_DIFFERENCES, SUPPORTED_RELEASES, Platform)
 
 PENDING_DIR = "/var/lib/provision/pending"
 RUN_DIR = "/var/lib/provision/runs"        # detached applies: script, output, pid, exit status
@@ -270,6 +270,15 @@ def apache_version(facts: Facts) -> tuple[int, ...] | None:
     every later one plan the same files, also on a release missing from the table."""
     release = (facts.os.get("ID", ""), facts.os.get("VERSION_ID", "").split(".")[0])
     return APACHE_VERSION_BY_RELEASE.get(release)
+
+
+def python_version(facts: Facts) -> tuple[int, ...] | None:
+    """The host's python3, or, when it has none yet, the one its release ships
+    (platforms.PYTHON_VERSION_BY_RELEASE), which the same run installs; else None."""
+    if facts.python is not None:
+        return facts.python
+    release = (facts.os.get("ID", ""), facts.os.get("VERSION_ID", "").split(".")[0])
+    return PYTHON_VERSION_BY_RELEASE.get(release)
 
 
 def parse_python_version(text: str) -> tuple[int, ...] | None:

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from .facts import Facts, FactRequest, FileState
+from .facts import Facts, FactRequest, FileState, python_version
 from .platforms import Platform
 
 BACKUP_SUFFIX = ".provision-bak"
@@ -523,6 +523,17 @@ def verified_copy(source: str, dest: str, files) -> str:
     ])
 
 
+def python_check(facts, python: tuple[int, ...]) -> list[str]:
+    """Shell lines run before wheels chosen for `python` are installed. With no python3 when the
+    facts were read, the wheels are the release's python3's (facts.python_version), which the
+    packages step installs earlier in the same run: check that it is the one planned for."""
+    if facts.python:
+        return []
+    major, minor = python[:2]
+    return [f"python3 -c 'import sys; sys.exit(sys.version_info[:2] != ({major}, {minor}))' || "
+            f"{{ echo 'python3 is not {major}.{minor}, the version the wheels were chosen for' >&2; exit 1; }}"]
+
+
 @dataclass
 class Venv(Resource):
     """A virtualenv holding exactly the given wheels, installed offline from uploaded files, each
@@ -543,7 +554,8 @@ class Venv(Resource):
         return FactRequest(paths={self.marker}, packages={"python3"})
 
     def _plan(self, facts):
-        if facts.python is None:
+        python = python_version(facts)
+        if python is None:
             return Change(self.label, "no python3 on the host", script="echo 'python3 is missing' >&2; exit 1")
         house = self.wheels(facts)
         want = house.manifest.encode()
@@ -552,7 +564,7 @@ class Venv(Resource):
         p = q(self.path)
         reqs = " ".join(q(r) for r in house.pins)
         names = [f.name for f in house.files]
-        script = "\n".join([
+        script = "\n".join(python_check(facts, python) + [
             # Root installs only what it copied into its own folder and checked there.
             f"wheels=$(mktemp -d {WHEELS_DIR}/wheels.XXXXXX)",
             "trap 'rm -rf \"$wheels\"' EXIT",

@@ -11,6 +11,7 @@ import shlex
 from ..apply import STATE_DIR, Handler
 from .. import audit
 from ..appwheels import app_wheels
+from ..facts import python_version
 from ..inventory.apps import is_code_app, setting
 from ..platforms import Platform
 from ..releases import Environment, Release
@@ -74,7 +75,7 @@ def on_loopback(host) -> bool:
 
 
 def _wheels(facts):
-    return wheelhouse(facts.python, facts.arch)
+    return wheelhouse(python_version(facts), facts.arch)
 
 
 def trusted_proxies(inventory) -> list[str]:
@@ -154,7 +155,7 @@ def code_app_resources(host, platform: Platform, app: dict, bind: str, trusted: 
                               group=user if secret else "root", secret=secret, notify=restart,
                               kind_label="secret file" if secret else "file"))
     origin = host.origins.get("apps")
-    build = getattr(options, "app_wheels", None) or (lambda facts: app_wheels(app, origin, facts.python, facts.arch))
+    build = getattr(options, "app_wheels", None) or (lambda facts: app_wheels(app, origin, python_version(facts), facts.arch))
     steps += [
         File(f"/etc/systemd/system/{unit_name(app)}",
              render("app-release.service.j2", name=app["name"], user=user, current=current, bind=bind,
