@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from provision import apply
 from provision.inventory import load
 from provision.ops import adhoc, audit, facts_cmd, status
 from provision.ops import balancer_manager as bm
@@ -229,13 +230,13 @@ def test_run_report_recap_names_the_failed_host():
 def test_run_script_keeps_the_command_whole_and_drops_the_lock_fd():
     text = adhoc.script("systemctl is-active 'provision-app-*'", as_root=True)
     assert "( systemctl is-active 'provision-app-*'\n) 9>&-" in text
-    assert "flock -x" in text and "/run/lock/provision.lock" in text
+    assert "flock -x" in text and f"exec 9>>{apply.HOST_LOCK}" in text
     assert adhoc.script("uptime", as_root=False) == "( uptime\n) 9>&-\n"     # the lock is root's
 
 
 def test_run_script_runs_here_under_a_local_lock(tmp_path, monkeypatch):
     """The lock prologue and the command, run by sh with the lock file moved into tmp_path."""
-    text = adhoc.script("echo hi; exit 4", as_root=True).replace("/run/lock/provision.lock", str(tmp_path / "lock"))
+    text = adhoc.script("echo hi; exit 4", as_root=True).replace(apply.LOCK_DIR, str(tmp_path / "lock"))
     proc = subprocess.run(["sh", "-c", text], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (4, "hi\n")
 
