@@ -7,12 +7,12 @@ names or addresses only, no control characters, nothing that starts like an opti
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import shlex
 from pathlib import Path
 
+from .. import syntax
 from ..sites import model as sites
 from .errors import InventoryError
 from .graph import control_character
@@ -73,26 +73,21 @@ TLS_MODES = ("off", "self-signed", "provided")
 APP_KEYS = {"name", "port", "message"}
 APP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.I)
-HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
-SERVER_NAME_RE = re.compile(r"[A-Za-z0-9.*-]+")
-TLS_NAME_RE = re.compile(r"[A-Za-z0-9.*:-]+")
 HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
 JUMP_RE = re.compile(r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:\s]+)(?::(?P<port>[0-9]{1,5}))?")
 TRUE = ("yes", "on", "1", "true", "y", "t")
 FALSE = ("no", "off", "0", "false", "n", "f")
 
 
+SCOPED = "is a scoped IPv6 address (a zone ID after '%'), which is not supported: give the address without it"
+
+
 def host_or_address(value) -> bool:
-    """A DNS-style host name or an IP address; nothing an ssh command line could read as an option."""
+    """A DNS-style host name or an IP address (no zone ID); nothing an ssh command line could read
+    as an option."""
     if not isinstance(value, str) or not value or value.startswith("-"):
         return False
-    if HOSTNAME_RE.fullmatch(value):        # IPv4 addresses match too
-        return True
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
+    return syntax.host_name(value) or syntax.ip_address(value) is not None     # IPv4 is a host name too
 
 
 def build_host(name: str, merged: dict, origins: dict, groups: list[str], base: Path) -> Host:
@@ -149,9 +144,11 @@ def _connection(host: Host, merged: dict, origins: dict, base: Path):
         host.explicit_address = not host.ssh_config
         if host.ssh_config:
             key, address = "HostName", _ssh_config_hostname(host.ssh_config, name)
+    if isinstance(address, str) and address and key != "inventory name":
+        _text(name, origins, key, address, "a host name or an IP address")
     if not host_or_address(address):
-        raise InventoryError(f"{_where(origins, key, name)}: field {key!r} must be a host name or an IP "
-                             f"address, got {address!r}")
+        why = SCOPED if isinstance(address, str) and "%" in address else "must be a host name or an IP address"
+        raise InventoryError(f"{_where(origins, key, name)}: field {key!r} {why}, got {address!r}")
     host.address = address
     key, port = _last(merged, CONNECTION_VARS["port"])
     if isinstance(port, str) and port.isdigit() and port.isascii():
@@ -313,13 +310,13 @@ def check_role_vars(name: str, v: dict, origins: dict):
     if v.get("tls") == "provided" and not (v.get("tls_cert") and v.get("tls_key")):
         raise InventoryError(f"{where('tls')}: field 'tls_cert'/'tls_key' are required with tls: provided")
     for i, n in enumerate(v.get("tls_names") or []):
-        if not isinstance(n, str) or not TLS_NAME_RE.fullmatch(n):
+        if not isinstance(n, str) or not (syntax.dns_name(n, wildcard=True) or syntax.ip_address(n)):
             raise InventoryError(f"{where('tls_names')}: field 'tls_names[{i}]' must be a host name or address, "
                                  f"got {n!r}")
     for k in ("balancer_retry", "balancer_timeout", "balancer_connectiontimeout"):
         if k in v and not 0 <= v[k] <= 3600:
             raise InventoryError(f"{where(k)}: field {k!r} must be 0-3600 seconds, got {v[k]!r}")
-    if "server_name" in v and not SERVER_NAME_RE.fullmatch(v["server_name"]):
+    if "server_name" in v and not syntax.dns_name(v["server_name"], wildcard=True):
         raise InventoryError(f"{where('server_name')}: field 'server_name' is not a host name: {v['server_name']!r}")
     if "health_path" in v and not HEALTH_PATH_RE.fullmatch(v["health_path"]):
         raise InventoryError(f"{where('health_path')}: field 'health_path' must be a URL path like /health, "
@@ -348,10 +345,10 @@ def sites_checked(check, *args):
 
 
 def _private_address(where: str, value: str):
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        raise InventoryError(f"{where}: field 'private_address' is not an IP address: {value!r}") from None
+    address = syntax.ip_address(value)
+    if address is None:
+        why = SCOPED if "%" in value else "is not an IP address"
+        raise InventoryError(f"{where}: field 'private_address' {why}: {value!r}")
     if address.is_unspecified or address.is_multicast:
         raise InventoryError(f"{where}: field 'private_address' must be one specific address, not "
                              f"{value!r} (a wildcard would expose the apps on every interface)")
