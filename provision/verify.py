@@ -21,7 +21,7 @@ from .inventory import PROXY_MODES, Host, Inventory
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
-from . import openssh, tls as tlslib
+from . import openssh, syntax, tls as tlslib
 
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
 CLUSTER = "balancer://mycluster"
@@ -39,7 +39,7 @@ class Member:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}:{self.port}"
+        return f"http://{syntax.host_port(self.address, self.port)}"
 
 
 @dataclass(frozen=True)

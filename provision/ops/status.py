@@ -13,7 +13,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import facts as factlib
-from .. import tls
+from .. import syntax, tls
 from ..deploy import PHASES
 from ..engine import fact_request, plan_host
 from ..roles import backends as backends_role
@@ -34,7 +34,7 @@ def script(host, request) -> str:
     if "proxies" in host.groups:
         lines.append(f"echo '{MARK}status-balancer'; {bm.read_command()}; echo")
     for app in host.apps:
-        url = f"http://{host.private_address}:{app['port']}/"
+        url = f"http://{syntax.host_port(host.private_address, app['port'])}/"
         lines.append(f"echo {shlex.quote(MARK + 'status-app ' + app['name'])}; "
                      f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {shlex.quote(url)}; echo")
     return "\n".join(lines) + "\n" + factlib.script(request)
@@ -64,7 +64,7 @@ def interpret(host, text: str, inventory, options) -> dict:
         code = "".join(sections.get(f"status-app {app['name']}", [])).strip()
         apps.append({"app": app["name"], "unit": backends_role.unit_name(app),
                      "state": unit.get("ActiveState", "unknown"), "since": unit.get("ActiveEnterTimestamp", ""),
-                     "address": f"{host.private_address}:{app['port']}", "http": code,
+                     "address": syntax.host_port(host.private_address, app["port"]), "http": code,
                      "answers": code.isdigit() and code.startswith(("2", "3"))})
     if host.apps:
         record["apps"] = apps

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import shlex
 
+from .. import syntax
 from ..apply import Handler
 from ..ops import audit
 from ..platforms import Platform
@@ -44,11 +45,10 @@ def specific_address(host, role: str) -> str:
     what a backend binds and what its firewall lets in from a proxy. A wildcard or a host name is
     refused: the apps must listen on one known address, reachable by the proxies."""
     value = host.private_address
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
+    address = syntax.ip_address(value)
+    if address is None:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' is required ({role}): "
-                                 f"'ansible_host' {value!r} is not an IP address") from None
+                                 f"'ansible_host' {value!r} is not an IP address (without a zone ID)")
     if address.is_unspecified or address.is_multicast:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' must be one specific address "
                                  f"({role}), not {value!r}")
@@ -101,7 +101,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
     threaded = websocket_apps(host, inventory, options)
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
-        bind = f"{address}:{app['port']}"
+        bind = syntax.host_port(address, app["port"])
         steps += [
             Directory(home),
             SystemUser(user, home, platform.nologin_shell),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .. import syntax
 from ..errors import UserError
 
 SHORT_POOL = "mycluster"
@@ -32,10 +33,8 @@ POOL_KEYS = {"members", "lbmethod", "sticky", "retry", "timeout", "connectiontim
 MEMBER_KEYS = {"member", "loadfactor", "standby"}
 SITE_KEYS = {"server_name", "aliases", "routes"}
 ROUTE_KINDS = ("pool", "folder", "exclude", "websocket")     # a route has exactly one of them
-POOL_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
-HOST_NAME_RE = re.compile(r"^[A-Za-z0-9*]([A-Za-z0-9.-]{0,252})$")
-PATH_RE = re.compile(r"^/([A-Za-z0-9._~-]+/?)*$")
-FOLDER_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+POOL_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+MEMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?::[a-z][a-z0-9_-]*)?")
 # Passive health: a member that answers one of these, or times out, leaves the rotation for
 # `retry` seconds. Both are balancer parameters in httpd 2.4.6 (failonstatus since 2.2.17,
 # failontimeout since 2.4.5: mod_proxy documentation, "Balancer parameters").
@@ -60,7 +59,7 @@ class Member:
         return f"{self.host}-{self.app}"
 
     def url(self, scheme: str = "http") -> str:
-        return f"{scheme}://{self.address}:{self.port}"
+        return f"{scheme}://{syntax.host_port(self.address, self.port)}"
 
 
 @dataclass(frozen=True)
@@ -180,11 +179,11 @@ def validate(v: dict, where: str) -> None:
         if not isinstance(site.get("aliases") or [], list):
             _fail(where, f"{f}.aliases", "must be a list of host names")
         for n in names:
-            if not isinstance(n, str) or not HOST_NAME_RE.fullmatch(n):
+            if isinstance(n, str) and n is names[0] and n.startswith("*"):
+                _fail(where, f"{f}.server_name", f"cannot hold a wildcard (aliases can), got {n!r}")
+            if not isinstance(n, str) or not syntax.dns_name(n, wildcard=n is not names[0]):
                 _fail(where, f"{f}.server_name" if n is names[0] else f"{f}.aliases",
                       f"must be a host name, got {n!r}")
-            if n is names[0] and "*" in n:
-                _fail(where, f"{f}.server_name", f"cannot hold a wildcard (aliases can), got {n!r}")
             if n.lower() in seen_names:
                 _fail(where, f, f"name {n!r} is already used by another site")
             seen_names.add(n.lower())
@@ -223,7 +222,7 @@ def _validate_pool(where, name, body):
             if not isinstance(m.get("standby", False), bool):
                 _fail(where, f"{mf}.standby", "must be true or false")
             m = m.get("member")
-        if not isinstance(m, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(:[a-z][a-z0-9_-]*)?", m):
+        if not isinstance(m, str) or not MEMBER_RE.fullmatch(m):
             _fail(where, mf, f"must be a host, a group or host:app, got {m!r}")
     lb = body.get("lbmethod", "byrequests")
     if lb not in LBMETHODS:
@@ -249,7 +248,7 @@ def _route(where, f, route, pools) -> Route:
         _fail(where, f"{f}.{sorted(unknown)[0]}", "is unknown (routes take path and one of "
               f"{', '.join(ROUTE_KINDS)})")
     path = route.get("path")
-    if not isinstance(path, str) or not PATH_RE.fullmatch(path):
+    if not isinstance(path, str) or not syntax.url_path(path):
         _fail(where, f"{f}.path", f"must be a URL path like /api, got {path!r}")
     kinds = [k for k in ROUTE_KINDS if k in route]
     if len(kinds) != 1:
@@ -262,7 +261,7 @@ def _route(where, f, route, pools) -> Route:
     if path == "/":
         _fail(where, f"{f}.path", "/ cannot be excluded from proxying")
     if kind == "folder":
-        if not isinstance(value, str) or not FOLDER_RE.fullmatch(value):
+        if not isinstance(value, str) or not syntax.folder(value):
             _fail(where, f"{f}.folder", f"must be an absolute folder path on the proxy, got {value!r}")
         return Route(path, kind, folder=value)
     if value is not True:
