@@ -17,8 +17,8 @@ from ..platforms import (FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS
 from ..render import FILES, render
 from ..sites import model as sites
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FileByFacts,
-                         FirewalldService, Link, Packages, PathResource, Resource, SELinuxBoolean, Service,
-                         StaleFiles)
+                         FirewalldService, FolderIfMissing, Link, Packages, PathResource, Resource, SELinuxBoolean,
+                         Service, StaleFiles)
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
@@ -288,7 +288,8 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
     per site (the vhost, written after them, stops including the short form's, then it goes)."""
     reload_, check = (RELOAD,), VALIDATE
     found = model(host, inventory, options)
-    steps = [Directory(r.folder) for s in found.sites for r in s.routes if r.folder]
+    steps = [FolderIfMissing(folder) for folder in dict.fromkeys(r.folder for s in found.sites for r in s.routes
+                                                                   if r.folder)]
     # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
     # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
     by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
