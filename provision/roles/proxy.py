@@ -293,7 +293,9 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
     # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
     # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
     by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
-    steps += [FileByFacts(path, text, notify=reload_, validate=check,
+    members = [m.url() for p in found.pools if p.balancer for m in p.members]
+    upgrade = drain.upgrade_script(posixpath.dirname(platform.routes_path), members)
+    steps += [FileByFacts(path, text, notify=reload_, validate=check, after=upgrade,
                           choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
               for path, text in by_upgrade[False].items()]
     return steps

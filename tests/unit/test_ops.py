@@ -319,10 +319,10 @@ def test_drain_record_adds_and_removes_members_and_stays_root_only(tmp_path):
         subprocess.run(["sh", "-ec", text], check=True)
         return (folder / RECORD).read_text().splitlines()[1:]
     web1, web2 = "http://10.0.0.11:8080", "http://10.0.0.12:8081"
-    assert run([web2], True) == ["Define provision_drain_10_0_0_12_8081 +N"]
-    assert run([web2, web1], True) == ["Define provision_drain_10_0_0_11_8080 +N",
-                                       "Define provision_drain_10_0_0_12_8081 +N"]
-    assert run([web2], False) == ["Define provision_drain_10_0_0_11_8080 +N"]
+    assert run([web2], True) == ["Define provision_member_10_2e0_2e0_2e12_3a8081 +N"]
+    assert run([web2, web1], True) == ["Define provision_member_10_2e0_2e0_2e11_3a8080 +N",
+                                       "Define provision_member_10_2e0_2e0_2e12_3a8081 +N"]
+    assert run([web2], False) == ["Define provision_member_10_2e0_2e0_2e11_3a8080 +N"]
     assert run([web1], False) == []
     assert oct((folder / RECORD).stat().st_mode & 0o777) == "0o600"
     assert sorted(p.name for p in folder.iterdir()) == [RECORD]         # no temp file left

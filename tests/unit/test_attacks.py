@@ -1,0 +1,292 @@
+"""The second security review, finding by finding: each attack or bad input reproduced, and its
+safe outcome now (one line naming file, host and field for inventory input, no traceback, no
+connection opened). The host lock's own tests are in test_faults.py, the property test over every
+validated field in test_hypothesis_bad_input.py, the lab runs in tests/lab/test_security_lab.py."""
+import copy
+import io
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from provision import deploy as deploy_mod, verify
+from provision.engine import Options
+from provision.facts import ABSENT, Facts, FileState
+from provision.inventory import load
+from provision.ops import drain, status
+from provision.platforms import DEBIAN, REDHAT
+from provision.report import Reporter
+from provision.resources import FolderIfMissing
+from provision.roles import backends, proxy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = {"all": {"children": {
+    "proxies": {"hosts": {"proxy": {"ansible_host": "10.123.0.10"}}},
+    "backends": {"hosts": {
+        "web1": {"ansible_host": "10.123.0.11", "apps": [{"name": "hello", "port": 8080, "message": "Hello world!"}]},
+        "web2": {"ansible_host": "10.123.0.12", "apps": [{"name": "howdy", "port": 8081, "message": "Howdy world!"}]},
+    }}}}}
+
+
+def hosts(data, group):
+    return data["all"]["children"][group]["hosts"]
+
+
+class NoConnect:
+    def __init__(self, *a, **kw):
+        raise AssertionError("a connection was attempted")
+
+
+def refused(tmp_path, monkeypatch, data, name="inventory.yml") -> str:
+    """Deploy ``data``: it must stop before any connection with one line; returns that line."""
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    out = io.StringIO()
+    code = deploy_mod.deploy(str(path), Options(check=True), reporter=Reporter(stream=out))
+    lines = out.getvalue().strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {path}"), lines[0]
+    return lines[0]
+
+
+def with_(**changes):
+    """BASE with host variables changed: {host: {var: value}}."""
+    data = copy.deepcopy(BASE)
+    for host, values in changes.items():
+        group = "proxies" if host == "proxy" else "backends"
+        hosts(data, group)[host].update(values)
+    return data
+
+
+def long_form(routes, pools=None):
+    data = copy.deepcopy(BASE)
+    data["all"]["children"]["proxies"]["vars"] = {
+        "pools": pools or {"web": {"members": ["web1", "web2"]}},
+        "sites": [{"server_name": "app.example.test", "routes": routes}]}
+    return data
+
+
+# -- 2: an IPv6 zone ID carried a newline (and an '@') past address validation ----------------------
+
+ZONE_ATTACK = "fe80::1%@127.0.0.1\nProxyRequests On\n#"
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("ansible_host", ZONE_ATTACK, "host 'web1': field 'ansible_host' contains the control character '\\n'"),
+    ("ansible_host", "fe80::1%@127.0.0.1", "host 'web1': field 'ansible_host' is a scoped IPv6 address"),
+    ("ansible_host", "fe80::1%eth0", "host 'web1': field 'ansible_host' is a scoped IPv6 address"),
+    ("private_address", ZONE_ATTACK, "host 'web1': field 'private_address' contains the control character"),
+    ("private_address", "fe80::1%@127.0.0.1", "host 'web1': field 'private_address' is a scoped IPv6 address"),
+    ("ansible_ssh_common_args", "-J fe80::1%@127.0.0.1", "host 'web1': field 'ansible_ssh_common_args': jump host"),
+])
+def test_a_zone_id_is_refused_in_one_line_before_any_connection(tmp_path, monkeypatch, field, value, expected):
+    line = refused(tmp_path, monkeypatch, with_(web1={field: value}))
+    assert expected in line, line
+
+
+def test_the_zone_attack_used_to_reach_the_routes_file():
+    """What the review reproduced: the value parsed as an address, and became directives."""
+    import ipaddress
+    assert str(ipaddress.ip_address(ZONE_ATTACK)) == ZONE_ATTACK        # Python takes it as an address
+    member = proxy.sites.Member("web1", "hello", ZONE_ATTACK, 8080)
+    assert "\nProxyRequests On\n" in member.url()       # so the model must never see it: refused at load
+
+
+def ipv6_inventory(tmp_path, mode="balancer"):
+    data = with_(web1={"private_address": "fd00:123::11"}, web2={"private_address": "fd00:123::12"},
+                 proxy={"private_address": "fd00:123::10"})
+    data["all"]["vars"] = {"proxy_mode": mode}
+    path = tmp_path / "ipv6.yml"
+    path.write_text(yaml.safe_dump(data))
+    return load(path)
+
+
+def test_ipv6_members_are_bracketed_in_urls_and_binds(tmp_path):
+    inv = ipv6_inventory(tmp_path)
+    host = inv.hosts["proxy"]
+    for platform in (DEBIAN, REDHAT):
+        routes = proxy.routes(host, platform, inv, SimpleNamespace(mode="balancer"))[platform.routes_path]
+        members = [line.split()[1] for line in routes.splitlines() if line.strip().startswith("BalancerMember")]
+        assert members == ["http://[fd00:123::11]:8080", "http://[fd00:123::12]:8081"], members
+        single = proxy.routes(host, platform, inv, SimpleNamespace(mode="single"))[platform.routes_path]
+        assert "ProxyPass / http://[fd00:123::11]:8080/ retry=" in single
+        assert "ProxyPassReverse / http://[fd00:123::11]:8080/\n" in single
+    files = {r.path: r.content.decode() for r in backends.resources(inv.hosts["web1"], DEBIAN, inv, Options())
+             if hasattr(r, "content")}
+    unit = files["/etc/systemd/system/provision-app-hello.service"]
+    assert " --bind [fd00:123::11]:8080 " in unit          # gunicorn's form for IPv6 (its docs: "[::1]:8000")
+    assert " --forwarded-allow-ips 127.0.0.1,fd00:123::10 " in unit
+    assert "OWN_URL = 'http://[fd00:123::11]:8080'" in files["/opt/provision/apps/hello/app.py"]
+    assert drain.member_urls(inv.hosts["web2"]) == ["http://[fd00:123::12]:8081"]
+    assert [m.url for m in verify.members(inv)] == ["http://[fd00:123::11]:8080", "http://[fd00:123::12]:8081"]
+    assert "curl -s -o /dev/null -w '%{http_code}' --max-time 2 'http://[fd00:123::11]:8080/'" in \
+        status.script(inv.hosts["web1"], SimpleNamespace(packages=set(), units=set(), paths=set(), users=set(),
+                                                         listings=set()))
+
+
+def test_ipv4_members_are_written_as_before(tmp_path):
+    inv = load(ROOT / "inventory" / "lab.yml")
+    routes = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, SimpleNamespace(mode="balancer"))[DEBIAN.routes_path]
+    assert "    BalancerMember http://10.123.0.11:8080 route=web1-hello " in routes
+
+
+# -- 3: a route's folder chmod-ed and chown-ed any folder, and took '..' and '/.' ---------------------
+
+@pytest.mark.parametrize("folder", ["/var/www/../../etc", "/.", "/", "/var/./www", "/var//www", "/var/www/",
+                                    "var/www", "/var/www/.."])
+def test_a_route_folder_with_dot_segments_or_the_root_is_refused(tmp_path, monkeypatch, folder):
+    data = long_form([{"path": "/", "pool": "web"}, {"path": "/static", "folder": folder}])
+    line = refused(tmp_path, monkeypatch, data)
+    assert "host 'proxy': field 'sites[0].routes[1].folder' must be an absolute folder path" in line, line
+
+
+def facts_with(path, state):
+    return Facts(os={}, platform=DEBIAN, files={path: state})
+
+
+def test_an_existing_folder_is_served_as_it_is_never_chmod_ed_or_chown_ed():
+    """`folder: /tmp` planned `chmod 755 /tmp; chown root:root /tmp`."""
+    tmp = FolderIfMissing("/tmp")
+    change = tmp.plan(facts_with("/tmp", FileState("directory", "1777", "root", "root")))
+    assert not change.changed and change.reason == "exists (root:root 1777): left as it is"
+    data = FolderIfMissing("/srv/data").plan(facts_with("/srv/data", FileState("directory", "750", "app", "app")))
+    assert not data.changed and "chmod" not in data.script and "chown" not in data.script
+
+
+def test_a_missing_folder_is_made_and_a_link_or_file_there_is_refused(tmp_path):
+    made = FolderIfMissing("/var/www/static").plan(facts_with("/var/www/static", ABSENT))
+    assert made.changed and made.script == "mkdir -p /var/www\nmkdir -m 755 /var/www/static"
+    for kind in ("link", "file"):
+        change = FolderIfMissing("/var/www/static").plan(facts_with("/var/www/static", FileState(kind, target="/")))
+        assert change.script == "exit 1" and f"is a {kind}, not a folder: refusing to serve it" in change.reason
+    # The step itself, run here: it makes the folder, and fails (changing nothing) on one that
+    # appeared after the facts were read.
+    target = tmp_path / "www" / "static"
+    script = FolderIfMissing(str(target)).plan(facts_with(str(target), ABSENT)).script
+    assert subprocess.run(["sh", "-ec", script]).returncode == 0
+    assert target.is_dir() and oct(target.stat().st_mode & 0o777) == "0o755"
+    assert subprocess.run(["sh", "-ec", script], capture_output=True).returncode != 0
+
+
+def test_the_proxy_role_serves_a_route_folder_with_the_folder_resource(tmp_path):
+    path = tmp_path / "inv.yml"
+    path.write_text(yaml.safe_dump(long_form([{"path": "/", "pool": "web"}, {"path": "/s", "folder": "/tmp"},
+                                              {"path": "/t", "folder": "/tmp"}])))
+    inv = load(path)
+    steps = [s for s in proxy.resources(inv.hosts["proxy"], DEBIAN, inv, Options()) if s.label == "directory /tmp"]
+    assert len(steps) == 1 and isinstance(steps[0], FolderIfMissing)
+
+
+# -- 4: ReDoS in route path validation -----------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/" + "a" * 28 + " ", "/" + "a/" * 5000 + " ", "/" + "a" * 10000 + "/ ",
+                                  "/a/../etc", "/a/./b", "//a"])
+def test_a_near_miss_route_path_is_refused_at_once(tmp_path, monkeypatch, path):
+    """A 30-character path with a trailing space kept `deploy --check` busy past 20 s."""
+    data = long_form([{"path": "/", "pool": "web"}, {"path": path, "pool": "web"}])
+    started = time.process_time()
+    line = refused(tmp_path, monkeypatch, data)
+    took = time.process_time() - started
+    assert "field 'sites[0].routes[1].path' must be a URL path like /api" in line, line
+    print(f"{len(path)} characters: refused after {took * 1000:.1f} ms of CPU")
+    assert took < 0.05         # the nested regex took 13 s of CPU at 30 characters, 4 times more per 2
+
+
+# -- 12: drain variable names collided --------------------------------------------------------------
+
+def test_drain_variables_are_one_to_one():
+    a, b = "http://web-1.example:8080", "http://web.1.example:8080"
+    assert drain.legacy_status_variable(a) == drain.legacy_status_variable(b)      # the collision
+    assert drain.status_variable(a) != drain.status_variable(b)
+    assert drain.status_variable(a) == "provision_member_web_2d1_2eexample_3a8080"
+    assert drain.status_variable("http://[fd00::1]:80") == "provision_member__5bfd00_3a_3a1_5d_3a80"
+
+
+def test_undraining_one_of_two_former_namesakes_leaves_the_other_drained(tmp_path):
+    """web-1 and web.1 both drained, then web-1 undrained: after a reload, web.1 is still drained."""
+    a, b = "http://web-1.example:8080", "http://web.1.example:8080"
+    folder = tmp_path / "provision"
+    folder.mkdir()
+    record(folder, drain.record_script([a, b], True))
+    record(folder, drain.record_script([a], False))
+    routes = "".join(f"Define {drain.status_variable(u)} -N\n" for u in (a, b))
+    values = apache_defines(routes + (folder / drain.RECORD).read_text())
+    assert (values[drain.status_variable(a)], values[drain.status_variable(b)]) == ("-N", "+N")
+
+
+def record(folder, script):
+    script = script.replace("/etc/apache2/provision", str(folder))
+    subprocess.run(["sh", "-ec", script], check=True)
+
+
+def apache_defines(text: str) -> dict:
+    """What Apache's Define lines leave, read in order (a later Define wins)."""
+    values = {}
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["Define"]:
+            values[words[1]] = words[2]
+    return values
+
+
+def legacy_state(folder, urls):
+    """A proxy as an earlier release left it: a routes file reading the legacy names, and a drain
+    recorded under them."""
+    (folder / "routes.inc").write_text("".join(
+        f"Define {drain.legacy_status_variable(u)} -N\n    BalancerMember {u} status=${{"
+        f"{drain.legacy_status_variable(u)}}}\n" for u in urls))
+    (folder / drain.RECORD).write_text(drain.RECORD_HEADER + "\n" +
+                                       f"Define {drain.legacy_status_variable(urls[1])} +N\n")
+
+
+def test_a_deploy_after_the_upgrade_keeps_a_drain_recorded_under_the_old_name(tmp_path):
+    """The routes file's step carries the record over to the new names before any reload."""
+    web1, web2 = "http://10.123.0.11:8080", "http://10.123.0.12:8081"
+    folder = tmp_path / "provision"
+    folder.mkdir()
+    legacy_state(folder, [web1, web2])
+    script = drain.upgrade_script(str(folder), [web1, web2])
+    subprocess.run(["sh", "-ec", script], check=True)
+    subprocess.run(["sh", "-ec", script], check=True)          # a second run adds nothing
+    lines = (folder / drain.RECORD).read_text().splitlines()
+    assert lines == [drain.RECORD_HEADER, f"Define {drain.legacy_status_variable(web2)} +N",
+                     f"Define {drain.status_variable(web2)} +N"]
+    assert oct((folder / drain.RECORD).stat().st_mode & 0o777) == "0o600"
+    new_routes = "".join(f"Define {drain.status_variable(u)} -N\n" for u in (web1, web2))
+    values = apache_defines(new_routes + (folder / drain.RECORD).read_text())
+    assert (values[drain.status_variable(web1)], values[drain.status_variable(web2)]) == ("-N", "+N")
+    # the old routes file, were configtest to restore it, still reads web2 as drained
+    old = apache_defines((folder / "routes.inc").read_text() + (folder / drain.RECORD).read_text())
+    assert old[drain.legacy_status_variable(web2)] == "+N"
+
+
+def test_the_routes_file_step_runs_the_upgrade_before_the_reload(tmp_path):
+    inv = load(ROOT / "inventory" / "lab.yml")
+    step = next(s for s in proxy.resources(inv.hosts["proxy"], DEBIAN, inv, Options())
+                if getattr(s, "path", None) == DEBIAN.routes_path)
+    change = step.plan(Facts(os={}, platform=DEBIAN, files={}))
+    assert change.script.index(f"mv -f \"$tmp\" {DEBIAN.routes_path}") < \
+        change.script.index(f"grep -qs '^Define {drain.LEGACY_PREFIX}'")
+    assert drain.status_variable("http://10.123.0.12:8081") in change.script
+
+
+def test_a_drain_before_the_upgrade_deploy_writes_the_legacy_name_too(tmp_path):
+    """A proxy whose routes file still reads the legacy names keeps the drain over a reload."""
+    web1, web2 = "http://10.123.0.11:8080", "http://10.123.0.12:8081"
+    folder = tmp_path / "provision"
+    folder.mkdir()
+    legacy_state(folder, [web1, web2])
+    (folder / drain.RECORD).unlink()
+    record(folder, drain.record_script([web1], True))
+    old = apache_defines((folder / "routes.inc").read_text() + (folder / drain.RECORD).read_text())
+    assert old[drain.legacy_status_variable(web1)] == "+N"
+    record(folder, drain.record_script([web1], False))
+    assert (folder / drain.RECORD).read_text().splitlines() == [drain.RECORD_HEADER]
+    (folder / "routes.inc").write_text("# a new release's routes file\n")
+    record(folder, drain.record_script([web1], True))
+    assert (folder / drain.RECORD).read_text().splitlines()[1:] == [f"Define {drain.status_variable(web1)} +N"]
