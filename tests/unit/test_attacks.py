@@ -4,7 +4,9 @@ connection opened). The host lock's own tests are in test_faults.py, the propert
 validated field in test_hypothesis_bad_input.py, the lab runs in tests/lab/test_security_lab.py."""
 import copy
 import io
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -290,3 +292,25 @@ def test_a_drain_before_the_upgrade_deploy_writes_the_legacy_name_too(tmp_path):
     (folder / "routes.inc").write_text("# a new release's routes file\n")
     record(folder, drain.record_script([web1], True))
     assert (folder / drain.RECORD).read_text().splitlines()[1:] == [f"Define {drain.status_variable(web1)} +N"]
+
+
+# -- 5: an inventory script's output was buffered without a bound ------------------------------------
+
+def test_an_inventory_script_that_prints_forever_is_stopped_at_the_bound(tmp_path):
+    """It took the control machine from 17 MiB to 3.3 GiB in 8 s; now one line, at 64 MiB."""
+    script = tmp_path / "inventory.sh"
+    script.write_text("#!/bin/sh\necho '{\"all\": {\"hosts\": ['\nexec yes '\"web1\",'\n")
+    script.chmod(0o755)
+    started = time.monotonic()
+    with open(tmp_path / "out", "w+") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "inventory", "-i", str(script), "--list"],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)            # its peak memory, as the kernel counted it
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        lines = out.read().strip().splitlines()
+    took, peak = time.monotonic() - started, usage.ru_maxrss / 1024
+    print(f"stopped after {took:.1f} s, peak {peak:.0f} MiB")
+    assert proc.returncode == 1 and lines == [f"error: {script}: inventory script --list printed more than "
+                                              f"64 MiB: refused"], lines
+    assert peak < 512
