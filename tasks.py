@@ -14,7 +14,11 @@ from invoke import Collection
 from invoke import task as invoke_task
 from invoke.exceptions import Exit
 
+from provision.engine import take_sudo_password
 from provision.errors import UserError
+
+# At start-up, before any inventory script, ssh or pip runs: no child process inherits it.
+take_sudo_password()
 
 
 def task(*args, **kwargs):

@@ -11,14 +11,13 @@ from urllib.parse import urlsplit
 
 from . import report, tls
 from .ops import audit
-from .engine import Options, Connections, StepResult, prefetch, run_role
+from .engine import Options, Connections, StepResult, prefetch, run_role, take_sudo_password
 from .inventory import InventoryError, load
 from .roles import backends, proxy
 
 from .errors import UserError
 
 PHASES = ((backends.GROUP, backends), (proxy.GROUP, proxy))
-SUDO_ENV = "PROVISION_SUDO_PASSWORD"
 
 
 class DeployError(UserError):
@@ -69,6 +68,7 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
     """Backends first, then proxies. With ``serial``, backends roll out that many at a time,
     drained from the balancer while they change."""
     reporter = reporter or report.Reporter()
+    from_env = take_sudo_password()         # before an inventory script can run
     try:
         inventory = load(inventory_path)
         phases = plan_phases(inventory, limit)
@@ -82,8 +82,8 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
     for name, made in options.tls.items():
         if made.issued:
             reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
-    if options.sudo_password is None and os.environ.get(SUDO_ENV):
-        options.sudo_password = os.environ[SUDO_ENV]
+    if options.sudo_password is None:
+        options.sudo_password = from_env
     connections = Connections(options)
     previous = on_interrupt(reporter)
     try:

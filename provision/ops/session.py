@@ -3,9 +3,8 @@ host-key and sudo handling as deploy."""
 from __future__ import annotations
 
 import getpass
-import os
 
-from ..engine import Connections, Options
+from ..engine import Connections, Options, take_sudo_password
 from ..errors import UserError
 from ..inventory import load
 
@@ -18,9 +17,9 @@ def open_run(inventory_path: str, accept_new_host_keys: bool = False, prompt_for
              forks: int = 20):
     """(inventory, options, connections). The sudo password comes from the prompt or the
     environment, as for deploy, and is never printed."""
-    from ..deploy import SUDO_ENV
+    from_env = take_sudo_password()         # before an inventory script can run
     inventory = load(inventory_path)
-    password = getpass.getpass("sudo password: ") if prompt_for_sudo_password else os.environ.get(SUDO_ENV)
+    password = getpass.getpass("sudo password: ") if prompt_for_sudo_password else from_env
     options = Options(forks=int(forks), accept_new_host_keys=accept_new_host_keys, sudo_password=password or None)
     return inventory, options, Connections(options)
 

@@ -314,3 +314,51 @@ def test_an_inventory_script_that_prints_forever_is_stopped_at_the_bound(tmp_pat
     assert proc.returncode == 1 and lines == [f"error: {script}: inventory script --list printed more than "
                                               f"64 MiB: refused"], lines
     assert peak < 512
+
+
+# -- 6: the sudo password travelled in the environment of every child ---------------------------------
+
+def env_dumping_script(tmp_path):
+    """An inventory script that writes its environment beside itself, then lists the lab's hosts."""
+    dump = tmp_path / "env.seen"
+    script = tmp_path / "inventory.py"
+    script.write_text(f"""#!{sys.executable}
+import json, os, sys
+open({str(dump)!r}, "w").write(json.dumps(dict(os.environ)))
+print(json.dumps({{"proxies": {{"hosts": ["proxy"]}}, "backends": {{"hosts": ["web1"]}},
+                  "_meta": {{"hostvars": {{"proxy": {{"ansible_host": "10.123.0.10", "ansible_user": "deploy"}},
+                                          "web1": {{"ansible_host": "10.123.0.11", "ansible_user": "deploy",
+                                                   "apps": [{{"name": "a", "port": 8080, "message": "A"}}]}}}}}}}}))
+""")
+    script.chmod(0o755)
+    return script, dump
+
+
+def test_no_child_sees_the_sudo_password_and_sudo_still_gets_it(tmp_path, monkeypatch):
+    """An inventory script saw PROVISION_SUDO_PASSWORD (so did ProxyCommand, pip, verify's ssh)."""
+    from provision import engine
+    script, dump = env_dumping_script(tmp_path)
+    monkeypatch.setattr(engine, "_SUDO_TAKEN", [])
+    monkeypatch.setenv(engine.SUDO_ENV, "s3cret-pw")
+    given = []
+
+    class Recorder:
+        def __init__(self, host, accept_new=False, sudo_password=None):
+            given.append(sudo_password)
+            from provision.transport import Unreachable
+            raise Unreachable("not connecting in a unit test")
+    monkeypatch.setattr("provision.engine.HostConnection", Recorder)
+    deploy_mod.deploy(str(script), Options(), reporter=Reporter(stream=io.StringIO()), smoke=False)
+    seen = yaml.safe_load(dump.read_text())
+    assert engine.SUDO_ENV not in seen and "s3cret-pw" not in dump.read_text()
+    assert engine.SUDO_ENV not in os.environ                     # so no later child (ssh, pip) gets it
+    assert given and set(given) == {"s3cret-pw"}                 # sudo still does
+
+
+def test_at_start_up_the_tasks_take_the_password_out_of_the_environment(tmp_path):
+    script, dump = env_dumping_script(tmp_path)
+    env = {**os.environ, "PROVISION_SUDO_PASSWORD": "s3cret-pw"}
+    run = subprocess.run([sys.executable, "-m", "invoke", "inventory", "-i", str(script), "--graph"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "@backends:" in run.stdout, run.stderr
+    assert "PROVISION_SUDO_PASSWORD" not in yaml.safe_load(dump.read_text())
