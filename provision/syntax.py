@@ -43,13 +43,14 @@ def dns_name(text: str, wildcard: bool = False) -> bool:
 
 
 def a_label(text: str) -> str | None:
-    """``text`` as an ASCII DNS name (IDNA 2003 A-labels for a name with non-ASCII letters), or
-    None when it is no DNS name at all."""
+    """``text`` with each non-ASCII label as its A-label (IDNA 2003, Python's codec: 'prøxy' ->
+    'xn--prxy-hra'), or None when IDNA cannot write it."""
+    if text.isascii():
+        return text
     try:
-        ascii_ = text.encode("idna").decode("ascii") if not text.isascii() else text
+        return text.encode("idna").decode("ascii")
     except UnicodeError:
         return None
-    return ascii_ if dns_name(ascii_, wildcard=True) else None
 
 
 def ip_address(text) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

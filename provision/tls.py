@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import syntax
 from .errors import UserError
 from .sites.model import site_names
 
@@ -77,17 +78,22 @@ def trust_path(host, inventory) -> Path | None:
 
 def names(host) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(DNS names, IP addresses) the certificate covers: the host's name, server_name, every
-    site's names, tls_names, its address and private address."""
+    site's names, tls_names, its address and private address. Names go in as A-labels; an
+    inventory name that is no host name ('*', 'proxy one') is left out (the other names are
+    checked when the inventory loads)."""
     dns, ips = [], []
     for value in [host.name, host.vars.get("server_name"), *site_names(host.vars),
                   *(host.vars.get("tls_names") or []),
                   host.address if host.explicit_address else None, host.vars.get("private_address")]:
         if not value:
             continue
-        try:
-            ips.append(str(ipaddress.ip_address(value)))
-        except ValueError:
-            dns.append(str(value).lower())
+        address = syntax.ip_address(str(value))
+        if address is not None:
+            ips.append(str(address))
+            continue
+        name = syntax.a_label(str(value))
+        if name and (syntax.host_name(name) or syntax.dns_name(name, wildcard=True)):
+            dns.append(name.lower())
     return tuple(sorted(set(dns))), tuple(sorted(set(ips)))
 
 

@@ -102,6 +102,9 @@ def parse_output(where: str, text: str):
                              f"{head!r}") from None
     except RecursionError:
         raise InventoryError(f"{where}: inventory script output is nested too deeply") from None
+    except ValueError as exc:       # an integer of more than 4,300 digits
+        raise InventoryError(f"{where}: inventory script output: cannot read a number: "
+                             f"{str(exc).split(';')[0]}") from None
 
 
 def parse(data: InventoryData, where: str, tree, host_vars_of=None):

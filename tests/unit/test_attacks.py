@@ -362,3 +362,71 @@ def test_at_start_up_the_tasks_take_the_password_out_of_the_environment(tmp_path
                          env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "@backends:" in run.stdout, run.stderr
     assert "PROVISION_SUDO_PASSWORD" not in yaml.safe_load(dump.read_text())
+
+
+# -- 7: tracebacks on bad input -------------------------------------------------------------------
+
+HUGE = "9" * 5000        # Python refuses to read an integer of more than 4,300 digits
+
+
+@pytest.mark.parametrize("name,text,expected", [
+    ("inventory.yml", f"all:\n  hosts:\n    h1: {{x: {HUGE}}}\n", ":3: cannot read '9999"),
+    ("inventory.json", f'{{"all": {{"hosts": {{"h1": {{"x": {HUGE}}}}}}}}}', ": cannot read a number: Exceeds the limit"),
+    ("inventory.yml", "all:\n  hosts:\n    h1: {x: 2001-13-45}\n", ":3: cannot read '2001-13-45': month must be in"),
+    ("inventory.yml", "all:\n  hosts:\n    h1: {x: !!float abc}\n", ":3: cannot read 'abc': could not convert"),
+])
+def test_a_value_python_cannot_read_is_one_line(tmp_path, monkeypatch, name, text, expected):
+    monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
+    path = tmp_path / name
+    path.write_text(text)
+    out = io.StringIO()
+    assert deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out)) == 2
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}{expected}"), lines
+
+
+def test_a_huge_integer_in_group_vars_or_a_script_is_one_line(tmp_path):
+    from provision.inventory import InventoryError, read
+    (tmp_path / "hosts").write_text("[g]\nh1\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "g.yml").write_text(f"x: {HUGE}\n")
+    with pytest.raises(InventoryError, match=r"group_vars/g\.yml:1: cannot read '9+': Exceeds the limit"):
+        read(tmp_path / "hosts")
+    script = tmp_path / "inv.sh"
+    script.write_text(f"#!/bin/sh\necho '{{\"g\": {{\"hosts\": [\"h1\"], \"vars\": {{\"x\": {HUGE}}}}}}}'\n")
+    script.chmod(0o755)
+    with pytest.raises(InventoryError, match=r"inv\.sh: inventory script output: cannot read a number"):
+        read(script)
+
+
+def tls_inventory(tmp_path, proxy_name="proxy", **proxy_vars):
+    data = copy.deepcopy(BASE)
+    hosts(data, "proxies")[proxy_name] = {"ansible_host": "10.123.0.10", "tls": "self-signed", **proxy_vars}
+    if proxy_name != "proxy":
+        del hosts(data, "proxies")["proxy"]
+    return data
+
+
+def test_an_alias_star_with_self_signed_tls_is_refused_in_one_line(tmp_path, monkeypatch):
+    """cryptography raised ValueError on the CA's name constraints ('*')."""
+    data = tls_inventory(tmp_path, pools={"web": {"members": ["web1"]}},
+                         sites=[{"server_name": "a.test", "aliases": ["*"], "routes": [{"path": "/", "pool": "web"}]}])
+    line = refused(tmp_path, monkeypatch, data)
+    assert "host 'proxy': field 'sites[0].aliases' must be a host name, got '*'" in line, line
+    assert not (tmp_path / ".tls").exists()
+
+
+@pytest.mark.parametrize("name,dns", [("prøxy", "xn--prxy-hra"), ("*", None), ("proxy one", None)])
+def test_a_non_ascii_or_non_dns_host_name_makes_a_certificate(tmp_path, name, dns):
+    """A non-ASCII inventory name raised ValueError (DNSName wants A-labels): it goes in as its
+    A-label; a name that is no host name stays out; the address always goes in."""
+    from cryptography import x509
+    from provision import tls
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(tls_inventory(tmp_path, proxy_name=name), allow_unicode=True))
+    inv = load(path)
+    made = tls.prepare(inv, inv.group("proxies"))[name]
+    sans = x509.load_pem_x509_certificate(made.cert).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ([dns] if dns else [])
+    assert [str(a) for a in sans.get_values_for_type(x509.IPAddress)] == ["10.123.0.10"]
