@@ -11,7 +11,8 @@ from .errors import InventoryError
 from .validate import SECRET_VARS
 
 MASK = "********"
-MAX_LINES = 200_000
+MAX_LINES = 200_000             # --graph
+MAX_PRINTED = 5_000_000         # lines of --host and --list: YAML aliases can make far more of a small file
 SECRET_NAME = re.compile(r"(^|_)(pass|password|passwd|secret|token)(_|$)")
 
 
@@ -19,11 +20,27 @@ def masked(variables: dict) -> dict:
     return {k: MASK if k in SECRET_VARS or SECRET_NAME.search(k) else v for k, v in variables.items()}
 
 
-def _dump(value) -> str:
+def _dump(value, where, what: str) -> str:
     try:
+        lines = printed_lines(value, {})
+        if lines > MAX_PRINTED:
+            raise InventoryError(f"{where}: {what}: the output would be {lines:,} lines, over {MAX_PRINTED:,} "
+                                 "(YAML aliases repeat one value many times); refused")
         return json.dumps(value, sort_keys=True, indent=4, default=str, ensure_ascii=False)
     except RecursionError:
         raise InventoryError("a variable is nested too deeply to print") from None
+
+
+def printed_lines(value, seen: dict) -> int:
+    """The lines json.dumps(value, indent=4) prints, counted once per object: linear in what was
+    loaded, however often aliases repeat it. ``seen``: id -> count, for the objects met."""
+    if not isinstance(value, (dict, list, tuple)) or not value:
+        return 1
+    key = id(value)
+    if key not in seen:
+        children = value.values() if isinstance(value, dict) else value
+        seen[key] = 2 + sum(printed_lines(child, seen) for child in children)
+    return seen[key]
 
 
 def graph(loaded: Loaded, start: str = "all") -> str:
@@ -57,7 +74,7 @@ def _line(text: str, depth: int) -> str:
 def host(loaded: Loaded, name: str) -> str:
     if name not in loaded.vars:
         raise InventoryError(f"{loaded.sources[0]}: --host: no host named {name!r}")
-    return _dump(masked(loaded.vars[name]))
+    return _dump(masked(loaded.vars[name]), loaded.sources[0], f"--host {name}")
 
 
 def listing(loaded: Loaded) -> str:
@@ -73,7 +90,7 @@ def listing(loaded: Loaded) -> str:
         if body:
             out[name] = body
     out["_meta"] = {"hostvars": {h: masked(v) for h, v in loaded.vars.items() if v}}
-    return _dump(out)
+    return _dump(out, loaded.sources[0], "--list")
 
 
 def main(sources, show_graph: bool = False, host_name: str | None = None, show_list: bool = False) -> str:

@@ -430,3 +430,38 @@ def test_a_non_ascii_or_non_dns_host_name_makes_a_certificate(tmp_path, name, dn
         x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ([dns] if dns else [])
     assert [str(a) for a in sans.get_values_for_type(x509.IPAddress)] == ["10.123.0.10"]
+
+
+# -- 8: `invoke inventory --host/--list` expanded YAML alias bombs ----------------------------------
+
+def alias_bomb(levels=9, width=9) -> str:
+    """Each level a list of `width` aliases of the level below: width**levels strings printed."""
+    lines = ["all:", "  hosts:", "    h1:", f"      l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"      l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("flags", [["--list"], ["--host", "h1"]])
+def test_an_alias_bomb_is_refused_before_printing(tmp_path, flags):
+    """492 bytes printed 628 million characters over 25 s; 612 bytes ran out of memory."""
+    path = tmp_path / "bomb.yml"
+    path.write_text(alias_bomb())
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "invoke", "inventory", "-i", str(path), *flags], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    print(f"{path.stat().st_size} bytes: refused after {took:.2f} s")
+    lines = (run.stdout + run.stderr).strip().splitlines()
+    assert run.returncode == 1 and len(lines) == 1, lines[:3]
+    assert lines[0].startswith(f"error: {path}: {' '.join(flags)}: the output would be ") and \
+        " lines, over 5,000,000 (YAML aliases repeat one value many times); refused" in lines[0], lines[0]
+    assert int(lines[0].split("would be ")[1].split(" ")[0].replace(",", "")) > 9 ** 9
+
+
+def test_printed_lines_are_counted_exactly_and_an_ordinary_inventory_prints():
+    import json
+    from provision.inventory import read, show
+    for value in ({"a": [1, {"b": []}, {}], "c": "x"}, [[1, 2], [3]], {}, "x"):
+        assert show.printed_lines(value, {}) == len(json.dumps(value, indent=4).splitlines())
+    loaded = read(ROOT / "inventory" / "sites.yml")
+    assert json.loads(show.listing(loaded))["_meta"]["hostvars"]["web2"]["apps"][1]["name"] == "api"
