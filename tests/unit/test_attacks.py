@@ -465,3 +465,48 @@ def test_printed_lines_are_counted_exactly_and_an_ordinary_inventory_prints():
         assert show.printed_lines(value, {}) == len(json.dumps(value, indent=4).splitlines())
     loaded = read(ROOT / "inventory" / "sites.yml")
     assert json.loads(show.listing(loaded))["_meta"]["hostvars"]["web2"]["apps"][1]["name"] == "api"
+
+
+# -- 9: verify wrote inventory names into its ssh_config as Host patterns ------------------------------
+
+@pytest.mark.skipif(not __import__("shutil").which("ssh"), reason="needs the OpenSSH client")
+def test_a_host_named_star_gets_an_alias_and_gives_no_other_host_its_settings(tmp_path):
+    from provision.inventory import Host
+    from test_verify import resolve
+    star = Host("*", "10.123.0.66", user="mallory", port=2222, key="/keys/mallory")
+    web1 = Host("web1", "10.123.0.11")
+    text = verify.ssh_config_text([star, web1], "/tmp/pv-x")
+    assert "Host *\n    HostName" not in text and "Host provision-host-" in text
+    got = resolve(text, tmp_path, "web1")
+    assert (got["hostname"], got["user"] != "mallory", got["port"]) == ("10.123.0.11", True, "22")
+    alias = verify.ssh_alias(star)
+    mine = resolve(text, tmp_path, alias)
+    assert (mine["hostname"], mine["user"], mine["port"]) == ("10.123.0.66", "mallory", "2222")
+    assert mine["controlpath"] == f"/tmp/pv-x/{alias}"
+
+
+@pytest.mark.parametrize("name", ["*", "web@evil", "a?sudo=false", "2001:db8::1", "web 1", "w%h", "a,b", "!x"])
+def test_names_testinfra_or_ssh_would_misread_get_a_plain_alias(name):
+    """'@', '?' and ':' passed unescaped into testinfra's ssh://NAME, which split them."""
+    from testinfra.backend.base import BaseBackend
+    from provision.inventory import Host
+    host = Host(name, "10.123.0.11")
+    spec = verify.host_spec(host, "deploy")
+    alias = verify.ssh_alias(host)
+    assert alias.startswith("provision-host-") and spec == f"ssh://{alias}?sudo=true"
+    parsed = BaseBackend.parse_hostspec(alias)
+    assert (parsed.name, parsed.port, parsed.user) == (alias, None, None)
+    assert verify.ssh_alias(Host("web-1.example_2", "10.123.0.11")) == "web-1.example_2"     # plain: as before
+
+
+@pytest.mark.skipif(not __import__("shutil").which("ssh"), reason="needs the OpenSSH client")
+def test_an_alias_carries_what_the_inventory_ssh_config_says_for_the_name(tmp_path):
+    from provision.inventory import Host
+    from test_verify import resolve
+    config = tmp_path / "ssh_config"
+    config.write_text("Host web@1\n    HostName 10.123.0.11\n    User deploy\n    Port 2200\n"
+                      "    IdentityFile /keys/deploy\n    ProxyJump proxy\n")
+    host = Host("web@1", "10.123.0.11", explicit_address=False, ssh_config=str(config))
+    got = resolve(verify.ssh_config_text([host], "/tmp/pv-x"), tmp_path, verify.ssh_alias(host))
+    assert (got["hostname"], got["user"], got["port"], got["proxyjump"]) == ("10.123.0.11", "deploy", "2200", "proxy")
+    assert got["identityfile"] == "/keys/deploy"
