@@ -12,7 +12,7 @@ import re
 import shlex
 from pathlib import Path
 
-from .. import syntax
+from .. import openssh, syntax
 from ..sites import model as sites
 from .errors import InventoryError
 from .graph import control_character
@@ -253,6 +253,9 @@ def _ssh_args(host: Host, merged: dict, origins: dict, base: Path):
                 if not files or any(control_character(f) is not None for f in files):
                     raise InventoryError(f"{where}: UserKnownHostsFile needs one or more paths")
                 host.known_hosts = " ".join(str((base / Path(f).expanduser()).resolve()) for f in files)
+                problem = next(filter(None, map(openssh.known_hosts_problem, host.known_hosts.split())), None)
+                if problem:
+                    raise InventoryError(f"{where}: UserKnownHostsFile: {problem}")
             elif option not in MULTIPLEXING:
                 raise InventoryError(f"{where}: ssh option {written!r} is not supported "
                                      f"(only {HONOURED})")

@@ -510,3 +510,34 @@ def test_an_alias_carries_what_the_inventory_ssh_config_says_for_the_name(tmp_pa
     got = resolve(verify.ssh_config_text([host], "/tmp/pv-x"), tmp_path, verify.ssh_alias(host))
     assert (got["hostname"], got["user"], got["port"], got["proxyjump"]) == ("10.123.0.11", "deploy", "2200", "proxy")
     assert got["identityfile"] == "/keys/deploy"
+
+
+# -- 10: UserKnownHostsFile=/dev/null with accept-new was accepted -------------------------------------
+
+def test_a_known_hosts_file_that_is_not_a_regular_file_is_refused_in_the_inventory(tmp_path, monkeypatch):
+    """The usual stand-in for the refused StrictHostKeyChecking=no: every key accepted, none kept
+    (reproduced: a host whose key changed between two connects was accepted)."""
+    (tmp_path / "null").symlink_to("/dev/null")
+    for known, kind in (("/dev/null", "a character device"), ("null", "a character device"), (".", "a folder")):
+        args = f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=accept-new"
+        line = refused(tmp_path, monkeypatch, with_(web1={"ansible_ssh_common_args": args}))
+        assert "host 'web1': field 'ansible_ssh_common_args': UserKnownHostsFile: known_hosts " in line, line
+        assert f" is {kind}, not a regular file: host keys could be neither checked nor remembered" in line
+
+
+def test_a_known_hosts_file_from_ssh_config_that_is_not_a_regular_file_stops_the_connection(tmp_path, monkeypatch):
+    from fabric import Connection
+    from provision.inventory import Host
+    from provision.transport import HostConnection, Unreachable
+    monkeypatch.setattr(Connection, "open", NoConnect)
+    (tmp_path / "known").symlink_to("/dev/null")
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host web1\n    HostName 127.0.0.1\n    UserKnownHostsFile {tmp_path / 'known'}\n")
+    host = Host("web1", "127.0.0.1", explicit_address=False, ssh_config=str(config))
+    with pytest.raises(Unreachable, match=r"known_hosts .*/known is a character device, not a regular file: .*"
+                                          r"refusing to connect to 127\.0\.0\.1"):
+        HostConnection(host, accept_new=True).open()
+    (tmp_path / "known").unlink()           # a missing file is fine: an accepted key creates it
+    monkeypatch.setattr(Connection, "open", lambda self: (_ for _ in ()).throw(OSError(111, "refused")))
+    with pytest.raises(Unreachable, match="cannot connect to 127.0.0.1"):
+        HostConnection(host, accept_new=True).open()
