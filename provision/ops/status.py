@@ -130,8 +130,15 @@ def plain_lines(data: dict) -> list[str]:
 
 
 def print_rich(data: dict, stream) -> None:
+    """The tables. Every cell is the hosts' text, escaped: a '[' in a balancer-manager page or an
+    error prints as itself, never read as rich markup (it raised MarkupError)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    def cells(*values):
+        """Escaped text; a (text, style) pair is that text in that style."""
+        return [f"[{v[1]}]{escape(str(v[0]))}[/]" if isinstance(v, tuple) else escape(str(v)) for v in values]
     console = Console(file=stream, highlight=False)
     hosts = Table(title="Hosts")
     for col in ("host", "groups", "last deploy", "deploy now"):
@@ -145,16 +152,15 @@ def print_rich(data: dict, stream) -> None:
     color = {"Ok": "green", "Drn": "yellow", "Stby": "cyan"}
     for name, r in data["hosts"].items():
         if "error" in r:
-            hosts.add_row(name, "", f"[red]{r['error']}[/]", "")
+            hosts.add_row(*cells(name, "", (r["error"], "red"), ""))
             continue
-        hosts.add_row(name, ",".join(r["groups"]), _deploy_text(r["last_deploy"]), _plan_text(r))
+        hosts.add_row(*cells(name, ",".join(r["groups"]), _deploy_text(r["last_deploy"]), _plan_text(r)))
         for m in r.get("members", []):
-            members.add_row(name, m["balancer"], m["route"], m["address"],
-                            f"[{color.get(m['state'], 'red')}]{m['state']}[/]", str(m["elected"]),
-                            str(m["busy"]), str(m["load"]))
+            members.add_row(*cells(name, m["balancer"], m["route"], m["address"],
+                                   (m["state"], color.get(m["state"], "red")), m["elected"], m["busy"], m["load"]))
         for a in r.get("apps", []):
-            apps.add_row(name, a["app"], a["state"], a["since"] or "-", a["address"],
-                         "[green]yes[/]" if a["answers"] else f"[red]no {a['http']}[/]")
+            apps.add_row(*cells(name, a["app"], a["state"], a["since"] or "-", a["address"],
+                                ("yes", "green") if a["answers"] else (f"no {a['http']}", "red")))
     for table in (hosts, members, apps):
         if table.row_count:
             console.print(table)

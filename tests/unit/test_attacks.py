@@ -541,3 +541,76 @@ def test_a_known_hosts_file_from_ssh_config_that_is_not_a_regular_file_stops_the
     monkeypatch.setattr(Connection, "open", lambda self: (_ for _ in ()).throw(OSError(111, "refused")))
     with pytest.raises(Unreachable, match="cannot connect to 127.0.0.1"):
         HostConnection(host, accept_new=True).open()
+
+
+# -- 11: output from a managed host was trusted too far -----------------------------------------------
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.mark.parametrize("arch", ["../../../../tmp/owned", "x86_64/../../x", "x86 64", "a" * 33])
+def test_a_hostile_uname_m_is_refused_and_names_no_path(tmp_path, monkeypatch, arch):
+    """`uname -m` became part of a local cache path: a hostile value wrote outside the cache."""
+    from provision import facts as factlib, wheels
+    text = (FIXTURES / "debian12" / "facts-backend.txt").read_text()
+    hostile = text.replace("@@@ arch\nx86_64\n", f"@@@ arch\n{arch}\n")
+    assert hostile != text
+    with pytest.raises(factlib.UnsupportedHost, match=r"uname -m printed .*, not a machine architecture"):
+        factlib.parse(hostile)
+    monkeypatch.setenv("PROVISION_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(wheels.WheelError, match="is not a machine architecture"):
+        wheels.wheelhouse((3, 11, 2), arch)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "owned").exists()
+    assert factlib.parse(text).arch == "x86_64"
+
+
+def manager_page(**cells) -> str:
+    """The 2.4.6 fixture page with some cells of web2's row replaced."""
+    page = (FIXTURES / "balancer-manager" / "httpd-2.4.6.html").read_text()
+    for old, new in cells.items():
+        page = page.replace(old, new)
+    return page
+
+
+def test_a_balancer_manager_cell_that_is_not_a_number_fails_that_proxy_in_one_line():
+    """It crashed drain with ValueError."""
+    from test_ops import _FakeConnections, _Proxy
+    from provision.ops import balancer_manager as bm
+    page = manager_page(**{"<td>1038</td>": "<td>1038; rm -rf /</td>"})
+    assert page != manager_page()
+    [outcome] = drain.set_drain([_Proxy()], ["http://192.0.2.12:8081"], True,
+                                _FakeConnections(page + "\n" + bm.AFTER + "\n" + page))
+    assert not outcome.ok
+    assert outcome.error == "balancer-manager's Elected cell for 'http://192.0.2.12:8081' is '1038; rm -rf /', not a number"
+    [waited] = drain.wait_idle([_Proxy()], ["http://192.0.2.12:8081"], _FakeConnections(page), timeout=1)
+    assert not waited.ok and "not a number" in waited.error
+
+
+def test_a_page_built_to_make_the_row_regex_backtrack_is_read_in_linear_time():
+    from provision.ops import balancer_manager as bm
+    row = '<tr>\n<td><a href="x">http://a:1</a></td>' + "<td>1</td>" * 9 + "<td>x" * 100_000
+    page = "Load Balancer Manager <h3>LoadBalancer Status for <a href=\"x\">balancer://p</a></h3>" + row
+    started = time.process_time()
+    assert bm.parse(page) == []             # its last cell never ends: no member
+    took = time.process_time() - started
+    print(f"{len(page):,} characters: parsed in {took * 1000:.0f} ms of CPU")
+    assert took < 1
+
+
+def test_status_prints_the_hosts_text_as_it_is_never_as_markup():
+    """status rendered host text as rich markup (MarkupError on '[/]')."""
+    data = {"hosts": {
+        "proxy": {"groups": ["proxies"], "last_deploy": {"time": "[/]", "user": "[bold]x", "result": "ok"},
+                  "would_change": ["[red]file"],
+                  "members": [{"balancer": "[/b]", "route": "r[x]", "address": "a", "state": "[Drn]", "elected": 1,
+                               "busy": 0, "load": 0}]},
+        "web1": {"error": "[/] [link=file:///x]y[/link]"},
+        "web2": {"groups": ["backends"], "last_deploy": None, "would_change": [],
+                 "apps": [{"app": "a", "state": "active", "since": "[/]", "address": "b", "http": "[/]",
+                           "answers": False}]}}}
+    out = io.StringIO()
+    out.isatty = lambda: True
+    status.print_rich(data, out)
+    text = out.getvalue()
+    for shown in ("[/]", "[bold]x", "[red]file", "r[x]", "[Drn]", "[link=file:///x]y[/link]", "no [/]"):
+        assert shown in text, shown
