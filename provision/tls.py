@@ -24,6 +24,7 @@ from .errors import UserError
 from .sites.model import site_names
 
 STORE = ".tls"
+STORE_IGNORE = "# Written by provision: CA and proxy keys live here. Never commit them.\n*\n"
 RENEW_BEFORE = datetime.timedelta(days=30)
 CA_LIFETIME = datetime.timedelta(days=3650)
 CERT_LIFETIME = datetime.timedelta(days=397)     # the CA/Browser Forum's cap for server certificates
@@ -169,6 +170,7 @@ def _locked(folder: Path, save: bool):
     if not save:
         yield
         return
+    _make_store(folder.parent)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
     with open(folder / ".lock", "w") as lock:
@@ -177,6 +179,17 @@ def _locked(folder: Path, save: bool):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _make_store(root: Path):
+    """``.tls/`` beside the inventory, when missing: made 0700, with a .gitignore that ignores
+    everything in it (itself included), so that a `git add -A` of the inventory's repository
+    never takes the keys along."""
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    _write(root / ".gitignore", STORE_IGNORE.encode(), 0o644)
 
 
 def _write(path: Path, data: bytes, mode_: int):

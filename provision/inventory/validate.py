@@ -47,6 +47,7 @@ KNOWN_VARS = {
     "sites": list,
     "become_password_env": str,
     "public_url": str,
+    "member_names": str,
 }
 # Ansible's connection variables; for each field the later spelling wins, as in Ansible's ssh plugin.
 CONNECTION_VARS = {
@@ -307,7 +308,8 @@ def check_role_vars(name: str, v: dict, origins: dict):
         if want is str:
             _text(name, origins, key, value, "text")
     _suggest(name, v, origins)
-    for key, choices in (("proxy_mode", PROXY_MODES), ("lbmethod", LBMETHODS), ("tls", TLS_MODES)):
+    for key, choices in (("proxy_mode", PROXY_MODES), ("lbmethod", LBMETHODS), ("tls", TLS_MODES),
+                         ("member_names", sites.MEMBER_NAMES)):
         if key in v and v[key] not in choices:
             raise InventoryError(f"{where(key)}: field {key!r} must be one of {', '.join(choices)}, got {v[key]!r}")
     if v.get("tls") == "provided" and not (v.get("tls_cert") and v.get("tls_key")):

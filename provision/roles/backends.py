@@ -13,6 +13,7 @@ from ..ops import audit
 from ..platforms import Platform
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv
+from ..sites import model as sites
 from ..wheels import wheelhouse
 from . import proxy as proxy_role
 
@@ -106,8 +107,9 @@ def resources(host, platform: Platform, inventory, options) -> list:
             Directory(home),
             SystemUser(user, home, platform.nologin_shell),
             File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
-                                          own_url=f"http://{bind}", member=f"{host.name}-{app['name']}",
-                                          trusted=trusted), notify=restart),
+                                          own_url=f"http://{bind}", trusted=trusted,
+                                          member=sites.member_name(host.name, app["name"], sites.names_of(host))),
+                 notify=restart),
             File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
             Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
             File(f"/etc/systemd/system/{unit_name(app)}",

@@ -20,6 +20,7 @@ A member is a backend host (every app of it), a group of backends, or ``host:app
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -35,6 +36,9 @@ SITE_KEYS = {"server_name", "aliases", "routes"}
 ROUTE_KINDS = ("pool", "folder", "exclude", "websocket")     # a route has exactly one of them
 POOL_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 MEMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?::[a-z][a-z0-9_-]*)?")
+# What clients see of a member (its route in the ROUTEID cookie, the app's X-Backend header):
+# "host", HOST-APP (the default), or "opaque", a name made from it that names no host.
+MEMBER_NAMES = ("host", "opaque")
 # Passive health: a member that answers one of these, or times out, leaves the rotation for
 # `retry` seconds. Both are balancer parameters in httpd 2.4.6 (failonstatus since 2.2.17,
 # failontimeout since 2.4.5: mod_proxy documentation, "Balancer parameters").
@@ -45,6 +49,14 @@ class SitesError(UserError):
     """A one-line description of what is wrong in sites/pools and where."""
 
 
+def member_name(host: str, app: str, names: str = "host") -> str:
+    """What clients see of a member (MEMBER_NAMES). An opaque name hides the inventory's names from
+    a casual look, not from someone who can guess them (it is a hash of HOST-APP)."""
+    if names == "opaque":
+        return "m" + hashlib.sha256(f"{host}-{app}".encode()).hexdigest()[:12]
+    return f"{host}-{app}"
+
+
 @dataclass(frozen=True)
 class Member:
     host: str
@@ -53,10 +65,11 @@ class Member:
     port: int
     loadfactor: int | None = None
     standby: bool = False
+    names: str = "host"         # the backend host's member_names
 
     @property
     def route(self) -> str:
-        return f"{self.host}-{self.app}"
+        return member_name(self.host, self.app, self.names)
 
     def url(self, scheme: str = "http") -> str:
         return f"{scheme}://{syntax.host_port(self.address, self.port)}"
@@ -305,6 +318,11 @@ def check_references(inventory, host, where: str) -> None:
                 seen.add((h, a["name"]))
 
 
+def names_of(backend) -> str:
+    """The backend host's member_names (the apps' X-Backend header reads the same)."""
+    return getattr(backend, "vars", {}).get("member_names", MEMBER_NAMES[0])
+
+
 def build(host, inventory, defaults: dict) -> Proxy:
     """The proxy's model. `defaults` are the role's settings (host vars over role defaults):
     proxy_mode, lbmethod, balancer_retry/timeout/connectiontimeout, server_name."""
@@ -313,7 +331,7 @@ def build(host, inventory, defaults: dict) -> Proxy:
     passive = dict(failonstatus=tuple(defaults["balancer_failonstatus"]),
                    failontimeout=defaults["balancer_failontimeout"])
     if not host.vars.get("sites"):
-        every = tuple(Member(b.name, a["name"], b.private_address, a["port"])
+        every = tuple(Member(b.name, a["name"], b.private_address, a["port"], names=names_of(b))
                       for b in (inventory.group("backends") if inventory else []) for a in b.apps)
         pool = Pool(SHORT_POOL, every, balancer=defaults["proxy_mode"] == "balancer", **base, **passive)
         site = Site(defaults["server_name"], routes=(Route("/", "pool", pool=SHORT_POOL),))
@@ -326,7 +344,7 @@ def build(host, inventory, defaults: dict) -> Proxy:
             for h, app in _members(inventory, spec):
                 b = inventory.hosts[h]
                 found.append(Member(h, app["name"], b.private_address, app["port"],
-                                    opts.get("loadfactor"), opts.get("standby", False)))
+                                    opts.get("loadfactor"), opts.get("standby", False), names_of(b)))
         sticky = body.get("sticky", False)
         settings = {**base, **{k: body[k] for k in ("lbmethod", "retry", "timeout", "connectiontimeout")
                                if k in body}}

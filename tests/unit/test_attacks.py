@@ -614,3 +614,61 @@ def test_status_prints_the_hosts_text_as_it_is_never_as_markup():
     text = out.getvalue()
     for shown in ("[/]", "[bold]x", "[red]file", "r[x]", "[Drn]", "[link=file:///x]y[/link]", "no [/]"):
         assert shown in text, shown
+
+
+# -- 13: what clients learn of the inventory's names; the CA key beside the inventory -----------------
+
+def member_names_inventory(tmp_path, value=None):
+    data = long_form([{"path": "/", "pool": "web"}], pools={"web": {"members": ["web1", "web2"], "sticky": True}})
+    if value is not None:
+        data["all"]["vars"] = {"member_names": value}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_member_names_opaque_keeps_host_names_out_of_the_cookie_and_the_header(tmp_path):
+    """ROUTEID (the member's route) and X-Backend told clients HOST-APP; opaque names name no host."""
+    inv = load(member_names_inventory(tmp_path, "opaque"))
+    routes = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, Options())["/etc/apache2/provision/site-app.example.test.inc"]
+    found = [w[len("route="):] for line in routes.splitlines() for w in line.split() if w.startswith("route=")]
+    assert found == [model_name("web1-hello"), model_name("web2-howdy")] and found[0] != found[1]
+    assert "web1" not in " ".join(found) and 'Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e' in routes
+    app = next(r for r in backends.resources(inv.hosts["web1"], DEBIAN, inv, Options())
+               if getattr(r, "path", "").endswith("/app.py"))
+    assert f'MEMBER = "{found[0]}"' in app.content.decode()     # the header names what the cookie names
+    model = proxy.model(inv.hosts["proxy"], inv, Options())
+    assert [p.members for p in verify.probes(model)] == [tuple(found)]      # verify checks the same names
+
+
+def model_name(host_app: str) -> str:
+    import hashlib
+    return "m" + hashlib.sha256(host_app.encode()).hexdigest()[:12]
+
+
+def test_member_names_default_to_host_names_and_refuse_other_values(tmp_path, monkeypatch):
+    inv = load(member_names_inventory(tmp_path))
+    routes = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, Options())["/etc/apache2/provision/site-app.example.test.inc"]
+    assert " route=web1-hello " in routes and " route=web2-howdy " in routes
+    data = yaml.safe_load(member_names_inventory(tmp_path, "hidden").read_text())
+    line = refused(tmp_path, monkeypatch, data, name="bad.yml")
+    assert "field 'member_names' must be one of host, opaque, got 'hidden'" in line, line
+
+
+def test_the_tls_store_is_ignored_by_git_from_its_creation(tmp_path):
+    """.tls/ sat beside the inventory with the CA key and no ignore rule."""
+    import shutil
+    from provision import tls
+    if not shutil.which("git"):
+        pytest.skip("needs git")
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(tls_inventory(tmp_path)))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    inv = load(path)
+    tls.prepare(inv, inv.group("proxies"))
+    assert (tmp_path / ".tls" / "inventory" / "ca" / "ca.key").is_file()
+    assert (tmp_path / ".tls" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert oct((tmp_path / ".tls").stat().st_mode & 0o777) == "0o700"
+    untracked = subprocess.run(["git", "-C", str(tmp_path), "status", "--porcelain", "--untracked-files=all"],
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert untracked == ["??", "inventory.yml"], untracked
