@@ -333,6 +333,9 @@ def check_role_vars(name: str, v: dict, origins: dict):
                 or control_character(line.replace("\t", " ")) is not None:
             raise InventoryError(f"{where('proxy_extra_directives')}: field 'proxy_extra_directives[{i}]' must "
                                  "be one directive on one line")
+        if line.rstrip().endswith("\\"):        # Apache would join the next line to it
+            raise InventoryError(f"{where('proxy_extra_directives')}: field 'proxy_extra_directives[{i}]' must "
+                                 "be one directive on one line, not end with '\\' (a continuation)")
     sites_checked(sites.validate, v, where("sites" if "sites" in v else "pools"))
     for i, code in enumerate(v.get("balancer_failonstatus") or []):
         if isinstance(code, bool) or not isinstance(code, int) or not 500 <= code <= 599:

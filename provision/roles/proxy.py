@@ -73,11 +73,11 @@ def client_url(host, address: str | None = None) -> str:
     if url is None:
         address = address or host.address
         return f"http://[{address}]/" if ":" in address else f"http://{address}/"
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)       # 'https://[www.example.test/' raises: "Invalid IPv6 URL"
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
-        port_ok = False
+        parts, port_ok = urlsplit(""), False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query \
             or parts.fragment or parts.username or parts.password or any(c.isspace() for c in url):
         raise ProxyConfigError(f"field 'public_url' must be an http:// or https:// URL such as "

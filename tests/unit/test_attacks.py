@@ -672,3 +672,27 @@ def test_the_tls_store_is_ignored_by_git_from_its_creation(tmp_path):
     untracked = subprocess.run(["git", "-C", str(tmp_path), "status", "--porcelain", "--untracked-files=all"],
                                capture_output=True, text=True, check=True).stdout.split()
     assert untracked == ["??", "inventory.yml"], untracked
+
+
+# -- found by the property test (test_hypothesis_bad_input.py) ------------------------------------------
+
+def test_an_extra_directive_ending_in_a_backslash_is_refused(tmp_path, monkeypatch):
+    """Apache joins the next line to it: the next extra directive would have become its argument."""
+    line = refused(tmp_path, monkeypatch, with_(proxy={"proxy_extra_directives": ["Header set X-A b\\",
+                                                                                  "ProxyPass /x !"]}))
+    assert "field 'proxy_extra_directives[0]' must be one directive on one line, not end with '\\'" in line
+
+
+def test_a_public_url_python_cannot_split_is_one_line(tmp_path, monkeypatch):
+    """urlsplit raises ValueError ("Invalid IPv6 URL") on an unclosed '['."""
+    line = refused(tmp_path, monkeypatch, with_(proxy={"public_url": "https://[www.example.test/"}))
+    assert "host 'proxy': field 'public_url' must be an http:// or https:// URL" in line, line
+
+
+def test_a_host_range_that_multiplies_past_the_bound_is_refused_before_expanding(tmp_path, monkeypatch):
+    """2,000 ranges of 3 took a second of CPU to reach the bound one name at a time."""
+    from provision.inventory import InventoryError, ranges
+    started = time.process_time()
+    with pytest.raises(InventoryError, match="makes more than 100000 hosts"):
+        ranges.expand("[1:3]" * 2000, "inv")
+    assert time.process_time() - started < 0.05
