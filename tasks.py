@@ -1,43 +1,30 @@
 """Project tasks: `invoke --list` shows them.
 
-Tasks stay thin: each calls one function of the project's Python API.
-Add a collection with `ns.add_collection(...)` or a task with `ns.add_task(...)`.
+Tasks stay thin: each parses its flags and calls one function of the project's Python API, which
+is imported when the task runs, so that `invoke --list` starts fast. The product's tasks are here;
+the dev tasks (test, bench, mutate) come from bench/tasks.py. Every error a user can fix ends as
+one line and exit 1, prefixed per collection ("lab:" or "error:").
 """
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
 
 from invoke import Collection
-from invoke import task as invoke_task
 from invoke.exceptions import Exit
 
+from bench.tasks import DEV_TASKS
+from provision.cli import deploy_main, exit_with, task_printing
 from provision.engine import take_sudo_password
-from provision.errors import UserError
 
 # At start-up, before any inventory script, ssh or pip runs: no child process inherits it.
 take_sudo_password()
 
+DEFAULT_INVENTORY = "inventory/lab.yml"
 
-def task(*args, **kwargs):
-    """Invoke's @task, with every error a user can fix printed as its one line (exit 1), no traceback."""
-    def one_line_errors(func):
-        @functools.wraps(func)
-        def run(c, *a, **kw):
-            try:
-                return func(c, *a, **kw)
-            except UserError as e:
-                prefix = "lab" if func.__name__ in LAB_TASKS else "error"
-                raise Exit(f"{prefix}: {e}", code=1) from None
-        return invoke_task(run, **kwargs)
-    if args and callable(args[0]):
-        return one_line_errors(args[0])
-    return one_line_errors
-
-
-LAB_TASKS = {"up", "status", "ssh", "reset", "down"}
+task = task_printing("error")
+lab_task = task_printing("lab")
 
 
 def _lab_api():
@@ -47,7 +34,7 @@ def _lab_api():
 
 # --- lab ----------------------------------------------------------------------
 
-@task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
+@lab_task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
             "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)",
             "mixed": "proxy on Debian 13, web1 on 12, web2 on 11 (extra hosts cycle through them); "
                      "writes inventory/lab-mixed.yml"})
@@ -66,7 +53,7 @@ def up(c, extra=0, provider="nspawn", mixed=False):
     print(f"lab.up took {time.monotonic() - start:.1f} s")
 
 
-@task
+@lab_task
 def status(c):
     """Show each lab host: address, Debian release, state, whether ssh gets in."""
     _print_status(_lab_api().status())
@@ -83,7 +70,7 @@ def _print_status(rows) -> None:
     Console().print(table)
 
 
-@task(help={"host": "a lab host: proxy, web1, web2, ..."})
+@lab_task(help={"host": "a lab host: proxy, web1, web2, ..."})
 def ssh(c, host):
     """Open a shell on a lab host (ssh -F .lab/ssh_config HOST)."""
     argv = _lab_api().ssh_argv(host)
@@ -91,7 +78,7 @@ def ssh(c, host):
     os.execvp(argv[0], argv)
 
 
-@task
+@lab_task
 def reset(c):
     """Give the lab fresh hosts, as after a new install (lab stays up)."""
     start = time.monotonic()
@@ -99,7 +86,7 @@ def reset(c):
     print(f"lab.reset took {time.monotonic() - start:.1f} s")
 
 
-@task
+@lab_task
 def down(c):
     """Stop the lab and remove what it made (the base image cache stays)."""
     _lab_api().down()
@@ -110,15 +97,6 @@ lab_collection = Collection("lab", up, status, ssh, reset, down)
 
 # --- project-wide ---------------------------------------------------------------
 
-@task(name="test", help={"pytest_args": "extra arguments for pytest, e.g. '-k inventory' or '-m \"not lab\"'"})
-def test_(c, pytest_args=""):
-    """Run the whole suite, unit and lab tests; installs the apt packages the tests use first."""
-    from provision.testing import run_suite
-    code = run_suite(pytest_args)
-    if code:
-        raise Exit(code=code)
-
-
 @task
 def demo(c):
     """The whole job on the local lab: lab up, deploy, verify, then 6 answers through the proxy."""
@@ -126,9 +104,9 @@ def demo(c):
     status(c)
     deploy(c)
     verify(c)
-    from provision.demo import answers
+    from provision.lab.demo import answers
     print("\nThrough the proxy:")
-    for line in answers("inventory/lab.yml", 6):
+    for line in answers(DEFAULT_INVENTORY, 6):
         print(line)
 
 
@@ -153,30 +131,10 @@ DEPLOY_HELP = {
 def deploy(c, inventory=None, mode=None, check=False, diff=False, limit=None, forks=20,
            json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=0):
     """Converge backends then proxies from an inventory; ends with a request through each proxy."""
-    from provision.cli import deploy_main
-    code = deploy_main(inventory=inventory or ["inventory/lab.yml"], mode=mode, check=check, diff=diff,
+    code = deploy_main(inventory=inventory or [DEFAULT_INVENTORY], mode=mode, check=check, diff=diff,
                        limit=limit, forks=forks, json=json, accept_new_host_keys=accept_new_host_keys,
                        prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose, serial=serial)
-    if code:
-        raise Exit(code=code)
-
-
-@task(help={"extra": "web hosts added for the large lab (default 20: 23 hosts; 0: 3 hosts only)",
-            "runs": "no-op runs per lab size (median, min, max)",
-            "json": "write the results to this file instead of docs/bench.json (docs left as they are)",
-            "peers": "also time Ansible, pyinfra and a naive Fabric script (bench/peers/) in the same run",
-            "cold_runs": "with --peers: cold runs per tool at 3 hosts (median)",
-            "large": "web hosts added for one more size, ours only (97: the 100-host scenario)",
-            "render": "only render docs/bench.md and the README's table from docs/bench.json (no lab)",
-            "only": "only these sizes, as host counts (e.g. 3 or 23,100); the JSON's other sizes are kept"})
-def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, render=False, only=None):
-    """Time deploy on the lab: cold, no-op, drift, change and the ssh floor; exits 1 on a missed target."""
-    from provision.bench import main, parse_only, render as render_docs
-    sizes = parse_only(only)
-    code = render_docs() if render else main(extra=int(extra), runs=int(runs), json_path=json, with_peers=peers, cold_runs=int(cold_runs),
-                large=int(large), only=sizes)
-    if code:
-        raise Exit(code=code)
+    exit_with(code)
 
 
 @task(iterable=["inventory"], help={"inventory": DEPLOY_HELP["inventory"],
@@ -186,9 +144,8 @@ def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, ren
 def verify(c, inventory=None, limit=None, junit=None, mode=None):
     """Check a deployed fleet with pytest-testinfra (tests/infra); exits with pytest's status."""
     from provision.verify import main
-    code = main(inventory=inventory or ["inventory/lab.yml"], limit=limit, mode=mode, junit=junit)
-    if code:
-        raise Exit(code=code)
+    code = main(inventory=inventory or [DEFAULT_INVENTORY], limit=limit, mode=mode, junit=junit)
+    exit_with(code)
 
 
 # --- day 2 -------------------------------------------------------------------------
@@ -200,11 +157,6 @@ CONNECT_HELP = {
 }
 
 
-def _exit(code):
-    if code:
-        raise Exit(code=code)
-
-
 @task(iterable=["inventory"], help={
     "inventory": "inventory file or folder; repeat to merge several (default inventory/lab.yml)",
     "graph": "the group tree (the default)", "host": "one host's merged variables (secrets masked)",
@@ -212,32 +164,16 @@ def _exit(code):
 def inventory(c, inventory=None, graph=False, host=None, list_=False):
     """Show the inventory as we read it, as ansible-inventory does: --graph, --host NAME or --list."""
     from provision.inventory.show import main
-    print(main(inventory or ["inventory/lab.yml"], show_graph=graph, host_name=host, show_list=list_))
-
-
-@task(help={"module": "pure modules (provision/quality.py PURE_MODULES), comma-separated: a module, one file of "
-                      "a pure package (inventory.validate) or a prefix (ops); default: all of them",
-            "named": "apply the audit's twelve one-line mutations by hand and record the unit test that fails",
-            "rescore": "recount from mutmut's last recorded results with the current equivalent list (no run)",
-            "workers": "mutants run in parallel (default 1: the machine is shared)",
-            "minutes": "time budget of the run; mutants not reached are recorded as not checked",
-            "survivors": "run again only the module's survivors and unchecked mutants"})
-def mutate(c, module=None, named=False, rescore=False, workers=1, minutes=None, survivors=False):
-    """Mutation testing (mutmut) of the pure modules against the unit tests; writes docs/quality.md."""
-    from provision.quality import main
-    code = main(module=module, named=named, rescored=rescore, workers=int(workers),
-                minutes=None if minutes is None else float(minutes), survivors=survivors)
-    if code:
-        raise Exit(code=code)
+    print(main(inventory or [DEFAULT_INVENTORY], show_graph=graph, host_name=host, show_list=list_))
 
 
 @task(name="status", help={**CONNECT_HELP, "limit": "hosts or groups, comma-separated",
                            "json": "print the same data as JSON"})
-def fleet_status(c, inventory="inventory/lab.yml", limit=None, json=False, accept_new_host_keys=False,
+def fleet_status(c, inventory=DEFAULT_INVENTORY, limit=None, json=False, accept_new_host_keys=False,
                  prompt_for_sudo_password=False):
     """Balancer members, apps, last deploy and pending changes of every host (1 exec per host)."""
     from provision.ops.status import main
-    _exit(main(inventory, limit=limit, as_json=json, accept_new_host_keys=accept_new_host_keys,
+    exit_with(main(inventory, limit=limit, as_json=json, accept_new_host_keys=accept_new_host_keys,
                prompt_for_sudo_password=prompt_for_sudo_password))
 
 
@@ -247,20 +183,20 @@ DRAIN_HELP = {**CONNECT_HELP, "host": "a backend host", "app": "only this app's 
 
 
 @task(help=DRAIN_HELP)
-def drain(c, host, inventory="inventory/lab.yml", app=None, wait=False, timeout=60, accept_new_host_keys=False,
+def drain(c, host, inventory=DEFAULT_INVENTORY, app=None, wait=False, timeout=60, accept_new_host_keys=False,
           prompt_for_sudo_password=False):
     """Set Drain for HOST's members on every proxy (survives reloads and deploys)."""
     from provision.ops.drain import main
-    _exit(main(inventory, host, True, app=app, wait=wait, timeout=float(timeout),
+    exit_with(main(inventory, host, True, app=app, wait=wait, timeout=float(timeout),
                accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password))
 
 
 @task(help={k: v for k, v in DRAIN_HELP.items() if k != "wait"})
-def undrain(c, host, inventory="inventory/lab.yml", app=None, timeout=60, accept_new_host_keys=False,
+def undrain(c, host, inventory=DEFAULT_INVENTORY, app=None, timeout=60, accept_new_host_keys=False,
             prompt_for_sudo_password=False):
     """Clear Drain for HOST's members on every proxy: it takes requests again."""
     from provision.ops.drain import main
-    _exit(main(inventory, host, False, app=app, timeout=float(timeout),
+    exit_with(main(inventory, host, False, app=app, timeout=float(timeout),
                accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password))
 
 
@@ -269,32 +205,27 @@ def undrain(c, host, inventory="inventory/lab.yml", app=None, timeout=60, accept
                         "forks": "hosts run in parallel (default 20)",
                         "json": "write every host's whole output and exit code to this file",
                         "timeout": "seconds per host (default 300)"})
-def run_(c, inventory="inventory/lab.yml", limit=None, sudo=False, forks=20, json=None, timeout=300,
+def run_(c, inventory=DEFAULT_INVENTORY, limit=None, sudo=False, forks=20, json=None, timeout=300,
          accept_new_host_keys=False, prompt_for_sudo_password=False):
     """Run the shell command given after -- on many hosts; exit 2 if any host failed."""
     from provision.ops.adhoc import main
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
-    _exit(main(inventory, " ".join(argv), limit=limit, sudo=sudo, forks=int(forks), json_path=json,
+    exit_with(main(inventory, " ".join(argv), limit=limit, sudo=sudo, forks=int(forks), json_path=json,
                timeout=float(timeout), accept_new_host_keys=accept_new_host_keys,
                prompt_for_sudo_password=prompt_for_sudo_password))
 
 
 @task(name="facts", help={**CONNECT_HELP, "host": "the host to read"})
-def facts_(c, host, inventory="inventory/lab.yml", accept_new_host_keys=False, prompt_for_sudo_password=False):
+def facts_(c, host, inventory=DEFAULT_INVENTORY, accept_new_host_keys=False, prompt_for_sudo_password=False):
     """The facts gathered for HOST, as JSON (ansible -m setup style)."""
     from provision.ops.facts_cmd import main
-    _exit(main(inventory, host, accept_new_host_keys=accept_new_host_keys,
+    exit_with(main(inventory, host, accept_new_host_keys=accept_new_host_keys,
                prompt_for_sudo_password=prompt_for_sudo_password))
 
 
 ns = Collection()
 ns.add_collection(lab_collection)
-ns.add_task(deploy)
-ns.add_task(verify)
-ns.add_task(test_)
-ns.add_task(demo)
-ns.add_task(bench)
-for day2 in (fleet_status, drain, undrain, run_, facts_):
-    ns.add_task(day2)
-ns.add_task(inventory)
-ns.add_task(mutate)
+for product in (deploy, verify, demo, fleet_status, drain, undrain, run_, facts_, inventory):
+    ns.add_task(product)
+for dev in DEV_TASKS:
+    ns.add_task(dev)

@@ -239,19 +239,16 @@ PATH_STATE = """path_state() {
 }"""
 
 
-def guarded(steps: str, expect: dict[str, FileState], forget_runs=(), before_check: str = "",
-            wait: int = LOCK_WAIT, poll: int = LOCK_POLL) -> str:
+def guarded(steps: str, expect: dict[str, FileState], forget_runs=(), wait: int = LOCK_WAIT,
+            poll: int = LOCK_POLL) -> str:
     """The detached script: lock (on fd 9, opened by the launcher), precondition, then ``steps``.
-    ``forget_runs``: orphan records the facts reported, removed once the check passed.
-    ``before_check``: test-only commands run between the lock and the check."""
+    ``forget_runs``: orphan records the facts reported, removed once the check passed."""
     out = [
         "export LC_ALL=C DEBIAN_FRONTEND=noninteractive",
         "umask 022",        # root's usual one: the launcher's 077 is for its records only
         "trap 'echo $? > \"${0%.sh}.rc\"' EXIT",
         take_lock(False, wait=wait, poll=poll),
     ]
-    if before_check:
-        out.append(f"( {before_check} ) >/dev/null 2>&1")
     if expect:
         out.append(PATH_STATE)
         out.append("stale=")

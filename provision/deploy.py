@@ -9,15 +9,16 @@ import http.client
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import report, tls
-from .ops import audit
+from . import audit, report, tls
 from .engine import Options, Connections, StepResult, prefetch, run_role, take_sudo_password
 from .inventory import InventoryError, load
-from .roles import backends, proxy
+from .platforms import PLATFORMS
+from .render import TemplateError
+from .rollout import rolling
+from .roles import PHASES, backends, proxy
 
 from .errors import UserError
 
-PHASES = ((backends.GROUP, backends), (proxy.GROUP, proxy))
 
 
 class DeployError(UserError):
@@ -50,8 +51,6 @@ def plan_phases(inventory, limit: str | None):
 
 def prevalidate(inventory, phases, options):
     """Render everything once, so that a bad value fails here and never half-way on a host."""
-    from .platforms import PLATFORMS
-    from .render import TemplateError
     for role, hosts in phases:
         for host in hosts:
             for platform in PLATFORMS.values():
@@ -128,7 +127,6 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
             if not hosts:
                 continue
             if serial and role is backends and not options.check:
-                from .rollout import rolling
                 results.append(rolling(role, hosts, inventory, options, connections, reporter, serial,
                                        inventory.group(proxy.GROUP), facts))
             else:
@@ -169,6 +167,7 @@ def smoke_connection(url: str, host, inventory):
     the proxy serves TLS itself, else the system's CAs (TLS ended by a load balancer in front)."""
     parts = urlsplit(url)
     if parts.scheme == "https":
+        # lazy: only an https request needs ssl
         import ssl
         if tls.mode(host) != "off":
             context = ssl.create_default_context(cafile=str(tls.trust_path(host, inventory)))
@@ -182,8 +181,8 @@ def smoke_connection(url: str, host, inventory):
 def smoke_check(proxies, skip: set[str], messages: set[str], reporter, inventory,
                 timeout: float = 10.0, addresses: dict | None = None) -> dict[str, StepResult]:
     """One request through each converged proxy, where its clients reach it, must return a
-    backend's message. Polled, because Apache's reload returns before the new config serves
-    (LAB-FACTS). Returns a step per proxy, for its recap."""
+    backend's message. Polled, because Apache's graceful reload returns before the new
+    generation serves (seen on every lab run). Returns a step per proxy, for its recap."""
     results = {}
     for host in proxies:
         if host.name in skip:

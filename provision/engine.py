@@ -17,14 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import apply, facts as factlib
-from .ops import audit
+from . import apply, audit, facts as factlib
 from .resources import Change
 from .transport import ConnectionLost, RemoteTimeout, HostConnection, Unreachable
 
-# Test-only: shell commands run on each host by the apply script, after it took the host lock and
-# before its precondition check, so that a lab test can change a planned file in between.
-TEST_BEFORE_CHECK = "PROVISION_TEST_BEFORE_CHECK"
+# The sudo password of a non-root ansible_user, when no prompt gave it (never printed).
 SUDO_ENV = "PROVISION_SUDO_PASSWORD"
 _SUDO_TAKEN: list[str] = []         # what take_sudo_password() took out of the environment
 FACTS_LOST = "connection lost while gathering facts: nothing changed; run again"
@@ -58,7 +55,7 @@ class Options:
     mode: str | None = None
     tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
-    audit_run: str = ""         # a deploy's id in the audit trail (ops.audit); "" writes no facts line
+    audit_run: str = ""         # a deploy's id in the audit trail (audit.py); "" writes no facts line
 
 
 @dataclass
@@ -142,7 +139,7 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
 
 def gather(conn: HostConnection, req, reporter=None, audit_line: str = "") -> factlib.Facts:
     """Run the facts script under the host lock, shared: it never reads a half-applied host.
-    ``audit_line``: a deploy's audit line (ops.audit.facts_line), written before anything is read."""
+    ``audit_line``: a deploy's audit line (audit.facts_line), written before anything is read."""
     conn.open()
     try:
         gathered = conn.run_script(apply.locked(audit_line + factlib.script(req), shared=True),
@@ -257,8 +254,7 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
         conn.put_all(uploads.values())
     steps = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
     steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
-    script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans],
-                           os.environ.get(TEST_BEFORE_CHECK, ""))
+    script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans])
     reporter.applying(host.name)
     try:
         ran = conn.run_script(apply.launcher(script), on_line=lock_watch(host.name, reporter),

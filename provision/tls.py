@@ -141,6 +141,7 @@ def _local(inventory, value: str) -> Path:
 
 
 def provided(host, inventory) -> Material:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     paths = {k: _local(inventory, host.vars[k]) for k in ("tls_cert", "tls_key")}
@@ -203,28 +204,33 @@ def _write(path: Path, data: bytes, mode_: int):
 
 
 def _new_key():
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives.asymmetric import rsa
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _key_pem(key) -> bytes:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives import serialization
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def _cert_pem(cert) -> bytes:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives import serialization
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _same_key(cert, key) -> bool:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography.hazmat.primitives import serialization
     fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return cert.public_key().public_bytes(*fmt) == key.public_key().public_bytes(*fmt)
 
 
 def _load(folder: Path, stem: str):
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     try:
@@ -239,6 +245,7 @@ def _load(folder: Path, stem: str):
 
 
 def _is_ca(cert) -> bool:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -271,6 +278,7 @@ def _migrate(store: Path):
 
 def _constraints(cert):
     """(DNS names, addresses) a CA certificate's name constraints permit, or None without any."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     try:
         nc = cert.extensions.get_extension_for_class(x509.NameConstraints).value
@@ -285,6 +293,7 @@ def _ca(folder: Path, save: bool, now, permitted=((), ())):
     """The inventory's CA. A CA whose name constraints differ from ``permitted`` (a proxy was
     added, or it predates the constraints) keeps its key and subject and gets a new certificate,
     so that every certificate it issued still chains to it and nothing is re-issued."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
@@ -322,6 +331,7 @@ def _ca(folder: Path, save: bool, now, permitted=((), ())):
 
 def reissue_reason(cert, key, ca_cert, host, now) -> str | None:
     """Why the kept certificate cannot be served again (None: it can)."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     if cert is None:
         return "no certificate yet"
@@ -345,6 +355,7 @@ def reissue_reason(cert, key, ca_cert, host, now) -> str | None:
 
 
 def _server(folder: Path, host, ca_cert, ca_key, save: bool, now) -> Material:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID

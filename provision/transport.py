@@ -101,6 +101,7 @@ class HostConnection:
     def open(self):
         if self._conn is not None:
             return self
+        # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
         import paramiko
         from fabric import Config, Connection
         h = self.host
@@ -138,6 +139,7 @@ class HostConnection:
         Connections, the last hop first; None leaves ssh_config's ProxyJump to Fabric, False is
         "none". As OpenSSH does, hops are reached in the order written (Fabric 3 reverses them),
         and each hop's own settings (HostName, User, Port, key, known_hosts) come from ssh_config."""
+        # lazy: fabric (and paramiko) cost ~90 ms of start-up, needed only once a host is reached
         from fabric import Connection
         jump = self.host.proxy_jump
         if not jump or jump.lower() == "none":
@@ -154,6 +156,7 @@ class HostConnection:
         would accept any key and remember none. The inventory's UserKnownHostsFile and
         StrictHostKeyChecking=accept-new apply to the host itself, as ssh's -o options do.
         ``seen`` gets each hop's address -> its known_hosts files (for the error messages)."""
+        # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
         import paramiko
         from fabric import Connection
         if accept_new is None:
@@ -199,6 +202,7 @@ class HostConnection:
         ``on_line`` is called with each line of output (stdout or stderr) as it arrives.
         ``ack`` = (marker, answer): stdin stays open until a stdout line starts with marker, then
         the answer line is sent (the script reads it to learn that its output arrived)."""
+        # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
         import paramiko
         self.open()
         become = become and self.user != "root"
@@ -283,6 +287,7 @@ class HostConnection:
         """Upload (local path, remote name, sha256) files into upload_dir(). A file already there
         is skipped only when its sha256 matches (one exec reads them all); returns the number sent.
         What is uploaded is checked again by root before use (resources.verified_copy)."""
+        # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
         import paramiko
         files = list(files)
         base = self.upload_dir()
@@ -325,6 +330,7 @@ class HostConnection:
 def _unreachable(exc: BaseException, address: str, port, known: dict) -> BaseException:
     """A failed connect (to the host or to one of its ProxyJump hops) as one line. ``known``: each
     hop's address -> its known_hosts files, the host's own first."""
+    # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
     import paramiko
     own = next(iter(known.values()), "known_hosts")
     if isinstance(exc, paramiko.BadHostKeyException):
@@ -347,6 +353,7 @@ def _unreachable(exc: BaseException, address: str, port, known: dict) -> BaseExc
 
 def _chain(conn) -> list:
     """The connection, then each of its ProxyJump gateways, the first hop last."""
+    # lazy: fabric (and paramiko) cost ~90 ms of start-up, needed only once a host is reached
     from fabric import Connection
     hops = []
     while isinstance(conn, Connection):

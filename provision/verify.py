@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,25 +23,11 @@ from .inventory import PROXY_MODES, Host, Inventory
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
-from . import openssh, syntax, tls as tlslib
+from . import openssh, tls as tlslib
 
 SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
 CLUSTER = "balancer://mycluster"
 MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
-
-
-@dataclass(frozen=True)
-class Member:
-    """One backend app as the proxy sees it."""
-    host: str
-    app: str
-    address: str
-    port: int
-    message: str
-
-    @property
-    def url(self) -> str:
-        return f"http://{syntax.host_port(self.address, self.port)}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +37,8 @@ class ProxyCheck:
     address: str                # the host name or address in `url`
     mode: str
     server_name: str
-    members: tuple[Member, ...]
+    members: tuple[sitemodel.Member, ...]
+    messages: tuple[str, ...]   # what each member answers, in the same order
     retry: int = proxy.DEFAULTS["balancer_retry"]   # seconds a failed member sits out
     tls: str = "off"
     trust: str | None = None    # the CA file (or provided chain) the served certificate must chain to
@@ -78,7 +66,8 @@ class ProxyCheck:
 class AppCheck:
     name: str                   # host name
     spec: str
-    member: Member
+    member: sitemodel.Member
+    message: str                # what the app answers
     unit: str
     user: str
 
@@ -100,6 +89,7 @@ def ssh_lookup(host: Host) -> dict:
     """The inventory's ssh_config entry for this host ({} without one)."""
     if not host.ssh_config:
         return {}
+    # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
     import paramiko
     config = paramiko.SSHConfig.from_path(host.ssh_config)
     return config.lookup(host.name)
@@ -131,12 +121,6 @@ def host_spec(host: Host, user: str) -> str:
     return f"ssh://{ssh_alias(host)}" + ("" if user == "root" else "?sudo=true")
 
 
-def members(inventory: Inventory) -> tuple[Member, ...]:
-    """Every app of every backend host, in the order the proxy role lists them."""
-    return tuple(Member(b.name, a["name"], b.private_address, a["port"], a["message"])
-                 for b in inventory.group("backends") for a in b.apps)
-
-
 def proxy_mode(host: Host, mode: str | None) -> str:
     return mode or host.vars.get("proxy_mode") or proxy.DEFAULTS["proxy_mode"]
 
@@ -147,7 +131,8 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
     if mode is not None and mode not in PROXY_MODES:
         raise ValueError(f"--mode must be one of {', '.join(PROXY_MODES)}, got {mode!r}")
     chosen = inventory.select(limit)
-    every = members(inventory)
+    every = sitemodel.short_members(inventory)
+    messages = {(b.name, a["name"]): a["message"] for b in inventory.group(backends.GROUP) for a in b.apps}
     proxies, apps = [], []
     for h in chosen:
         found = lookup(h)
@@ -165,12 +150,13 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
                 m for m in every if (m.host, m.app) in {(x.host, x.app) for x in served.pool(root.pool).members})
             proxies.append(ProxyCheck(h.name, spec, urlsplit(url).hostname, proxy_mode(h, mode),
                                       site.server_name, root_members,
+                                      tuple(messages[m.host, m.app] for m in root_members),
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
                                       h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url))
         if h.name in inventory.groups.get(backends.GROUP, []):
-            apps += [AppCheck(h.name, spec, m, backends.unit_name({"name": m.app}),
+            apps += [AppCheck(h.name, spec, m, messages[m.host, m.app], backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}))
                      for m in every if m.host == h.name]
     return Plan(tuple(proxies), tuple(apps), tuple(chosen))
@@ -292,7 +278,7 @@ def vhost_problems(vhost: str, routes: str, routes_path: str, check: ProxyCheck)
     if check.mode == "balancer":
         if not _has(found, "<Proxy", f"{CLUSTER}>"):
             problems.append(f"routes lack '<Proxy {CLUSTER}>'")
-        want = [m.url for m in check.members]
+        want = [m.url() for m in check.members]
         have = [d[1] for d in found if d[0].lower() == "balancermember" and len(d) > 1]
         for url in want:
             if url not in have:
@@ -302,7 +288,7 @@ def vhost_problems(vhost: str, routes: str, routes_path: str, check: ProxyCheck)
                 problems.append(f"routes have unexpected 'BalancerMember {url}'")
         target = f"{CLUSTER}/"
     else:
-        target = f"{check.members[0].url}/"
+        target = f"{check.members[0].url()}/"
     for directive in ("ProxyPass", "ProxyPassReverse"):
         if not _has(found, directive, "/", target):
             problems.append(f"routes lack '{directive} / {target}'")
@@ -379,7 +365,7 @@ def access_line(text: str, marker: str) -> dict | None:
 def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:
     """None when the answers are what the mode promises: in balancer mode consecutive answers
     cycle through the apps in order (from any start), in single mode all come from the first app."""
-    messages = [m.message for m in check.members]
+    messages = list(check.messages)
     if check.mode == "single":
         want = [messages[0]] * len(answers)
         return None if answers == want else f"answers {answers}, expected all {messages[0]!r}"
@@ -396,6 +382,7 @@ RENEW_BEFORE_DAYS = tlslib.RENEW_BEFORE.days
 def certificate_problems(peer: dict, check: ProxyCheck, now: float) -> list[str]:
     """What is wrong with a verified peer certificate (ssl.getpeercert() dict): too close to
     expiry, or the proxy's address or server name missing from its names ([] when right)."""
+    # lazy: only an https request needs ssl
     import ssl
     problems = []
     left = (ssl.cert_time_to_seconds(peer["notAfter"]) - now) / 86400
@@ -439,9 +426,7 @@ def pytest_args(inventory, limit: str | None = None, mode: str | None = None,
 def main(inventory="inventory/lab.yml", limit: str | None = None, mode: str | None = None,
          junit: str | None = None, extra=()) -> int:
     """Run the checks; returns pytest's exit status."""
-    import time
-
-    import pytest
+    import pytest     # lazy: pytest costs ~75 ms of start-up, needed only when the checks run
     started = time.monotonic()
     code = int(pytest.main(pytest_args(inventory, limit, mode, junit, extra)))
     print(f"verify took {time.monotonic() - started:.1f} s")

@@ -173,6 +173,7 @@ _SSH_CONFIGS: dict[str, object] = {}
 def _ssh_config_hostname(path: str, name: str) -> str:
     """The address ssh_config gives the inventory name (the name itself when it gives none):
     the proxy and the checks need a real address for a host listed by name only."""
+    # lazy: paramiko costs ~100 ms of start-up, needed only for an inventory naming an ssh_config
     import paramiko
     try:
         key = (path, os.stat(path).st_mtime_ns)

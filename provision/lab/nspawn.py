@@ -144,7 +144,9 @@ def mount(cache: Path, base: Path, name: str) -> None:
 
 
 def start(cache: Path, name: str) -> int:
-    """Boot the host in the background, in cgroups of its own (see LAB-FACTS: cgroups)."""
+    """Boot the host in the background, in cgroups of its own: on a machine whose PID 1 is not
+    systemd, containers that share one cgroup kill each other's processes at shutdown
+    ("Processes still around after final SIGKILL", status=219/CGROUP)."""
     top = folder(cache, name)
     groups = cgroups(name)
     for group in groups:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from .system import LabError
+
 # Debian packages the project's `invoke test` task installs before the tests,
 # so that the `vagrant validate` test runs instead of skipping.
 # (Debian 12's `vagrant` 2.3.4 validates a Vagrantfile offline, with no box present.)
@@ -69,15 +71,6 @@ class ValidateResult:
     ok: bool
     returncode: int
     output: str
-
-
-def _lab_error(message: str) -> Exception:
-    # Imported lazily: the lab's API module may be written after this one.
-    try:
-        from provision.lab.api import LabError
-    except ImportError:
-        from provision.lab.system import LabError
-    return LabError(message)
 
 
 def parse_ssh_config(text: str) -> dict[str, dict[str, list[str]]]:
@@ -198,7 +191,7 @@ def render_inventory(inventory: dict) -> str:
 def _vagrant() -> str:
     path = shutil.which("vagrant")
     if not path:
-        raise _lab_error("`vagrant` is not installed (see https://developer.hashicorp.com/vagrant/install; "
+        raise LabError("`vagrant` is not installed (see https://developer.hashicorp.com/vagrant/install; "
                          "on Debian/Ubuntu: apt-get install vagrant), or use the default nspawn lab")
     return path
 
@@ -255,17 +248,17 @@ def up(log=print, root: str | os.PathLike | None = None) -> Path:
     output = _run_echoed([vagrant, "up"], cwd=root, env=env, log=log)
     if output.returncode != 0:
         if NO_PROVIDER in output.text:
-            raise _lab_error("vagrant found no VM provider: install VirtualBox, or libvirt and the "
+            raise LabError("vagrant found no VM provider: install VirtualBox, or libvirt and the "
                              "vagrant-libvirt plugin, or use the default lab (invoke lab.up)")
-        raise _lab_error(f"`vagrant up` failed ({output.returncode}); see its output above")
+        raise LabError(f"`vagrant up` failed ({output.returncode}); see its output above")
     proc = subprocess.run([vagrant, "ssh-config"], cwd=root, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise _lab_error(f"`vagrant ssh-config` failed ({proc.returncode}): {proc.stderr.strip()}")
+        raise LabError(f"`vagrant ssh-config` failed ({proc.returncode}): {proc.stderr.strip()}")
     try:
         inventory = inventory_from_ssh_config(proc.stdout)
     except ValueError as e:
-        raise _lab_error(f"cannot read `vagrant ssh-config`: {e}") from None
+        raise LabError(f"cannot read `vagrant ssh-config`: {e}") from None
     target = root / INVENTORY_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_inventory(inventory))

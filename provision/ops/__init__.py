@@ -1,1 +1,1 @@
-"""Day-2 operations: status, drain and undrain, ad-hoc commands, facts, and the audit trail."""
+"""Day-2 commands, above deploy: status, drain and undrain, ad-hoc commands, facts."""

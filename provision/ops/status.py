@@ -12,13 +12,10 @@ import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import facts as factlib
-from .. import syntax, tls
-from ..deploy import PHASES
+from .. import audit, facts as factlib, syntax, tls
+from ..balancer import manager as bm
 from ..engine import fact_request, plan_host
-from ..roles import backends as backends_role
-from . import audit
-from . import balancer_manager as bm
+from ..roles import PHASES, backends as backends_role
 from .session import open_run, ssh_counts
 
 MARK = factlib.MARK
@@ -132,6 +129,7 @@ def plain_lines(data: dict) -> list[str]:
 def print_rich(data: dict, stream) -> None:
     """The tables. Every cell is the hosts' text, escaped: a '[' in a balancer-manager page or an
     error prints as itself, never read as rich markup (it raised MarkupError)."""
+    # lazy: rich costs ~28 ms of start-up, needed only on a terminal
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table

@@ -9,7 +9,7 @@ import shlex
 
 from .. import syntax
 from ..apply import Handler
-from ..ops import audit
+from .. import audit
 from ..platforms import Platform
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv

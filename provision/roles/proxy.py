@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from .. import tls as tlslib
 from ..apply import Handler
 from ..facts import FactRequest, apache_version
-from ..ops import audit, drain
+from .. import audit
+from ..balancer import record as drain
 from ..platforms import (FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, UPGRADE_PARAM_SINCE,
                          WEBSOCKET_MODULES, Platform)
 from ..render import FILES, render
@@ -226,7 +227,7 @@ def tls_resources(host, platform: Platform, options) -> list:
 
 
 def _centos7_only(facts):
-    # Only CentOS 7 is EOL with dead mirrors (LAB-FACTS: "CentOS 7 facts").
+    # Only CentOS 7 is EOL (2024-06-30) with dead mirrors: mirrorlist.centos.org no longer answers.
     if facts.os.get("ID") == "centos" and facts.os.get("VERSION_ID", "").split(".")[0] == "7":
         return None
     return "not CentOS 7"

@@ -323,6 +323,12 @@ def names_of(backend) -> str:
     return getattr(backend, "vars", {}).get("member_names", MEMBER_NAMES[0])
 
 
+def short_members(inventory) -> tuple[Member, ...]:
+    """The short form's members: every app of every backend, in the inventory's order."""
+    return tuple(Member(b.name, a["name"], b.private_address, a["port"], names=names_of(b))
+                 for b in (inventory.group("backends") if inventory else []) for a in b.apps)
+
+
 def build(host, inventory, defaults: dict) -> Proxy:
     """The proxy's model. `defaults` are the role's settings (host vars over role defaults):
     proxy_mode, lbmethod, balancer_retry/timeout/connectiontimeout, server_name."""
@@ -331,9 +337,7 @@ def build(host, inventory, defaults: dict) -> Proxy:
     passive = dict(failonstatus=tuple(defaults["balancer_failonstatus"]),
                    failontimeout=defaults["balancer_failontimeout"])
     if not host.vars.get("sites"):
-        every = tuple(Member(b.name, a["name"], b.private_address, a["port"], names=names_of(b))
-                      for b in (inventory.group("backends") if inventory else []) for a in b.apps)
-        pool = Pool(SHORT_POOL, every, balancer=defaults["proxy_mode"] == "balancer", **base, **passive)
+        pool = Pool(SHORT_POOL, short_members(inventory), balancer=defaults["proxy_mode"] == "balancer", **base, **passive)
         site = Site(defaults["server_name"], routes=(Route("/", "pool", pool=SHORT_POOL),))
         return Proxy(True, (site,), (pool,))
     pools = []

@@ -28,6 +28,6 @@ def test_app_listening(app, remote):
 
 def test_app_answers(app, remote):
     m = app.member
-    out = remote.run("curl -s --max-time 5 %s", f"{m.url}/")
-    assert out.stdout == m.message, \
-        f"{app.name}: curl {m.url}/ answered {out.stdout[:200]!r} (exit {out.rc}), expected {m.message!r}"
+    out = remote.run("curl -s --max-time 5 %s", f"{m.url()}/")
+    assert out.stdout == app.message, \
+        f"{app.name}: curl {m.url()}/ answered {out.stdout[:200]!r} (exit {out.rc}), expected {app.message!r}"

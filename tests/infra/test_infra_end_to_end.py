@@ -13,7 +13,7 @@ APP_NOT_FOUND = "The requested URL was not found on the server."
 
 def from_a_backend(status, body, proxy):
     """An app answered: its message, or the app's own 404 for a path it does not serve."""
-    messages = {m.message for m in proxy.members}
+    messages = set(proxy.messages)
     return (status == 200 and body in messages) or (status == 404 and APP_NOT_FOUND in body)
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from provision.apply import HOST_LOCK, LOCK_DIR
-from provision.engine import APPLY_LOST, STALE, TEST_BEFORE_CHECK
+from provision.engine import APPLY_LOST, STALE
 from provision.platforms import DEBIAN
 
 from conftest import ROOT, get, invoke, recap, ssh
@@ -77,8 +77,11 @@ def test_a_planned_file_changed_after_the_facts_fails_the_host_and_changes_nothi
     pending_before = ssh(deployed, "proxy", "ls /var/lib/provision/pending/").stdout
     tree_before = config_tree(deployed)
     routes_before = ssh(deployed, "proxy", f"cat {ROUTES}").stdout
-    proc = invoke("deploy", "--mode", "single", "--limit", "proxy", check=2,
-                  env={TEST_BEFORE_CHECK: f"echo '# someone else' >> {ROUTES}"})
+    # The deploy runs with a hook that edits the routes file after the apply's lock, before its check.
+    proc = subprocess.run([sys.executable, "-m", "tests.support.hook", f"echo '# someone else' >> {ROUTES}",
+                           "deploy", "--mode", "single", "--limit", "proxy"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     failures = [line for line in proc.stdout.splitlines() if "| failed |" in line]
     assert failures == [f"proxy | failed | apply: {STALE}"], proc.stdout
     assert ssh(deployed, "proxy", f"cat {ROUTES}").stdout == routes_before + "# someone else\n"

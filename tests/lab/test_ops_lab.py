@@ -53,8 +53,8 @@ def test_drain_holds_over_a_reloading_deploy_under_load(deployed, tmp_path):
     (a changed vhost setting), 200 requests: none reaches web2, and none did during the reload
     (the proxy's access log names each request's member); status shows Drn; a second deploy
     changes nothing; undrain brings web2 back; no request fails throughout."""
-    from provision import bench
-    from provision.load import Background
+    from bench import speed as bench
+    from tests.support.load import Background
     changed = _changed_inventory(tmp_path)
     access = "/var/log/apache2/provision-*-access.log"
     started = time.monotonic()
@@ -92,7 +92,7 @@ def test_drain_holds_over_a_reloading_deploy_under_load(deployed, tmp_path):
 
 def _reload_proxy(lab):
     """systemctl reload, then poll until the new generation answers (its balancer has a new nonce)."""
-    from provision.ops import balancer_manager as bm
+    from provision.balancer import manager as bm
 
     def nonce():
         return bm.nonce(ssh(lab, "proxy", bm.read_command()).stdout)
@@ -125,7 +125,7 @@ def test_a_deploy_after_the_upgrade_keeps_a_drain_an_earlier_release_recorded(de
     """Drain variables became one-to-one (second security review, finding 12). A proxy an earlier
     release deployed and drained has its routes file and drained.conf in the old names; the deploy
     that writes the new routes file carries the drain over before its reload."""
-    from provision.ops.drain import RECORD_HEADER, legacy_status_variable, status_variable
+    from provision.balancer.record import RECORD_HEADER, legacy_status_variable, status_variable
     routes, record = "/etc/apache2/provision/proxy-routes.inc", "/etc/apache2/provision/drained.conf"
     urls = ["http://10.123.0.11:8080", "http://10.123.0.12:8081"]
     names = " ".join(f"-e 's/{status_variable(u)}/{legacy_status_variable(u)}/g'" for u in urls)

@@ -1,6 +1,6 @@
 """The CentOS 7 proxy's full Apache config tree (stock httpd.conf, conf.modules.d/, conf.d/ from the
 httpd-2.4.6-45.el7.centos sources, plus the files the proxy role writes) passes a real `apache2 -t`
-on the lab's proxy, with the paths mapped for Debian's binary (provision/apache_tree.py)."""
+on the lab's proxy, with the paths mapped for Debian's binary (tests/support/apache_tree.py)."""
 import io
 import re
 import subprocess
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provision import apache_tree, tls
+from provision import tls
+from tests.support import apache_tree
 from provision.engine import Options
 from provision.inventory import load
 from provision.platforms import PROXY_MODULES, SUPPORT_MODULES

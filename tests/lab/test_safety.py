@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, add_sudo_user, get, invoke, recap, ssh, unit_state
-from provision.load import Background
+from tests.support.load import Background
 
 pytestmark = pytest.mark.lab
 

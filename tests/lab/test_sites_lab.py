@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, invoke, recap, ssh, unit_state
-from provision.load import Background
+from tests.support.load import Background
 
 pytestmark = pytest.mark.lab
 

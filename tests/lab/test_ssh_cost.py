@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import invoke
-from provision import bench
+from bench import speed as bench
 
 pytestmark = pytest.mark.lab
 

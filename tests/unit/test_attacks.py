@@ -18,7 +18,8 @@ from provision import deploy as deploy_mod, verify
 from provision.engine import Options
 from provision.facts import ABSENT, Facts, FileState
 from provision.inventory import load
-from provision.ops import drain, status
+from provision.balancer import drain as balancing, manager as bm, record as drained
+from provision.ops import status
 from provision.platforms import DEBIAN, REDHAT
 from provision.report import Reporter
 from provision.resources import FolderIfMissing
@@ -124,8 +125,9 @@ def test_ipv6_members_are_bracketed_in_urls_and_binds(tmp_path):
     assert " --bind [fd00:123::11]:8080 " in unit          # gunicorn's form for IPv6 (its docs: "[::1]:8000")
     assert " --forwarded-allow-ips 127.0.0.1,fd00:123::10 " in unit
     assert "OWN_URL = 'http://[fd00:123::11]:8080'" in files["/opt/provision/apps/hello/app.py"]
-    assert drain.member_urls(inv.hosts["web2"]) == ["http://[fd00:123::12]:8081"]
-    assert [m.url for m in verify.members(inv)] == ["http://[fd00:123::11]:8080", "http://[fd00:123::12]:8081"]
+    assert balancing.member_urls(inv.hosts["web2"]) == ["http://[fd00:123::12]:8081"]
+    assert [m.url() for m in proxy.sites.short_members(inv)] == ["http://[fd00:123::11]:8080",
+                                                                 "http://[fd00:123::12]:8081"]
     assert "curl -s -o /dev/null -w '%{http_code}' --max-time 2 'http://[fd00:123::11]:8080/'" in \
         status.script(inv.hosts["web1"], SimpleNamespace(packages=set(), units=set(), paths=set(), users=set(),
                                                          listings=set()))
@@ -203,10 +205,10 @@ def test_a_near_miss_route_path_is_refused_at_once(tmp_path, monkeypatch, path):
 
 def test_drain_variables_are_one_to_one():
     a, b = "http://web-1.example:8080", "http://web.1.example:8080"
-    assert drain.legacy_status_variable(a) == drain.legacy_status_variable(b)      # the collision
-    assert drain.status_variable(a) != drain.status_variable(b)
-    assert drain.status_variable(a) == "provision_member_web_2d1_2eexample_3a8080"
-    assert drain.status_variable("http://[fd00::1]:80") == "provision_member__5bfd00_3a_3a1_5d_3a80"
+    assert drained.legacy_status_variable(a) == drained.legacy_status_variable(b)      # the collision
+    assert drained.status_variable(a) != drained.status_variable(b)
+    assert drained.status_variable(a) == "provision_member_web_2d1_2eexample_3a8080"
+    assert drained.status_variable("http://[fd00::1]:80") == "provision_member__5bfd00_3a_3a1_5d_3a80"
 
 
 def test_undraining_one_of_two_former_namesakes_leaves_the_other_drained(tmp_path):
@@ -214,11 +216,11 @@ def test_undraining_one_of_two_former_namesakes_leaves_the_other_drained(tmp_pat
     a, b = "http://web-1.example:8080", "http://web.1.example:8080"
     folder = tmp_path / "provision"
     folder.mkdir()
-    record(folder, drain.record_script([a, b], True))
-    record(folder, drain.record_script([a], False))
-    routes = "".join(f"Define {drain.status_variable(u)} -N\n" for u in (a, b))
-    values = apache_defines(routes + (folder / drain.RECORD).read_text())
-    assert (values[drain.status_variable(a)], values[drain.status_variable(b)]) == ("-N", "+N")
+    record(folder, drained.record_script([a, b], True))
+    record(folder, drained.record_script([a], False))
+    routes = "".join(f"Define {drained.status_variable(u)} -N\n" for u in (a, b))
+    values = apache_defines(routes + (folder / drained.RECORD).read_text())
+    assert (values[drained.status_variable(a)], values[drained.status_variable(b)]) == ("-N", "+N")
 
 
 def record(folder, script):
@@ -240,10 +242,10 @@ def legacy_state(folder, urls):
     """A proxy as an earlier release left it: a routes file reading the legacy names, and a drain
     recorded under them."""
     (folder / "routes.inc").write_text("".join(
-        f"Define {drain.legacy_status_variable(u)} -N\n    BalancerMember {u} status=${{"
-        f"{drain.legacy_status_variable(u)}}}\n" for u in urls))
-    (folder / drain.RECORD).write_text(drain.RECORD_HEADER + "\n" +
-                                       f"Define {drain.legacy_status_variable(urls[1])} +N\n")
+        f"Define {drained.legacy_status_variable(u)} -N\n    BalancerMember {u} status=${{"
+        f"{drained.legacy_status_variable(u)}}}\n" for u in urls))
+    (folder / drained.RECORD).write_text(drained.RECORD_HEADER + "\n" +
+                                       f"Define {drained.legacy_status_variable(urls[1])} +N\n")
 
 
 def test_a_deploy_after_the_upgrade_keeps_a_drain_recorded_under_the_old_name(tmp_path):
@@ -252,19 +254,19 @@ def test_a_deploy_after_the_upgrade_keeps_a_drain_recorded_under_the_old_name(tm
     folder = tmp_path / "provision"
     folder.mkdir()
     legacy_state(folder, [web1, web2])
-    script = drain.upgrade_script(str(folder), [web1, web2])
+    script = drained.upgrade_script(str(folder), [web1, web2])
     subprocess.run(["sh", "-ec", script], check=True)
     subprocess.run(["sh", "-ec", script], check=True)          # a second run adds nothing
-    lines = (folder / drain.RECORD).read_text().splitlines()
-    assert lines == [drain.RECORD_HEADER, f"Define {drain.legacy_status_variable(web2)} +N",
-                     f"Define {drain.status_variable(web2)} +N"]
-    assert oct((folder / drain.RECORD).stat().st_mode & 0o777) == "0o600"
-    new_routes = "".join(f"Define {drain.status_variable(u)} -N\n" for u in (web1, web2))
-    values = apache_defines(new_routes + (folder / drain.RECORD).read_text())
-    assert (values[drain.status_variable(web1)], values[drain.status_variable(web2)]) == ("-N", "+N")
+    lines = (folder / drained.RECORD).read_text().splitlines()
+    assert lines == [drained.RECORD_HEADER, f"Define {drained.legacy_status_variable(web2)} +N",
+                     f"Define {drained.status_variable(web2)} +N"]
+    assert oct((folder / drained.RECORD).stat().st_mode & 0o777) == "0o600"
+    new_routes = "".join(f"Define {drained.status_variable(u)} -N\n" for u in (web1, web2))
+    values = apache_defines(new_routes + (folder / drained.RECORD).read_text())
+    assert (values[drained.status_variable(web1)], values[drained.status_variable(web2)]) == ("-N", "+N")
     # the old routes file, were configtest to restore it, still reads web2 as drained
-    old = apache_defines((folder / "routes.inc").read_text() + (folder / drain.RECORD).read_text())
-    assert old[drain.legacy_status_variable(web2)] == "+N"
+    old = apache_defines((folder / "routes.inc").read_text() + (folder / drained.RECORD).read_text())
+    assert old[drained.legacy_status_variable(web2)] == "+N"
 
 
 def test_the_routes_file_step_runs_the_upgrade_before_the_reload(tmp_path):
@@ -273,8 +275,8 @@ def test_the_routes_file_step_runs_the_upgrade_before_the_reload(tmp_path):
                 if getattr(s, "path", None) == DEBIAN.routes_path)
     change = step.plan(Facts(os={}, platform=DEBIAN, files={}))
     assert change.script.index(f"mv -f \"$tmp\" {DEBIAN.routes_path}") < \
-        change.script.index(f"grep -qs '^Define {drain.LEGACY_PREFIX}'")
-    assert drain.status_variable("http://10.123.0.12:8081") in change.script
+        change.script.index(f"grep -qs '^Define {drained.LEGACY_PREFIX}'")
+    assert drained.status_variable("http://10.123.0.12:8081") in change.script
 
 
 def test_a_drain_before_the_upgrade_deploy_writes_the_legacy_name_too(tmp_path):
@@ -283,15 +285,15 @@ def test_a_drain_before_the_upgrade_deploy_writes_the_legacy_name_too(tmp_path):
     folder = tmp_path / "provision"
     folder.mkdir()
     legacy_state(folder, [web1, web2])
-    (folder / drain.RECORD).unlink()
-    record(folder, drain.record_script([web1], True))
-    old = apache_defines((folder / "routes.inc").read_text() + (folder / drain.RECORD).read_text())
-    assert old[drain.legacy_status_variable(web1)] == "+N"
-    record(folder, drain.record_script([web1], False))
-    assert (folder / drain.RECORD).read_text().splitlines() == [drain.RECORD_HEADER]
+    (folder / drained.RECORD).unlink()
+    record(folder, drained.record_script([web1], True))
+    old = apache_defines((folder / "routes.inc").read_text() + (folder / drained.RECORD).read_text())
+    assert old[drained.legacy_status_variable(web1)] == "+N"
+    record(folder, drained.record_script([web1], False))
+    assert (folder / drained.RECORD).read_text().splitlines() == [drained.RECORD_HEADER]
     (folder / "routes.inc").write_text("# a new release's routes file\n")
-    record(folder, drain.record_script([web1], True))
-    assert (folder / drain.RECORD).read_text().splitlines()[1:] == [f"Define {drain.status_variable(web1)} +N"]
+    record(folder, drained.record_script([web1], True))
+    assert (folder / drained.RECORD).read_text().splitlines()[1:] == [f"Define {drained.status_variable(web1)} +N"]
 
 
 # -- 5: an inventory script's output was buffered without a bound ------------------------------------
@@ -467,12 +469,19 @@ def test_printed_lines_are_counted_exactly_and_an_ordinary_inventory_prints():
     assert json.loads(show.listing(loaded))["_meta"]["hostvars"]["web2"]["apps"][1]["name"] == "api"
 
 
+def resolve(config_text: str, tmp_path, name: str) -> dict:
+    """What OpenSSH's own client makes of ``name`` with that config (ssh -G)."""
+    (tmp_path / "generated").write_text(config_text)
+    shown = subprocess.run(["ssh", "-G", "-F", str(tmp_path / "generated"), name], capture_output=True,
+                           text=True, check=True).stdout
+    return dict(line.split(" ", 1) for line in shown.splitlines() if " " in line)
+
+
 # -- 9: verify wrote inventory names into its ssh_config as Host patterns ------------------------------
 
 @pytest.mark.skipif(not __import__("shutil").which("ssh"), reason="needs the OpenSSH client")
 def test_a_host_named_star_gets_an_alias_and_gives_no_other_host_its_settings(tmp_path):
     from provision.inventory import Host
-    from test_verify import resolve
     star = Host("*", "10.123.0.66", user="mallory", port=2222, key="/keys/mallory")
     web1 = Host("web1", "10.123.0.11")
     text = verify.ssh_config_text([star, web1], "/tmp/pv-x")
@@ -502,7 +511,6 @@ def test_names_testinfra_or_ssh_would_misread_get_a_plain_alias(name):
 @pytest.mark.skipif(not __import__("shutil").which("ssh"), reason="needs the OpenSSH client")
 def test_an_alias_carries_what_the_inventory_ssh_config_says_for_the_name(tmp_path):
     from provision.inventory import Host
-    from test_verify import resolve
     config = tmp_path / "ssh_config"
     config.write_text("Host web@1\n    HostName 10.123.0.11\n    User deploy\n    Port 2200\n"
                       "    IdentityFile /keys/deploy\n    ProxyJump proxy\n")
@@ -572,22 +580,34 @@ def manager_page(**cells) -> str:
     return page
 
 
+class PageEveryTime:
+    """Connections whose every script prints ``page`` (a proxy answering drain or wait_idle)."""
+
+    def __init__(self, page):
+        self.page = page
+
+    def get(self, host):
+        return self
+
+    def run_script(self, script, timeout=0):
+        from provision.transport import Result
+        return Result(0, self.page, "")
+
+
 def test_a_balancer_manager_cell_that_is_not_a_number_fails_that_proxy_in_one_line():
     """It crashed drain with ValueError."""
-    from test_ops import _FakeConnections, _Proxy
-    from provision.ops import balancer_manager as bm
     page = manager_page(**{"<td>1038</td>": "<td>1038; rm -rf /</td>"})
     assert page != manager_page()
-    [outcome] = drain.set_drain([_Proxy()], ["http://192.0.2.12:8081"], True,
-                                _FakeConnections(page + "\n" + bm.AFTER + "\n" + page))
+    proxy_host = SimpleNamespace(name="proxy", vars={})
+    [outcome] = balancing.set_drain([proxy_host], ["http://192.0.2.12:8081"], True,
+                                    PageEveryTime(page + "\n" + bm.AFTER + "\n" + page))
     assert not outcome.ok
     assert outcome.error == "balancer-manager's Elected cell for 'http://192.0.2.12:8081' is '1038; rm -rf /', not a number"
-    [waited] = drain.wait_idle([_Proxy()], ["http://192.0.2.12:8081"], _FakeConnections(page), timeout=1)
+    [waited] = balancing.wait_idle([proxy_host], ["http://192.0.2.12:8081"], PageEveryTime(page), timeout=1)
     assert not waited.ok and "not a number" in waited.error
 
 
 def test_a_page_built_to_make_the_row_regex_backtrack_is_read_in_linear_time():
-    from provision.ops import balancer_manager as bm
     row = '<tr>\n<td><a href="x">http://a:1</a></td>' + "<td>1</td>" * 9 + "<td>x" * 100_000
     page = "Load Balancer Manager <h3>LoadBalancer Status for <a href=\"x\">balancer://p</a></h3>" + row
     started = time.process_time()
@@ -696,3 +716,19 @@ def test_a_host_range_that_multiplies_past_the_bound_is_refused_before_expanding
     with pytest.raises(InventoryError, match="makes more than 100000 hosts"):
         ranges.expand("[1:3]" * 2000, "inv")
     assert time.process_time() - started < 0.05
+
+
+# -- the trust model, written down ----------------------------------------------------------------------
+
+def test_the_security_page_says_what_provision_trusts_and_what_it_does_not():
+    page = (ROOT / "docs" / "security.md").read_text()
+    trust = page[page.index("## What provision trusts"):page.index("## What is checked, what is secret")]
+    for fact in ("**Trusted: the inventory's author.**", "`proxy_extra_directives` is the raw escape hatch",
+                 "An executable inventory (a script) runs on the control machine",
+                 "**Trusted: the control machine.**", "**Not trusted: the managed hosts' output.**",
+                 "`uname -m`", "balancer-manager", "rich markup"):
+        assert fact in trust, fact
+    for section in ("## The host lock", "## What is checked before any connection", "## What clients learn",
+                    "## Secrets on the control machine", "## Drain records and upgrades"):
+        assert section in page, section
+    assert "/run/provision/host.lock" in page and "`member_names: host` (the default)" in page

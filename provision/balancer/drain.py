@@ -1,0 +1,108 @@
+"""Drain and undrain members on every proxy, through balancer-manager on each proxy's loopback,
+recorded so that the drain holds over reloads (record.py). `invoke drain`/`undrain` (ops/drain.py)
+and the rolling update (rollout.py) both use set_drain.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .. import apply, syntax
+from ..errors import UserError
+from . import manager as bm
+from .record import record_script
+
+
+class DrainError(UserError):
+    pass
+
+
+@dataclass
+class ProxyOutcome:
+    proxy: str
+    ok: bool
+    error: str = ""
+    members: list = field(default_factory=list)     # manager.WorkerRow, as the page showed after
+    before: list = field(default_factory=list)      # ... and before the change
+
+    def drained_before(self) -> set[str]:
+        """The member URLs (http://, as member_urls gives them) that were drained before."""
+        return {f"http://{m.address}" for m in self.before if "Drn" in m.flags}
+
+
+def member_urls(host, app: str | None = None) -> list[str]:
+    """The balancer member URLs of a backend's apps (one app with ``app``)."""
+    apps = [a for a in host.apps if app is None or a["name"] == app]
+    if app is not None and not apps:
+        raise DrainError(f"host {host.name!r}: no app named {app!r} "
+                         f"(it has {', '.join(a['name'] for a in host.apps) or 'none'})")
+    return [f"http://{syntax.host_port(host.private_address, a['port'])}" for a in apps]
+
+
+def balanced(proxies, mode: str | None = None) -> list:
+    """The proxies that run a balancer (single mode has no members to drain)."""
+    return [p for p in proxies if (mode or p.vars.get("proxy_mode", "balancer")) == "balancer"]
+
+
+def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = True,
+              timeout: float = 60) -> list[ProxyOutcome]:
+    """Set (drain=True) or clear Drain for ``urls`` on every proxy, in parallel; one exec each.
+    Each outcome holds the members as balancer-manager showed them afterwards."""
+    script = bm.set_drain_script(urls, drain, before_change=record_script(urls, drain))
+    if lock:        # the host lock applies take: a drain never lands in the middle of a deploy's apply
+        script, timeout = apply.locked(script), timeout + apply.LOCK_WAIT
+
+    def one(proxy):
+        try:
+            ran = connections.get(proxy).run_script(script, timeout=timeout)
+        except Exception as exc:        # unreachable or timed out: reported per proxy
+            return ProxyOutcome(proxy.name, False, str(exc))
+        if ran.rc == apply.LOCK_BUSY:
+            return ProxyOutcome(proxy.name, False, f"another deploy held the host lock for {apply.LOCK_WAIT} s")
+        if ran.rc != 0:
+            return ProxyOutcome(proxy.name, False, (ran.stderr or ran.stdout).strip()[-300:]
+                                or f"exit {ran.rc}")
+        first, then = bm.split_before_after(ran.stdout)
+        try:
+            members = bm.of_urls(bm.parse(then), urls)
+            before = bm.of_urls(bm.parse(first), urls)
+        except bm.ManagerError as exc:
+            return ProxyOutcome(proxy.name, False, str(exc))
+        missing = sorted(u for u in urls if bm.address_of(u) not in {m.address for m in members})
+        if missing:
+            return ProxyOutcome(proxy.name, False, f"not a member of its balancer: {', '.join(missing)}")
+        wrong = [m.url for m in members if ("Drn" in m.flags) != drain]
+        if wrong:
+            return ProxyOutcome(proxy.name, False, f"Drain still {'off' if drain else 'on'} for {', '.join(wrong)}",
+                                members, before)
+        return ProxyOutcome(proxy.name, True, members=members, before=before)
+
+    if not proxies:
+        return []
+    with ThreadPoolExecutor(max_workers=min(20, len(proxies))) as pool:
+        return list(pool.map(one, proxies))
+
+
+def wait_idle(proxies, urls: list[str], connections, timeout: float = 60, poll: float = 0.5) -> list[ProxyOutcome]:
+    """Poll each proxy's balancer-manager until none of ``urls`` has a request in flight (Busy 0)."""
+    deadline = time.monotonic() + timeout
+    outcomes = []
+    for proxy in proxies:
+        while True:
+            ran = connections.get(proxy).run_script(bm.read_command() + "\n", timeout=30)
+            try:
+                members = bm.of_urls(bm.parse(ran.stdout), urls)
+            except bm.ManagerError as exc:
+                outcomes.append(ProxyOutcome(proxy.name, False, str(exc)))
+                break
+            if all(m.busy == 0 for m in members):
+                outcomes.append(ProxyOutcome(proxy.name, True, members=members))
+                break
+            if time.monotonic() > deadline:
+                busy = ", ".join(f"{m.url} busy={m.busy}" for m in members if m.busy)
+                outcomes.append(ProxyOutcome(proxy.name, False, f"still in flight after {timeout:.0f} s: {busy}",
+                                             members))
+                break
+            time.sleep(poll)
+    return outcomes
