@@ -1,9 +1,11 @@
 """Project tasks: `invoke --list` shows them.
 
-Tasks stay thin: each parses its flags and calls one function of the project's Python API, which
-is imported when the task runs, so that `invoke --list` starts fast. The product's tasks are here;
-the dev tasks (test, bench, mutate) come from bench/tasks.py. Every error a user can fix ends as
-one line and exit 1, prefixed per collection ("lab:" or "error:").
+The product's commands (deploy, verify, status, drain, undrain, run, facts, inventory) are the
+rows of provision/cli/commands.py, the same as the installed `provision` command's, with the same
+flags and the same exit codes. The lab's tasks are here; the dev tasks (test, bench, mutate) come
+from bench/tasks.py. Every error a user can fix ends as one line and exit 1, prefixed per
+collection ("lab:" or "error:"). Tasks import the library when they run, so `invoke --list`
+starts fast.
 """
 from __future__ import annotations
 
@@ -15,16 +17,16 @@ from invoke import Collection
 from invoke.exceptions import Exit
 
 from bench.tasks import DEV_TASKS
-from provision.cli import deploy_main, exit_with, task_printing
+from provision.cli.flags import DEFAULT_INVENTORY
+from provision.cli.tasks import command_tasks, task_printing
 from provision.engine import take_sudo_password
 
 # At start-up, before any inventory script, ssh or pip runs: no child process inherits it.
 take_sudo_password()
 
-DEFAULT_INVENTORY = "inventory/lab.yml"
-
 task = task_printing("error")
 lab_task = task_printing("lab")
+COMMANDS = {t.name: t for t in command_tasks()}
 
 
 def _lab_api():
@@ -102,130 +104,18 @@ def demo(c):
     """The whole job on the local lab: lab up, deploy, verify, then 6 answers through the proxy."""
     up(c)
     status(c)
-    deploy(c)
-    verify(c)
+    COMMANDS["deploy"](c)
+    COMMANDS["verify"](c)
     from provision.lab.demo import answers
     print("\nThrough the proxy:")
     for line in answers(DEFAULT_INVENTORY, 6):
         print(line)
 
 
-# --- deploy -----------------------------------------------------------------------
-
-DEPLOY_HELP = {
-    "inventory": "inventory file, folder or script; repeat to merge several in order (default inventory/lab.yml)",
-    "mode": "proxy mode for this run: single or balancer (overrides proxy_mode)",
-    "check": "report what would change, change nothing",
-    "diff": "show file diffs",
-    "limit": "hosts or groups, comma-separated",
-    "forks": "hosts converged in parallel (default 20)",
-    "json": "write per-host, per-step results to this file",
-    "accept_new_host_keys": "accept and remember unknown host keys (changed keys are always refused)",
-    "prompt_for_sudo_password": "ask once for the sudo password of a non-root ansible_user",
-    "verbose": "also show steps that changed nothing",
-    "serial": "roll backends out N at a time, each drained from the balancer while it changes",
-}
-
-
-@task(help=DEPLOY_HELP, iterable=["inventory"])
-def deploy(c, inventory=None, mode=None, check=False, diff=False, limit=None, forks=20,
-           json=None, accept_new_host_keys=False, prompt_for_sudo_password=False, verbose=False, serial=0):
-    """Converge backends then proxies from an inventory; ends with a request through each proxy."""
-    code = deploy_main(inventory=inventory or [DEFAULT_INVENTORY], mode=mode, check=check, diff=diff,
-                       limit=limit, forks=forks, json=json, accept_new_host_keys=accept_new_host_keys,
-                       prompt_for_sudo_password=prompt_for_sudo_password, verbose=verbose, serial=serial)
-    exit_with(code)
-
-
-@task(iterable=["inventory"], help={"inventory": DEPLOY_HELP["inventory"],
-            "limit": "hosts or groups, comma-separated",
-            "junit": "write a JUnit XML report (one test case per check per host) to this file",
-            "mode": "proxy mode to expect: single or balancer (default: the inventory's proxy_mode)"})
-def verify(c, inventory=None, limit=None, junit=None, mode=None):
-    """Check a deployed fleet with pytest-testinfra (tests/infra); exits with pytest's status."""
-    from provision.verify import main
-    code = main(inventory=inventory or [DEFAULT_INVENTORY], limit=limit, mode=mode, junit=junit)
-    exit_with(code)
-
-
-# --- day 2 -------------------------------------------------------------------------
-
-CONNECT_HELP = {
-    "inventory": "inventory file (default inventory/lab.yml)",
-    "accept_new_host_keys": "accept and remember unknown host keys (changed keys are always refused)",
-    "prompt_for_sudo_password": "ask once for the sudo password of a non-root ansible_user",
-}
-
-
-@task(iterable=["inventory"], help={
-    "inventory": "inventory file or folder; repeat to merge several (default inventory/lab.yml)",
-    "graph": "the group tree (the default)", "host": "one host's merged variables (secrets masked)",
-    "list": "everything as ansible-inventory --list JSON (secrets masked)"})
-def inventory(c, inventory=None, graph=False, host=None, list_=False):
-    """Show the inventory as we read it, as ansible-inventory does: --graph, --host NAME or --list."""
-    from provision.inventory.show import main
-    print(main(inventory or [DEFAULT_INVENTORY], show_graph=graph, host_name=host, show_list=list_))
-
-
-@task(name="status", help={**CONNECT_HELP, "limit": "hosts or groups, comma-separated",
-                           "json": "print the same data as JSON"})
-def fleet_status(c, inventory=DEFAULT_INVENTORY, limit=None, json=False, accept_new_host_keys=False,
-                 prompt_for_sudo_password=False):
-    """Balancer members, apps, last deploy and pending changes of every host (1 exec per host)."""
-    from provision.ops.status import main
-    exit_with(main(inventory, limit=limit, as_json=json, accept_new_host_keys=accept_new_host_keys,
-               prompt_for_sudo_password=prompt_for_sudo_password))
-
-
-DRAIN_HELP = {**CONNECT_HELP, "host": "a backend host", "app": "only this app's member",
-              "wait": "wait until no request to its members is in flight",
-              "timeout": "seconds to wait (default 60)"}
-
-
-@task(help=DRAIN_HELP)
-def drain(c, host, inventory=DEFAULT_INVENTORY, app=None, wait=False, timeout=60, accept_new_host_keys=False,
-          prompt_for_sudo_password=False):
-    """Set Drain for HOST's members on every proxy (survives reloads and deploys)."""
-    from provision.ops.drain import main
-    exit_with(main(inventory, host, True, app=app, wait=wait, timeout=float(timeout),
-               accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password))
-
-
-@task(help={k: v for k, v in DRAIN_HELP.items() if k != "wait"})
-def undrain(c, host, inventory=DEFAULT_INVENTORY, app=None, timeout=60, accept_new_host_keys=False,
-            prompt_for_sudo_password=False):
-    """Clear Drain for HOST's members on every proxy: it takes requests again."""
-    from provision.ops.drain import main
-    exit_with(main(inventory, host, False, app=app, timeout=float(timeout),
-               accept_new_host_keys=accept_new_host_keys, prompt_for_sudo_password=prompt_for_sudo_password))
-
-
-@task(name="run", help={**CONNECT_HELP, "limit": "hosts or groups, comma-separated",
-                        "sudo": "run the command as root (sudo for a non-root ansible_user)",
-                        "forks": "hosts run in parallel (default 20)",
-                        "json": "write every host's whole output and exit code to this file",
-                        "timeout": "seconds per host (default 300)"})
-def run_(c, inventory=DEFAULT_INVENTORY, limit=None, sudo=False, forks=20, json=None, timeout=300,
-         accept_new_host_keys=False, prompt_for_sudo_password=False):
-    """Run the shell command given after -- on many hosts; exit 2 if any host failed."""
-    from provision.ops.adhoc import main
-    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
-    exit_with(main(inventory, " ".join(argv), limit=limit, sudo=sudo, forks=int(forks), json_path=json,
-               timeout=float(timeout), accept_new_host_keys=accept_new_host_keys,
-               prompt_for_sudo_password=prompt_for_sudo_password))
-
-
-@task(name="facts", help={**CONNECT_HELP, "host": "the host to read"})
-def facts_(c, host, inventory=DEFAULT_INVENTORY, accept_new_host_keys=False, prompt_for_sudo_password=False):
-    """The facts gathered for HOST, as JSON (ansible -m setup style)."""
-    from provision.ops.facts_cmd import main
-    exit_with(main(inventory, host, accept_new_host_keys=accept_new_host_keys,
-               prompt_for_sudo_password=prompt_for_sudo_password))
-
-
 ns = Collection()
 ns.add_collection(lab_collection)
-for product in (deploy, verify, demo, fleet_status, drain, undrain, run_, facts_, inventory):
+for product in COMMANDS.values():
     ns.add_task(product)
+ns.add_task(demo)
 for dev in DEV_TASKS:
     ns.add_task(dev)

@@ -16,6 +16,7 @@ orphan: the next run's facts report it.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ EXIT_MARK = "@@@ exit "     # the launcher's last line before it waits for ACK
 ACK = "ack"
 ACK_WAIT = 45               # s
 APPLY_EOF = "__PROVISION_APPLY__"
+# RUN_DIR's parent, made 755 when the first apply creates it: apps' data folders live below it.
+STATE_DIR = posixpath.dirname(RUN_DIR)
+CHECK_FAILED = "check failed: "     # a step's line naming the check that failed: the step's reason
 
 
 @dataclass
@@ -141,6 +145,18 @@ CLEAN_TMP = "tmp=; trap '[ -z \"$tmp\" ] || rm -f \"$tmp\"' EXIT"
 
 def _start(key, label: str) -> str:
     return f"echo {shlex.quote(f'{STEP}{key} {label}')}"
+
+
+def planned_steps(script: str) -> list[tuple[str, str]]:
+    """(key, label) of every step a built script announces, in order (for progress: step k/n)."""
+    found = []
+    for line in script.splitlines():
+        if line.startswith("echo ") and STEP in line:
+            words = shlex.split(line)
+            if len(words) == 2 and words[1].startswith(STEP):
+                key, _, label = words[1][len(STEP):].partition(" ")
+                found.append((key, label))
+    return found
 
 
 def parse(text: str) -> dict[str, StepOutcome]:
@@ -274,6 +290,7 @@ def launcher(script: str) -> str:
     return f"""{{
 export LC_ALL=C
 umask 077
+[ -d {STATE_DIR} ] || mkdir -m 755 -p {STATE_DIR} || exit 1
 mkdir -p {RUN_DIR} && chmod 700 {RUN_DIR} || exit 1
 run={RUN_DIR}/$(date +%Y%m%dT%H%M%S).$$
 cat > "$run.sh" <<'{APPLY_EOF}' || {{ rm -f "$run.sh"; exit 1; }}

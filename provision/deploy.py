@@ -1,23 +1,24 @@
-"""`invoke deploy`: converge the backends, then the proxies, then one request through each proxy."""
+"""`provision deploy`: converge the backends, then the proxies, then one request through each proxy.
+
+Bad input (inventory, -e, --limit, templates, TLS material) raises a UserError before any
+connection; `syntax_check` lists every such problem without connecting.
+"""
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 import http.client
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import audit, report, tls
 from .engine import Options, Connections, StepResult, prefetch, run_role, take_sudo_password
-from .inventory import InventoryError, load
+from .errors import UserError
+from .interrupt import recap_on_interrupt
+from .inventory import load
+from .inventory.apps import is_code_app
 from .platforms import PLATFORMS
 from .render import TemplateError
 from .rollout import rolling
 from .roles import PHASES, backends, proxy
-
-from .errors import UserError
 
 
 
@@ -25,8 +26,9 @@ class DeployError(UserError):
     """Bad input found before any connection: one line naming the file and field."""
 
 
-def plan_phases(inventory, limit: str | None):
-    """Which hosts each phase converges; checks the inventory is usable for the job."""
+def plan_phases(inventory, limit: str | None, errors: list | None = None):
+    """Which hosts each phase converges; checks the inventory is usable for the job.
+    ``errors``: a list to collect each host's problem in, instead of raising the first."""
     chosen = {h.name for h in inventory.select(limit)} if limit else None
     for group, _ in PHASES:
         if group not in inventory.groups:
@@ -39,17 +41,24 @@ def plan_phases(inventory, limit: str | None):
         try:
             proxy.client_url(host)
         except proxy.ProxyConfigError as exc:
-            raise DeployError(f"{inventory.path}: host {host.name!r}: {exc}") from None
+            _refuse(errors, f"{inventory.path}: host {host.name!r}: {exc}")
     for b in inventory.group("backends"):
         elsewhere = [p.name for p in proxies if p.name != b.name]
         if b.apps and backends.on_loopback(b) and elsewhere:
-            raise DeployError(f"{inventory.path}: host {b.name!r}: field 'private_address': {b.private_address} is "
-                              f"loopback, so proxy {elsewhere[0]!r} on another host cannot reach its apps")
+            _refuse(errors, f"{inventory.path}: host {b.name!r}: field 'private_address': {b.private_address} is "
+                            f"loopback, so proxy {elsewhere[0]!r} on another host cannot reach its apps")
     return [(role, [h for h in inventory.group(group) if chosen is None or h.name in chosen])
             for group, role in PHASES]
 
 
-def prevalidate(inventory, phases, options):
+def _refuse(errors: list | None, message: str):
+    if errors is None:
+        raise DeployError(message)
+    if message not in errors:
+        errors.append(message)
+
+
+def prevalidate(inventory, phases, options, errors: list | None = None):
     """Render everything once, so that a bad value fails here and never half-way on a host."""
     for role, hosts in phases:
         for host in hosts:
@@ -57,59 +66,71 @@ def prevalidate(inventory, phases, options):
                 try:
                     role.resources(host, platform, inventory, options)
                 except backends.BackendConfigError as exc:
-                    raise DeployError(f"{inventory.path}: {exc}") from None
+                    _refuse(errors, f"{inventory.path}: {exc}")
+                    break
                 except (TemplateError, proxy.ProxyConfigError) as exc:
-                    raise DeployError(f"host {host.name!r}: {exc}") from None
+                    _refuse(errors, f"host {host.name!r}: {exc}")
+                    break
+
+
+def prepare(inventory_path, options: Options, limit: str | None = None, extra_vars=()):
+    """(inventory, phases), everything checked and rendered once; raises a UserError on bad input."""
+    inventory = load(inventory_path, extra_vars)
+    phases = plan_phases(inventory, limit)
+    options.tls = tls.prepare(inventory, [h for role, hs in phases if role is proxy for h in hs],
+                              save=not options.check)
+    prevalidate(inventory, phases, options)
+    return inventory, phases
+
+
+def syntax_check(inventory_path, options: Options, limit: str | None = None, extra_vars=()) -> list[str]:
+    """Every problem a deploy would refuse, one line each, without connecting: each host's
+    variables and connection fields, the groups the roles need, the TLS material, every file
+    rendered for every platform. [] when the deploy would go ahead."""
+    errors: list[str] = []
+    inventory = load(inventory_path, extra_vars, errors=errors)
+    unusable = {n for n, h in inventory.hosts.items() if h.unusable}
+    errors += [inventory.hosts[n].unusable for n in sorted(unusable)]
+    inventory.hosts = {n: h for n, h in inventory.hosts.items() if n not in unusable}
+    inventory.groups = {g: [n for n in members if n not in unusable] for g, members in inventory.groups.items()}
+    refused = bool(errors)
+    try:
+        phases = plan_phases(inventory, limit, errors)
+    except UserError as exc:
+        # a group left empty by refused hosts says nothing new
+        return errors if refused else errors + [str(exc)]
+    options.tls, refused = {}, set()
+    for host in [h for role, hs in phases if role is proxy for h in hs]:
+        try:
+            options.tls.update(tls.prepare(inventory, [host], save=False))
+        except UserError as exc:
+            _refuse(errors, str(exc))
+            refused.add(host.name)
+    phases = [(role, [h for h in hs if role is not proxy or h.name not in refused]) for role, hs in phases]
+    prevalidate(inventory, phases, options, errors)
+    return errors
 
 
 def deploy(inventory_path: str | list, options: Options, limit: str | None = None, json_path: str | None = None,
-           reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None) -> int:
-    """Backends first, then proxies. With ``serial``, backends roll out that many at a time,
-    drained from the balancer while they change."""
+           reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None,
+           extra_vars=()) -> int:
+    """Backends first, then proxies; returns the exit code (report.exit_code). With ``serial``,
+    backends roll out that many at a time, drained from the balancer while they change.
+    Bad input raises a UserError (one line) before any connection."""
     reporter = reporter or report.Reporter()
     from_env = take_sudo_password()         # before an inventory script can run
-    try:
-        inventory = load(inventory_path)
-        phases = plan_phases(inventory, limit)
-        options.tls = tls.prepare(inventory, [h for role, hs in phases if role is proxy for h in hs],
-                                  save=not options.check)
-        prevalidate(inventory, phases, options)
-        options.audit_run = "" if options.check else audit.run_id()
-    except (InventoryError, DeployError, tls.TLSError) as exc:
-        reporter.info(f"error: {exc}")
-        return 2
+    inventory, phases = prepare(inventory_path, options, limit, extra_vars)
+    options.audit_run = "" if options.check else audit.run_id()
     for name, made in options.tls.items():
         if made.issued:
             reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
     if options.sudo_password is None:
         options.sudo_password = from_env
     connections = Connections(options)
-    previous = on_interrupt(reporter)
-    try:
+    # First Ctrl-C: the recap of what is known and the hosts mid-apply (their detached scripts
+    # finish on the host), then exit 130.
+    with recap_on_interrupt(reporter.interrupted):
         return _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
-INTERRUPTED = 130
-
-
-def on_interrupt(reporter):
-    """First Ctrl-C: print the recap of what is known and the hosts mid-apply (their detached
-    scripts finish on the host), exit 130. A second Ctrl-C while that prints exits at once.
-    Returns the previous handler (None off the main thread, where signals cannot be handled)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def at_once(signum, frame):
-        os._exit(INTERRUPTED)
-
-    def first(signum, frame):
-        signal.signal(signal.SIGINT, at_once)
-        reporter.interrupted()
-        os._exit(INTERRUPTED)       # worker threads sit in SSH waits: no clean unwinding to wait for
-    return signal.signal(signal.SIGINT, first)
 
 
 def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial) -> int:
@@ -136,20 +157,22 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
     merged = report.merge(results)
     smoke_results = {}
     if smoke and not options.check:
-        messages = {a["message"] for b in inventory.group("backends") for a in b.apps}
+        messages = {a["message"] for b in inventory.group("backends") for a in b.apps if "message" in a}
+        own_apps = any(is_code_app(a) for b in inventory.group("backends") for a in b.apps)
         reached = {name: c.address for name, c in connections.all().items()}
         checks = smoke_check([h for _, hs in phases[1:] for h in hs],
                              {r.host for r in merged if r.failed or r.unreachable}, messages, reporter,
-                             inventory, addresses=reached)
+                             inventory, addresses=reached, own_apps=own_apps)
         report.add_checks(merged, checks)
         smoke_results = {name: step.status == "ok" for name, step in checks.items()}
     reporter.recap(merged)
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
     if json_path:
-        counts = {name: {"connections": s.connections, "execs": s.execs} for name, s in connections.all().items()}
-        Path(json_path).write_text(report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
-                                                          "smoke": smoke_results}))
+        counts = {name: {"connections": s.connections, "execs": s.execs, "uploads": s.uploads}
+                  for name, s in connections.all().items()}
+        report.write_json(json_path, report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
+                                                             "smoke": smoke_results, "check": options.check}))
     return report.exit_code(merged)
 
 
@@ -179,10 +202,11 @@ def smoke_connection(url: str, host, inventory):
 
 
 def smoke_check(proxies, skip: set[str], messages: set[str], reporter, inventory,
-                timeout: float = 10.0, addresses: dict | None = None) -> dict[str, StepResult]:
+                timeout: float = 10.0, addresses: dict | None = None, own_apps: bool = False) -> dict[str, StepResult]:
     """One request through each converged proxy, where its clients reach it, must return a
-    backend's message. Polled, because Apache's graceful reload returns before the new
-    generation serves (seen on every lab run). Returns a step per proxy, for its recap."""
+    backend's message (with apps of the user's own, which have none, any 2xx or 3xx answer).
+    Polled, because Apache's graceful reload returns before the new generation serves (seen on
+    every lab run). Returns a step per proxy, for its recap."""
     results = {}
     for host in proxies:
         if host.name in skip:
@@ -201,7 +225,7 @@ def smoke_check(proxies, skip: set[str], messages: set[str], reporter, inventory
                     body = resp.read(300).decode(errors="replace")
                 finally:
                     conn.close()
-                if body in messages:
+                if body in messages or (own_apps and 200 <= resp.status < 400):
                     results[host.name] = StepResult(label, "ok", f"{resp.status} {body!r}")
                     reporter.info(f"{host.name} | smoke | GET {url} -> {resp.status} {body!r}")
                     break

@@ -14,10 +14,11 @@ import os
 import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import apply, audit, facts as factlib
+from .errors import UserError
 from .resources import Change
 from .transport import ConnectionLost, RemoteTimeout, HostConnection, Unreachable
 
@@ -41,6 +42,9 @@ def take_sudo_password() -> str | None:
     return _SUDO_TAKEN[0] if _SUDO_TAKEN and _SUDO_TAKEN[0] else None
 
 
+SECRET_STEP = ": a secret file's content, not shown"
+
+
 class HostLocked(Exception):
     """The host lock stayed taken for the whole bounded wait."""
 
@@ -56,6 +60,7 @@ class Options:
     tls: dict = field(default_factory=dict, repr=False)     # proxy name -> tls.Material, made before planning
     wheels: Callable | None = None                  # facts -> Wheelhouse; None: provision.wheels
     audit_run: str = ""         # a deploy's id in the audit trail (audit.py); "" writes no facts line
+    trace: Callable | None = field(default=None, repr=False)   # -vvv: (host, command, script) per exec
 
 
 @dataclass
@@ -104,7 +109,8 @@ class Connections:
         with self._lock:
             if host.name not in self._by_host:
                 self._by_host[host.name] = HostConnection(host, accept_new=self.options.accept_new_host_keys,
-                                                   sudo_password=self.options.sudo_password)
+                                                          sudo_password=self.options.sudo_password,
+                                                          trace=self.options.trace)
             return self._by_host[host.name]
 
     def all(self) -> dict[str, HostConnection]:
@@ -130,7 +136,13 @@ def prefetch(roles_by_host: dict, hosts, inventory, options: Options, connection
                 req = req.merge(fact_request(role, host, inventory, options))
             line = "" if options.check or not options.audit_run else \
                 audit.facts_line(audit.fields(inventory.path, [], run=options.audit_run))
-            return host.name, gather(connections.get(host), req, reporter, line)
+            conn = connections.get(host)
+            _progress(reporter, host.name, "connecting")
+            conn.open()
+            _progress(reporter, host.name, "facts")
+            found = gather(conn, req, reporter, line)
+            _progress(reporter, host.name, "facts gathered")
+            return host.name, found
         except Exception as exc:        # kept and reported per host by run_role
             return host.name, exc
     with _pool(options, hosts) as pool:
@@ -151,6 +163,11 @@ def gather(conn: HostConnection, req, reporter=None, audit_line: str = "") -> fa
     if gathered.rc != 0:
         raise RuntimeError(f"facts script failed: {last_words(gathered.stderr)}")
     return factlib.parse(gathered.stdout)
+
+
+def _progress(reporter, host_name: str, phase: str | None):
+    if reporter is not None:
+        reporter.progress(host_name, phase)
 
 
 def lock_watch(host_name: str, reporter):
@@ -200,9 +217,14 @@ def run_role(role, hosts, inventory, options: Options, connections: Connections,
         except factlib.UnsupportedHost as exc:
             result.error = str(exc)
             reporter.failed(host.name, "facts", str(exc))
+        except UserError as exc:        # found while planning (a wheel the target cannot have): nothing changed
+            result.error = str(exc)
+            reporter.failed(host.name, "plan", str(exc))
         except Exception as exc:    # a host's failure must never stop the others
             result.error = f"{type(exc).__name__}: {exc}"
             reporter.failed(host.name, "run", result.error)
+        finally:
+            _progress(reporter, host.name, None)
         return result
 
     with _pool(options, hosts) as pool:
@@ -220,7 +242,9 @@ def fact_request(role, host, inventory, options):
 def converge_host(role, host, inventory, options, conn: HostConnection, reporter, result: HostResult,
                   facts: factlib.Facts | None = None):
     if facts is None:
+        _progress(reporter, host.name, "facts")
         facts = gather(conn, fact_request(role, host, inventory, options), reporter)
+    _progress(reporter, host.name, "planning")
     for orphan in facts.orphans:
         ended = f"exit {orphan.status}" if orphan.status.isdigit() else "killed before it ended"
         reporter.earlier(host.name, f"an earlier apply lost its connection and ran on: {ended}, "
@@ -252,13 +276,22 @@ def converge_host(role, host, inventory, options, conn: HostConnection, reporter
     uploads = {remote: (local, remote, digest) for c in todo for local, remote, digest in c.uploads}
     if uploads:
         conn.put_all(uploads.values())
-    steps = apply.build(changes, handlers, role.validators_for(platform), facts.pending, upload_dir)
-    steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
-    script = apply.guarded(steps, planned_paths(resources, changes, facts), [o.run for o in facts.orphans])
-    reporter.applying(host.name)
+    def apply_script(planned):
+        steps = apply.build(planned, handlers, role.validators_for(platform), facts.pending, upload_dir)
+        steps = audit.wrap_apply(steps, audit.fields(inventory.path, [c.label for c in todo], run=options.audit_run))
+        return apply.launcher(apply.guarded(steps, planned_paths(resources, changes, facts),
+                                            [o.run for o in facts.orphans]))
+    script = apply_script(changes)
+    shown = apply_script([replace(c, script=SECRET_STEP) if c.secret else c for c in changes]) \
+        if options.trace else None
+    reporter.applying(host.name, apply.planned_steps(script))
+    watch_lock = lock_watch(host.name, reporter)
+
+    def watch(line):
+        watch_lock(line)
+        reporter.apply_line(host.name, line)
     try:
-        ran = conn.run_script(apply.launcher(script), on_line=lock_watch(host.name, reporter),
-                              ack=(apply.EXIT_MARK, apply.ACK))
+        ran = conn.run_script(script, on_line=watch, ack=(apply.EXIT_MARK, apply.ACK), shown=shown)
     except ConnectionLost:
         raise ConnectionLost(APPLY_LOST) from None
     finally:
@@ -314,8 +347,9 @@ def _outcome_step(label, reason, outcome, diff) -> StepResult:
         return StepResult(label, "skipped", "not reached: an earlier step failed")
     if outcome.rc == 0:
         return StepResult(label, "changed", reason, outcome.output, diff)
-    return StepResult(label, "failed", f"exit {outcome.rc}" if outcome.rc is not None else "interrupted",
-                      outcome.output, diff)
+    named = [line for line in outcome.output.splitlines() if line.startswith(apply.CHECK_FAILED)]
+    why = f"exit {outcome.rc}" if outcome.rc is not None else "interrupted"
+    return StepResult(label, "failed", f"{why}: {named[-1]}" if named else why, outcome.output, diff)
 
 
 def fetch_diffs(conn: HostConnection, changes: list[Change]) -> dict[str, str]:

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
-FILES = Path(__file__).resolve().parent.parent / "files"
+from .data import TEMPLATES as FILES
 
 
 class TemplateError(Exception):

@@ -85,14 +85,16 @@ class RecordNewHostKey:
 
 class HostConnection:
     def __init__(self, host, accept_new: bool = False, sudo_password: str | None = None,
-                 connect_timeout: float = 10.0):
+                 connect_timeout: float = 10.0, trace=None):
         self.host = host
+        self.trace = trace          # called (host name, command, script) for each exec (-vvv)
         self.accept_new = accept_new or bool(host.vars.get("accept_new_host_keys"))
         # The inventory's ansible_become_password wins, as Ansible's host variables win over -K.
         self._sudo_password = host.become_password if getattr(host, "become_password", None) else sudo_password
         self.connect_timeout = connect_timeout
         self.connections = 0
         self.execs = 0
+        self.uploads = 0            # files sent (put_all skips those already there)
         self._conn = None
         self._home = None
         self.address = None         # the address it connected to, once open
@@ -109,11 +111,15 @@ class HostConnection:
         lookup = config.base_ssh_config.lookup(h.name) if h.ssh_config else {}
         address = h.address if h.explicit_address else lookup.get("hostname", h.address)
         self.address = address
-        kwargs = {}
+        # The handshake is bounded by connect_timeout too: a port that accepts TCP and then says
+        # nothing (paramiko waits 15 s for a banner, 30 s for auth by default) is unreachable.
+        # paramiko's own wait for the negotiation gets a second more, so that the banner's
+        # timeout is what ends it (else it goes on to auth: "No existing session").
+        kwargs = {"banner_timeout": self.connect_timeout, "auth_timeout": self.connect_timeout}
         if h.key:
             kwargs["key_filename"] = [h.key]
         conn = Connection(host=h.name if h.ssh_config else address, user=h.user, port=h.port,
-                          config=config, connect_timeout=self.connect_timeout, connect_kwargs=kwargs,
+                          config=config, connect_timeout=self.connect_timeout + 1, connect_kwargs=kwargs,
                           gateway=self._jump_hops(config))
         if h.ssh_config and address != conn.host:
             conn.host = address
@@ -124,7 +130,7 @@ class HostConnection:
         except BaseException as exc:
             for hop in _chain(conn):        # the hops already open
                 hop.close()
-            raise _unreachable(exc, address, conn.port, known) from None
+            raise _unreachable(exc, address, conn.port, known, self.connect_timeout) from None
         self.connections += 1
         self._conn = conn
         self.user = conn.user
@@ -196,12 +202,13 @@ class HostConnection:
 
     # -- exec ---------------------------------------------------------------------------------------
     def run_script(self, script: str, timeout: float = 900.0, on_line=None, silence: float = SILENCE,
-                   ack: tuple[str, str] | None = None, become: bool = True) -> Result:
+                   ack: tuple[str, str] | None = None, become: bool = True, shown: str | None = None) -> Result:
         """Run a POSIX shell script as root (sudo for other users), fed through stdin;
         ``become=False`` runs it as the login user.
         ``on_line`` is called with each line of output (stdout or stderr) as it arrives.
         ``ack`` = (marker, answer): stdin stays open until a stdout line starts with marker, then
-        the answer line is sent (the script reads it to learn that its output arrived)."""
+        the answer line is sent (the script reads it to learn that its output arrived).
+        ``shown``: what the trace prints instead of the script (one with its secrets left out)."""
         # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
         import paramiko
         self.open()
@@ -211,6 +218,8 @@ class HostConnection:
                                  "this needs root: set ansible_become: true (sudo), or log in as root")
         command = (f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo \"{SUDO_READY}\"; exec sh -s'"
                    if become else "sh -s")
+        if self.trace is not None:
+            self.trace(self.host.name, command, script if shown is None else shown)
         transport = self._conn.client.get_transport()
         try:
             chan = transport.open_session(timeout=self.connect_timeout)
@@ -302,6 +311,7 @@ class HostConnection:
                 except (socket.timeout, EOFError, paramiko.SSHException) as exc:
                     self._lost(f"connection lost while uploading: {exc or type(exc).__name__}")
                 sent += 1
+        self.uploads += sent
         return sent
 
     def _put(self, local: str, remote_name: str):
@@ -327,28 +337,55 @@ class HostConnection:
         return self._sftp_client
 
 
-def _unreachable(exc: BaseException, address: str, port, known: dict) -> BaseException:
-    """A failed connect (to the host or to one of its ProxyJump hops) as one line. ``known``: each
-    hop's address -> its known_hosts files, the host's own first."""
+def _unreachable(exc: BaseException, address: str, port, known: dict, timeout: float = 10.0) -> BaseException:
+    """A failed connect (to the host or to one of its ProxyJump hops) as one line in plain words.
+    ``known``: each hop's address -> its known_hosts files, the host's own first."""
     # lazy: paramiko costs ~100 ms of start-up, needed only once a host is reached
     import paramiko
     own = next(iter(known.values()), "known_hosts")
+    where = f"{address}:{port or 22}"
     if isinstance(exc, paramiko.BadHostKeyException):
         return Unreachable(f"host key for {exc.hostname} has CHANGED (expected per "
                            f"{known.get(exc.hostname.strip('[]').split(']:')[0], own)}); refusing to connect")
+    if isinstance(exc, paramiko.AuthenticationException):
+        return Unreachable(f"{where} refused the login: no key or agent identity was accepted")
     if isinstance(exc, paramiko.SSHException):
-        unknown = re.search(r"Server '\[?([^' \]]+)", str(exc)) if "not found in known_hosts" in str(exc) else None
+        text = str(exc)
+        unknown = re.search(r"Server '\[?([^' \]]+)", text) if "not found in known_hosts" in text else None
         if unknown:
             name = unknown.group(1)
             hop = "" if name == address else f" (a ProxyJump hop of {address})"
             return Unreachable(f"host key for {name}{hop} is unknown (not in {known.get(name, own)}); "
                                "add it, or pass --accept-new-host-keys")
-        return Unreachable(str(exc))
+        return Unreachable(_plain_ssh_failure(text, exc.__context__, where, timeout))
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        reasons = {os.strerror(e.errno) if getattr(e, "errno", None) else str(e) for e in exc.errors.values()}
+        return Unreachable(f"cannot connect to {where}: {', '.join(sorted(reasons)).lower()}")
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return Unreachable(f"timed out connecting to {address}:{port}")
+        return Unreachable(f"no answer from {where} within {timeout:.0f} s (TCP connect timed out)")
+    if isinstance(exc, socket.gaierror):
+        return Unreachable(f"cannot resolve {address}: {exc.strerror or exc}")
     if isinstance(exc, OSError):
-        return Unreachable(f"cannot connect to {address}:{port}: {exc.strerror or exc}")
+        return Unreachable(f"cannot connect to {where}: {(exc.strerror or str(exc)).lower()}")
+    if isinstance(exc, EOFError):
+        return Unreachable(f"{where} closed the connection during the SSH handshake")
     return exc
+
+
+def _plain_ssh_failure(text: str, cause, where: str, timeout: float) -> str:
+    """paramiko's handshake failures, in words an operator can act on. ``cause``: what paramiko
+    caught while it waited for the banner (a timeout, or the peer closing)."""
+    if "protocol banner" in text:
+        if isinstance(cause, (socket.timeout, TimeoutError)):
+            return f"no SSH banner from {where} within {timeout:.0f} s (it accepts TCP but does not answer as sshd)"
+        return f"{where} closed the connection without an SSH banner"
+    if "No existing session" in text or "not active" in text.lower():
+        return f"{where} ended the SSH session during the handshake"
+    if "No authentication methods available" in text:
+        return f"{where}: no key or agent identity to log in with"
+    if "Incompatible" in text or "no acceptable" in text.lower():
+        return f"{where}: no SSH algorithm in common ({text})"
+    return f"{where}: SSH handshake failed: {text}"
 
 
 def _chain(conn) -> list:

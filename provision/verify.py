@@ -1,4 +1,4 @@
-"""`invoke verify`: prove a deployed fleet is right with pytest-testinfra checks (tests/infra).
+"""`provision verify`: prove a deployed fleet is right with pytest-testinfra checks (tests/infra).
 
 This module turns an inventory into what the checks need: one testinfra host spec per host,
 an ssh_config with deploy's connection settings, and the expected state of every proxy and app.
@@ -8,24 +8,29 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from .facts import parse_apache_modules  # noqa: F401  (the checks parse -M with it)
-from .inventory import PROXY_MODES, Host, Inventory
+from .inventory import PROXY_MODES, Host, Inventory, load
+from .inventory.apps import setting as app_setting
 from .platforms import PROXY_MODULES
 from .roles import backends, proxy
 from .sites import model as sitemodel
 from . import openssh, tls as tlslib
+from .data import SUITE
+from .errors import UserError
 
-SUITE = Path(__file__).resolve().parents[1] / "tests" / "infra"
 CLUSTER = "balancer://mycluster"
 MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
 
@@ -38,7 +43,7 @@ class ProxyCheck:
     mode: str
     server_name: str
     members: tuple[sitemodel.Member, ...]
-    messages: tuple[str, ...]   # what each member answers, in the same order
+    messages: tuple[str | None, ...]    # what each member answers, in the same order (None: an app of your own)
     retry: int = proxy.DEFAULTS["balancer_retry"]   # seconds a failed member sits out
     tls: str = "off"
     trust: str | None = None    # the CA file (or provided chain) the served certificate must chain to
@@ -46,6 +51,7 @@ class ProxyCheck:
     health_path: str = proxy.DEFAULTS["health_path"]
     model: sitemodel.Proxy | None = None    # the sites, pools and routes it serves
     url: str = ""               # where clients reach it: public_url, else http://address/
+    own_routes: frozenset = frozenset()     # members that are apps of your own (no X-Backend header)
 
     @property
     def base(self) -> str:
@@ -61,15 +67,21 @@ class ProxyCheck:
         """Enough requests to go twice round the balancer."""
         return 2 * len(self.members)
 
+    @property
+    def demo(self) -> bool:
+        """Its default site serves the demo's apps, which answer their message, /go and /whoami."""
+        return None not in self.messages
+
 
 @dataclass(frozen=True)
 class AppCheck:
     name: str                   # host name
     spec: str
     member: sitemodel.Member
-    message: str                # what the app answers
+    message: str | None         # what the app answers (None: an app of your own, up when health answers)
     unit: str
     user: str
+    health: str = "/"
 
     @property
     def id(self) -> str:
@@ -132,7 +144,8 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
         raise ValueError(f"--mode must be one of {', '.join(PROXY_MODES)}, got {mode!r}")
     chosen = inventory.select(limit)
     every = sitemodel.short_members(inventory)
-    messages = {(b.name, a["name"]): a["message"] for b in inventory.group(backends.GROUP) for a in b.apps}
+    messages = {(b.name, a["name"]): a.get("message") for b in inventory.group(backends.GROUP) for a in b.apps}
+    healths = {(b.name, a["name"]): app_setting(a, "health") for b in inventory.group(backends.GROUP) for a in b.apps}
     proxies, apps = [], []
     for h in chosen:
         found = lookup(h)
@@ -154,10 +167,11 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
-                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url))
+                                      h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url,
+                                      frozenset(f"{m.host}-{m.app}" for m in every if messages[m.host, m.app] is None)))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, messages[m.host, m.app], backends.unit_name({"name": m.app}),
-                              backends.app_user({"name": m.app}))
+                              backends.app_user({"name": m.app}), healths[m.host, m.app])
                      for m in every if m.host == h.name]
     return Plan(tuple(proxies), tuple(apps), tuple(chosen))
 
@@ -337,10 +351,13 @@ def probes(model: sitemodel.Proxy) -> list[Probe]:
     return found
 
 
-def probe_problem(probe: Probe, status: int, backend: str | None) -> str | None:
-    """None when the answer came from where the route says (X-Backend names the member)."""
+def probe_problem(probe: Probe, status: int, backend: str | None, own: frozenset = frozenset()) -> str | None:
+    """None when the answer came from where the route says (X-Backend names the member). ``own``:
+    the routes of apps of your own, which name no member: any answer of theirs below 500 will do."""
     if not status:
         return f"{probe.site}{probe.path}: no answer"
+    if probe.members and backend is None and set(probe.members) <= own:
+        return f"{probe.site}{probe.path}: answered {status}" if status >= 500 else None
     if probe.members:
         if backend not in probe.members:
             return f"{probe.site}{probe.path}: answered {status} by {backend or 'no backend'}, " \
@@ -366,6 +383,11 @@ def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:
     """None when the answers are what the mode promises: in balancer mode consecutive answers
     cycle through the apps in order (from any start), in single mode all come from the first app."""
     messages = list(check.messages)
+    if None in messages:
+        # apps of your own: any answer of theirs (2xx/3xx) will do, in any order
+        bad = [a for a in answers if a.startswith("HTTP ") and not a.startswith(("HTTP 2", "HTTP 3"))
+               or a.startswith("no answer from") or not a]
+        return f"answers {bad} are not 2xx/3xx" if bad else None
     if check.mode == "single":
         want = [messages[0]] * len(answers)
         return None if answers == want else f"answers {answers}, expected all {messages[0]!r}"
@@ -407,27 +429,129 @@ def redirect_problem(status: int, location: str, proxy_address: str) -> str | No
 # -- running -------------------------------------------------------------------------------------
 
 def pytest_args(inventory, limit: str | None = None, mode: str | None = None,
-                junit: str | None = None, extra=()) -> list[str]:
-    """`inventory`: one source, or several merged in order (as deploy's repeated -i)."""
+                junit: str | None = None, extra=(), extra_vars=(), unreachable: str | None = None) -> list[str]:
+    """`inventory`: one source, or several merged in order (as deploy's repeated -i). The suite
+    runs with its own settings only (its pytest.ini, rootdir and conftest), never the ones of
+    the folder it runs from."""
     sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
     args = [str(SUITE)]
     for source in sources:
         args += ["--inventory", str(source)]
-    args += ["-p", "no:cacheprovider", "--tb=short"]
+    args += ["-c", str(SUITE / "pytest.ini"), "--rootdir", str(SUITE), "--confcutdir", str(SUITE),
+             "-p", "no:cacheprovider", "--tb=short"]
+    for value in extra_vars:
+        args += ["--extra-vars", value]
     if limit:
         args += ["--limit", limit]
     if mode:
         args += ["--mode", mode]
+    if unreachable:
+        args += ["--unreachable", unreachable]
     if junit:
         args += ["--junitxml", junit]
     return args + list(extra)
 
 
+# Environment variables through which a user's pytest setup would reach the suite.
+FOREIGN_PYTEST_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
+def reachable(hosts, options) -> dict[str, str]:
+    """Each host that cannot be logged in to -> why, in plain words: deploy's transport, its host
+    key checks and its connect bound, all hosts at once."""
+    # lazy: the transport (paramiko) is needed only once hosts are checked
+    from .engine import Connections
+    from .transport import Unreachable
+    connections = Connections(options)
+
+    def one(host):
+        try:
+            connections.get(host).open()
+            return None
+        except Unreachable as exc:
+            return str(exc)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1))) as pool:
+            found = dict(zip([h.name for h in hosts], pool.map(one, hosts)))
+    finally:
+        connections.close()
+    return {name: why for name, why in found.items() if why}
+
+
+class Outcomes:
+    """A pytest plugin that keeps each check's outcome under the host it checked."""
+
+    def __init__(self):
+        self.hosts: dict[str, list[dict]] = {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or report.outcome != "passed":
+            host = getattr(report, "provision_host", None) or "-"
+            reason = ""
+            if report.skipped and isinstance(report.longrepr, tuple):
+                reason = report.longrepr[2]
+            elif report.failed:
+                reason = str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
+            self.hosts.setdefault(host, []).append({"check": report.nodeid.split("::")[-1],
+                                                    "outcome": report.outcome, "reason": reason})
+
+    def statuses(self, unreachable: dict[str, str]) -> dict:
+        out = {name: {"status": "unreachable", "error": why, "checks": self.hosts.get(name, [])}
+               for name, why in unreachable.items()}
+        for name, checks in self.hosts.items():
+            if name not in out:
+                failed = any(c["outcome"] == "failed" for c in checks)
+                out[name] = {"status": "failed" if failed else "ok", "checks": checks}
+        return out
+
+
+# pytest's exit status -> ours: 1 some check failed, 2 interrupted, 3 pytest failed, 4 bad input
+PYTEST_EXIT = {1: 2, 2: 130, 3: 2, 4: 1}
+
+
 def main(inventory="inventory/lab.yml", limit: str | None = None, mode: str | None = None,
-         junit: str | None = None, extra=()) -> int:
-    """Run the checks; returns pytest's exit status."""
-    import pytest     # lazy: pytest costs ~75 ms of start-up, needed only when the checks run
+         junit: str | None = None, extra=(), extra_vars=(), json_path: str | None = None,
+         accept_new_host_keys: bool = False, forks: int = 20, stream=None) -> int:
+    """Check that every chosen host can be logged in to (one line for each that cannot: its checks
+    are skipped), then run the checks. 0 all passed; 2 a check failed; 4 a host was unreachable
+    and no check failed; 1 bad input; 130 interrupted."""
+    # lazy: pytest costs ~75 ms of start-up, needed only when the checks run
+    import pytest
+    from .engine import Options
+    from .report import document, exit_for, write_json
+    stream = stream or sys.stdout
     started = time.monotonic()
-    code = int(pytest.main(pytest_args(inventory, limit, mode, junit, extra)))
-    print(f"verify took {time.monotonic() - started:.1f} s")
+    sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
+    try:
+        chosen = plan(load(sources, extra_vars), limit, mode).hosts
+    except ValueError as exc:       # plan's own refusals (a proxy without an address to check)
+        raise UserError(str(exc)) from None
+    unreachable = reachable(chosen, Options(forks=forks, accept_new_host_keys=accept_new_host_keys))
+    for name, why in unreachable.items():
+        print(f"{name} | unreachable | {why} (its checks are skipped)", file=stream)
+    stream.flush()
+    outcomes = Outcomes()
+    if chosen and len(unreachable) == len(chosen):
+        print(f"verify: no host could be logged in to; no check ran (took {time.monotonic() - started:.1f} s)",
+              file=stream)
+        if json_path:
+            write_json(json_path, document("verify", outcomes.statuses(unreachable), exit_for(False, True)))
+        return exit_for(False, True)
+    with tempfile.TemporaryDirectory(prefix="pv-") as tmp:
+        skip = os.path.join(tmp, "unreachable.json")
+        Path(skip).write_text(json.dumps(unreachable))
+        saved = {k: os.environ.pop(k) for k in FOREIGN_PYTEST_ENV if k in os.environ}
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"     # none of the user's installed plugins
+        try:
+            status = int(pytest.main(pytest_args(sources, limit, mode, junit, extra, extra_vars, skip),
+                                     plugins=[outcomes]))
+        finally:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            os.environ.update(saved)
+    code = PYTEST_EXIT.get(status, exit_for(False, bool(unreachable)) if status in (0, 5) else 2)
+    if code == 0 and unreachable:
+        code = exit_for(False, True)
+    print(f"verify took {time.monotonic() - started:.1f} s", file=stream)
+    if json_path:
+        write_json(json_path, document("verify", outcomes.statuses(unreachable), code))
     return code

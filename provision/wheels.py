@@ -54,6 +54,12 @@ def platform_tags(arch: str) -> list[str]:
     return [f"manylinux_2_17_{arch}", f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
 
 
+def key_lock(key: str) -> threading.Lock:
+    """One lock per cache entry: hosts planned in parallel download or build it once."""
+    with _guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
 def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
     if not ARCH_RE.fullmatch(arch):         # it names a folder under the cache: never a path
         raise WheelError(f"architecture {arch[:40]!r} is not a machine architecture")
@@ -62,9 +68,7 @@ def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
     digest = hashlib.sha256("\n".join(pins + (installer,)).encode()).hexdigest()[:10]
     key = f"py{python[0]}{python[1]}-{arch}-{digest}"
     folder = cache_root() / key
-    with _guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
+    with key_lock(key):
         if not (folder / ".complete").exists():
             _download(folder, pins, installer, python, arch)
     files = tuple(sorted(folder.glob("*.whl")))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .. import apply, syntax
 from ..errors import UserError
+from ..transport import Unreachable
 from . import manager as bm
 from .record import record_script
 
@@ -25,6 +26,11 @@ class ProxyOutcome:
     error: str = ""
     members: list = field(default_factory=list)     # manager.WorkerRow, as the page showed after
     before: list = field(default_factory=list)      # ... and before the change
+    unreachable: bool = False
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "unreachable" if self.unreachable else "failed"
 
     def drained_before(self) -> set[str]:
         """The member URLs (http://, as member_urls gives them) that were drained before."""
@@ -40,6 +46,12 @@ def member_urls(host, app: str | None = None) -> list[str]:
     return [f"http://{syntax.host_port(host.private_address, a['port'])}" for a in apps]
 
 
+def site_names(proxy) -> list[str]:
+    """The long form's server names on a proxy (each site's vhost has its own balancers), or none:
+    the short form's one vhost answers on the loopback as it is."""
+    return [s["server_name"] for s in getattr(proxy, "vars", {}).get("sites") or []]
+
+
 def balanced(proxies, mode: str | None = None) -> list:
     """The proxies that run a balancer (single mode has no members to drain)."""
     return [p for p in proxies if (mode or p.vars.get("proxy_mode", "balancer")) == "balancer"]
@@ -49,14 +61,18 @@ def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = T
               timeout: float = 60) -> list[ProxyOutcome]:
     """Set (drain=True) or clear Drain for ``urls`` on every proxy, in parallel; one exec each.
     Each outcome holds the members as balancer-manager showed them afterwards."""
-    script = bm.set_drain_script(urls, drain, before_change=record_script(urls, drain))
     if lock:        # the host lock applies take: a drain never lands in the middle of a deploy's apply
-        script, timeout = apply.locked(script), timeout + apply.LOCK_WAIT
+        timeout = timeout + apply.LOCK_WAIT
 
     def one(proxy):
+        script = bm.set_drain_script(urls, drain, before_change=record_script(urls, drain), sites=site_names(proxy))
+        if lock:
+            script = apply.locked(script)
         try:
             ran = connections.get(proxy).run_script(script, timeout=timeout)
-        except Exception as exc:        # unreachable or timed out: reported per proxy
+        except Unreachable as exc:
+            return ProxyOutcome(proxy.name, False, str(exc), unreachable=True)
+        except Exception as exc:        # timed out: reported per proxy
             return ProxyOutcome(proxy.name, False, str(exc))
         if ran.rc == apply.LOCK_BUSY:
             return ProxyOutcome(proxy.name, False, f"another deploy held the host lock for {apply.LOCK_WAIT} s")
@@ -90,7 +106,7 @@ def wait_idle(proxies, urls: list[str], connections, timeout: float = 60, poll: 
     outcomes = []
     for proxy in proxies:
         while True:
-            ran = connections.get(proxy).run_script(bm.read_command() + "\n", timeout=30)
+            ran = connections.get(proxy).run_script(bm.read_command(site_names(proxy)) + "\n", timeout=30)
             try:
                 members = bm.of_urls(bm.parse(ran.stdout), urls)
             except bm.ManagerError as exc:

@@ -91,9 +91,14 @@ def nonce(page: str) -> str | None:
     return m.group(1) if m else None
 
 
-def read_command() -> str:
-    """Shell text printing the page (exit 0 even if Apache is down: the parser says so)."""
-    return f"curl -s --max-time 5 {MANAGER} || true"
+def read_command(sites=()) -> str:
+    """Shell text printing the page (exit 0 even if Apache is down: the parser says so). With
+    ``sites`` (the long form's server names), each site's page: a site's balancers live in its
+    own vhost, and balancer-manager shows those of the vhost that answers (chosen by Host)."""
+    if not sites:
+        return f"curl -s --max-time 5 {MANAGER} || true"
+    return (f"for site in {' '.join(shlex.quote(s) for s in sites)}; do "
+            f"curl -s --max-time 5 -H \"Host: $site\" {MANAGER} || true; echo; done")
 
 
 AFTER = "@@@ balancer-manager after"
@@ -110,14 +115,16 @@ def of_urls(members: list[WorkerRow], urls: list[str]) -> list[WorkerRow]:
     return [m for m in members if m.address in wanted]
 
 
-def set_drain_script(urls: list[str], drain: bool, before_change: str = "") -> str:
+def set_drain_script(urls: list[str], drain: bool, before_change: str = "", sites=()) -> str:
     """Set (or clear) Drain on the members at those urls' addresses in every balancer of the page,
     printing the page before and after (split by the AFTER line). Each worker link of the page
     names its balancer, the worker and that balancer's nonce (a balancer-manager request must
     carry the nonce of the balancer it edits: balancer_handler, 2.4.6 on); from later 2.4
     releases on, it also wants a Referer naming itself (safe_referer() in mod_proxy_balancer.c
     at 2.4.62; absent at 2.4.6). ``before_change``: shell run once the page answered, before the
-    first change."""
+    first change. ``sites``: the long form's server names, each site's vhost in turn (read_command)."""
+    if sites:
+        return _set_drain_script_per_site(urls, drain, before_change, sites)
     patterns = "|".join(f"*://{shlex.quote(address_of(u))}" for u in urls)
     post = (f"curl -sf --max-time 5 -o /dev/null -H {shlex.quote('Referer: ' + MANAGER)} "
             f"--data \"w=$w&b=$b&w_status_N={1 if drain else 0}&nonce=$n\" {MANAGER}")
@@ -135,6 +142,38 @@ def set_drain_script(urls: list[str], drain: bool, before_change: str = "") -> s
         "done",
         f"echo {shlex.quote(AFTER)}",
         f"curl -sf --max-time 5 {MANAGER}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+LINKS_SED = ('sed -n \'s/.*?b=\\([^&"]*\\)&\\(amp;\\)\\{0,1\\}w=\\([^&"]*\\)'
+             '&\\(amp;\\)\\{0,1\\}nonce=\\([0-9a-f-]*\\)".*/\\1 \\3 \\5/p\'')
+
+
+def _set_drain_script_per_site(urls: list[str], drain: bool, before_change: str, sites) -> str:
+    """set_drain_script over each site's vhost: the same links and posts, with that site's Host
+    (and a Referer naming it, which safe_referer() compares with the request's host name)."""
+    names = " ".join(shlex.quote(s) for s in sites)
+    patterns = "|".join(f"*://{shlex.quote(address_of(u))}" for u in urls)
+    post = (f"curl -sf --max-time 5 -o /dev/null -H \"Host: $site\" -H \"Referer: http://$site/balancer-manager\" "
+            f"--data \"w=$w&b=$b&w_status_N={1 if drain else 0}&nonce=$n\" {MANAGER}")
+    lines = [
+        "set -e",
+        "links=",
+        f"for site in {names}; do",
+        f'  page=$(curl -sf --max-time 5 -H "Host: $site" {MANAGER})',
+        '  printf \'%s\\n\' "$page"',
+        f'  found=$(printf \'%s\\n\' "$page" | {LINKS_SED} | sed "s/^/$site /")',
+        '  links=$(printf \'%s\\n%s\' "$links" "$found")',
+        "done",
+        '[ -n "$(printf \'%s\' "$links" | tr -d \'[:space:]\')" ] || { echo "balancer-manager lists no member" >&2; exit 1; }',
+        *([before_change.rstrip("\n")] if before_change else []),
+        'printf \'%s\\n\' "$links" | while read -r site b w n; do',
+        '  [ -n "$site" ] || continue',
+        f'  case "$w" in {patterns}) {post} ;; esac',
+        "done",
+        f"echo {shlex.quote(AFTER)}",
+        f"for site in {names}; do curl -sf --max-time 5 -H \"Host: $site\" {MANAGER}; echo; done",
     ]
     return "\n".join(lines) + "\n"
 

@@ -13,7 +13,7 @@ import gc
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import sources as _sources
+from . import extra as _extra, sources as _sources
 from .errors import InventoryError
 from .graph import InventoryData
 from .merge import host_vars, sorted_groups
@@ -49,13 +49,14 @@ def _gc_paused():
             gc.enable()
 
 
-def read(sources) -> Loaded:
-    """The inventory as Ansible sees it. `sources`: one path, or a list merged in order."""
+def read(sources, extra_vars=()) -> Loaded:
+    """The inventory as Ansible sees it. `sources`: one path, or a list merged in order;
+    `extra_vars`: -e values (extra.parse), over every host's variables."""
     with _gc_paused():
-        return _read(sources)
+        return _read(sources, extra_vars)
 
 
-def _read(sources) -> Loaded:
+def _read(sources, extra_vars=()) -> Loaded:
     if isinstance(sources, (str, Path)):
         sources = [sources]
     sources = [Path(s) if not ("," in str(s) and not Path(s).exists()) else s for s in sources]
@@ -65,29 +66,51 @@ def _read(sources) -> Loaded:
     bases = [_sources.read(data, s) for s in sources]
     data.finish(str(sources[0]))
     files = _sources.VarsFiles()
+    extra, extra_origins = _extra.merged(extra_vars)
     merged, origins = {}, {}
     for name in data.hosts:
         merged[name], origins[name] = host_vars(data, name, bases, files)
+        if extra:
+            merged[name].update(extra)
+            origins[name].update(extra_origins)
     return Loaded(list(map(Path, map(str, sources))), data, merged, origins)
 
 
-def load(sources) -> Inventory:
-    """The inventory with every role variable checked and every host's connection fields."""
+def load(sources, extra_vars=(), errors: list | None = None) -> Inventory:
+    """The inventory with every role variable checked and every host's connection fields.
+    `errors`: a list to collect every host's problem in (the host is then left out) instead of
+    raising the first one; a source that cannot be read at all still raises."""
     with _gc_paused():
-        return _load(sources)
+        return _load(sources, extra_vars, errors)
 
 
-def _load(sources) -> Inventory:
-    loaded = _read(sources)
+def _load(sources, extra_vars=(), errors: list | None = None) -> Inventory:
+    loaded = _read(sources, extra_vars)
     data = loaded.data
     first = loaded.sources[0]
     base = first if first.is_dir() else first.parent
-    hosts = {name: build_host(name, loaded.vars[name], loaded.origins[name],
-                              sorted(data.host_groups(name) - {"all"}), base)
-             for name in data.hosts}
+    hosts = {}
+    for name in data.hosts:
+        host = _checked(errors, build_host, name, loaded.vars[name], loaded.origins[name],
+                        sorted(data.host_groups(name) - {"all"}), base)
+        if host is not None:
+            hosts[name] = host
     groups = {g: data.members(g) for g in data.groups if g != "all"}
-    _check_cross_host(first, hosts, groups)
+    if len(hosts) < len(data.hosts):       # hosts refused (errors collected) are in no group
+        groups = {g: [h for h in members if h in hosts] for g, members in groups.items()}
+    _check_cross_host(first, hosts, groups, errors)
     return Inventory(path=first, hosts=hosts, groups=groups, sources=loaded.sources, data=data)
+
+
+def _checked(errors: list | None, check, *args):
+    """check(*args); with an errors list, its InventoryError is added there (returns None)."""
+    if errors is None:
+        return check(*args)
+    try:
+        return check(*args)
+    except InventoryError as exc:
+        errors.append(str(exc))
+        return None
 
 
 class _Groups:
@@ -100,21 +123,26 @@ class _Groups:
         return [self.hosts[h] for h in self.groups.get(name, [])]
 
 
-def _check_cross_host(path: Path, hosts: dict[str, Host], groups: dict[str, list[str]]):
+def _check_cross_host(path: Path, hosts: dict[str, Host], groups: dict[str, list[str]],
+                      errors: list | None = None):
     seen: dict[tuple, str] = {}
     backends = set(groups.get("backends", []))
     every = _Groups(hosts, groups)
     for h in hosts.values():
-        where = h.origins.get("pools") or h.origins.get("sites") or str(path)
-        sites_checked(sites.check_references, every, h, f"{where}: host {h.name!r}")
-        if h.apps and h.name not in backends:
-            raise InventoryError(f"{h.origins.get('apps')}: host {h.name!r}: field 'apps' is set but the host is "
-                                 "not in group 'backends'")
-        if h.unusable:
-            continue
-        k = (h.address, h.port or 22)
-        if k in seen:
-            key = next((n for n in CONNECTION_VARS["address"] if n in h.origins), "ansible_host")
-            raise InventoryError(f"{h.origins.get(key, '?')}: host {h.name!r}: field {key!r}: {h.address}:{k[1]} "
-                                 f"is already host {seen[k]!r}")
-        seen[k] = h.name
+        _checked(errors, _check_host_against_others, path, h, every, backends, seen)
+
+
+def _check_host_against_others(path: Path, h: Host, every: "_Groups", backends: set[str], seen: dict):
+    where = h.origins.get("pools") or h.origins.get("sites") or str(path)
+    sites_checked(sites.check_references, every, h, f"{where}: host {h.name!r}")
+    if h.apps and h.name not in backends:
+        raise InventoryError(f"{h.origins.get('apps')}: host {h.name!r}: field 'apps' is set but the host is "
+                             "not in group 'backends'")
+    if h.unusable:
+        return
+    k = (h.address, h.port or 22)
+    if k in seen:
+        key = next((n for n in CONNECTION_VARS["address"] if n in h.origins), "ansible_host")
+        raise InventoryError(f"{h.origins.get(key, '?')}: host {h.name!r}: field {key!r}: {h.address}:{k[1]} "
+                             f"is already host {seen[k]!r}")
+    seen[k] = h.name

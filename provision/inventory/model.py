@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InventoryError
+import warnings
+
+from . import patterns
+from .errors import InventoryError, PatternWarning
 
 
 @dataclass
@@ -51,22 +54,27 @@ class Inventory:
     def group(self, name: str) -> list[Host]:
         return self._usable([self.hosts[h] for h in self.groups.get(name, [])])
 
-    def select(self, limit: str | None) -> list[Host]:
-        """Hosts matching a comma-separated list of host and group names."""
+    def select(self, limit: str | None, flag: str = "--limit") -> list[Host]:
+        """The hosts an Ansible limit (host pattern, patterns.py) selects, in inventory order;
+        every host without one. A part that matches nothing is a PatternWarning, as in Ansible."""
         if not limit:
             return self._usable(list(self.hosts.values()))
-        chosen: list[str] = []
-        for part in (p.strip() for p in limit.split(",")):
-            if not part:
-                continue
-            if part in self.hosts:
-                names = [part]
-            elif part in self.groups:
-                names = self.groups[part]
-            else:
-                raise InventoryError(f"{self.path}: --limit: no host or group named {part!r}")
-            chosen += [n for n in names if n not in chosen]
-        return self._usable([self.hosts[n] for n in chosen])
+        chosen = set(self._evaluate(limit, flag))
+        return self._usable([h for name, h in self.hosts.items() if name in chosen])
+
+    def pick(self, pattern: str, what: str = "host") -> list[Host]:
+        """The hosts a host pattern (a command's HOST argument) selects, in the pattern's order."""
+        return self._usable([self.hosts[n] for n in self._evaluate(pattern, what)])
+
+    def _evaluate(self, pattern: str, flag: str) -> list[str]:
+        parts = patterns.expand_files(patterns.split(pattern), flag)
+        matcher = patterns.Matcher(list(self.hosts), {"all": list(self.hosts), **self.groups})
+        names = matcher.evaluate(parts)
+        if not names:
+            raise InventoryError(f"{self.path}: {flag} {pattern!r}: no host matches")
+        for part in matcher.unmatched(parts):
+            warnings.warn(f"{flag} {part!r} matches no host or group, ignored", PatternWarning, stacklevel=3)
+        return names
 
     @staticmethod
     def _usable(hosts: list[Host]) -> list[Host]:

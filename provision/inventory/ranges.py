@@ -66,6 +66,11 @@ def split_port(pattern: str) -> tuple[str, int | None]:
     return pattern, None
 
 
+def is_host_name(text: str) -> bool:
+    """A host name, ranges allowed (`web[1:3]`), no port."""
+    return _hostname(text)
+
+
 def expand(pattern: str, where: str) -> list[str]:
     """Every name a pattern stands for (one name when it has no range)."""
     if "[" not in pattern:

@@ -1,23 +1,37 @@
-"""`invoke inventory`: what we loaded, printed as `ansible-inventory` prints it: the group tree
+"""`provision inventory`: what we loaded, printed as `ansible-inventory` prints it: the group tree
 (--graph), one host's merged variables (--host), or everything as Ansible's JSON (--list).
-Secrets are masked."""
+
+--list is machine input, exactly Ansible's JSON: nothing is masked. --host is for people: it
+masks the values the tool itself treats as secret by what they are for (validate.SECRET_VARS,
+the become and SSH passwords; an app's secret_env values and secret files' content), never by a
+substring of a name, and never a value that is not text."""
 from __future__ import annotations
 
 import json
-import re
 
-from . import Loaded, read
+from . import Loaded, apps, read
 from .errors import InventoryError
 from .validate import SECRET_VARS
 
 MASK = "********"
 MAX_LINES = 200_000             # --graph
 MAX_PRINTED = 5_000_000         # lines of --host and --list: YAML aliases can make far more of a small file
-SECRET_NAME = re.compile(r"(^|_)(pass|password|passwd|secret|token)(_|$)")
 
 
 def masked(variables: dict) -> dict:
-    return {k: MASK if k in SECRET_VARS or SECRET_NAME.search(k) else v for k, v in variables.items()}
+    return {k: _hidden(v) if k in SECRET_VARS else apps.masked(v, MASK) if k == "apps" else v
+            for k, v in variables.items()}
+
+
+def _hidden(value):
+    """Text becomes MASK; in a mapping or list of secrets, each text inside does; the rest shows."""
+    if isinstance(value, str):
+        return MASK
+    if isinstance(value, dict):
+        return {k: _hidden(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hidden(v) for v in value]
+    return value
 
 
 def _dump(value, where, what: str) -> str:
@@ -89,7 +103,8 @@ def listing(loaded: Loaded) -> str:
             body["children"] = list(group.children)
         if body:
             out[name] = body
-    out["_meta"] = {"hostvars": {h: masked(v) for h, v in loaded.vars.items() if v}}
+    # ansible-core 2.19 names the shape of its JSON in _meta.profile
+    out["_meta"] = {"hostvars": {h: v for h, v in loaded.vars.items() if v}, "profile": "inventory_legacy"}
     return _dump(out, loaded.sources[0], "--list")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import openssh, syntax
 from ..sites import model as sites
+from . import apps
 from .errors import InventoryError
 from .graph import control_character
 from .model import Host
@@ -71,8 +72,6 @@ PROXY_MODES = ("single", "balancer")
 # heartbeat is left out: it needs mod_heartmonitor and a heartbeat sender on every backend.
 LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
 TLS_MODES = ("off", "self-signed", "provided")
-APP_KEYS = {"name", "port", "message"}
-APP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.I)
 HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
 JUMP_RE = re.compile(r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:\s]+)(?::(?P<port>[0-9]{1,5}))?")
@@ -342,7 +341,7 @@ def check_role_vars(name: str, v: dict, origins: dict):
         if isinstance(code, bool) or not isinstance(code, int) or not 500 <= code <= 599:
             raise InventoryError(f"{where('balancer_failonstatus')}: field 'balancer_failonstatus[{i}]' must be a "
                                  f"5xx status, got {code!r}")
-    _check_apps(where("apps"), v.get("apps") or [])
+    apps.check_apps(where("apps"), v.get("apps") or [], origins.get("apps"))
 
 
 def sites_checked(check, *args):
@@ -361,38 +360,6 @@ def _private_address(where: str, value: str):
     if address.is_unspecified or address.is_multicast:
         raise InventoryError(f"{where}: field 'private_address' must be one specific address, not "
                              f"{value!r} (a wildcard would expose the apps on every interface)")
-
-
-def _check_apps(where: str, apps: list):
-    seen_ports: dict[int, str] = {}
-    seen_names: set[str] = set()
-    for i, app in enumerate(apps):
-        field_ = f"apps[{i}]"
-        if not isinstance(app, dict):
-            raise InventoryError(f"{where}: field '{field_}' must be a mapping with name, port, message")
-        unknown = set(app) - APP_KEYS
-        if unknown:
-            raise InventoryError(f"{where}: field '{field_}.{sorted(map(str, unknown))[0]}' is unknown "
-                                 "(apps take name, port, message)")
-        missing = APP_KEYS - set(app)
-        if missing:
-            raise InventoryError(f"{where}: field '{field_}.{sorted(missing)[0]}' is missing")
-        aname, port, message = app["name"], app["port"], app["message"]
-        if not isinstance(aname, str) or not APP_NAME_RE.fullmatch(aname):
-            raise InventoryError(f"{where}: field '{field_}.name' must be lowercase letters, digits, - or _, "
-                                 f"got {aname!r}")
-        if aname in seen_names:
-            raise InventoryError(f"{where}: field '{field_}.name': two apps named {aname!r}")
-        seen_names.add(aname)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
-            raise InventoryError(f"{where}: field '{field_}.port' must be a port number 1024-65535, got {port!r}")
-        if port in seen_ports:
-            raise InventoryError(f"{where}: field '{field_}.port': port {port} is already used by app "
-                                 f"{seen_ports[port]!r}")
-        seen_ports[port] = aname
-        if not isinstance(message, str) or not message or len(message) > 200 or control_character(message):
-            raise InventoryError(f"{where}: field '{field_}.message' must be one line of 1-200 printable "
-                                 "characters")
 
 
 _SUGGESTIONS: dict[str, str | None] = {}

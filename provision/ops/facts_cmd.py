@@ -1,4 +1,4 @@
-"""`invoke facts HOST`: the facts the deploy gathers for a host, as JSON named the way
+"""`provision facts PATTERN`: the facts the deploy gathers for a host, as JSON named the way
 ``ansible -m setup`` names them (ansible_os_family, ansible_distribution_version, ...), plus
 provision's own (Apache modules, packages, units, files)."""
 from __future__ import annotations
@@ -7,9 +7,10 @@ import json
 import sys
 
 from .. import facts as factlib
-from .. import tls
+from .. import report, tls
 from ..engine import fact_request, gather
-from .session import OpsError, find_host, open_run
+from ..transport import Unreachable
+from .session import OpsError, each_host, interrupted_recap, open_run
 from .status import roles_of
 
 
@@ -43,24 +44,46 @@ def as_setup(facts: factlib.Facts) -> dict:
     }
 
 
-def main(inventory_path: str, host_name: str, accept_new_host_keys=False, prompt_for_sudo_password=False,
-         stream=None) -> int:
+def main(sources, pattern: str, accept_new_host_keys=False, sudo_password=None, forks=20, extra_vars=(),
+         json_path=None, trace=None, stream=None, errors=None) -> int:
+    """The facts of every host the pattern names, as one JSON object on ``stream``; a host that
+    could not be read is one line on ``errors`` (stderr)."""
     stream = stream or sys.stdout
-    inventory, options, connections = open_run(inventory_path, accept_new_host_keys, prompt_for_sudo_password)
-    host = find_host(inventory, host_name)
-    roles = roles_of(host)
-    if not roles:
-        raise OpsError(f"{inventory.path}: host {host_name!r} is in neither 'proxies' nor 'backends'")
-    options.tls = tls.prepare(inventory, [host] if "proxies" in host.groups else [], save=False)
-    request = factlib.FactRequest()
-    for role in roles:
-        request = request.merge(fact_request(role, host, inventory, options))
+    errors = errors or sys.stderr
+    inventory, options, connections = open_run(sources, extra_vars, accept_new_host_keys, sudo_password, forks,
+                                               trace)
+    hosts = inventory.pick(pattern, "facts")
+    for host in hosts:
+        if not roles_of(host):
+            raise OpsError(f"{inventory.path}: host {host.name!r} is in neither 'proxies' nor 'backends'")
+    options.tls = tls.prepare(inventory, [h for h in hosts if "proxies" in h.groups], save=False)
+
+    def one(host):
+        request = factlib.FactRequest()
+        for role in roles_of(host):
+            request = request.merge(fact_request(role, host, inventory, options))
+        try:
+            return {"status": "ok", "ansible_facts": as_setup(gather(connections.get(host), request)),
+                    "changed": False}
+        except Unreachable as exc:
+            return {"status": "unreachable", "error": str(exc)}
+        except Exception as exc:        # one host's trouble never hides the others
+            return {"status": "failed", "error": str(exc) or type(exc).__name__}
+
+    def last_words(done):
+        interrupted_recap(hosts, done, lambda r: r["status"], errors)
     try:
-        found = gather(connections.get(host), request)
-    except Exception as exc:
-        print(f"{host_name} | UNREACHABLE! | {exc}", file=stream)
-        return 2
+        found = dict(zip([h.name for h in hosts], each_host(hosts, one, options.forks, last_words)))
     finally:
         connections.close()
-    print(json.dumps({host_name: {"ansible_facts": as_setup(found), "changed": False}}, indent=2), file=stream)
-    return 0
+    for name, r in found.items():
+        if r["status"] != "ok":
+            print(f"{name} | {r['status']} | {r['error']}", file=errors)
+    shown = {name: {k: v for k, v in r.items() if k != "status"} for name, r in found.items() if r["status"] == "ok"}
+    if shown:
+        print(json.dumps(shown, indent=2), file=stream)
+    words = {r["status"] for r in found.values()}
+    code = report.exit_for("failed" in words, "unreachable" in words)
+    if json_path:
+        report.write_json(json_path, report.document("facts", found, code))
+    return code

@@ -1,4 +1,4 @@
-"""`invoke status`: what every host is doing now, in one exec per host, all hosts in parallel.
+"""`provision status`: what every host is doing now, in one exec per host, all hosts in parallel.
 
 The exec is the deploy's own facts script with a few read-only lines in front: balancer-manager's
 page (proxies), whether each app answers on its address (backends), and the last line of the
@@ -7,16 +7,17 @@ change anything" costs nothing more.
 """
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
-from .. import audit, facts as factlib, syntax, tls
+from .. import audit, facts as factlib, report, syntax, tls
 from ..balancer import manager as bm
+from ..balancer.drain import site_names
 from ..engine import fact_request, plan_host
+from ..inventory.apps import is_code_app, setting
 from ..roles import PHASES, backends as backends_role
-from .session import open_run, ssh_counts
+from ..transport import Unreachable
+from .session import each_host, interrupted_recap, open_run, ssh_counts
 
 MARK = factlib.MARK
 
@@ -29,11 +30,15 @@ def script(host, request) -> str:
     """Status lines, then the facts script (which ends the exec)."""
     lines = ["export LC_ALL=C", f"echo '{MARK}status-last-deploy'; tail -n 1 {audit.LOG} 2>/dev/null"]
     if "proxies" in host.groups:
-        lines.append(f"echo '{MARK}status-balancer'; {bm.read_command()}; echo")
+        lines.append(f"echo '{MARK}status-balancer'; {bm.read_command(site_names(host))}; echo")
     for app in host.apps:
-        url = f"http://{syntax.host_port(host.private_address, app['port'])}/"
+        url = f"http://{syntax.host_port(host.private_address, app['port'])}{setting(app, 'health')}"
         lines.append(f"echo {shlex.quote(MARK + 'status-app ' + app['name'])}; "
                      f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {shlex.quote(url)}; echo")
+        if is_code_app(app):
+            home = shlex.quote(backends_role.app_home(app))
+            lines.append(f"echo {shlex.quote(MARK + 'status-release ' + app['name'])}; "
+                         f"readlink {home}/current; ls -1 {home}/releases 2>/dev/null | sed 's/^/kept /'")
     return "\n".join(lines) + "\n" + factlib.script(request)
 
 
@@ -41,7 +46,7 @@ def interpret(host, text: str, inventory, options) -> dict:
     """Pure: the exec's output -> this host's status record."""
     sections = factlib.split_sections(text)
     facts = factlib.parse(text)
-    record = {"host": host.name, "groups": [g for g in ("proxies", "backends") if g in host.groups],
+    record = {"host": host.name, "status": "ok", "groups": [g for g in ("proxies", "backends") if g in host.groups],
               "last_deploy": audit.parse_last(sections.get("status-last-deploy", []))}
     pending = []
     for role in roles_of(host):
@@ -63,14 +68,23 @@ def interpret(host, text: str, inventory, options) -> dict:
                      "state": unit.get("ActiveState", "unknown"), "since": unit.get("ActiveEnterTimestamp", ""),
                      "address": syntax.host_port(host.private_address, app["port"]), "http": code,
                      "answers": code.isdigit() and code.startswith(("2", "3"))})
+        if is_code_app(app):
+            apps[-1].update(release_of(sections.get(f"status-release {app['name']}", [])))
     if host.apps:
         record["apps"] = apps
     return record
 
 
-def collect(inventory_path: str, limit: str | None = None, accept_new_host_keys=False,
-            prompt_for_sudo_password=False, forks=20) -> dict:
-    inventory, options, connections = open_run(inventory_path, accept_new_host_keys, prompt_for_sudo_password, forks)
+def release_of(lines: list[str]) -> dict:
+    """An app's current release ID and how many releases its host keeps (readlink, then "kept ID" lines)."""
+    current = next((ln.strip().rpartition("/")[2] for ln in lines if ln.strip() and not ln.startswith("kept ")), "")
+    return {"release": current or None, "kept": sum(ln.startswith("kept ") for ln in lines)}
+
+
+def collect(sources, limit: str | None = None, accept_new_host_keys=False, sudo_password=None, forks=20,
+            extra_vars=(), trace=None, last_words=lambda hosts, done: None) -> dict:
+    inventory, options, connections = open_run(sources, extra_vars, accept_new_host_keys, sudo_password, forks,
+                                               trace)
     hosts = [h for h in inventory.select(limit) if roles_of(h)]
     options.tls = tls.prepare(inventory, [h for h in hosts if "proxies" in h.groups], save=False)
 
@@ -81,17 +95,27 @@ def collect(inventory_path: str, limit: str | None = None, accept_new_host_keys=
                 request = request.merge(fact_request(role, host, inventory, options))
             ran = connections.get(host).run_script(script(host, request), timeout=60)
             if ran.rc != 0:
-                return {"host": host.name, "error": (ran.stderr or ran.stdout).strip()[-300:] or f"exit {ran.rc}"}
+                return failed(host.name, (ran.stderr or ran.stdout).strip()[-300:] or f"exit {ran.rc}")
             return interpret(host, ran.stdout, inventory, options)
+        except Unreachable as exc:
+            return failed(host.name, str(exc), "unreachable")
         except Exception as exc:        # one host's trouble never hides the others
-            return {"host": host.name, "error": str(exc) or type(exc).__name__}
+            return failed(host.name, str(exc) or type(exc).__name__)
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(hosts) or 1))) as pool:
-            records = list(pool.map(one, hosts))
+        records = each_host(hosts, one, options.forks, lambda done: last_words(hosts, done))
     finally:
         connections.close()
     return {"hosts": {r["host"]: r for r in records}, "ssh": ssh_counts(connections)}
+
+
+def failed(name: str, error: str, status: str = "failed") -> dict:
+    return {"host": name, "status": status, "error": error}
+
+
+def exit_code(data: dict) -> int:
+    words = {r["status"] for r in data["hosts"].values()}
+    return report.exit_for("failed" in words, "unreachable" in words)
 
 
 def _deploy_text(last: dict | None) -> str:
@@ -111,7 +135,7 @@ def plain_lines(data: dict) -> list[str]:
     out = []
     for name, r in data["hosts"].items():
         if "error" in r:
-            out.append(f"{name} | failed | {r['error']}")
+            out.append(f"{name} | {r.get('status', 'failed')} | {r['error']}")
             continue
         out.append(f"{name} | last deploy | {_deploy_text(r['last_deploy'])}")
         out.append(f"{name} | deploy | {_plan_text(r)}")
@@ -122,7 +146,8 @@ def plain_lines(data: dict) -> list[str]:
                        f"elected={m['elected']} busy={m['busy']} load={m['load']}")
         for a in r.get("apps", []):
             out.append(f"{name} | app | {a['app']} {a['state']} since {a['since'] or '-'}; "
-                       f"{a['address']} {'answers ' + a['http'] if a['answers'] else 'does not answer (' + (a['http'] or 'no reply') + ')'}")
+                       f"{a['address']} {'answers ' + a['http'] if a['answers'] else 'does not answer (' + (a['http'] or 'no reply') + ')'}"
+                       + (f"; release {a['release'] or 'none'} ({a['kept']} kept)" if "kept" in a else ""))
     return out
 
 
@@ -145,12 +170,12 @@ def print_rich(data: dict, stream) -> None:
     for col in ("proxy", "pool", "route", "address", "state", "elected", "busy", "load"):
         members.add_column(col)
     apps = Table(title="Apps")
-    for col in ("host", "app", "service", "since", "address", "answers"):
+    for col in ("host", "app", "service", "since", "address", "answers", "release"):
         apps.add_column(col)
     color = {"Ok": "green", "Drn": "yellow", "Stby": "cyan"}
     for name, r in data["hosts"].items():
         if "error" in r:
-            hosts.add_row(*cells(name, "", (r["error"], "red"), ""))
+            hosts.add_row(*cells(name, "", (f"{r.get('status', 'failed')}: {r['error']}", "red"), ""))
             continue
         hosts.add_row(*cells(name, ",".join(r["groups"]), _deploy_text(r["last_deploy"]), _plan_text(r)))
         for m in r.get("members", []):
@@ -158,21 +183,34 @@ def print_rich(data: dict, stream) -> None:
                                    (m["state"], color.get(m["state"], "red")), m["elected"], m["busy"], m["load"]))
         for a in r.get("apps", []):
             apps.add_row(*cells(name, a["app"], a["state"], a["since"] or "-", a["address"],
-                                ("yes", "green") if a["answers"] else (f"no {a['http']}", "red")))
+                                ("yes", "green") if a["answers"] else (f"no {a['http']}", "red"),
+                                f"{a['release'] or 'none'} ({a['kept']} kept)" if "kept" in a else "-"))
     for table in (hosts, members, apps):
         if table.row_count:
             console.print(table)
 
 
-def main(inventory_path: str, limit=None, as_json=False, accept_new_host_keys=False,
-         prompt_for_sudo_password=False, stream=None) -> int:
+def main(sources, limit=None, json_path=None, accept_new_host_keys=False, sudo_password=None, forks=20,
+         extra_vars=(), trace=None, stream=None) -> int:
+    """The status of every chosen host on the screen; ``json_path`` also writes it as JSON
+    ("-": the JSON on stdout instead of the screen's lines)."""
     stream = stream or sys.stdout
-    data = collect(inventory_path, limit, accept_new_host_keys, prompt_for_sudo_password)
-    if as_json:
-        print(json.dumps(data, indent=2), file=stream)
-    elif stream.isatty():
+
+    def last_words(hosts, done):
+        for line in plain_lines({"hosts": done}):
+            print(line, file=stream)
+        interrupted_recap(hosts, done, lambda r: r["status"], stream)
+    data = collect(sources, limit, accept_new_host_keys, sudo_password, forks, extra_vars, trace, last_words)
+    code = exit_code(data)
+    document = report.document("status", data["hosts"], code, {"ssh": data["ssh"]})
+    if json_path == "-":
+        print(document, file=stream)
+        return code
+    if json_path:
+        report.write_json(json_path, document)
+    if stream.isatty():
         print_rich(data, stream)
     else:
         for line in plain_lines(data):
             print(line, file=stream)
-    return 2 if any("error" in r for r in data["hosts"].values()) else 0
+    return code

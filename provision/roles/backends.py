@@ -1,16 +1,20 @@
-"""Backends: each app is a small Flask app in its own venv, run by gunicorn from a systemd unit,
-as its own system user, bound to the host's private address (never a wildcard). On RedHat,
-firewalld opens the app's port to the proxies' addresses only; apps on 127.0.0.1 (the proxy on the
-same host, as in the tutorial) need no opening."""
+"""Backends: each app runs under gunicorn from a systemd unit, as its own system user, bound to the
+host's private address (never a wildcard). The demo's app (`message:`) is a small Flask app in
+its own venv; an app of the user's own (`project:` or `package:`) runs from releases (releases.py).
+On RedHat, firewalld opens the app's port to the proxies' addresses only; apps on 127.0.0.1 (the
+proxy on the same host, as in the tutorial) need no opening."""
 from __future__ import annotations
 
 import ipaddress
 import shlex
 
 from .. import syntax
-from ..apply import Handler
+from ..apply import STATE_DIR, Handler
 from .. import audit
+from ..appwheels import app_wheels
+from ..inventory.apps import is_code_app, setting
 from ..platforms import Platform
+from ..releases import Environment, Release
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv
 from ..sites import model as sites
@@ -18,6 +22,8 @@ from ..wheels import wheelhouse
 from . import proxy as proxy_role
 
 APPS_ROOT = "/opt/provision/apps"
+STATE_ROOT = STATE_DIR
+DATA_ROOT = f"{STATE_ROOT}/apps"        # each app's data folder (data_dir: true) survives its releases
 GROUP = "backends"
 
 
@@ -31,6 +37,10 @@ def app_user(app: dict) -> str:
 
 def app_home(app: dict) -> str:
     return f"{APPS_ROOT}/{app['name']}"
+
+
+def data_dir(app: dict) -> str | None:
+    return f"{DATA_ROOT}/{app['name']}" if setting(app, "data_dir") else None
 
 
 def restart_handler(app: dict) -> str:
@@ -100,27 +110,73 @@ def resources(host, platform: Platform, inventory, options) -> list:
     ]
     trusted = trusted_proxies(inventory)
     threaded = websocket_apps(host, inventory, options)
+    if any(data_dir(a) for a in host.apps if is_code_app(a)):
+        # An older apply made STATE_ROOT root-only: the apps' users must pass through it. A host that
+        # has none yet gets it from its first apply (apply.launcher), before any step runs.
+        steps += [Directory(STATE_ROOT, when=lambda facts: "made 755 by the apply itself"
+                            if facts.file(STATE_ROOT).kind == "absent" else None), Directory(DATA_ROOT)]
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
         bind = syntax.host_port(address, app["port"])
-        steps += [
-            Directory(home),
-            SystemUser(user, home, platform.nologin_shell),
-            File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
-                                          own_url=f"http://{bind}", trusted=trusted,
-                                          member=sites.member_name(host.name, app["name"], sites.names_of(host))),
-                 notify=restart),
-            File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
-            Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
-            File(f"/etc/systemd/system/{unit_name(app)}",
-                 render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2,
-                        trusted=",".join(trusted)),
-                 notify=restart, after="systemctl daemon-reload", kind_label="unit"),
-            Service(unit_name(app), restart_handler=restart[0]),
-        ]
+        if is_code_app(app):
+            steps += code_app_resources(host, platform, app, bind, trusted, app["name"] in threaded, options)
+        else:
+            steps += [
+                Directory(home),
+                SystemUser(user, home, platform.nologin_shell),
+                File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
+                                              own_url=f"http://{bind}", trusted=trusted,
+                                              member=sites.member_name(host.name, app["name"], sites.names_of(host))),
+                     notify=restart),
+                File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
+                Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
+                File(f"/etc/systemd/system/{unit_name(app)}",
+                     render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2,
+                            trusted=",".join(trusted)),
+                     notify=restart, after="systemctl daemon-reload", kind_label="unit"),
+                Service(unit_name(app), restart_handler=restart[0]),
+            ]
         if platform.family == "redhat" and host.vars.get("firewalld_open_http", True) and not on_loopback(host):
             steps.append(FirewalldPortFrom(f"{app['port']}/tcp", proxies))     # the proxies, no one else
     return steps + audit.resources()
+
+
+def code_app_resources(host, platform: Platform, app: dict, bind: str, trusted: list[str], websocket: bool,
+                       options) -> list:
+    """An app of the user's own: its user, data folder and files, unit, and current release."""
+    home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
+    data = data_dir(app)
+    current = f"{home}/current"
+    steps = [Directory(home), SystemUser(user, home, platform.nologin_shell), Directory(f"{home}/releases")]
+    if data:
+        steps.append(Directory(data, mode="750", owner=user, group=user))
+        for f in app.get("files") or []:
+            secret = bool(f.get("secret"))
+            steps.append(File(f"{data}/{f['path']}", f["content"], mode="640" if secret else "644",
+                              group=user if secret else "root", secret=secret, notify=restart,
+                              kind_label="secret file" if secret else "file"))
+    origin = host.origins.get("apps")
+    build = getattr(options, "app_wheels", None) or (lambda facts: app_wheels(app, origin, facts.python, facts.arch))
+    steps += [
+        File(f"/etc/systemd/system/{unit_name(app)}",
+             render("app-release.service.j2", name=app["name"], user=user, current=current, bind=bind,
+                    trusted=",".join(trusted), wsgi=app["wsgi"]),
+             notify=restart, after="systemctl daemon-reload", kind_label="unit"),
+        Release(app["name"], home, user, unit_name(app), app["wsgi"], setting(app, "health"), bind,
+                setting(app, "keep_releases"), build, release_gunicorn_conf(app, websocket),
+                Environment.of(app, data), tuple(app.get("release_command") or ()), data, restart[0]),
+        Service(unit_name(app), restart_handler=restart[0]),
+    ]
+    return steps
+
+
+def release_gunicorn_conf(app: dict, websocket: bool) -> bytes:
+    """gunicorn's settings for a release: the drain-on-stop of the demo's apps (threaded when the
+    app takes threads or serves WebSockets), then the app's own workers, threads and timeout."""
+    threads = app.get("threads", 16 if websocket else 1)
+    own = (f"\n# The app's own settings (inventory: workers, threads, timeout).\n"
+           f"workers = {setting(app, 'workers')}\nthreads = {threads}\ntimeout = {setting(app, 'timeout')}\n")
+    return (gunicorn_conf(websocket or threads > 1) + own).encode()
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:

@@ -1,10 +1,11 @@
 """Checks of a deployed fleet with pytest-testinfra, over SSH with deploy's settings.
 
-Run `invoke verify`, or alone: `pytest tests/infra --inventory inventory/lab.yml [--limit H] [--mode M]`.
+Run `provision verify`, or alone: `pytest tests/infra --inventory inventory/lab.yml [--limit H] [--mode M]`.
 Tests take `proxy` (a verify.ProxyCheck per proxy host) or `app` (a verify.AppCheck per backend
 app); `remote` is that host as a testinfra Host, one SSH master connection per host for the run.
 """
 import http.client
+import json
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -26,15 +27,19 @@ def pytest_addoption(parser):
     group = parser.getgroup("provision", "provision verify")
     group.addoption("--inventory", action="append", default=None,
                     help="inventory file, folder or script; repeat to merge several in order (default inventory/lab.yml)")
-    group.addoption("--limit", default=None, help="hosts or groups, comma-separated")
+    group.addoption("--limit", default=None, help="an Ansible host pattern")
+    group.addoption("--extra-vars", action="append", default=[], help="as -e: key=value, YAML/JSON or @FILE")
+    group.addoption("--unreachable", default=None,
+                    help="a JSON file: host -> why it cannot be logged in to (its checks are skipped)")
     group.addoption("--mode", default=None, choices=PROXY_MODES,
                     help="proxy mode to expect (default: the inventory's proxy_mode, else balancer)")
 
 
 def pytest_configure(config):
     try:
-        plan = verify.plan(load(config.getoption("--inventory") or ["inventory/lab.yml"]), config.getoption("--limit"),
-                           config.getoption("--mode"))
+        plan = verify.plan(load(config.getoption("--inventory") or ["inventory/lab.yml"],
+                                config.getoption("--extra-vars")),
+                           config.getoption("--limit"), config.getoption("--mode"))
     except (InventoryError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PLAN] = plan
@@ -71,6 +76,26 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [i for i in items if i not in dropped]
+    path = config.getoption("--unreachable")
+    unreachable = json.loads(open(path).read()) if path else {}
+    for item in items:
+        host = host_of(item)
+        if host in unreachable:
+            item.add_marker(pytest.mark.skip(reason=f"{host} is unreachable: {unreachable[host]}"))
+
+
+def host_of(item) -> str | None:
+    """The inventory host a check item checks (its proxy, tls_proxy or app parameter)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    target = next((params[r] for r in ("proxy", "tls_proxy", "app") if r in params), None)
+    return getattr(target, "name", None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each report names its host (provision verify's --json groups the checks by host)."""
+    outcome = yield
+    outcome.get_result().provision_host = host_of(item)
 
 
 @pytest.fixture

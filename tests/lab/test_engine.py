@@ -29,7 +29,7 @@ def test_unreachable_host_others_converge(deployed, tmp_path):
         data["all"]["children"]["backends"]["hosts"]["ghost"] = {
             "ansible_host": "10.123.0.99", "apps": [{"name": "ghost", "port": 8090, "message": "Boo"}]}
     inv = lab_inventory_copy(deployed, tmp_path, add_ghost)
-    proc = invoke("deploy", "-i", str(inv), "--limit", "backends", check=2)
+    proc = invoke("deploy", "-i", str(inv), "--limit", "backends", check=4)
     counts = recap(proc.stdout)
     assert counts["ghost"]["unreachable"] == 1, proc.stdout
     assert counts["web1"] == {"ok": counts["web1"]["ok"], "changed": 0, "failed": 0, "unreachable": 0}
@@ -49,7 +49,7 @@ def test_changed_host_key_is_refused(deployed, tmp_path):
     (tmp_path / "ssh_config").write_text(config)
     inv = lab_inventory_copy(deployed, tmp_path, ssh_config=tmp_path / "ssh_config")
     before = ssh(deployed, "web2", "journalctl -t sshd -q --no-pager | grep -c Accepted || true").stdout.strip()
-    proc = invoke("deploy", "-i", str(inv), "--limit", "web2", check=2)
+    proc = invoke("deploy", "-i", str(inv), "--limit", "web2", check=4)
     assert "host key for 10.123.0.12 has CHANGED" in proc.stdout
     assert recap(proc.stdout)["web2"]["unreachable"] == 1
     after = ssh(deployed, "web2", "journalctl -t sshd -q --no-pager | grep -c Accepted || true").stdout.strip()
@@ -125,6 +125,6 @@ def test_proxyjump_from_ssh_config_with_checked_keys(deployed, tmp_path):
     forged = [line for line in lines if not line.startswith("proxy,")] + \
         [" ".join([keys["proxy"].split()[0]] + keys["web2"].split()[1:])]
     known.write_text("\n".join(forged) + "\n")
-    proc = invoke("deploy", "-i", str(inv), "--limit", "web1", check=2)
+    proc = invoke("deploy", "-i", str(inv), "--limit", "web1", check=4)
     assert recap(proc.stdout)["web1"]["unreachable"] == 1
     assert "CHANGED" in proc.stdout, proc.stdout

@@ -9,11 +9,12 @@ import re
 import time
 
 import pytest
+import yaml
 
 from provision.lab import api, layout
 from provision.wheels import pins_for
 
-from conftest import get, invoke, recap, ssh
+from conftest import ROOT, get, invoke, recap, ssh
 
 pytestmark = pytest.mark.lab
 
@@ -109,6 +110,35 @@ def test_each_venv_runs_the_wheels_pinned_for_its_python(mixed, host):
 def test_whoami_through_the_proxy_shows_two_pythons(mixed):
     seen = {json.loads(get("http://10.123.0.10/whoami")[2])["python"][:4] for _ in range(6)}
     assert seen == {"3.11", "3.9."}, seen
+
+
+def test_the_same_flaskr_release_on_two_pythons(mixed, tmp_path):
+    """Flask's tutorial app as a project on web1 (Python 3.11) and web2 (3.9): its dependencies are
+    resolved for each host's own Python, so the two releases differ in ID, and each works."""
+    flaskr = {"name": "flaskr", "port": 8090, "project": str(ROOT / "tests" / "fixtures" / "apps" / "flaskr"),
+              "wsgi": "flaskr:create_app()", "data_dir": True,
+              "release_command": ['test -f "$PROVISION_DATA_DIR/flaskr.sqlite" || flask --app flaskr init-db']}
+    data = {"all": {"vars": {"ssh_config": str(mixed.ssh_config)}, "children": {
+        "proxies": {"vars": {"pools": {"flaskr": {"members": ["web1:flaskr", "web2:flaskr"], "sticky": True}},
+                             "sites": [{"server_name": "flaskr.example.test", "routes": [{"path": "/", "pool": "flaskr"}]}]},
+                    "hosts": {"proxy": {"ansible_host": mixed.hosts["proxy"]}}},
+        "backends": {"hosts": {h: {"ansible_host": mixed.hosts[h], "apps": [flaskr]} for h in ("web1", "web2")}}}}}
+    path = tmp_path / "flaskr-mixed.yml"
+    path.write_text(yaml.safe_dump(data))
+    proc = timed("deploy of flaskr on two Pythons", lambda: invoke("deploy", "-i", str(path), timeout=900))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    ids = {h: ssh(mixed, h, "readlink /opt/provision/apps/flaskr/current").stdout.strip() for h in PYTHON}
+    pythons = {h: ssh(mixed, h, "/opt/provision/apps/flaskr/current/venv/bin/python -V").stdout.strip() for h in PYTHON}
+    print("flaskr releases:", ids, pythons)
+    assert ids["web1"] != ids["web2"] and all(i.startswith("releases/") for i in ids.values()), ids
+    assert pythons["web1"].startswith("Python 3.11.") and pythons["web2"].startswith("Python 3.9."), pythons
+    for h in PYTHON:
+        status, _, body = get(f"http://{mixed.hosts[h]}:8090/auth/login")
+        assert status == 200 and "Log In - Flaskr" in body, (h, status, body[:300])
+    status, _, body = get(f"http://{mixed.hosts['proxy']}/", host_header="flaskr.example.test")
+    assert status == 200 and "Posts" in body, body[:300]
+    again = invoke("deploy", "-i", str(path), check=0)
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), again.stdout
 
 
 def test_https_inventory_converges_and_verifies(mixed):

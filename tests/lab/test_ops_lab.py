@@ -15,7 +15,7 @@ SECRET = "s3cret-sudo-marker-4711"      # given as the sudo password: must never
 
 
 def status_json(inventory="inventory/lab.yml"):
-    proc = invoke("status", "-i", inventory, "--json", check=0)
+    proc = invoke("status", "-i", inventory, "--json", "-", check=0)
     return json.loads(proc.stdout)
 
 

@@ -216,7 +216,7 @@ def test_sudo_user_with_password_never_leaks(deployed, tmp_path):
         back = inventory(deployed, tmp_path, name="back.yml", vars={"ansible_user": SUDO_USER})
         prompted_json = tmp_path / "prompted.json"
         code, screen = on_a_terminal([sys.executable, "-m", "invoke", "deploy", "-i", str(back),
-                                      "--prompt-for-sudo-password", "--json", str(prompted_json)], PASSWORD)
+                                      "-K", "--json", str(prompted_json)], PASSWORD)
         assert code == 0, screen
         assert screen.count("sudo password:") == 1
         result = json.loads(prompted_json.read_text())

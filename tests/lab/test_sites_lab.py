@@ -177,15 +177,17 @@ def test_site_and_module_change_under_load_fails_nothing(sites, tmp_path):
 
 
 def test_drain_takes_the_host_out_of_every_pool(sites):
-    """web2 is in pool web (and its WebSocket twin web.ws) with howdy, and in pool api with api."""
+    """web2 is in pool web (and its WebSocket twin web.ws) with howdy, and in pool api with api.
+    Each site's vhost has its own balancers: app.example.test's web, web.ws and api, and
+    api.example.test's api, so four members are drained."""
     try:
         out = invoke("drain", "web2", "-i", SITES, check=0).stdout
         print(out)
-        assert out.count(" Drn") == 3 and all(f"({b})" in out for b in ("web", "web.ws", "api")), out
+        assert out.count(" Drn") == 4 and out.count("(api)") == 2 and all(f"({b})" in out for b in ("web", "web.ws")), out
         assert {ask("/", "app.example.test")[1] for _ in range(20)} == {"web1-hello"}
     finally:
         out = invoke("undrain", "web2", "-i", SITES, check=0).stdout
-    assert out.count(" Ok") == 3, out
+    assert out.count(" Ok") == 4, out
     assert "web2-howdy" in {ask("/", "app.example.test")[1] for _ in range(20)}
 
 

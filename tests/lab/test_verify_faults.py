@@ -52,7 +52,7 @@ def test_limit_and_mode_reach_the_suite(deployed, tmp_path):
     assert proc.returncode == 0 and set(cases) == {f"{c}[web2-howdy]" for c in APP_CHECKS}
     # the lab runs in balancer mode: expecting single mode must fail on the proxy, and say why
     proc, cases, _ = run_verify(tmp_path, "--limit", "proxies", "--mode", "single")
-    assert proc.returncode == 1
+    assert proc.returncode == 2         # a check failed
     assert "proxy: vhost (single mode): routes lack 'ProxyPass / http://10.123.0.11:8080/'" \
         in cases["test_vhost_directives[proxy]"]
 
@@ -83,7 +83,7 @@ def test_verify_catches_fault_and_deploy_repairs_it(deployed, tmp_path, fault, h
         proc, cases, took = run_verify(tmp_path)
         failed = sorted(name for name, msg in cases.items() if msg is not None)
         print(f"{fault}: verify exit {proc.returncode} in {took:.1f} s, failed: {', '.join(failed)}")
-        assert proc.returncode == 1, proc.stdout[-3000:]
+        assert proc.returncode == 2, proc.stdout[-3000:]       # a check failed
         assert cases[check] is not None, f"{check} passed despite {fault}; failed: {failed}"
         assert text in cases[check], cases[check]
         assert text in proc.stdout                  # the operator sees it too

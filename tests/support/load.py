@@ -68,12 +68,15 @@ def check_target(url: str, allowed: set[str]) -> None:
 
 
 def run(url: str, requests: int, concurrency: int, seconds: float, allowed: set[str],
-        timeout: float = 10.0, keepalive: bool = False, stop: threading.Event | None = None) -> LoadResult:
+        timeout: float = 10.0, keepalive: bool = False, stop: threading.Event | None = None,
+        headers: dict | None = None) -> LoadResult:
+    """``headers``: sent with every request (a Host header picks a site of the proxy)."""
     check_target(url, allowed)
-    return asyncio.run(_run(url, requests, concurrency, seconds, timeout, keepalive, stop or threading.Event()))
+    return asyncio.run(_run(url, requests, concurrency, seconds, timeout, keepalive, stop or threading.Event(),
+                            headers or {}))
 
 
-async def _run(url, requests, concurrency, seconds, timeout, keepalive, stop) -> LoadResult:
+async def _run(url, requests, concurrency, seconds, timeout, keepalive, stop, headers=None) -> LoadResult:
     import httpx
     result = LoadResult()
     deadline = time.monotonic() + seconds
@@ -88,7 +91,7 @@ async def _run(url, requests, concurrency, seconds, timeout, keepalive, stop) ->
                 result.sent += 1
                 sent_at = time.monotonic()
                 try:
-                    resp = await client.get(url)
+                    resp = await client.get(url, headers=headers)
                 except httpx.TimeoutException:
                     result.timeouts += 1
                     continue
@@ -118,10 +121,10 @@ class Background:
     """Load running in a thread while the caller changes things; ``stop()`` returns the result."""
 
     def __init__(self, url: str, requests: int, concurrency: int, seconds: float, allowed: set[str],
-                 keepalive: bool = False):
+                 keepalive: bool = False, headers: dict | None = None):
         check_target(url, allowed)
         self._stop = threading.Event()
-        self._args = (url, requests, concurrency, seconds, allowed, 10.0, keepalive, self._stop)
+        self._args = (url, requests, concurrency, seconds, allowed, 10.0, keepalive, self._stop, headers)
         self.result: LoadResult | None = None
         self._thread = threading.Thread(target=self._go, daemon=True)
 

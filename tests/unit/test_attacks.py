@@ -24,6 +24,7 @@ from provision.platforms import DEBIAN, REDHAT
 from provision.report import Reporter
 from provision.resources import FolderIfMissing
 from provision.roles import backends, proxy
+from tests.support.refusal import deploy_refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,10 +50,8 @@ def refused(tmp_path, monkeypatch, data, name="inventory.yml") -> str:
     monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    out = io.StringIO()
-    code = deploy_mod.deploy(str(path), Options(check=True), reporter=Reporter(stream=out))
-    lines = out.getvalue().strip().splitlines()
-    assert code == 2 and len(lines) == 1, lines
+    lines = deploy_refusal(str(path), Options(check=True))
+    assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: {path}"), lines[0]
     return lines[0]
 
@@ -345,7 +344,7 @@ def test_no_child_sees_the_sudo_password_and_sudo_still_gets_it(tmp_path, monkey
     given = []
 
     class Recorder:
-        def __init__(self, host, accept_new=False, sudo_password=None):
+        def __init__(self, host, accept_new=False, sudo_password=None, **kw):
             given.append(sudo_password)
             from provision.transport import Unreachable
             raise Unreachable("not connecting in a unit test")
@@ -381,9 +380,7 @@ def test_a_value_python_cannot_read_is_one_line(tmp_path, monkeypatch, name, tex
     monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
     path = tmp_path / name
     path.write_text(text)
-    out = io.StringIO()
-    assert deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out)) == 2
-    lines = out.getvalue().strip().splitlines()
+    lines = deploy_refusal(str(path))
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}{expected}"), lines
 
 

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The core reads, plans and runs; it never reaches up to the job or the commands on top.
 CORE = ("transport", "inventory", "facts", "resources", "apply", "engine", "audit", "report", "balancer",
-        "sites", "tls", "wheels", "platforms", "render", "openssh", "syntax", "errors")
+        "sites", "tls", "wheels", "appwheels", "releases", "platforms", "render", "openssh", "errors", "data",
+        "interrupt", "syntax")
 ABOVE_CORE = ("roles", "deploy", "rollout", "ops", "verify", "cli", "lab")
 DEV = ("bench", "tests")        # dev tooling and test support live beside the product, never in it
 

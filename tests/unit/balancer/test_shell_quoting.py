@@ -28,7 +28,7 @@ def run_with_fake_curl(script: str, tmp_path: Path, page: str = "nonce=0123-abcd
 
 def test_wait_script_passes_a_crafted_address_as_one_argument(tmp_path):
     url = f"http://{EVIL}:8080"
-    args = run_with_fake_curl(rollout.wait_script([url], seconds=1), tmp_path)
+    args = run_with_fake_curl(rollout.wait_script([url + "/"], seconds=1), tmp_path)
     assert not (tmp_path / "INJECTED").exists()
     assert f"{url}/" in args
 

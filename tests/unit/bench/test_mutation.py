@@ -97,7 +97,8 @@ def test_mutant_names_to_files_functions_and_patterns():
     assert quality.mutant_pattern(Path("provision/inventory/ini.py")) == "provision.inventory.ini.x*"
     assert quality._patterns("balancer.drain", [Path("provision/balancer/drain.py")], False) == [
         "provision.balancer.drain.x_member_urls*", "provision.balancer.drain.x_balanced*",
-        "provision.balancer.drain.x\u01c1ProxyOutcome\u01c1drained_before*"]
+        "provision.balancer.drain.x\u01c1ProxyOutcome\u01c1drained_before*",
+        "provision.balancer.drain.x\u01c1ProxyOutcome\u01c1status*"]
 
 
 def test_a_mixed_module_scores_only_its_pure_functions():

@@ -1,6 +1,7 @@
 """`ansible-inventory` on many inventories from one process. stdin: a JSON list of argument
-lists (each as for ansible-inventory, e.g. ["-i", PATH, "--list"]); stdout: a JSON list of
-{"rc": N, "out": "...", "stderr": "..."}, in the same order.
+lists (each as for ansible-inventory, e.g. ["-i", PATH, "--list"], or for ansible's ad-hoc
+command when the list starts with "ansible": ["ansible", "all", "-i", PATH, "--list-hosts"]);
+stdout: a JSON list of {"rc": N, "out": "...", "stderr": "..."}, in the same order.
 
 Ansible is imported once (its start-up is most of the cost); each inventory then runs
 ansible-inventory's own entry point in a freshly forked child, so no state is shared between them.
@@ -11,6 +12,7 @@ import os
 import sys
 import tempfile
 
+from ansible.cli.adhoc import main as adhoc
 from ansible.cli.inventory import main
 
 PARALLEL = os.cpu_count() or 2
@@ -25,12 +27,17 @@ def start(args: list[str], folder: str, index: int) -> int:
     try:
         fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(fd, 2)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        main(["ansible-inventory", *args, "--output", out])
+        if args[0] == "ansible":
+            os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
+            adhoc(args)
+        else:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            main(["ansible-inventory", *args, "--output", out])
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
+        sys.stdout.flush()
         os._exit(code)
 
 

@@ -1,12 +1,9 @@
-"""Bad input stops a deploy before any connection: one line naming the file and field, exit 2."""
-import io
+"""Bad input stops a deploy before any connection: one line naming the file and field (exit 1 on the command line)."""
 import textwrap
 
 import pytest
 
-from provision import deploy as deploy_mod
-from provision.engine import Options
-from provision.report import Reporter
+from tests.support.refusal import deploy_refusal
 
 BASE = """
 all:
@@ -77,10 +74,7 @@ def test_broken_inventory_stops_before_connecting(case, tmp_path, monkeypatch):
     path = tmp_path / "inventory.yml"
     path.write_text(textwrap.dedent(text))
     monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
-    out = io.StringIO()
-    code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
-    lines = out.getvalue().strip().splitlines()
-    assert code == 2
+    lines = deploy_refusal(str(path))
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], lines
     assert expected in lines[0]
     assert NoConnect.opened == 0
@@ -90,6 +84,4 @@ def test_unknown_limit_is_one_line(tmp_path, monkeypatch):
     path = tmp_path / "inventory.yml"
     path.write_text(textwrap.dedent(BASE))
     monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
-    out = io.StringIO()
-    assert deploy_mod.deploy(str(path), Options(), limit="web9", reporter=Reporter(stream=out)) == 2
-    assert out.getvalue().strip() == f"error: {path}: --limit: no host or group named 'web9'"
+    assert deploy_refusal(str(path), limit="web9") == [f"error: {path}: --limit 'web9': no host matches"]

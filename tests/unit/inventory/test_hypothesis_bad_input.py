@@ -4,7 +4,6 @@ traceback, and no connection is ever opened."""
 import ast
 import copy
 import gc
-import io
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from provision import deploy as deploy_mod
 from provision.engine import Options
 from provision.inventory import KNOWN_VARS, LBMETHODS, PROXY_MODES, InventoryError, load
 from provision.platforms import PLATFORMS
-from provision.report import Reporter
+from tests.support.refusal import deploy_refusal
 
 BASE = {"all": {"vars": {"proxy_mode": "balancer"}, "children": {
     "proxies": {"hosts": {"proxy": {"ansible_host": "10.123.0.10"}}},
@@ -140,10 +139,7 @@ def test_malformed_inventory_gives_one_line_and_no_connection(monkeypatch, mutat
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inventory.yml"
         path.write_text(yaml.safe_dump(data, allow_unicode=True))
-        out = io.StringIO()
-        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
-        lines = out.getvalue().strip().splitlines()
-        assert code == 2
+        lines = deploy_refusal(str(path))
         assert len(lines) == 1, lines
         assert lines[0].startswith("error: ") and str(path) in lines[0], lines[0]
         assert field in lines[0], (field, lines[0])
@@ -156,10 +152,8 @@ def test_arbitrary_text_as_inventory(monkeypatch, garbage):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inventory.yml"
         path.write_text(garbage)
-        out = io.StringIO()
-        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
-        lines = out.getvalue().strip().splitlines()
-        assert code == 2 and len(lines) == 1 and str(path) in lines[0], lines
+        lines = deploy_refusal(str(path))
+        assert len(lines) == 1 and str(path) in lines[0], lines
 
 
 # -- every validated field: trailing newlines, control characters, wherever the value is set ------
@@ -217,10 +211,8 @@ def test_control_characters_in_any_validated_field(monkeypatch, field, bad, wher
             return      # a tab is allowed inside an Apache directive
         path = tmp / "inventory.yml"
         path.write_text(yaml.safe_dump(data))
-        out = io.StringIO()
-        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
-        lines = out.getvalue().strip().splitlines()
-        assert code == 2 and len(lines) == 1, lines
+        lines = deploy_refusal(str(path))
+        assert len(lines) == 1, lines
         assert lines[0].startswith(f"error: {origin}") and expected in lines[0], (origin, lines[0])
 
 
@@ -244,10 +236,8 @@ def test_non_utf8_bytes_anywhere(monkeypatch, byte, place, offset):
         raw = text.encode()
         cut = offset % len(raw)
         target.write_bytes(raw[:cut] + bytes([byte]) + raw[cut:])
-        out = io.StringIO()
-        code = deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out))
-        lines = out.getvalue().strip().splitlines()
-        assert code == 2 and len(lines) == 1, lines
+        lines = deploy_refusal(str(path))
+        assert len(lines) == 1, lines
         assert lines[0].startswith(f"error: {target}:") and "not UTF-8" in lines[0], lines[0]
 
 

@@ -90,7 +90,8 @@ def test_existing_ansible_keys_are_accepted(tmp_path):
 def test_limit_selects_hosts_and_groups(tmp_path):
     inv = load(write(tmp_path, GOOD))
     assert [h.name for h in inv.select("proxy,backends")] == ["proxy", "web1", "web2"]
-    with pytest.raises(InventoryError, match="no host or group named 'nope'"):
+    assert [h.name for h in inv.select("all:!web1")] == ["proxy", "web2"]
+    with pytest.raises(InventoryError, match="--limit 'nope': no host matches"):
         inv.select("nope")
 
 

@@ -75,7 +75,7 @@ ERRORS = [
     ("apps not mappings", lambda d: d["all"]["children"]["backends"]["hosts"]["web1"].update(apps=["x"]),
      "host 'web1': field 'apps[0]' must be a mapping with name, port, message"),
     ("app unknown key", lambda d: app(d).update(colour="red"),
-     "host 'web1': field 'apps[0].colour' is unknown (apps take name, port, message)"),
+     "host 'web1': field 'apps[0].colour' is unknown (apps take message, name, port, or project/package with data_dir, env, files, health, keep_releases, release_command, requirements, secret_env, threads, timeout, workers, wsgi)"),
     ("app name", lambda d: app(d).update(name="Hello"),
      "host 'web1': field 'apps[0].name' must be lowercase letters, digits, - or _, got 'Hello'"),
     ("app port low", lambda d: app(d).update(port=80),

@@ -1,15 +1,11 @@
 """Every format Ansible reads, and the checks on merged variables (issues 11 and 12)."""
-import io
 import json
-import os
 import textwrap
 
 import pytest
 
-from provision import deploy as deploy_mod
-from provision.engine import Options
 from provision.inventory import InventoryError, load, read
-from provision.report import Reporter
+from tests.support.refusal import deploy_refusal
 
 README_INI = """
 [proxies]
@@ -36,9 +32,7 @@ def one_line_error(path, monkeypatch) -> str:
         def __init__(self, *a, **kw):
             raise AssertionError("a connection was attempted")
     monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
-    out = io.StringIO()
-    assert deploy_mod.deploy(str(path), Options(), reporter=Reporter(stream=out)) == 2
-    lines = out.getvalue().strip().splitlines()
+    lines = deploy_refusal(str(path))
     assert len(lines) == 1, lines
     return lines[0]
 
@@ -277,7 +271,5 @@ def test_deploy_merges_several_inventories_in_order(tmp_path, monkeypatch):
         def __init__(self, *a, **kw):
             raise AssertionError("a connection was attempted")
     monkeypatch.setattr("provision.engine.HostConnection", NoConnect)
-    out = io.StringIO()
-    assert deploy_mod.deploy([str(first), str(second)], Options(), reporter=Reporter(stream=out)) == 2
-    assert out.getvalue().strip() == (f"error: {second}: host 'web2': field 'balancer_retry' must be int, "
-                                      "got str 'soon'")
+    assert deploy_refusal([str(first), str(second)]) == [
+        f"error: {second}: host 'web2': field 'balancer_retry' must be int, got str 'soon'"]

@@ -112,7 +112,8 @@ def test_hosts_of_all_itself_are_listed_under_ungrouped_only_and_dates_print_as_
     import datetime
     loaded = _loaded({"all": {"hosts": ["h0"]}}, {"h0": {"day": datetime.date(2026, 1, 2)}})
     assert json.loads(show.listing(loaded)) == {"all": {"children": ["ungrouped"]}, "ungrouped": {"hosts": ["h0"]},
-                                                "_meta": {"hostvars": {"h0": {"day": "2026-01-02"}}}}
+                                                "_meta": {"hostvars": {"h0": {"day": "2026-01-02"}},
+                                                          "profile": "inventory_legacy"}}
     assert show.host(loaded, "h0") == '{\n    "day": "2026-01-02"\n}'
 
 
@@ -121,12 +122,14 @@ def test_hosts_of_all_itself_show_under_ungrouped_only():
         "@all:\n  |--@ungrouped:\n  |  |--h0\n  |--@web:\n  |  |--h1"
 
 
-def test_host_and_list_mask_secrets():
-    merged = {"h1": {"ansible_become_pass": "s", "db_password": "p", "api_token": "t", "passage": "ok", "n": 1},
+def test_host_masks_secrets_by_purpose_and_list_masks_nothing():
+    merged = {"h1": {"ansible_become_pass": "s", "db_password": "p", "api_token": "t", "passage": "ok", "n": 1,
+                     "kube_webhook_token_auth": True, "ansible_sudo_pass": 1234},
               "h2": {}, "h3": {"é": "ü"}}
     loaded = _loaded(TREE, merged)
-    assert json.loads(show.host(loaded, "h1")) == {"ansible_become_pass": "********", "db_password": "********",
-                                                   "api_token": "********", "passage": "ok", "n": 1}
+    assert json.loads(show.host(loaded, "h1")) == {"ansible_become_pass": "********", "db_password": "p",
+                                                   "api_token": "t", "passage": "ok", "n": 1,
+                                                   "kube_webhook_token_auth": True, "ansible_sudo_pass": 1234}
     assert show.host(loaded, "h3") == '{\n    "é": "ü"\n}'
     with pytest.raises(InventoryError, match=r"^inv\.json: --host: no host named 'h9'$"):
         show.host(loaded, "h9")
@@ -134,7 +137,7 @@ def test_host_and_list_mask_secrets():
     assert listed == {"all": {"children": ["ungrouped", "web", "edge", "empty"]},
                       "web": {"hosts": ["h1", "h2"], "children": ["db"]}, "db": {"hosts": ["h3"]},
                       "edge": {"children": ["db"]},
-                      "_meta": {"hostvars": {"h1": show.masked(merged["h1"]), "h3": {"é": "ü"}}}}
+                      "_meta": {"hostvars": {"h1": merged["h1"], "h3": {"é": "ü"}}, "profile": "inventory_legacy"}}
     assert show.listing(loaded).startswith('{\n    "_meta": {\n        "hostvars": {')
     deep: list = []
     for _ in range(100000):

@@ -93,7 +93,7 @@ ROLE_REFUSALS = [
     # apps
     ({"apps": ["hello"]}, "apps.yml: host 'h1': field 'apps[0]' must be a mapping with name, port, message"),
     ({"apps": [{"name": "a", "port": 8080, "message": "m", "zz": 1, "colour": 2}]},
-     "apps.yml: host 'h1': field 'apps[0].colour' is unknown (apps take name, port, message)"),
+     "apps.yml: host 'h1': field 'apps[0].colour' is unknown (apps take message, name, port, or project/package with data_dir, env, files, health, keep_releases, release_command, requirements, secret_env, threads, timeout, workers, wsgi)"),
     ({"apps": [{"name": "a", "message": "m"}]}, "apps.yml: host 'h1': field 'apps[0].port' is missing"),
     ({"apps": [{"port": 8080}]}, "apps.yml: host 'h1': field 'apps[0].message' is missing"),
     ({"apps": [{"name": "Hello", "port": 8080, "message": "m"}]},

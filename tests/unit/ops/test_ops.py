@@ -79,6 +79,19 @@ def test_drain_script_sets_drain_in_every_balancer_with_its_nonce(tmp_path, drai
     assert f"Referer: {bm.MANAGER}" in args
 
 
+def test_drain_script_with_sites_asks_each_sites_vhost_with_its_host_and_referer(tmp_path):
+    """Each site's balancers live in its own vhost: the page of every site is read (Host), and a
+    post goes to the vhost whose page listed the member, its Referer naming that host."""
+    page = (FIX / "balancer-manager/debian12-ok.html").read_text()
+    script = bm.set_drain_script(["http://10.123.0.12:8081"], True, sites=["a.example.test", "b.example.test"])
+    args = run_with_fake_curl(script, tmp_path, page)
+    posted = [a for a in args if a.startswith("w=")]
+    assert posted == [f"w=http://10.123.0.12:8081&b=mycluster&w_status_N=1&nonce={bm.nonce(page)}"] * 2
+    assert args.count("Host: a.example.test") == 3 and args.count("Host: b.example.test") == 3
+    assert "Referer: http://a.example.test/balancer-manager" in args
+    assert bm.read_command(["a.example.test"]).count("-H \"Host: $site\"") == 1
+
+
 def test_drain_script_reads_the_escaped_links_of_later_releases(tmp_path):
     page = (FIX / "balancer-manager/debian12-ok.html").read_text()
     args = run_with_fake_curl(bm.set_drain_script(["http://10.123.0.12:8081"], True), tmp_path, page)
@@ -219,13 +232,17 @@ def test_status_interprets_one_exec_of_a_debian_proxy(tmp_path):
 
 def test_run_report_recap_names_the_failed_host():
     results = [adhoc.HostRun("web1", 0, "active\n"), adhoc.HostRun("web2", 3, "", "inactive\n"),
-               adhoc.HostRun("web3", None, error="timed out connecting")]
+               adhoc.HostRun("web3", None, error="no answer from 10.0.0.3:22 within 10 s", unreachable=True),
+               adhoc.HostRun("web4", None, error="no answer after 300 s")]
     out = io.StringIO()
-    adhoc.report(results, out)
+    adhoc.report_all(results, out)
     text = out.getvalue()
     assert "web1 | ok | rc=0\n    active" in text
-    assert "failed on 2 of 3 hosts: web2, web3" in text
-    assert "web3 | unreachable | timed out connecting" in text
+    assert "failed on 2 of 4 hosts: web2, web4" in text and "unreachable: 1 of 4 hosts: web3" in text
+    assert "web3 | unreachable | no answer from 10.0.0.3:22 within 10 s" in text
+    assert "web4 | failed | no answer after 300 s" in text
+    assert adhoc.exit_code(results) == 2 and adhoc.exit_code(results[:1] + results[2:3]) == 4
+    assert adhoc.exit_code(results[:1]) == 0
 
 
 def test_run_script_keeps_the_command_whole_and_drops_the_lock_fd():

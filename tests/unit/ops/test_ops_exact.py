@@ -209,17 +209,17 @@ def test_status_script_lines_before_the_facts():
 
 def test_run_report_whole():
     results = [adhoc.HostRun("web1", 0, "a\nb\n", "warn\n"), adhoc.HostRun("web2", 3, " \n"),
-               adhoc.HostRun("web3", None, error="timed out")]
+               adhoc.HostRun("web3", None, error="timed out", unreachable=True)]
     out = io.StringIO()
-    adhoc.report(results, out)
+    adhoc.report_all(results, out)
     assert out.getvalue().splitlines() == [
         "web1 | ok | rc=0", "    a", "    b", "    warn",
         "web2 | failed | rc=3",
         "web3 | unreachable | timed out",
-        "", "RECAP", "web1 rc=0 ok", "web2 rc=3 FAILED", "web3 rc=- FAILED",
-        "failed on 2 of 3 hosts: web2, web3"]
+        "", "RECAP", "web1 rc=0 ok", "web2 rc=3 failed", "web3 rc=- unreachable",
+        "failed on 1 of 3 hosts: web2", "unreachable: 1 of 3 hosts: web3"]
     out = io.StringIO()
-    adhoc.report([adhoc.HostRun("web1", 0)], out)
+    adhoc.report_all([adhoc.HostRun("web1", 0)], out)
     assert out.getvalue() == "web1 | ok | rc=0\n\nRECAP\nweb1 rc=0 ok\n"
     assert not adhoc.HostRun("h", None).ok and not adhoc.HostRun("h", 1).ok and adhoc.HostRun("h", 0).ok
 
@@ -324,6 +324,6 @@ def test_status_record_of_a_proxy_whose_manager_does_not_answer(tmp_path):
             + (PAGES.parent / "debian12" / "facts-proxy.txt").read_text())
     record = status.interpret(inv.hosts["proxy"], text, inv, Options())
     assert {k: v for k, v in record.items() if k != "would_change"} == {
-        "host": "proxy", "groups": ["proxies"], "last_deploy": {"user": "root", "result": "ok"}, "members": [],
+        "host": "proxy", "status": "ok", "groups": ["proxies"], "last_deploy": {"user": "root", "result": "ok"}, "members": [],
         "balancer_error": "balancer-manager did not answer on the loopback"}
     assert status.roles_of(inv.hosts["proxy"]) and len(status.roles_of(inv.hosts["proxy"])) == 1

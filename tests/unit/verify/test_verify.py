@@ -228,7 +228,12 @@ def test_pytest_args_carry_the_options():
     assert args[0].endswith("tests/infra")
     assert args[1:3] == ["--inventory", "inv.yml"]
     assert "--limit" in args and "--mode" in args and "--junitxml" in args
-    assert verify.pytest_args("inv.yml")[1:] == ["--inventory", "inv.yml", "-p", "no:cacheprovider", "--tb=short"]
+    suite = str(verify.SUITE)
+    assert verify.pytest_args("inv.yml")[1:] == [
+        "--inventory", "inv.yml", "-c", f"{suite}/pytest.ini", "--rootdir", suite, "--confcutdir", suite,
+        "-p", "no:cacheprovider", "--tb=short"]
+    with_vars = verify.pytest_args("inv.yml", extra_vars=["a=1", "@v.yml"], unreachable="/tmp/u.json")
+    assert with_vars[-6:] == ["--extra-vars", "a=1", "--extra-vars", "@v.yml", "--unreachable", "/tmp/u.json"]
 
 
 def test_enabled_modules_from_the_module_config():
@@ -292,7 +297,8 @@ def test_jump_hop_outside_the_inventory_is_checked_strictly(tmp_path):
 
 
 def test_verify_takes_several_inventories_merged_in_order(tmp_path, monkeypatch):
-    """`invoke verify -i a -i b` gives both to the checks, whose conftest loads them merged as deploy does."""
+    """`provision verify -i a -i b` (and `invoke verify`) gives both to the checks, whose conftest loads them
+    merged as deploy does."""
     import os
     import sys
     from invoke import Context
@@ -305,7 +311,7 @@ def test_verify_takes_several_inventories_merged_in_order(tmp_path, monkeypatch)
                      "      apps: [{name: howdy, port: 8081, message: Howdy}]\n")
     called = {}
     monkeypatch.setattr(verify, "main", lambda **kwargs: called.update(kwargs) or 0)
-    tasks.verify.body(Context(), inventory=[str(base), str(extra)])
+    tasks.COMMANDS["verify"].body(Context(), inventory=[str(base), str(extra)])
     assert called["inventory"] == [str(base), str(extra)]
     args = verify.pytest_args(called["inventory"], extra=["--collect-only", "-q"])
     assert args[1:5] == ["--inventory", str(base), "--inventory", str(extra)]

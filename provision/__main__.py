@@ -1,0 +1,4 @@
+"""`python -m provision`: the `provision` command."""
+from .cli.program import main
+
+main()
