@@ -1,8 +1,8 @@
 """Project tasks: `invoke --list` shows them.
 
-The product's commands (deploy, verify, status, drain, undrain, run, facts, inventory) are the
-rows of provision/cli/commands.py, the same as the installed `provision` command's, with the same
-flags and the same exit codes. The lab's tasks are here; the dev tasks (test, bench, mutate) come
+The product's commands (deploy, verify, status, drain, undrain, run, facts, rollback, tls.renew,
+inventory) are the rows of provision/cli/commands.py, the same as the installed `provision`
+command's, with the same flags and the same exit codes. The lab's tasks are here; the dev tasks (test, bench, mutate) come
 from bench/tasks.py. Every error a user can fix ends as one line and exit 1, prefixed per
 collection ("lab:" or "error:"). Tasks import the library when they run, so `invoke --list`
 starts fast.
@@ -18,7 +18,7 @@ from invoke.exceptions import Exit
 
 from bench.tasks import DEV_TASKS
 from provision.cli.flags import DEFAULT_INVENTORY
-from provision.cli.tasks import command_tasks, task_printing
+from provision.cli.tasks import add_commands, command_tasks, task_printing
 from provision.engine import take_sudo_password
 
 # At start-up, before any inventory script, ssh or pip runs: no child process inherits it.
@@ -26,7 +26,7 @@ take_sudo_password()
 
 task = task_printing("error")
 lab_task = task_printing("lab")
-COMMANDS = {t.name: t for t in command_tasks()}
+COMMANDS = {t.command.name: t for t in command_tasks()}
 
 
 def _lab_api():
@@ -39,17 +39,20 @@ def _lab_api():
 @lab_task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
             "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)",
             "mixed": "proxy on Debian 13, web1 on 12, web2 on 11 (extra hosts cycle through them); "
-                     "writes inventory/lab-mixed.yml"})
-def up(c, extra=0, provider="nspawn", mixed=False):
+                     "writes inventory/lab-mixed.yml",
+            "acme": "also run the lab's ACME server (Debian's pebble) for inventory/lab-acme.yml"})
+def up(c, extra=0, provider="nspawn", mixed=False, acme=False):
     """Bring the local lab up (idempotent) and write its inventory: inventory/lab.yml (lab-mixed.yml with --mixed), or under .lab/ with --extra."""
     start = time.monotonic()
     if provider == "vagrant":
         from provision.lab import vagrant
         vagrant.up()
     elif provider == "nspawn":
-        info = _lab_api().up(extra=int(extra), mixed=mixed)
+        info = _lab_api().up(extra=int(extra), mixed=mixed, acme=acme)
         print(f"Lab ready: {', '.join(f'{n} ({r})' for n, r in info.releases.items())} "
               f"(ssh -F {info.ssh_config} HOST; inventory {info.inventory})")
+        if info.acme:
+            print(f"ACME server: {info.acme.directory} (pebble; its root for clients: {info.acme.root})")
     else:
         raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
     print(f"lab.up took {time.monotonic() - start:.1f} s")
@@ -114,8 +117,7 @@ def demo(c):
 
 ns = Collection()
 ns.add_collection(lab_collection)
-for product in COMMANDS.values():
-    ns.add_task(product)
+add_commands(ns, COMMANDS.values())
 ns.add_task(demo)
 for dev in DEV_TASKS:
     ns.add_task(dev)

@@ -9,9 +9,10 @@ import time
 import http.client
 from urllib.parse import urlsplit
 
-from . import audit, report, tls
+from . import audit, certificates, report, tls
 from .engine import Options, Connections, StepResult, prefetch, run_role, take_sudo_password
 from .errors import UserError
+from .facts import Facts
 from .interrupt import recap_on_interrupt
 from .inventory import load
 from .inventory.apps import is_code_app
@@ -135,6 +136,7 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
 
 def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial) -> int:
     started = time.monotonic()
+    began = time.time()
     results = []
     roles_by_host: dict[str, list] = {}
     everyone = {}
@@ -144,6 +146,7 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
             everyone[h.name] = h
     try:
         facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
+        seen = {name: f for name, f in facts.items() if isinstance(f, Facts)}     # run_role drops changed ones
         for role, hosts in phases:
             if not hosts:
                 continue
@@ -152,6 +155,8 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
                                        inventory.group(proxy.GROUP), facts))
             else:
                 results.append(run_role(role, hosts, inventory, options, connections, reporter, facts))
+            if role is proxy:
+                results.append(_acme(hosts, results[-1], seen, inventory, options, connections, reporter, began))
     finally:
         connections.close()
     merged = report.merge(results)
@@ -176,6 +181,16 @@ def _converge(inventory, phases, options, connections, reporter, json_path, smok
     return report.exit_code(merged)
 
 
+def _acme(proxies, converged: dict, seen: dict, inventory, options, connections, reporter, began: float) -> dict:
+    """tls: acme after the proxies converged (provision.certificates), on those that did."""
+    ready = [h for h in proxies if tls.mode(h) == "acme" and h.name in seen
+             and not (converged[h.name].failed or converged[h.name].unreachable)]
+    if options.check:
+        return certificates.would_order(ready, seen, inventory, reporter)
+    changed = {name for name, r in converged.items() if any(s.status == "changed" for s in r.steps)}
+    return certificates.settle(ready, seen, inventory, options, connections, reporter, changed, began)
+
+
 def smoke_url(host, address: str | None = None) -> str:
     """Where the smoke request goes: where clients reach the proxy (proxy.client_url), over
     https when its :80 only redirects there (tls_redirect) and no public_url says otherwise."""
@@ -193,7 +208,8 @@ def smoke_connection(url: str, host, inventory):
         # lazy: only an https request needs ssl
         import ssl
         if tls.mode(host) != "off":
-            context = ssl.create_default_context(cafile=str(tls.trust_path(host, inventory)))
+            trust = tls.trust_path(host, inventory)       # None: a public CA, in the system's store
+            context = ssl.create_default_context(cafile=str(trust) if trust else None)
             context.check_hostname = False      # the certificate names the host; we may dial an address
         else:
             context = ssl.create_default_context()

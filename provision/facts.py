@@ -16,6 +16,7 @@ from .platforms import (APACHE_VERSION_BY_RELEASE, FAMILY_BY_ID, PLATFORMS, RELE
 PENDING_DIR = "/var/lib/provision/pending"
 RUN_DIR = "/var/lib/provision/runs"        # detached applies: script, output, pid, exit status
 MARK = "@@@ "
+CERTIFICATE = "certificate "     # a section per requested certificate file: "certificate <path>"
 
 
 class UnsupportedHost(Exception):
@@ -30,11 +31,12 @@ class FactRequest:
     paths: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
     listings: set[str] = field(default_factory=set)     # "/folder/name-*.ext": the files it matches
+    certificates: set[str] = field(default_factory=set)     # PEM files: their CERTIFICATE blocks only
 
     def merge(self, other: "FactRequest") -> "FactRequest":
         return FactRequest(self.packages | other.packages, self.units | other.units,
                            self.paths | other.paths, self.users | other.users,
-                           self.listings | other.listings)
+                           self.listings | other.listings, self.certificates | other.certificates)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Facts:
     firewalld_rich_rules: set[str] = field(default_factory=set)    # as --list-rich-rules prints them
     pending: set[str] = field(default_factory=set)
     orphans: list[Orphan] = field(default_factory=list)
+    certificates: dict[str, str] = field(default_factory=dict)     # path -> its certificates (PEM), if any
 
     @property
     def family(self) -> str:
@@ -140,6 +143,7 @@ def script(req: FactRequest) -> str:
                      "if [ -f \"$f\" ]; then echo \"$f\"; fi; done")
     if req.users:
         lines.append(f"echo '{MARK}users'; getent passwd {_q(req.users)} | cut -d: -f1")
+    lines += certificate_lines(req.certificates)
     lines += [
         f"echo '{MARK}mods-enabled'; {deb.modules_listing} 2>/dev/null",
         f"echo '{MARK}loadmodules'; grep -H '^[[:space:]]*LoadModule' /etc/httpd/conf.modules.d/*.conf 2>/dev/null",
@@ -153,6 +157,14 @@ def script(req: FactRequest) -> str:
         "exit 0",
     ]
     return "\n".join(lines) + "\n"
+
+
+def certificate_lines(paths) -> list[str]:
+    """A section per certificate file. Only its CERTIFICATE blocks are printed: nothing else in
+    the file (a key) ever leaves the host."""
+    return [f"echo {shlex.quote(MARK + CERTIFICATE + path)}; "
+            f"sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' {shlex.quote(path)} 2>/dev/null"
+            for path in sorted(paths)]
 
 
 # Records of finished applies whose streamer died with its connection (a live streamer holds the
@@ -199,6 +211,7 @@ def parse(text: str) -> Facts:
         firewalld_rich_rules={line.strip() for line in s.get("firewalld", []) if line.startswith("rule ")},
         pending={p.strip() for p in s.get("pending", []) if p.strip()},
         orphans=parse_orphans(s.get("orphans", [])),
+        certificates=parse_certificates(s),
     )
 
 
@@ -209,6 +222,12 @@ def parse_arch(lines: list[str]) -> str:
     if arch and not ARCH_RE.fullmatch(arch):
         raise UnsupportedHost(f"uname -m printed {arch[:40]!r}, not a machine architecture")
     return arch
+
+
+def parse_certificates(sections: dict[str, list[str]]) -> dict[str, str]:
+    """The certificate sections: path -> its CERTIFICATE blocks (files without any are left out)."""
+    return {name[len(CERTIFICATE):]: "\n".join(lines) + "\n" for name, lines in sections.items()
+            if name.startswith(CERTIFICATE) and any(line.startswith("-----BEGIN CERTIFICATE") for line in lines)}
 
 
 def parse_os_release(text: str) -> dict[str, str]:

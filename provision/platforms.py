@@ -29,6 +29,13 @@ class Platform:
     tls_conf: str | None        # the global SSL config file we manage (RedHat: mod_ssl's ssl.conf)
     tls_chain_directive: bool   # httpd < 2.4.8 reads the chain from SSLCertificateChainFile only
     log_dir: str                # per-site logs, named *.log so that the package's logrotate covers them
+    apache_user: str            # the user Apache's children (and mod_md's MDMessageCmd) run as
+    # tls: acme through mod_md: None where the release's httpd has no mod_md (before 2.4.30), else the
+    # packages that bring it (none: it ships with Apache)
+    md_packages: tuple[str, ...] | None
+    md_store: str               # mod_md's default MDStoreDir ("md" under the ServerRoot)
+    md_contact: str             # the directive that gives the CA our contact address
+    error_log: str              # the server's error log (mod_md writes the CA's answers there)
 
 
 DEBIAN = Platform(
@@ -60,6 +67,15 @@ DEBIAN = Platform(
     tls_chain_directive=False,
     # apache2's /etc/logrotate.d/apache2 rotates /var/log/apache2/*.log.
     log_dir="/var/log/apache2",
+    apache_user="www-data",
+    # Debian builds mod_md into the apache2 package (mods-available/md.load) from 2.4.30 on, and every
+    # release we support ships 2.4.41 or later (APACHE_VERSION_BY_RELEASE); mod_watchdog, which it
+    # needs, is compiled in (apache2 -l on the lab's Debian 12).
+    md_packages=(),
+    md_store="/etc/apache2/md",     # seen on the lab's Debian 12 (apache2 2.4.71)
+    # MDContactEmail: httpd 2.4.42 and later (mod_md documentation); Debian 11 ships 2.4.62 or later.
+    md_contact="MDContactEmail",
+    error_log="/var/log/apache2/error.log",     # apache2.conf: ErrorLog ${APACHE_LOG_DIR}/error.log
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -95,6 +111,14 @@ REDHAT = Platform(
     # httpd's /etc/logrotate.d/httpd rotates /var/log/httpd/*log (CentOS 7 httpd SRPM,
     # SOURCES/httpd.logrotate).
     log_dir="/var/log/httpd",
+    apache_user="apache",           # CentOS 7 httpd.conf: "User apache" (shared fixtures)
+    # CentOS 7's httpd 2.4.6 has no mod_md (it needs 2.4.30: mod_md documentation, "Compatibility"):
+    # tls: acme takes the control route there. Releases with mod_md: RELEASE_DIFFERENCES.
+    md_packages=None,
+    # mod_md's contrib/selinux/mod_md.te: "mod_md (by default) maintains its data in /etc/httpd/md".
+    md_store="/etc/httpd/md",
+    md_contact="MDContactEmail",
+    error_log="/var/log/httpd/error_log",       # CentOS 7 httpd.conf: ErrorLog "logs/error_log"
 )
 
 PLATFORMS = {"debian": DEBIAN, "redhat": REDHAT}
@@ -120,6 +144,13 @@ RELEASE_DIFFERENCES = {
     # depends on it), and pip on Python < 3.10 imports distutils for its install paths: without it
     # the venv's `pip install` stops with "No module named 'distutils.cmd'" (seen on the mixed lab).
     ("debian", "11"): {"python_packages": ("python3", "python3-distutils", "curl")},
+    # RHEL 8 and 9 and their rebuilds package mod_md apart from httpd (2.4.37 and 2.4.51+), as Fedora
+    # does (mod_md's contrib/selinux/README). httpd 2.4.37 predates MDContactEmail (2.4.42, mod_md
+    # documentation): mod_md then takes the address from ServerAdmin ("If MDContactEmail is not
+    # present, mod_md will use the ServerAdmin directive").
+    **{(os_id, "8"): {"md_packages": ("mod_md",), "md_contact": "ServerAdmin"}
+       for os_id in ("rhel", "rocky", "almalinux")},
+    **{(os_id, "9"): {"md_packages": ("mod_md",)} for os_id in ("rhel", "rocky", "almalinux")},
 }
 
 # Apache proxy modules: a2enmod name -> (module id, shared object) as in
@@ -175,6 +206,12 @@ APACHE_VERSION_BY_RELEASE = {
 REDIRECT_MODULES = {
     "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),
 }
+# tls: acme through mod_md: Debian enables it with a2enmod (RedHat's mod_md package loads it from its
+# own conf.modules.d file). mod_md "Available in version 2.4.30 and later" (mod_md documentation).
+MD_MODULES = {
+    "md": ("md_module", "modules/mod_md.so"),
+}
+MOD_MD_SINCE = (2, 4, 30)
 
 # Backend wheels by the target's python3 (major, minor); a Python not listed gets the _CURRENT pins.
 # pip download evaluates environment markers against the control machine's Python (3.11), so

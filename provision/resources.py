@@ -296,6 +296,8 @@ class Packages(Resource):
     platform: Platform
     names: tuple[str, ...]
     when: Callable | None = None
+    notify: tuple[str, ...] = ()        # handlers an install calls for
+    satisfies: tuple[str, ...] = ()     # and those it makes unnecessary
 
     def __post_init__(self):
         self.label = f"packages {' '.join(self.names)}"
@@ -308,7 +310,7 @@ class Packages(Resource):
         if not missing:
             return Change(self.label, "all installed")
         cmd = self.platform.package_install.format(names=" ".join(q(n) for n in missing))
-        return self._change(f"missing {' '.join(missing)}", cmd)
+        return self._change(f"missing {' '.join(missing)}", cmd, satisfies=self.satisfies)
 
 
 @dataclass
@@ -371,6 +373,8 @@ class ApacheModules(Resource):
     marks: str | None = None
     choose: Callable | None = None      # facts -> the names wanted, when they depend on a fact
     needs: FactRequest = field(default_factory=FactRequest)
+    restart_for: tuple[str, ...] = ()   # modules that need a full restart, not a reload, once enabled
+    restart: str | None = None          # the handler for that (it replaces `notify`'s)
 
     def __post_init__(self):
         self.label = f"apache modules {' '.join(self.names)}"
@@ -399,6 +403,9 @@ class ApacheModules(Resource):
             reasons.append(f"disabled {' '.join(unwanted)} (no longer needed)")
         if not lines:
             return Change(self.label, "all enabled")
+        if self.restart and set(missing) & set(self.restart_for):
+            return Change(self.label, "; ".join(reasons), "\n".join(lines), notify=(self.restart,),
+                          satisfies=self.notify)
         return self._change("; ".join(reasons), "\n".join(lines))
 
 

@@ -8,26 +8,36 @@ key, if it leaked, could sign nothing else. The issued certificate is kept and r
 re-issued only when missing, when the names changed, when it no longer matches its key or the CA,
 or within RENEW_BEFORE of expiry.
 tls: provided -- the certificate (chain) and key files the inventory names, checked to match.
+tls: acme -- certificates from an ACME CA (RFC 8555) for the names the proxy serves. Where mod_md
+runs the proxy gets them itself; on the control route (provision.acme_client) the account key and
+each proxy's certificate and key are kept in ``.tls/<inventory stem>/acme/`` (0600), and the proxy
+gets its own pair as with tls: provided. Only the store is here: no network.
 """
 from __future__ import annotations
 
 import datetime
 import fcntl
+import hashlib
 import ipaddress
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from . import syntax
 from .errors import UserError
-from .sites.model import site_names
+from .sites.model import served_names, site_names
 
 STORE = ".tls"
 STORE_IGNORE = "# Written by provision: CA and proxy keys live here. Never commit them.\n*\n"
 RENEW_BEFORE = datetime.timedelta(days=30)
 CA_LIFETIME = datetime.timedelta(days=3650)
 CERT_LIFETIME = datetime.timedelta(days=397)     # the CA/Browser Forum's cap for server certificates
+ACME_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"     # Let's Encrypt, production
+ACME_RENEW_WINDOW = "30d"
+WINDOW_UNITS = {"d": 86400, "h": 3600, "s": 1}
 
 
 class TLSError(UserError):
@@ -69,11 +79,14 @@ def ca_path(inventory) -> Path:
 
 
 def trust_path(host, inventory) -> Path | None:
-    """The file a client trusts to check this proxy's certificate (None with tls: off)."""
+    """The file a client trusts to check this proxy's certificate (None with tls: off, and with
+    tls: acme from a CA in the system's trust store)."""
     if mode(host) == "self-signed":
         return ca_path(inventory)
     if mode(host) == "provided":
         return _local(inventory, host.vars["tls_cert"])
+    if mode(host) == "acme" and host.vars.get("acme_root"):
+        return _local(inventory, host.vars["acme_root"])
     return None
 
 
@@ -107,6 +120,12 @@ def prepare(inventory, hosts, save: bool = True, now: datetime.datetime | None =
     for h in wanted:
         if mode(h) == "provided":
             out[h.name] = provided(h, inventory)
+        elif mode(h) == "acme":
+            for field_ in ("acme_directory_ca", "acme_root"):
+                _readable(inventory, h, field_)
+            kept = acme_material(inventory, h)
+            if kept is not None:
+                out[h.name] = kept
     signed = [h for h in wanted if mode(h) == "self-signed"]
     if signed:
         store = store_dir(inventory)
@@ -131,6 +150,19 @@ def _permitted(inventory) -> tuple[tuple[str, ...], tuple[str, ...]]:
             dns.update(n[2:] if n.startswith("*.") else n for n in d)
             ips.update(i)
     return tuple(sorted(dns)), tuple(sorted(ips))
+
+
+def local_server_certificate(folder: Path, name: str, address: str,
+                             now: datetime.datetime | None = None) -> tuple[Path, Path, Path]:
+    """A CA of its own in ``folder``/ca and a certificate it signs for one name and address (a lab
+    service's HTTPS listener), kept and reused as the inventory's are: (CA certificate, server
+    certificate, server key)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    host = SimpleNamespace(name=name, vars={}, address=address, explicit_address=True)
+    with _locked(folder, True):
+        ca_cert, ca_key = _ca(folder / "ca", True, now, names(host))
+        _server(folder, host, ca_cert, ca_key, True, now)
+    return folder / "ca" / "ca.crt", folder / f"{name}.crt", folder / f"{name}.key"
 
 
 # -- provided ----------------------------------------------------------------------------------
@@ -161,6 +193,180 @@ def provided(host, inventory) -> Material:
         raise TLSError(f"host {host.name!r}: {paths['tls_key']} is not the key of {paths['tls_cert']}")
     trust = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (chain[1:] or chain))
     return Material(cert_pem, key_pem, trust, chain[0].serial_number)
+
+
+# -- acme: the control route's store ------------------------------------------------------------
+
+def acme_names(host) -> tuple[str, ...]:
+    """The DNS names an ACME certificate covers: the names the proxy serves, then tls_names (no
+    addresses: HTTP-01 validates names). The first one names the certificate (and mod_md's MDomain)."""
+    found = [str(n).lower() for n in served_names(host.vars, host.name) + list(host.vars.get("tls_names") or [])]
+    return tuple(dict.fromkeys(found))
+
+
+def acme_directory(host) -> str:
+    return host.vars.get("acme_directory") or ACME_DIRECTORY
+
+
+def renew_window(host) -> datetime.timedelta:
+    """acme_renew_window ("30d", "72h", "3600s"): renew when less than this is left."""
+    text = host.vars.get("acme_renew_window") or ACME_RENEW_WINDOW
+    return datetime.timedelta(seconds=int(text[:-1]) * WINDOW_UNITS[text[-1]])
+
+
+def acme_dir(inventory) -> Path:
+    return store_dir(inventory) / "acme"
+
+
+def directory_ca(host, inventory) -> Path | None:
+    """The CA file the ACME directory's HTTPS certificate chains to (acme_directory_ca; None: the
+    system's trust store)."""
+    value = host.vars.get("acme_directory_ca")
+    return _local(inventory, value) if value else None
+
+
+def _readable(inventory, host, field_: str) -> None:
+    """A CA file the inventory names for tls: acme must be there and hold a PEM certificate."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
+    from cryptography import x509
+    if not host.vars.get(field_):
+        return
+    path = _local(inventory, host.vars[field_])
+    try:
+        x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        raise TLSError(f"host {host.name!r}: field {field_!r}: cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise TLSError(f"host {host.name!r}: field {field_!r}: {path} is not a PEM certificate") from None
+
+
+def read_directory_ca(host, inventory) -> bytes:
+    """acme_directory_ca's content (checked by prepare), for mod_md's MDCACertificateFile."""
+    return directory_ca(host, inventory).read_bytes()
+
+
+def acme_material(inventory, host) -> Material | None:
+    """The control route's kept certificate (chain) and key for this proxy, if both are there and match."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
+    from cryptography import x509
+    folder = acme_dir(inventory)
+    try:
+        cert_pem = (folder / f"{host.name}.crt").read_bytes()
+        key_pem = (folder / f"{host.name}.key").read_bytes()
+    except OSError:
+        return None
+    try:
+        chain = x509.load_pem_x509_certificates(cert_pem)
+        key = _load_key(key_pem)
+    except (ValueError, TypeError):
+        return None
+    if not _same_key(chain[0], key):
+        return None
+    return Material(cert_pem, key_pem, b"".join(_cert_pem(c) for c in chain[1:]), chain[0].serial_number)
+
+
+def acme_due(inventory, host, now: datetime.datetime | None = None) -> str | None:
+    """Why the control route must order a certificate for this proxy now (None: the kept one serves)."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
+    from cryptography import x509
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    kept = acme_material(inventory, host)
+    if kept is None:
+        return "no certificate yet"
+    cert = x509.load_pem_x509_certificate(kept.cert)
+    if certificate_names(cert) != set(acme_names(host)):
+        return "its names changed"
+    if _acme_record(inventory, host).get("directory") != acme_directory(host):
+        return "the ACME directory changed"
+    window = renew_window(host)
+    if cert.not_valid_after_utc - now < window:
+        return f"expires {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, within the renewal window ({window_text(window)})"
+    return None
+
+
+def served_problem(host, pem: str | bytes | None, now: datetime.datetime) -> str | None:
+    """Why a certificate (PEM, leaf first) does not do for this acme proxy: it lacks a name, or is
+    within the renewal window (None: it does)."""
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
+    from cryptography import x509
+    if not pem:
+        return "no certificate yet"
+    cert = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)[0]
+    missing = sorted(set(acme_names(host)) - certificate_names(cert))
+    if missing:
+        return f"its certificate lacks {', '.join(missing)}"
+    if cert.not_valid_after_utc - now < renew_window(host):
+        return f"its certificate expires {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, within the renewal window"
+    return None
+
+
+def days_left(pem: str | bytes, now: datetime.datetime | None = None) -> int:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
+    from cryptography import x509
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    cert = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)[0]
+    return int((cert.not_valid_after_utc - now).total_seconds() // 86400)
+
+
+def window_text(window: datetime.timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in WINDOW_UNITS.items():
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def certificate_names(cert) -> set[str]:
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
+    from cryptography import x509
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {n.lower() for n in san.get_values_for_type(x509.DNSName)}
+
+
+def _acme_record(inventory, host) -> dict:
+    try:
+        return json.loads((acme_dir(inventory) / f"{host.name}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def account_key(inventory, directory: str) -> bytes:
+    """The ACME account key for this directory (one account per CA directory and inventory), made
+    on first use; 0600 in the store."""
+    folder = acme_dir(inventory)
+    path = folder / f"account-{hashlib.sha256(directory.encode()).hexdigest()[:16]}.key"
+    with _locked(store_dir(inventory), True):
+        if not path.exists():
+            folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write(path, _key_pem(_new_key()), 0o600)
+        return path.read_bytes()
+
+
+def new_key_pem() -> bytes:
+    return _key_pem(_new_key())
+
+
+def save_acme(inventory, host, cert_pem: bytes, key_pem: bytes) -> Material:
+    """Keep what the CA issued (key first: a certificate is never kept without its key), 0600."""
+    folder = acme_dir(inventory)
+    with _locked(store_dir(inventory), True):
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write(folder / f"{host.name}.key", key_pem, 0o600)
+        _write(folder / f"{host.name}.crt", cert_pem, 0o600)
+        _write(folder / f"{host.name}.json", json.dumps({"directory": acme_directory(host)}).encode() + b"\n", 0o600)
+    found = acme_material(inventory, host)
+    if found is None:
+        raise TLSError(f"host {host.name!r}: the ACME CA's certificate does not match the key it was ordered with")
+    return found
+
+
+def _load_key(pem: bytes):
+    # lazy: cryptography costs ~28 ms of start-up, needed only with TLS
+    from cryptography.hazmat.primitives import serialization
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 # -- self-signed: the inventory's CA --------------------------------------------------------------

@@ -271,7 +271,7 @@ class HostConnection:
                     if prompts > 1 or self._sudo_password is None:
                         chan.close()
                         why = "wrong sudo password" if prompts > 1 else \
-                            "sudo asks for a password: use --prompt-for-sudo-password or PROVISION_SUDO_PASSWORD"
+                            "sudo asks for a password: use -K (--ask-become-pass) or PROVISION_SUDO_PASSWORD"
                         return Result(1, "", why)
                     chan.sendall((self._sudo_password + "\n").encode())
                 if (SUDO_READY + "\n").encode() in out:

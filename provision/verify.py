@@ -52,6 +52,9 @@ class ProxyCheck:
     model: sitemodel.Proxy | None = None    # the sites, pools and routes it serves
     url: str = ""               # where clients reach it: public_url, else http://address/
     own_routes: frozenset = frozenset()     # members that are apps of your own (no X-Backend header)
+    tls_names: tuple[str, ...] = ()     # what its certificate must name, each asked for by SNI
+    sni: str | None = None      # the name https checks send (SNI and Host): tls: acme names no address
+    min_days: int = tlslib.RENEW_BEFORE.days    # the fewest days its certificate may have left
 
     @property
     def base(self) -> str:
@@ -161,14 +164,19 @@ def plan(inventory: Inventory, limit: str | None = None, mode: str | None = None
             root = next(r for r in site.routes if r.path == "/") if not served.short else None
             root_members = every if root is None or root.pool is None else tuple(
                 m for m in every if (m.host, m.app) in {(x.host, x.app) for x in served.pool(root.pool).members})
-            proxies.append(ProxyCheck(h.name, spec, urlsplit(url).hostname, proxy_mode(h, mode),
+            address = urlsplit(url).hostname
+            acme = tlslib.mode(h) == "acme"
+            proxies.append(ProxyCheck(h.name, spec, address, proxy_mode(h, mode),
                                       site.server_name, root_members,
                                       tuple(messages[m.host, m.app] for m in root_members),
                                       h.vars.get("balancer_retry", proxy.DEFAULTS["balancer_retry"]),
                                       tlslib.mode(h), str(trust) if trust else None,
                                       bool(h.vars.get("tls_redirect")),
                                       h.vars.get("health_path", proxy.DEFAULTS["health_path"]), served, url,
-                                      frozenset(f"{m.host}-{m.app}" for m in every if messages[m.host, m.app] is None)))
+                                      frozenset(f"{m.host}-{m.app}" for m in every if messages[m.host, m.app] is None),
+                                      tls_names=certificate_names(h, site.server_name, address),
+                                      sni=site.server_name if acme else None,
+                                      min_days=ACME_MIN_DAYS if acme else RENEW_BEFORE_DAYS))
         if h.name in inventory.groups.get(backends.GROUP, []):
             apps += [AppCheck(h.name, spec, m, messages[m.host, m.app], backends.unit_name({"name": m.app}),
                               backends.app_user({"name": m.app}), healths[m.host, m.app])
@@ -399,20 +407,31 @@ def rotation_problem(answers: list[str], check: ProxyCheck) -> str | None:
 
 
 RENEW_BEFORE_DAYS = tlslib.RENEW_BEFORE.days
+# tls: acme: a certificate a CA renews (mod_md, or the control route's deploys) must have more than
+# this left: renewal starts 30 days ahead (acme_renew_window), so 14 means renewal has failed a while.
+ACME_MIN_DAYS = 14
+
+
+def certificate_names(h: Host, server_name: str, address: str) -> tuple[str, ...]:
+    """What a proxy's certificate must name: with tls: acme every DNS name it serves (no address:
+    HTTP-01 validates names), else its server name and the address clients use."""
+    if tlslib.mode(h) == "acme":
+        return tlslib.acme_names(h)
+    return tuple(dict.fromkeys((server_name.lower(), address.lower())))
 
 
 def certificate_problems(peer: dict, check: ProxyCheck, now: float) -> list[str]:
     """What is wrong with a verified peer certificate (ssl.getpeercert() dict): too close to
-    expiry, or the proxy's address or server name missing from its names ([] when right)."""
+    expiry, or one of the names it must cover missing ([] when right)."""
     # lazy: only an https request needs ssl
     import ssl
     problems = []
     left = (ssl.cert_time_to_seconds(peer["notAfter"]) - now) / 86400
-    if left < RENEW_BEFORE_DAYS:
-        problems.append(f"certificate expires in {left:.0f} days (< {RENEW_BEFORE_DAYS})")
+    if left < check.min_days:
+        problems.append(f"certificate expires in {left:.0f} days (< {check.min_days})")
     sans = {value.lower() for _, value in peer.get("subjectAltName", ())}
-    for name in (check.server_name.lower(), check.address.lower()):
-        if name not in sans:
+    for name in check.tls_names or (check.server_name.lower(), check.address.lower()):
+        if name.lower() not in sans:
             problems.append(f"certificate names {sorted(sans)} lack {name!r}")
     return problems
 

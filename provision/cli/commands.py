@@ -1,7 +1,8 @@
 """Every command of the command line, in one table: its name, the flags it takes (flags.py) and the
 function it runs. `provision` (program.py) and the checkout's `invoke` tasks (tasks.py) are both
 built from COMMANDS, so a new command is one function and one row here, and it follows the
-contract (contract.py) on both.
+contract (contract.py) on both. A dotted name (`tls.renew`) is a command of a group: Invoke's
+sub-collection `tls`, typed `provision tls.renew` and `invoke tls.renew` alike.
 
 Each function gets the checked values as attributes (`a.inventory`, `a.limit`, ...) and returns
 the exit code; the library is imported when the command runs, so that start-up stays light.
@@ -28,6 +29,7 @@ class Command:
     help: dict = field(default_factory=dict)     # flag -> this command's own wording
     remainder: str = ""                 # what the words after `--` are (run: the shell command)
     json_to_stdout: bool = False        # `--json -` prints the JSON instead of the usual lines
+    targets: Callable | None = None     # (selected hosts) -> those it acts on, for --list-hosts
 
     @property
     def doc(self) -> str:
@@ -149,6 +151,24 @@ def facts(a) -> int:
                 forks=a.forks, extra_vars=a.extra_vars, json_path=a.json, trace=tracer(a))
 
 
+def tls_renew(a) -> int:
+    """Renew the tls: acme certificates this machine orders (the control route) that are due; nothing else."""
+    # lazy: the day-2 commands are imported only when one runs
+    from ..ops.renew import main
+    from ..report import Reporter
+    reporter = Reporter(verbose=a.verbose)
+    return main(a.inventory, limit=a.limit, accept_new_host_keys=a.accept_new_host_keys,
+                sudo_password=a.become_password, forks=a.forks, extra_vars=a.extra_vars, json_path=a.json,
+                trace=reporter.sent if a.verbose >= 3 else None, reporter=reporter)
+
+
+def acme_proxies(hosts) -> list:
+    """The proxies with tls: acme: the hosts tls.renew acts on."""
+    # lazy: the day-2 commands are imported only when one runs
+    from ..ops.renew import chosen
+    return chosen(hosts)
+
+
 def inventory(a) -> int:
     """Show the inventory as ansible-inventory does: --graph (default), --host NAME or --list."""
     # lazy: the inventory reader is imported only when it runs
@@ -182,6 +202,10 @@ COMMANDS = [
                   "app": "only this app (default: every app of your own on the host)"}),
     Command("facts", facts, CONNECTS + ("forks",), positional=("pattern",),
             help={"pattern": "the hosts to read: an Ansible host pattern"}),
+    Command("tls.renew", tls_renew, CONNECTS + ("limit", "forks"), targets=acme_proxies,
+            help={"limit": "the proxies to renew for: an Ansible host pattern (default: every tls: acme proxy)",
+                  "forks": "proxies whose facts are read in parallel (default 20)",
+                  "json": "also write each proxy's outcome and steps as JSON to this file (schema 1)"}),
     Command("inventory", inventory, ("inventory", "graph", "host", "list")),
 ]
 

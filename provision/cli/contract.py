@@ -56,6 +56,8 @@ def list_hosts(command: Command, a) -> int:
     from ..inventory import load
     inventory = load(a.inventory, extra_vars(a))
     hosts = inventory.pick(a.pattern, command.name) if "pattern" in command.positional else inventory.select(a.limit)
+    if command.targets is not None:
+        hosts = command.targets(hosts)
     print(f"  hosts ({len(hosts)}):")
     for host in hosts:
         print(f"    {host.name}")

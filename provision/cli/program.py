@@ -16,7 +16,7 @@ from invoke.parser import Argument
 from ..engine import take_sudo_password
 from .commands import COMMANDS
 from .contract import INTERRUPTED, USAGE
-from .tasks import command_tasks, help_text
+from .tasks import add_commands, command_tasks, help_text
 
 # Flags other tools' users type by habit, and ours that do what they meant.
 HABITS = {"--dry": "--check", "--dry-run": "--check", "-R": "-C/--check", "--echo": "-vvv",
@@ -157,8 +157,7 @@ def friendly(exc: ParseError) -> str:
 
 def build() -> Provision:
     namespace = Collection()
-    for task in command_tasks():
-        namespace.add_task(task)
+    add_commands(namespace, command_tasks())
     return Provision(namespace=namespace, name="provision", binary="provision")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from invoke import Task, task as invoke_task
+from invoke import Collection, Task, task as invoke_task
 from invoke.exceptions import Exit
 from invoke.parser import Argument, ParserContext
 
@@ -39,8 +39,8 @@ class CommandTask(Task):
             if code:
                 raise Exit(code=code)
         body.__doc__ = command.doc
-        body.__name__ = command.name
-        super().__init__(body, name=command.name)
+        body.__name__ = command.name.rpartition(".")[2]
+        super().__init__(body, name=body.__name__)
         self.command = command
 
     def get_arguments(self, ignore_unknown_help=None) -> list[Argument]:
@@ -70,6 +70,19 @@ def remainder(c) -> str:
 
 def command_tasks() -> list[CommandTask]:
     return [CommandTask(command) for command in COMMANDS]
+
+
+def add_commands(namespace: Collection, tasks) -> None:
+    """The commands' tasks into ``namespace``; a dotted one (`tls.renew`) into the sub-collection its
+    group names (`tls`), made when it is the first of its group."""
+    for task in tasks:
+        group = task.command.name.rpartition(".")[0]
+        if not group:
+            namespace.add_task(task)
+            continue
+        if group not in namespace.collections:
+            namespace.add_collection(Collection(group))
+        namespace.collections[group].add_task(task)
 
 
 def help_text(command: Command, program: str) -> str:

@@ -49,6 +49,14 @@ KNOWN_VARS = {
     "become_password_env": str,
     "public_url": str,
     "member_names": str,
+    # tls: acme
+    "acme_directory": str,
+    "acme_email": str,
+    "acme_agree_tos": bool,
+    "acme_client": str,
+    "acme_directory_ca": str,
+    "acme_root": str,
+    "acme_renew_window": str,
 }
 # Ansible's connection variables; for each field the later spelling wins, as in Ansible's ssh plugin.
 CONNECTION_VARS = {
@@ -71,9 +79,13 @@ SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh")
 PROXY_MODES = ("single", "balancer")
 # heartbeat is left out: it needs mod_heartmonitor and a heartbeat sender on every backend.
 LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
-TLS_MODES = ("off", "self-signed", "provided")
+TLS_MODES = ("off", "self-signed", "provided", "acme")
+ACME_CLIENTS = ("auto", "control")      # auto: mod_md where the release has it, else the control machine
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.I)
 HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
+EMAIL_RE = re.compile(r"[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+RENEW_WINDOW_RE = re.compile(r"[1-9][0-9]{0,6}[dhs]")
+ACME_NAME_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]")
 JUMP_RE = re.compile(r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:\s]+)(?::(?P<port>[0-9]{1,5}))?")
 TRUE = ("yes", "on", "1", "true", "y", "t")
 FALSE = ("no", "off", "0", "false", "n", "f")
@@ -318,6 +330,8 @@ def check_role_vars(name: str, v: dict, origins: dict):
         if not isinstance(n, str) or not (syntax.dns_name(n, wildcard=True) or syntax.ip_address(n)):
             raise InventoryError(f"{where('tls_names')}: field 'tls_names[{i}]' must be a host name or address, "
                                  f"got {n!r}")
+    if v.get("tls") == "acme":
+        _check_acme(name, v, where)
     for k in ("balancer_retry", "balancer_timeout", "balancer_connectiontimeout"):
         if k in v and not 0 <= v[k] <= 3600:
             raise InventoryError(f"{where(k)}: field {k!r} must be 0-3600 seconds, got {v[k]!r}")
@@ -363,6 +377,31 @@ def _private_address(where: str, value: str):
 
 
 _SUGGESTIONS: dict[str, str | None] = {}
+
+
+def _check_acme(name: str, v: dict, where):
+    """tls: acme: the CA's terms accepted, a contact address, an https directory, and names a CA can
+    check over HTTP-01 (public DNS names: no address, no wildcard, no bare host name)."""
+    if v.get("acme_agree_tos") is not True:
+        raise InventoryError(f"{where('acme_agree_tos' if 'acme_agree_tos' in v else 'tls')}: field 'acme_agree_tos' "
+                             "must be true with tls: acme (you accept the ACME CA's terms of service)")
+    if not EMAIL_RE.fullmatch(v.get("acme_email") or ""):
+        raise InventoryError(f"{where('acme_email' if 'acme_email' in v else 'tls')}: field 'acme_email' must be "
+                             f"an email address with tls: acme (the CA's contact), got {v.get('acme_email')!r}")
+    directory = v.get("acme_directory")
+    if directory is not None and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", directory):
+        raise InventoryError(f"{where('acme_directory')}: field 'acme_directory' must be an https:// ACME "
+                             f"directory URL, got {directory!r}")
+    if v.get("acme_client", "auto") not in ACME_CLIENTS:
+        raise InventoryError(f"{where('acme_client')}: field 'acme_client' must be one of {', '.join(ACME_CLIENTS)}, "
+                             f"got {v['acme_client']!r}")
+    if "acme_renew_window" in v and not RENEW_WINDOW_RE.fullmatch(v["acme_renew_window"]):
+        raise InventoryError(f"{where('acme_renew_window')}: field 'acme_renew_window' must be a duration such as "
+                             f"30d, 72h or 3600s, got {v['acme_renew_window']!r}")
+    for n in sites.served_names(v, name) + list(v.get("tls_names") or []):
+        if not isinstance(n, str) or not ACME_NAME_RE.fullmatch(n):
+            raise InventoryError(f"{where('tls')}: tls: acme: {n!r} is not a DNS name an ACME CA can validate over "
+                                 "HTTP-01 (no address, no wildcard, a dot in it): set server_name, sites or tls_names")
 
 
 def _suggest(name: str, v: dict, origins: dict):

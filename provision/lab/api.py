@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import aptproxy, image, layout, network, nspawn, reach
+from . import acme as acme_server, aptproxy, image, layout, network, nspawn, reach
 from .system import (LabError, cache_dir, check_machine, ensure_packages, locked, raise_inotify_limits,
                      repo_root, run)
 
@@ -43,6 +43,7 @@ class LabInfo:
     inventory: Path
     pids: dict[str, int] = field(default_factory=dict)  # name -> nspawn PID
     releases: dict[str, str] = field(default_factory=dict)  # name -> "Debian 12 (bookworm)"
+    acme: acme_server.AcmeInfo | None = None  # the lab's ACME server, with `up(acme=True)`
 
 
 def _clear_errors(fn):
@@ -76,10 +77,11 @@ def images(hosts: list[layout.Host], log) -> dict[str, Path]:
 
 
 @_clear_errors
-def up(extra: int = 0, mixed: bool = False, log=print) -> LabInfo:
+def up(extra: int = 0, mixed: bool = False, acme: bool = False, log=print) -> LabInfo:
     """Bring the lab up (or check it is), with proxy, web1, web2 and `extra` more.
 
-    All on Debian 12, or with `mixed` on Debian 13, 12 and 11 in turn."""
+    All on Debian 12, or with `mixed` on Debian 13, 12 and 11 in turn. With `acme`, also the lab's
+    ACME server (provision.lab.acme); without, an ACME server left running is stopped."""
     try:
         hosts = layout.plan(extra, mixed)
     except ValueError as e:
@@ -90,7 +92,14 @@ def up(extra: int = 0, mixed: bool = False, log=print) -> LabInfo:
     cache = cache_dir()
     images(hosts, log)  # before the lab's lock: an image build does not need the lab
     with locked(cache):
-        return _up(hosts, cache, log)
+        info = _up(hosts, cache, log)
+        if acme:
+            proxy = next(h.address for h in hosts if h.group == "proxies")
+            info.acme = acme_server.ensure(cache, repo_root(), proxy, log)
+        elif acme_server.running(cache):
+            log("Stopping the lab's ACME server")
+            acme_server.stop(cache)
+        return info
 
 
 def _up(hosts: list[layout.Host], cache: Path, log) -> LabInfo:
@@ -172,6 +181,7 @@ def _down(cache: Path, log) -> None:
     if names:
         log(f"Stopping {', '.join(names)}")
     _remove_hosts(cache, names)
+    acme_server.stop(cache)
     aptproxy.stop(cache)
     network.remove_bridge()
     for parent in nspawn.cgroup_parents():

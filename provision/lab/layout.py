@@ -15,6 +15,7 @@ from .. import openssh
 SUBNET = ipaddress.ip_network("10.123.0.0/24")
 BRIDGE = "provbr0"
 BRIDGE_ADDRESS = "10.123.0.1"
+ACME_ADDRESS = "10.123.0.2"     # the lab's ACME server (`lab.up --acme`), a second address of the bridge
 PREFIX = SUBNET.prefixlen
 APT_PROXY_PORT = 3142
 SUITE = "bookworm"  # the default lab: every host on Debian 12
@@ -169,6 +170,21 @@ def apt_cacher_conf(cache_dir: Path, log_dir: Path) -> str:
         "ForeGround: 1\n"
         "ExThreshold: 4\n"
     )
+
+
+# Certificates from the lab's ACME server live 90 days, as Let's Encrypt's do (pebble's default is 5 years).
+ACME_CERT_LIFETIME = 90 * 86400
+
+
+def pebble_config(address: str, port: int, management_port: int, cert: str, key: str) -> dict:
+    """pebble's config (its test/config/pebble-config.json, as Debian ships it in examples/): the
+    directory and management interface on the lab address, HTTP-01 and TLS-ALPN-01 validated on
+    the standard ports 80 and 443 (pebble's defaults, 5002 and 5001, suit its own test server),
+    and 90-day certificates (pebble 2.4's certificateValidityPeriod, in seconds)."""
+    return {"pebble": {"listenAddress": f"{address}:{port}", "managementListenAddress": f"{address}:{management_port}",
+                       "certificate": cert, "privateKey": key, "httpPort": 80, "tlsPort": 443,
+                       "ocspResponderURL": "", "externalAccountBindingRequired": False,
+                       "certificateValidityPeriod": ACME_CERT_LIFETIME}}
 
 
 # --- the machine's apt mirror ----------------------------------------------

@@ -7,8 +7,12 @@ change anything" costs nothing more.
 """
 from __future__ import annotations
 
+import datetime
 import shlex
 import sys
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from .. import audit, facts as factlib, report, syntax, tls
 from ..balancer import manager as bm
@@ -16,6 +20,7 @@ from ..balancer.drain import site_names
 from ..engine import fact_request, plan_host
 from ..inventory.apps import is_code_app, setting
 from ..roles import PHASES, backends as backends_role
+from ..roles import proxy as proxy_role
 from ..transport import Unreachable
 from .session import each_host, interrupted_recap, open_run, ssh_counts
 
@@ -42,6 +47,41 @@ def script(host, request) -> str:
     return "\n".join(lines) + "\n" + factlib.script(request)
 
 
+def certificate_files(host) -> set[str]:
+    """Where each platform's proxy keeps the certificate it serves: ours, or mod_md's."""
+    found = set()
+    for platform in factlib.every_platform():
+        found.add(proxy_role.tls_paths(platform)[0])
+        if proxy_role.acme_route(host, platform) == "mod_md":
+            found.add(proxy_role.md_paths(host, platform)[0])
+    return found
+
+
+def served_certificate(host, facts, now=None) -> dict:
+    """The certificate the proxy serves, from its file: issuer, names, days left (pure)."""
+    platform = facts.platform
+    path = proxy_role.md_paths(host, platform)[0] if proxy_role.acme_route(host, platform) == "mod_md" \
+        else proxy_role.tls_paths(platform)[0]
+    pem = facts.certificates.get(path)
+    if not pem:
+        return {"file": path, "error": "no certificate there yet"}
+    cert = x509.load_pem_x509_certificates(pem.encode())[0]
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    issuer = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    names = sorted(tls.certificate_names(cert)) + [str(a) for a in _addresses(cert)]
+    return {"file": path, "issuer": issuer[0].value if issuer else cert.issuer.rfc4514_string(), "names": names,
+            "serial": f"{cert.serial_number:x}", "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "days_left": tls.days_left(pem, now)}
+
+
+def _addresses(cert) -> list:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.IPAddress)
+    except x509.ExtensionNotFound:
+        return []
+
+
 def interpret(host, text: str, inventory, options) -> dict:
     """Pure: the exec's output -> this host's status record."""
     sections = factlib.split_sections(text)
@@ -53,6 +93,8 @@ def interpret(host, text: str, inventory, options) -> dict:
         _, changes, handlers = plan_host(role, host, inventory, options, facts)
         pending += [c.label for c in changes if c.changed] + [h.label for h in handlers]
     record["would_change"] = pending
+    if "proxies" in host.groups and tls.mode(host) != "off":
+        record["certificate"] = served_certificate(host, facts)
     if "proxies" in host.groups:
         page = "\n".join(sections.get("status-balancer", []))
         try:
@@ -93,6 +135,8 @@ def collect(sources, limit: str | None = None, accept_new_host_keys=False, sudo_
             request = factlib.FactRequest()
             for role in roles_of(host):
                 request = request.merge(fact_request(role, host, inventory, options))
+            if "proxies" in host.groups and tls.mode(host) != "off":
+                request = request.merge(factlib.FactRequest(certificates=certificate_files(host)))
             ran = connections.get(host).run_script(script(host, request), timeout=60)
             if ran.rc != 0:
                 return failed(host.name, (ran.stderr or ran.stdout).strip()[-300:] or f"exit {ran.rc}")
@@ -131,6 +175,12 @@ def _plan_text(record: dict) -> str:
         (", ..." if len(pending) > 5 else "")
 
 
+def _certificate_text(c: dict) -> str:
+    if "error" in c:
+        return f"{c['file']}: {c['error']}"
+    return f"{', '.join(c['names'])} issued by {c['issuer']}, {c['days_left']} days left (until {c['not_after']})"
+
+
 def plain_lines(data: dict) -> list[str]:
     out = []
     for name, r in data["hosts"].items():
@@ -139,6 +189,8 @@ def plain_lines(data: dict) -> list[str]:
             continue
         out.append(f"{name} | last deploy | {_deploy_text(r['last_deploy'])}")
         out.append(f"{name} | deploy | {_plan_text(r)}")
+        if "certificate" in r:
+            out.append(f"{name} | certificate | {_certificate_text(r['certificate'])}")
         if "balancer_error" in r:
             out.append(f"{name} | balancer | {r['balancer_error']}")
         for m in r.get("members", []):
@@ -172,12 +224,21 @@ def print_rich(data: dict, stream) -> None:
     apps = Table(title="Apps")
     for col in ("host", "app", "service", "since", "address", "answers", "release"):
         apps.add_column(col)
+    certificates = Table(title="Certificates")
+    for col in ("proxy", "names", "issuer", "days left", "until"):
+        certificates.add_column(col)
     color = {"Ok": "green", "Drn": "yellow", "Stby": "cyan"}
     for name, r in data["hosts"].items():
         if "error" in r:
             hosts.add_row(*cells(name, "", (f"{r.get('status', 'failed')}: {r['error']}", "red"), ""))
             continue
         hosts.add_row(*cells(name, ",".join(r["groups"]), _deploy_text(r["last_deploy"]), _plan_text(r)))
+        c = r.get("certificate")
+        if c and "error" in c:
+            certificates.add_row(*cells(name, (c["error"], "red"), "", "", ""))
+        elif c:
+            certificates.add_row(*cells(name, ", ".join(c["names"]), c["issuer"],
+                                        (c["days_left"], "green" if c["days_left"] > 14 else "red"), c["not_after"]))
         for m in r.get("members", []):
             members.add_row(*cells(name, m["balancer"], m["route"], m["address"],
                                    (m["state"], color.get(m["state"], "red")), m["elected"], m["busy"], m["load"]))
@@ -185,7 +246,7 @@ def print_rich(data: dict, stream) -> None:
             apps.add_row(*cells(name, a["app"], a["state"], a["since"] or "-", a["address"],
                                 ("yes", "green") if a["answers"] else (f"no {a['http']}", "red"),
                                 f"{a['release'] or 'none'} ({a['kept']} kept)" if "kept" in a else "-"))
-    for table in (hosts, members, apps):
+    for table in (hosts, certificates, members, apps):
         if table.row_count:
             console.print(table)
 

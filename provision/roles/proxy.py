@@ -3,18 +3,20 @@ vhost proxying to one backend app, or to a balancer:// cluster of every backend 
 a :443 vhost includes the same routes. Changes are configtested, then gracefully reloaded."""
 from __future__ import annotations
 
+import datetime
 import hashlib
 import posixpath
+import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .. import tls as tlslib
-from ..apply import Handler
+from ..apply import HOST_LOCK, LOCK_DIR, Handler
 from ..facts import FactRequest, apache_version
 from .. import audit
 from ..balancer import record as drain
-from ..platforms import (FORWARDED_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, UPGRADE_PARAM_SINCE,
-                         WEBSOCKET_MODULES, Platform)
+from ..platforms import (FORWARDED_MODULES, MD_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES,
+                         UPGRADE_PARAM_SINCE, WEBSOCKET_MODULES, Platform)
 from ..render import FILES, render
 from ..sites import model as sites
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FileByFacts,
@@ -23,6 +25,10 @@ from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Dire
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
+# Apache restarted, not reloaded: once, when mod_md is first loaded. After a graceful reload that
+# loads it, mod_md never starts its renewal job (seen on the lab: Debian 12, httpd 2.4.71, mod_md
+# 2.6.10: no job in 10 s after the reload, started 1.5 s after a restart).
+RESTART = "restart-apache"
 VALIDATE = "apache"
 VAULT = "http://vault.centos.org"
 CENTOS7_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
@@ -35,8 +41,20 @@ CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDS
            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
-# Modules only some configs need (the other lbmethods, wstunnel): disabled again once nothing uses them.
-OPTIONAL_MODULES = tuple(f"lbmethod_{lb}" for lb in sites.LBMETHODS if lb != "byrequests") + tuple(WEBSOCKET_MODULES)
+# Modules only some configs need (the other lbmethods, wstunnel, mod_md): disabled again once nothing uses them.
+OPTIONAL_MODULES = tuple(f"lbmethod_{lb}" for lb in sites.LBMETHODS if lb != "byrequests") + \
+    tuple(WEBSOCKET_MODULES) + tuple(MD_MODULES)
+
+# tls: acme. The control route's HTTP-01 folder, served by every :80 vhost before any proxying.
+ACME_WEBROOT = "/var/www/provision-acme"
+ACME_CHALLENGES = f"{ACME_WEBROOT}/.well-known/acme-challenge"
+# The mod_md route: mod_md runs MD_HOOK (MDMessageCmd) as the Apache user; on "renewed" it leaves a
+# mark in MD_MARKS, and a systemd path unit runs the graceful reload that activates the certificate.
+MD_HOOK_DIR = "/usr/local/lib/provision"
+MD_HOOK = f"{MD_HOOK_DIR}/md-message"
+MD_MARKS = "/var/lib/provision-md-renewed"   # its own: /var/lib/provision is root-only
+MD_RELOAD = "provision-md-reload"
+UNIT_DIR = "/etc/systemd/system"
 
 
 class ProxyConfigError(Exception):
@@ -94,21 +112,41 @@ def websocket_upgrade(facts) -> bool:
     return version is not None and version >= UPGRADE_PARAM_SINCE
 
 
+def acme_route(host, platform: Platform | None) -> str | None:
+    """tls: acme's route on this platform: "mod_md" (Apache gets and renews its certificate itself,
+    httpd 2.4.30+ with mod_md) or "control" (this machine orders it: CentOS 7, or acme_client:
+    control). None with another tls mode."""
+    if host.vars.get("tls") != "acme":
+        return None
+    if host.vars.get("acme_client", "auto") == "control" or platform is None or platform.md_packages is None:
+        return "control"
+    return "mod_md"
+
+
+def serves_tls(host, platform: Platform | None, options) -> bool:
+    """Whether the proxy has a :443 vhost: tls on, except the control route before its first certificate."""
+    if setting(host, options, "tls") == "off":
+        return False
+    return acme_route(host, platform) != "control" or material(host, options) is not None
+
+
 def modules(host, options, platform: Platform | None = None, upgrade: bool = False) -> dict:
     """The proxy modules, plus each pool's lbmethod module, mod_headers, proxy_wstunnel for
     WebSocket routes before httpd 2.4.47, plus the TLS ones with tls on (on RedHat, ssl_module
-    comes with the mod_ssl package, not our drop-in)."""
+    comes with the mod_ssl package, not our drop-in, and md_module with the mod_md package)."""
     found = model(host, None, options)
     extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")
              for lb in sorted({p.lbmethod for p in found.pools})}
     if found.websocket and not upgrade:
         extra.update(WEBSOCKET_MODULES)
-    if setting(host, options, "tls") != "off":
+    if serves_tls(host, platform, options):
         extra.update(TLS_MODULES)
         if platform is not None and platform.tls_packages:
             extra.pop("ssl")
         if setting(host, options, "tls_redirect"):
             extra.update(REDIRECT_MODULES)
+        if acme_route(host, platform) == "mod_md" and not platform.md_packages:
+            extra.update(MD_MODULES)
     return {**PROXY_MODULES, **extra, **FORWARDED_MODULES}
 
 
@@ -117,11 +155,12 @@ def tls_paths(platform: Platform) -> tuple[str, str]:
 
 
 def material(host, options) -> tlslib.Material | None:
-    """The host's certificate and key, made by tls.prepare before planning (None with tls off)."""
+    """The host's certificate and key, made by tls.prepare before planning (None with tls off, and
+    with tls: acme before the control route's first certificate)."""
     if setting(host, options, "tls") == "off":
         return None
     found = (getattr(options, "tls", None) or {}).get(host.name)
-    if found is None:
+    if found is None and setting(host, options, "tls") != "acme":
         raise ProxyConfigError(f"tls: {setting(host, options, 'tls')}: no certificate prepared for this host "
                                "(provision.tls.prepare runs before planning)")
     return found
@@ -147,38 +186,79 @@ def routes(host, platform: Platform, inventory, options, upgrade: bool = False) 
     return files
 
 
+def directory_ca_path(platform: Platform) -> str:
+    """mod_md's MDCACertificateFile: the CA of a private ACME directory (acme_directory_ca). Not in
+    tls_dir (0700): mod_md reads it from a child process, as the Apache user."""
+    return f"{posixpath.dirname(platform.routes_path)}/acme-directory-ca.pem"
+
+
+def md_settings(host, platform: Platform) -> dict:
+    """What the vhost file tells mod_md (the mod_md route only)."""
+    return {"directory": tlslib.acme_directory(host), "contact": platform.md_contact,
+            "email": host.vars["acme_email"], "names": tlslib.acme_names(host),
+            "renew_window": host.vars.get("acme_renew_window") or tlslib.ACME_RENEW_WINDOW,
+            "ca_file": directory_ca_path(platform) if host.vars.get("acme_directory_ca") else None,
+            "hook": MD_HOOK}
+
+
 def vhost(host, platform: Platform, options) -> str:
     tls = material(host, options)
+    route = acme_route(host, platform)
     cert, key = tls_paths(platform)
     found = model(host, None, options)
     listed = [{"server_name": s.server_name, "aliases": s.aliases, "routes_path": routes_path(platform, found, s),
                "log_prefix": f"{platform.log_dir}/provision-{s.server_name}"} for s in found.sites]
     return render("proxy-vhost.conf.j2", sites=listed, global_name=host.vars.get("server_name", host.name),
-                  tls=tls is not None, cert_path=cert, key_path=key,
+                  tls=serves_tls(host, platform, options), cert_path=cert, key_path=key,
                   chain_directive=bool(tls and tls.chained and platform.tls_chain_directive),
                   ciphers=CIPHERS, hsts=setting(host, options, "tls_hsts"),
-                  redirect=setting(host, options, "tls_redirect"), health_path=setting(host, options, "health_path"))
+                  redirect=setting(host, options, "tls_redirect"), health_path=setting(host, options, "health_path"),
+                  acme=route is not None, md=md_settings(host, platform) if route == "mod_md" else None,
+                  challenges=ACME_CHALLENGES if route == "control" else None)
 
 
 @dataclass
 class TlsModuleOff(Resource):
-    """Debian, tls off: a2dismod ssl if our certificate is still there (we enabled it), so that
-    ports.conf's "<IfModule ssl_module> Listen 443" goes away with our :443 vhost."""
+    """Debian, tls off: a2dismod ssl if our certificate (or the mod_md route's hook) is still there
+    (we enabled it), so that ports.conf's "<IfModule ssl_module> Listen 443" goes away with our
+    :443 vhost."""
     cert: str
     notify: tuple[str, ...] = ()
+    hook: str | None = None
 
     def __post_init__(self):
         self.label = "apache module ssl off"
 
     def request(self):
-        return FactRequest(paths={self.cert})
+        return FactRequest(paths={self.cert} | ({self.hook} if self.hook else set()))
 
     def _plan(self, facts):
         if "ssl" not in facts.apache_modules:
             return Change(self.label, "not enabled")
-        if facts.file(self.cert).kind == "absent":
+        if all(facts.file(p).kind == "absent" for p in (self.cert, self.hook) if p):
             return Change(self.label, "enabled, but not by provision: left alone")
         return self._change("tls is off", "a2dismod -q ssl")
+
+
+@dataclass
+class MdHookOff(Resource):
+    """No mod_md renewal hook where the mod_md route is not taken (any more): the path unit
+    stopped and disabled, its units, the hook and its marks removed."""
+    paths: tuple[str, ...]
+    unit: str
+
+    def __post_init__(self):
+        self.label = "no mod_md renewal hook"
+
+    def request(self):
+        return FactRequest(paths=set(self.paths))
+
+    def _plan(self, facts):
+        there = [p for p in self.paths if facts.file(p).kind != "absent"]
+        if not there:
+            return Change(self.label, "none")
+        return self._change(f"removed {', '.join(there)}", f"systemctl disable --now {self.unit} 2>/dev/null || true\n"
+                            f"rm -rf {' '.join(shlex.quote(p) for p in there)}\nsystemctl daemon-reload")
 
 
 @dataclass
@@ -202,28 +282,111 @@ class TlsConfOff(PathResource):
         return change
 
 
-def tls_resources(host, platform: Platform, options) -> list:
-    """Certificate, key and global SSL settings with tls on; their removal with tls off."""
+def tls_resources(host, platform: Platform, options, inventory=None) -> list:
+    """Certificate, key and global SSL settings with tls on; their removal with tls off. tls: acme
+    adds the control route's HTTP-01 folder, or the mod_md route's renewal hook (and no key or
+    certificate of ours: mod_md keeps them in its store)."""
     reload_, check = (RELOAD,), VALIDATE
     cert, key = tls_paths(platform)
     tls = material(host, options)
+    route = acme_route(host, platform)
     ours = (FILES / "ssl-redhat.conf").read_bytes()
-    if tls is None:
+    challenges = [Directory(ACME_CHALLENGES)] if route == "control" else []
+    if not serves_tls(host, platform, options):
         steps = [Absent(cert, notify=reload_, validate=check), Absent(key, notify=reload_, validate=check)]
         if platform.module_enable == "a2enmod":
-            steps.insert(0, TlsModuleOff(cert, notify=reload_))
+            steps.insert(0, TlsModuleOff(cert, notify=reload_, hook=MD_HOOK))
         if platform.tls_conf:
             steps.append(TlsConfOff(platform.tls_conf, ours, (FILES / "ssl-redhat-off.conf").read_bytes(),
                                     notify=reload_, validate=check))
-        return steps
-    steps = [
-        Directory(platform.tls_dir, mode="700"),
-        File(key, tls.key, mode="600", notify=reload_, validate=check, kind_label="tls key", secret=True),
-        File(cert, tls.cert, notify=reload_, validate=check, kind_label="tls certificate"),
-    ]
+        return steps + challenges
+    steps = [Directory(platform.tls_dir, mode="700")]
+    if route == "mod_md":
+        steps += [Absent(key, notify=reload_, validate=check), Absent(cert, notify=reload_, validate=check)]
+        if host.vars.get("acme_directory_ca"):
+            steps.append(File(directory_ca_path(platform), tlslib.read_directory_ca(host, inventory),
+                              notify=reload_, validate=check, kind_label="acme directory CA"))
+    else:
+        steps += certificate_files(platform, tls)
     if platform.tls_conf:
         steps.append(File(platform.tls_conf, ours, notify=reload_, validate=check))
-    return steps
+    if route == "mod_md":
+        steps += md_hook(platform) + [MdCertificate(host, md_paths(host, platform)[0])]
+    return steps + challenges
+
+
+def certificate_files(platform: Platform, tls: tlslib.Material) -> list:
+    """The proxy's key (0600, secret: never shown) and certificate, each change configtested, then reloaded."""
+    cert, key = tls_paths(platform)
+    return [File(key, tls.key, mode="600", notify=(RELOAD,), validate=VALIDATE, kind_label="tls key", secret=True),
+            File(cert, tls.cert, notify=(RELOAD,), validate=VALIDATE, kind_label="tls certificate")]
+
+
+class CertificateOnly:
+    """The proxy role narrowed to its certificate and key: what `invoke tls.renew` converges."""
+    GROUP = GROUP
+
+    @staticmethod
+    def resources(host, platform: Platform, inventory, options) -> list:
+        return [Directory(platform.tls_dir, mode="700"), *certificate_files(platform, material(host, options))]
+
+    @staticmethod
+    def handlers(host, platform: Platform) -> dict[str, Handler]:
+        return handlers(host, platform)
+
+    @staticmethod
+    def validators_for(platform: Platform) -> dict[str, str]:
+        return validators_for(platform)
+
+
+def md_paths(host, platform: Platform) -> tuple[str, str]:
+    """mod_md's certificate (chain) of the host's managed domain, named after its first name, and the
+    record of its last renewal job (mod_md documentation: "the file job.json in your staging")."""
+    name = tlslib.acme_names(host)[0]
+    return f"{platform.md_store}/domains/{name}/pubcert.pem", f"{platform.md_store}/staging/{name}/job.json"
+
+
+@dataclass
+class MdCertificate(Resource):
+    """The mod_md route's certificate, as mod_md serves it: reported, never changed (mod_md orders
+    and renews it; provision.certificates waits for it after a converge)."""
+    host: object
+    path: str
+    now: datetime.datetime | None = None       # None: the clock at planning
+
+    def __post_init__(self):
+        self.label = f"acme certificate {tlslib.acme_names(self.host)[0]} (mod_md)"
+
+    def request(self):
+        return FactRequest(certificates={self.path})
+
+    def _plan(self, facts):
+        pem = facts.certificates.get(self.path)
+        now = self.now or datetime.datetime.now(datetime.timezone.utc)
+        why = tlslib.served_problem(self.host, pem, now)
+        if why is None:
+            return Change(self.label, f"mod_md serves one for every name, {tlslib.days_left(pem, now)} days left")
+        return Change(self.label, f"{why}: mod_md orders one after Apache's reload")
+
+
+def md_hook_off() -> MdHookOff:
+    return MdHookOff((MD_HOOK, MD_MARKS, *(f"{UNIT_DIR}/{MD_RELOAD}.{kind}" for kind in ("path", "service"))),
+                     f"{MD_RELOAD}.path")
+
+
+def md_hook(platform: Platform) -> list:
+    """mod_md's MDMessageCmd, and the path unit that reloads Apache (as root) when it marks a renewal."""
+    units = {"path": render("md-reload.path.j2", marks=MD_MARKS, service=platform.apache_service, unit=MD_RELOAD),
+             "service": render("md-reload.service.j2", marks=MD_MARKS, service=platform.apache_service,
+                               ctl=platform.apache_ctl, lock=HOST_LOCK, lock_dir=LOCK_DIR, unit=MD_RELOAD)}
+    return [
+        Directory(MD_HOOK_DIR),
+        File(MD_HOOK, render("md-message.sh.j2", marks=MD_MARKS, user=platform.apache_user), mode="755"),
+        Directory(MD_MARKS, mode="700", owner=platform.apache_user, group=platform.apache_user),
+        *[File(f"{UNIT_DIR}/{MD_RELOAD}.{kind}", text, after="systemctl daemon-reload", kind_label="unit")
+          for kind, text in units.items()],
+        Service(f"{MD_RELOAD}.path"),
+    ]
 
 
 def _centos7_only(facts):
@@ -241,14 +404,17 @@ def resources(host, platform: Platform, inventory, options) -> list:
                                                 repos=["base", "updates", "extras"]),
                           after="yum clean all -q", when=_centos7_only, kind_label="yum repo"))
     steps.append(Packages(platform, platform.apache_packages))
-    tls_on = setting(host, options, "tls") != "off"
+    tls_on = serves_tls(host, platform, options)
     if tls_on and platform.tls_packages:
         steps.append(Packages(platform, platform.tls_packages))
+    if tls_on and acme_route(host, platform) == "mod_md" and platform.md_packages:
+        steps.append(Packages(platform, platform.md_packages, notify=(RESTART,), satisfies=reload_))
     if platform.module_enable == "a2enmod":
         # proxy_wstunnel joins at plan time, when the Apache version needs it
         steps.append(ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=reload_,
                                    optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
-                                   choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts)))))
+                                   choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts))),
+                                   restart_for=tuple(MD_MODULES), restart=RESTART))
     else:
         steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
                                         platform.apache_packages[0], notify=reload_, validate=check))
@@ -261,7 +427,8 @@ def resources(host, platform: Platform, inventory, options) -> list:
                 steps.append(FirewalldService("https"))
     steps += [
         Directory(posixpath.dirname(platform.routes_path)),
-        *tls_resources(host, platform, options),
+        *tls_resources(host, platform, options, inventory),
+        *([] if acme_route(host, platform) == "mod_md" else [md_hook_off()]),
         *site_resources(host, platform, inventory, options),
         File(platform.vhost_path, vhost(host, platform, options), notify=reload_, validate=check),
     ]
@@ -303,8 +470,12 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:
-    return {RELOAD: Handler(RELOAD, f"reload {platform.apache_service}",
-                            f"{platform.apache_ctl} configtest\nsystemctl reload {platform.apache_service}")}
+    found = {RELOAD: Handler(RELOAD, f"reload {platform.apache_service}",
+                             f"{platform.apache_ctl} configtest\nsystemctl reload {platform.apache_service}")}
+    if host is not None and acme_route(host, platform) == "mod_md":
+        found[RESTART] = Handler(RESTART, f"restart {platform.apache_service}",
+                                 f"{platform.apache_ctl} configtest\nsystemctl restart {platform.apache_service}")
+    return found
 
 
 def validators_for(platform: Platform) -> dict[str, str]:

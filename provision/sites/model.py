@@ -288,6 +288,12 @@ def site_names(v: dict) -> list[str]:
             for n in [s.get("server_name"), *(s.get("aliases") or [])] if isinstance(n, str)]
 
 
+def served_names(v: dict, host_name: str) -> list[str]:
+    """The names the proxy's vhosts answer to: every site's server name and aliases in the long
+    form; in the short form, its one vhost's server_name (else the host's name)."""
+    return site_names(v) if v.get("sites") else [v.get("server_name") or host_name]
+
+
 # -- the model, with members resolved against the inventory -----------------------------------------
 
 def _members(inventory, spec) -> list[tuple[str, dict]]:

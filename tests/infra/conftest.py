@@ -117,14 +117,28 @@ def platform(remote):
     return _platforms[spec]
 
 
-def _get(url, path, host=None, timeout=5.0, cafile=None, headers=None):
+class NamedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection to an address that asks for (SNI) and checks the certificate of another
+    name, as a client that resolved that name to the address would."""
+
+    def __init__(self, *args, server_name=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.server_name = server_name
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name or self.host)
+
+
+def _get(url, path, host=None, timeout=5.0, cafile=None, headers=None, server_name=None):
     """GET `path` below the base `url` (http or https; https checked against cafile, else the
-    system's CAs)."""
+    system's CAs, as `server_name` when given, which is then the Host too unless `host` says)."""
     parts = urlsplit(url)
     if parts.scheme == "https":
         port = parts.port or 443
-        conn = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout,
-                                           context=ssl.create_default_context(cafile=cafile))
+        conn = NamedHTTPSConnection(parts.hostname, port, timeout=timeout, server_name=server_name,
+                                    context=ssl.create_default_context(cafile=cafile))
+        host = host or server_name
     else:
         port = parts.port or 80
         conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
@@ -158,7 +172,8 @@ def rotation():
         while True:
             answers = []
             for _ in range(proxy.requests):
-                status, _, body = _get(url or proxy.base, "/", cafile=proxy.trust)
+                status, _, body = _get(url or proxy.base, "/", cafile=proxy.trust,
+                                       server_name=proxy.sni if (url or proxy.base).startswith("https:") else None)
                 answers.append(body if status == 200 else f"HTTP {status}" if status else body)
             problem = verify.rotation_problem(answers, proxy)
             if problem is None or time.monotonic() > deadline or status == 0:

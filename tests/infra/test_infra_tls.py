@@ -1,6 +1,7 @@
 """Each proxy with tls on: port 443 listening, the served certificate chains to the inventory's CA
-(or the provided chain) and names the proxy, 30 days or more left, and over https the apps answer
-as the mode promises, with X-Forwarded-Proto: https reaching them."""
+(or the provided chain, or the ACME CA's root) and names the proxy (tls: acme: every name it
+serves), 30 days or more left (tls: acme: more than 14), and over https the apps answer as the
+mode promises, with X-Forwarded-Proto: https reaching them."""
 import json
 import socket
 import ssl
@@ -24,7 +25,7 @@ def test_certificate_chains_and_names_the_proxy(tls_proxy):
         assert False, f"{p.name}: cannot read the trusted certificates {p.trust}: {exc}"
     peers = {}
     where = urlsplit(p.https_url)
-    for name in dict.fromkeys((p.server_name, p.address)):
+    for name in p.tls_names:
         try:
             with socket.create_connection((where.hostname, where.port or 443), timeout=5) as raw:
                 with context.wrap_socket(raw, server_hostname=name) as tls:
@@ -33,7 +34,7 @@ def test_certificate_chains_and_names_the_proxy(tls_proxy):
             assert False, f"{p.name}: {p.https_url} as {name!r}: certificate rejected: {exc.verify_message} (trusting {p.trust})"
         except OSError as exc:
             assert False, f"{p.name}: {p.https_url} as {name!r}: {exc}"
-    problems = verify.certificate_problems(peers[p.server_name], p, time.time())
+    problems = verify.certificate_problems(peers[p.tls_names[0]], p, time.time())
     assert not problems, f"{p.name}: {'; '.join(problems)}"
 
 
@@ -45,7 +46,7 @@ def test_https_requests_reach_apps(tls_proxy, rotation):
 
 def test_https_forwarded_proto_and_host(tls_proxy, http_get):
     p = tls_proxy
-    status, _, body = http_get(p.https_url, "/whoami", host=p.server_name, cafile=p.trust)
+    status, _, body = http_get(p.https_url, "/whoami", host=p.server_name, cafile=p.trust, server_name=p.sni)
     assert status == 200, f"{p.name}: {p.https_url}whoami answered {status or body}"
     try:
         seen = json.loads(body)

@@ -1,7 +1,8 @@
 """The `provision` command on the lab, as a user runs it: a cold deploy's live progress in a terminal
 (tmux); installed with pip into a fresh venv and run from another folder; -e choosing the mode;
 the exit codes of deploy, status, run and facts (4 one sshd stopped, 2 a host failed, 130 after
-Ctrl-C, with a recap); verify against a host that accepts TCP and never answers. The lab is
+Ctrl-C, with a recap); verify against a host that accepts TCP and never answers; tls.renew's 4 and
+130 against loopback ports. The lab is
 deployed once, cold, and shared by the file; every wait is bounded."""
 import json
 import os
@@ -227,6 +228,24 @@ class Silent:
         self.sock.close()
 
 
+def interrupted_once_it_waits(silent: Silent, *args) -> tuple[int, str, float]:
+    """`python -m provision ARGS`, sent Ctrl-C once it holds a connection to ``silent``: (exit code,
+    stdout and stderr, seconds from Ctrl-C to its end)."""
+    before = len(silent.held)
+    run = subprocess.Popen([sys.executable, "-m", "provision", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for(lambda: len(silent.held) > before or run.poll() is not None, 30, f"{args[0]} to reach {silent.port}")
+        sent = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=20)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
+    return run.returncode, out, time.monotonic() - sent
+
+
 def test_ctrl_c_gives_130_after_a_recap(lab, tmp_path):
     """A backend that never answers holds each command up; Ctrl-C then ends it with a recap."""
     silent = Silent()
@@ -236,22 +255,10 @@ def test_ctrl_c_gives_130_after_a_recap(lab, tmp_path):
                     "      apps: [{name: slow, port: 8099, message: Slow}]\n")
     try:
         for name, args in DAY_TWO.items():
-            before = len(silent.held)
-            run = subprocess.Popen([sys.executable, "-m", "provision", *args, "-i", INVENTORY, "-i", str(slow),
-                                    *AFTER.get(name, [])],
-                                   cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONPATH": str(ROOT)})
-            try:
-                wait_for(lambda: len(silent.held) > before or run.poll() is not None, 30, f"{name} to reach slow")
-                sent = time.monotonic()
-                run.send_signal(signal.SIGINT)
-                out, _ = run.communicate(timeout=20)
-            finally:
-                if run.poll() is None:
-                    run.kill()
-                    run.wait(10)
-            print(f"{name}: exit {run.returncode} {time.monotonic() - sent:.1f} s after Ctrl-C")
-            assert run.returncode == 130, f"{name}: exit {run.returncode}\n{out[-3000:]}"
+            code, out, after = interrupted_once_it_waits(silent, *args, "-i", INVENTORY, "-i", str(slow),
+                                                         *AFTER.get(name, []))
+            print(f"{name}: exit {code} {after:.1f} s after Ctrl-C")
+            assert code == 130, f"{name}: exit {code}\n{out[-3000:]}"
             assert "INTERRUPTED" in out and "RECAP" in out and re.search(r"^slow interrupted", out, re.M), \
                 f"{name}:\n{out[-3000:]}"
             assert "Traceback" not in out
@@ -276,3 +283,45 @@ def test_verify_against_a_host_that_never_answers_is_one_line_and_4_within_30_s(
     assert lines == [f"box | unreachable | no SSH banner from 127.0.0.1:{silent.port} within 10 s (it accepts TCP "
                      "but does not answer as sshd) (its checks are skipped)"], out + err
     assert "Traceback" not in out + err and len((out + err).splitlines()) <= 3, out + err
+
+
+def acme_proxy_at(tmp_path, port: int) -> Path:
+    """An inventory whose one proxy has tls: acme on the control route and sshd at 127.0.0.1:port."""
+    path = tmp_path / "acme.yml"
+    path.write_text(
+        "proxies:\n  vars:\n    tls: acme\n    acme_client: control\n    acme_email: ops@example.test\n"
+        "    acme_agree_tos: true\n    acme_directory: https://127.0.0.1:9/dir\n"
+        "    sites: [{server_name: app.example.test, routes: [{path: /, pool: web}]}]\n"
+        "    pools: {web: {members: ['web1:hello']}}\n"
+        f"  hosts:\n    box: {{ansible_host: 127.0.0.1, ansible_port: {port}}}\n"
+        "backends:\n  hosts:\n    web1: {ansible_host: 127.0.0.2, apps: [{name: hello, port: 8080, message: Hi}]}\n")
+    return path
+
+
+def test_tls_renew_keeps_the_contract_4_unreachable_and_130_after_a_recap(tmp_path):
+    """tls.renew, a row of the command table: a proxy whose sshd refuses gives 4 with the reason in
+    plain words and a schema-1 --json; a proxy that never answers, then Ctrl-C, gives 130 after a recap."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()          # nothing listens there now: connection refused
+    document = tmp_path / "renew.json"
+    started = time.monotonic()
+    code, out, err = provision("tls.renew", "-i", str(acme_proxy_at(tmp_path, port)), "--json", str(document),
+                               timeout=60)
+    print(f"tls.renew against a refused port: exit {code} in {time.monotonic() - started:.1f} s")
+    assert code == 4, out + err
+    assert f"box | unreachable | cannot connect to 127.0.0.1:{port}: connection refused" in out.splitlines(), out
+    written = json.loads(document.read_text())
+    assert (written["schema"], written["command"], written["exit_code"]) == (1, "tls.renew", 4)
+    assert written["hosts"]["box"]["status"] == "unreachable"
+    assert "Traceback" not in out + err
+
+    silent = Silent()
+    try:
+        code, out, after = interrupted_once_it_waits(silent, "tls.renew", "-i", str(acme_proxy_at(tmp_path, silent.port)))
+    finally:
+        silent.close()
+    print(f"tls.renew: exit {code} {after:.1f} s after Ctrl-C")
+    assert code == 130, out[-3000:]
+    assert "INTERRUPTED" in out and "RECAP" in out and re.search(r"^box interrupted while connecting", out, re.M), out
+    assert "Traceback" not in out

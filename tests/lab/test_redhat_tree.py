@@ -25,10 +25,11 @@ VHOST = "/etc/httpd/conf.d/provision-proxy.conf"
 MUST_LOAD = [mid for mid, _ in PROXY_MODULES.values()] + [mid for mid, _ in SUPPORT_MODULES.values()]
 
 
-def centos7_tree(lab, mode, inventory_path=None):
+def centos7_tree(lab, mode, inventory_path=None, material=None):
+    """material: the host's certificate as prepared before planning (default: tls.prepare's)."""
     inventory = load(inventory_path or lab.inventory)
     host, options = inventory.hosts["proxy"], Options(mode=mode)
-    options.tls = tls.prepare(inventory, [host])
+    options.tls = tls.prepare(inventory, [host]) if material is None else material
     files = apache_tree.stock_files(apache_tree.installed_packages(host, inventory, options))
     base = {path: (FIX / name).read_bytes() for path, name in files.items()}
     return apache_tree.redhat_tree(host, inventory, options, base)
@@ -162,3 +163,50 @@ def test_centos7_sites_tree_passes_apache2_t(proxy_build, tmp_path):
     _, dump = check(lab, root, tree, modules, builtin, "-D", "DUMP_MODULES")
     loaded = {line.split()[0] for line in dump.stdout.splitlines() if line.startswith(" ")}
     assert {"headers_module", "alias_module", "proxy_balancer_module", "proxy_wstunnel_module"} <= loaded, dump.stdout
+
+
+def acme_chain(folder):
+    """A certificate as an ACME CA issues it, for the proxy's names: leaf then issuer, and its key."""
+    ca, cert, key = tls.local_server_certificate(folder, "app.example.test", "10.123.0.10")
+    chain = cert.read_bytes() + ca.read_bytes()
+    return tls.Material(chain, key.read_bytes(), ca.read_bytes(), 1)
+
+
+@pytest.mark.parametrize("issued", [True, False], ids=["certificate-issued", "before-the-first"])
+def test_centos7_acme_tree_passes_apache2_t(proxy_build, tmp_path, issued):
+    """tls: acme on CentOS 7 takes the control route (httpd 2.4.6 has no mod_md), here with
+    tls_redirect: every :80 vhost serves the HTTP-01 folder before the redirect and the proxying;
+    with the certificate issued, the :443 vhost serves the control route's files (the chain by
+    SSLCertificateChainFile, as 2.4.6 needs); before the first one, :80 only (no redirect to an
+    https that is not there yet), mod_ssl not installed."""
+    lab, root, modules, builtin = proxy_build
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "inventory/lab-acme.yml").read_text())
+    data["all"]["children"]["proxies"]["vars"]["tls_redirect"] = True
+    (tmp_path / "acme.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    material = {"proxy": acme_chain(tmp_path / "issued")} if issued else {}
+    tree = centos7_tree(lab, None, tmp_path / "acme.yml", material)
+    vhost = tree[VHOST].decode()
+    folder = "/var/www/provision-acme/.well-known/acme-challenge"
+    plain = vhost.split("<VirtualHost *:80>", 1)[1].split("</VirtualHost>", 1)[0]
+    for want in (f"Alias /.well-known/acme-challenge/ {folder}/", f"<Directory {folder}>",
+                 "ProxyPass /.well-known/acme-challenge/ !"):
+        assert want in plain, want
+    # tls_redirect: the challenges are not redirected; before the first certificate nothing is
+    assert ("RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/" in plain) == issued
+    assert ("RewriteRule ^ https://" in plain) == issued
+    assert plain.index("ProxyPass /.well-known/acme-challenge/ !") < plain.index("Include /etc/httpd/provision/")
+    assert "MDomain" not in vhost
+    assert ("/etc/httpd/provision/tls/proxy.crt" in tree) == issued and ("/etc/httpd/conf.d/ssl.conf" in tree) == issued
+    if issued:
+        assert "SSLCertificateFile /etc/httpd/provision/tls/proxy.crt" in vhost
+        assert "SSLCertificateChainFile /etc/httpd/provision/tls/proxy.crt" in vhost
+    mapped, proc = check(lab, root, tree, modules, builtin)
+    print(proc.stdout)
+    assert proc.returncode == 0 and "Syntax OK" in proc.stdout, proc.stdout
+    _, vhosts = check(lab, root, tree, modules, builtin, "-D", "DUMP_VHOSTS")
+    print(vhosts.stdout)
+    assert re.search(r"^\*:80\s+app\.example\.test ", vhosts.stdout, re.M), vhosts.stdout
+    assert bool(re.search(r"^\*:443\s+app\.example\.test ", vhosts.stdout, re.M)) == issued, vhosts.stdout
+    _, dump = check(lab, root, tree, modules, builtin, "-D", "DUMP_MODULES")
+    loaded = {line.split()[0] for line in dump.stdout.splitlines() if line.startswith(" ")}
+    assert {"alias_module", "rewrite_module"} <= loaded and ("ssl_module" in loaded) == issued, dump.stdout

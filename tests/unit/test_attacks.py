@@ -16,7 +16,7 @@ import yaml
 
 from provision import deploy as deploy_mod, verify
 from provision.engine import Options
-from provision.facts import ABSENT, Facts, FileState
+from provision.facts import ABSENT, FactRequest, Facts, FileState
 from provision.inventory import load
 from provision.balancer import drain as balancing, manager as bm, record as drained
 from provision.ops import status
@@ -128,8 +128,7 @@ def test_ipv6_members_are_bracketed_in_urls_and_binds(tmp_path):
     assert [m.url() for m in proxy.sites.short_members(inv)] == ["http://[fd00:123::11]:8080",
                                                                  "http://[fd00:123::12]:8081"]
     assert "curl -s -o /dev/null -w '%{http_code}' --max-time 2 'http://[fd00:123::11]:8080/'" in \
-        status.script(inv.hosts["web1"], SimpleNamespace(packages=set(), units=set(), paths=set(), users=set(),
-                                                         listings=set()))
+        status.script(inv.hosts["web1"], FactRequest())
 
 
 def test_ipv4_members_are_written_as_before(tmp_path):

@@ -79,10 +79,10 @@ def test_the_table_covers_every_case_the_issue_names():
     covered = {(n, c.split(" ")[0]) for n, c, _, _ in CASES}
     for name in NAMES:
         assert (name, "missing") in covered
-    for name in ("deploy", "verify", "status", "drain", "undrain", "run", "facts"):
+    for name in ("deploy", "verify", "status", "drain", "undrain", "run", "facts", "tls.renew"):
         assert (name, "bad") in covered and any(n == name and c.startswith("bad --") and "json" not in c
                                                  for n, c, _, _ in CASES), name
-    for name in ("deploy", "status", "drain", "undrain", "run", "facts"):
+    for name in ("deploy", "status", "drain", "undrain", "run", "facts", "rollback", "tls.renew"):
         assert (name, "-K") in covered
 
 
@@ -203,4 +203,28 @@ def test_dry_exits_1_with_one_line_and_nothing_connects(tmp_path, program):
         listener.close()
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and "--dry" in run.stderr and "did you mean --check?" in run.stderr
+    assert listener.accepted == 0
+
+
+def test_a_dotted_command_is_a_command_of_its_group_in_both_programs():
+    from invoke import Collection
+    from provision.cli.tasks import add_commands, command_tasks
+    namespace = Collection()
+    add_commands(namespace, command_tasks())
+    assert namespace.collections["tls"].tasks["renew"].command.name == "tls.renew"
+    assert "tls.renew" in build().namespace.task_names and "deploy" in build().namespace.task_names
+
+
+@pytest.mark.parametrize("program", [["-m", "provision"], ["-m", "invoke", "-r", str(ROOT)]],
+                         ids=["provision", "invoke"])
+def test_tls_renew_without_an_acme_proxy_is_bad_input_and_nothing_connects(tmp_path, program):
+    listener = Listener()
+    try:
+        run = subprocess.run([sys.executable, *program, "tls.renew", "-i", str(inventory_at(tmp_path, listener.port))],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        listener.close()
+    assert run.returncode == 1 and run.stdout == "", run.stdout + run.stderr
+    assert run.stderr == f"error: {tmp_path / 'hosts.ini'}: no proxy has tls: acme: nothing to renew\n"
     assert listener.accepted == 0

@@ -74,7 +74,7 @@ def test_become_password_spellings_and_the_one_that_wins(tmp_path, variables, pa
     assert (host.become, host.become_password) == (True, password)
     assert password not in repr(host) and not set(variables) & set(host.vars)
     conn = HostConnection(host, sudo_password="from-the-prompt")
-    assert conn._sudo_password == password       # the host's own wins over --prompt-for-sudo-password
+    assert conn._sudo_password == password       # the host's own wins over -K
     assert HostConnection(proxy_with(tmp_path), sudo_password="p")._sudo_password == "p"
 
 

@@ -39,7 +39,7 @@ ROLE_REFUSALS = [
      "proxy_mode.yml: host 'h1': field 'proxy_mode' must be one of single, balancer, got 'both'"),
     ({"lbmethod": "heartbeat"},
      "lbmethod.yml: host 'h1': field 'lbmethod' must be one of byrequests, bytraffic, bybusyness, got 'heartbeat'"),
-    ({"tls": "on"}, "tls.yml: host 'h1': field 'tls' must be one of off, self-signed, provided, got 'on'"),
+    ({"tls": "on"}, "tls.yml: host 'h1': field 'tls' must be one of off, self-signed, provided, acme, got 'on'"),
     ({"tls": "provided"}, "tls.yml: host 'h1': field 'tls_cert'/'tls_key' are required with tls: provided"),
     ({"tls": "provided", "tls_cert": "c.pem"},
      "tls.yml: host 'h1': field 'tls_cert'/'tls_key' are required with tls: provided"),
