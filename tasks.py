@@ -19,6 +19,10 @@ from invoke.exceptions import Exit
 from bench.tasks import DEV_TASKS
 from provision.cli.flags import DEFAULT_INVENTORY
 from provision.cli.tasks import add_commands, command_tasks, task_printing
+from provision.engine import take_sudo_password
+
+# At start-up, before any inventory script, ssh or pip runs: no child process inherits it.
+take_sudo_password()
 
 task = task_printing("error")
 lab_task = task_printing("lab")

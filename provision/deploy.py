@@ -5,13 +5,12 @@ connection; `syntax_check` lists every such problem without connecting.
 """
 from __future__ import annotations
 
-import os
 import time
 import http.client
 from urllib.parse import urlsplit
 
 from . import audit, certificates, report, tls
-from .engine import SUDO_ENV, Options, Connections, StepResult, prefetch, run_role
+from .engine import Options, Connections, StepResult, prefetch, run_role, take_sudo_password
 from .errors import UserError
 from .facts import Facts
 from .interrupt import recap_on_interrupt
@@ -120,13 +119,14 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
     backends roll out that many at a time, drained from the balancer while they change.
     Bad input raises a UserError (one line) before any connection."""
     reporter = reporter or report.Reporter()
+    from_env = take_sudo_password()         # before an inventory script can run
     inventory, phases = prepare(inventory_path, options, limit, extra_vars)
     options.audit_run = "" if options.check else audit.run_id()
     for name, made in options.tls.items():
         if made.issued:
             reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
-    if options.sudo_password is None and os.environ.get(SUDO_ENV):
-        options.sudo_password = os.environ[SUDO_ENV]
+    if options.sudo_password is None:
+        options.sudo_password = from_env
     connections = Connections(options)
     # First Ctrl-C: the recap of what is known and the hosts mid-apply (their detached scripts
     # finish on the host), then exit 130.

@@ -99,6 +99,8 @@ def _q(words) -> str:
 
 
 LISTING_NAME_RE = re.compile(r"^[A-Za-z0-9._-]*\*[A-Za-z0-9._-]*$")
+# What uname -m prints (x86_64, aarch64, armv7l, ppc64le, s390x): it names a local cache folder.
+ARCH_RE = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 def listing_glob(pattern: str) -> str:
@@ -195,7 +197,7 @@ def parse(text: str) -> Facts:
     firewalld, services, ports = parse_firewalld(s.get("firewalld", []))
     return Facts(
         os=os_release, platform=platform,
-        arch=(s.get("arch") or [""])[0].strip(),
+        arch=parse_arch(s.get("arch", [])),
         python=parse_python_version("\n".join(s.get("python", []))),
         packages=parse_packages(s.get("packages", [])),
         units=parse_units("\n".join(s.get("units", []))),
@@ -211,6 +213,15 @@ def parse(text: str) -> Facts:
         orphans=parse_orphans(s.get("orphans", [])),
         certificates=parse_certificates(s),
     )
+
+
+def parse_arch(lines: list[str]) -> str:
+    """uname -m's word ("" when missing); anything else (a '/', '..', a space) is refused: the host's
+    output is not trusted, and the architecture becomes part of a path on the control machine."""
+    arch = (lines or [""])[0].strip()
+    if arch and not ARCH_RE.fullmatch(arch):
+        raise UnsupportedHost(f"uname -m printed {arch[:40]!r}, not a machine architecture")
+    return arch
 
 
 def parse_certificates(sections: dict[str, list[str]]) -> dict[str, str]:

@@ -187,6 +187,27 @@ class Directory(PathResource):
 
 
 @dataclass
+class FolderIfMissing(PathResource):
+    """A folder that is made (755, root's) when missing, and never changed once it exists: one a
+    route serves may be anyone's (``/tmp``, an app's data), so its mode and owner are left alone.
+    A link or a file there is refused, never followed."""
+    path: str
+
+    def __post_init__(self):
+        self.label = f"directory {self.path}"
+
+    def _plan(self, facts):
+        have = facts.file(self.path)
+        if have.kind == "directory":
+            return Change(self.label, f"exists ({have.owner}:{have.group} {have.mode}): left as it is")
+        if have.kind != "absent":
+            return Change(self.label, f"is a {have.kind}, not a folder: refusing to serve it", script="exit 1")
+        parent = self.path.rsplit("/", 1)[0] or "/"
+        # mkdir without -p fails on anything that appeared meanwhile: it never reuses what it did not make
+        return self._change("created", f"mkdir -p {q(parent)}\nmkdir -m 755 {q(self.path)}")
+
+
+@dataclass
 class Link(PathResource):
     path: str
     target: str

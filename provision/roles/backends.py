@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import shlex
 
+from .. import syntax
 from ..apply import STATE_DIR, Handler
 from .. import audit
 from ..appwheels import app_wheels
@@ -17,6 +18,7 @@ from ..platforms import Platform
 from ..releases import Environment, Release
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv
+from ..sites import model as sites
 from ..wheels import wheelhouse
 from . import proxy as proxy_role
 
@@ -55,11 +57,10 @@ def specific_address(host, role: str) -> str:
     what a backend binds and what its firewall lets in from a proxy. A wildcard or a host name is
     refused: the apps must listen on one known address, reachable by the proxies."""
     value = host.private_address
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
+    address = syntax.ip_address(value)
+    if address is None:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' is required ({role}): "
-                                 f"'ansible_host' {value!r} is not an IP address") from None
+                                 f"'ansible_host' {value!r} is not an IP address (without a zone ID)")
     if address.is_unspecified or address.is_multicast:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' must be one specific address "
                                  f"({role}), not {value!r}")
@@ -117,7 +118,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
                             if facts.file(STATE_ROOT).kind == "absent" else None), Directory(DATA_ROOT)]
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
-        bind = f"{address}:{app['port']}"
+        bind = syntax.host_port(address, app["port"])
         if is_code_app(app):
             steps += code_app_resources(host, platform, app, bind, trusted, app["name"] in threaded, options)
         else:
@@ -125,8 +126,9 @@ def resources(host, platform: Platform, inventory, options) -> list:
                 Directory(home),
                 SystemUser(user, home, platform.nologin_shell),
                 File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
-                                              own_url=f"http://{bind}", member=f"{host.name}-{app['name']}",
-                                              trusted=trusted), notify=restart),
+                                              own_url=f"http://{bind}", trusted=trusted,
+                                              member=sites.member_name(host.name, app["name"], sites.names_of(host))),
+                     notify=restart),
                 File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
                 Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
                 File(f"/etc/systemd/system/{unit_name(app)}",
