@@ -31,7 +31,7 @@ def test_status_shows_members_apps_and_last_deploy_in_one_exec(deployed):
         assert last and last["time"] and last["user"] and last["result"] in ("ok", "changed", "unchanged"), (name, last)
         assert record["would_change"] == [], (name, record["would_change"])
     print("status ssh use:", data["ssh"])
-    assert data["ssh"] == {h: {"connections": 1, "execs": 1} for h in ("proxy", "web1", "web2")}
+    assert data["ssh"] == {h: {"connections": 1, "execs": 1, "uploads": 0} for h in ("proxy", "web1", "web2")}
     plain = invoke("status", check=0).stdout
     assert plain.count("| member | mycluster") == 2 and " Ok elected=" in plain
     assert f"proxy | last deploy | {proxy['last_deploy']['time']} by {proxy['last_deploy']['user']}@" in plain
@@ -189,7 +189,7 @@ def test_audit_trail_two_deploys_two_lines(deployed, tmp_path):
     noop_json = tmp_path / "noop.json"
     invoke("deploy", "-i", "inventory/lab.yml", "--json", str(noop_json), check=0, env=env)
     noop = json.loads(noop_json.read_text())
-    assert noop["ssh"] == {h: {"connections": 1, "execs": 1} for h in hosts}, noop["ssh"]
+    assert noop["ssh"] == {h: {"connections": 1, "execs": 1, "uploads": 0} for h in hosts}, noop["ssh"]
     invoke("deploy", "-i", "inventory/lab.yml", "--check", check=0, env=env)
     status_json()
     after = {h: lines(h) for h in hosts}
