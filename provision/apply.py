@@ -31,7 +31,11 @@ VALIDATION_FAILED = 2
 STALE = 3                   # a planned path changed since the facts: nothing was changed
 LOCK_BUSY = 75              # EX_TEMPFAIL: another deploy held the host lock for LOCK_WAIT s
 
-HOST_LOCK = "/run/lock/provision.lock"      # the README names it: operators' scripts may take it too
+# The host lock lives in root's own folder (mode 700): in a world-writable one such as /run/lock,
+# any local user could plant a link there (root would create or chmod its target) or hold the
+# lock and stop every deploy. The docs name it: operators' scripts may take it too.
+LOCK_DIR = "/run/provision"
+HOST_LOCK = f"{LOCK_DIR}/host.lock"
 LOCK_WAIT = 120             # s, the longest a run waits for the host lock
 LOCK_POLL = 5               # s between "still waiting" lines (they double as a heartbeat)
 LOCK_WAITING = "@@@ lock-wait"
@@ -202,10 +206,27 @@ def summary(outcomes: dict[str, StepOutcome]) -> str:
 
 # -- the host lock, the precondition, and the detached run ------------------------------------------
 
+LOCK_REFUSED = "refusing the host lock"
+
+
 def open_lock(fd: int = 9) -> str:
-    """Open HOST_LOCK (root-only) on ``fd``."""
-    return (f"mkdir -p {posixpath.dirname(HOST_LOCK)} && exec {fd}>>{HOST_LOCK} && chmod 600 {HOST_LOCK} "
-            f"|| {{ echo 'cannot open {HOST_LOCK}' >&2; exit 1; }}\n")
+    """Open HOST_LOCK on ``fd``. LOCK_DIR is made root's, mode 700, if missing; a lock folder that
+    is a link, not root's or not mode 700, or a lock path that is a link or not a root-owned file,
+    is refused (one line on stderr, exit 1). Nothing is chmod-ed or chown-ed: a path planted by
+    someone else makes root change nothing."""
+    d, f = LOCK_DIR, HOST_LOCK
+    return "\n".join([
+        f"( umask 077; mkdir {d} ) 2>/dev/null",
+        f"if [ -L {d} ] || [ ! -d {d} ] || [ \"$(stat -c %u:%a {d})\" != 0:700 ]; then",
+        f"  echo \"{LOCK_REFUSED}: {d} must be a folder of root's with mode 700, not a link"
+        f" ($(stat -c '%F, owner %U, mode %a' {d} 2>&1))\" >&2; exit 1",
+        f"elif [ -L {f} ] || {{ [ -e {f} ] && {{ [ ! -f {f} ] || [ \"$(stat -c %u {f})\" != 0 ]; }}; }}; then",
+        f"  echo \"{LOCK_REFUSED}: {f} must be a file of root's, not a link"
+        f" ($(stat -c '%F, owner %U' {f} 2>&1))\" >&2; exit 1",
+        "fi",
+        f"umask_was=$(umask); umask 077; exec {fd}>>{f} || {{ echo 'cannot open {f}' >&2; exit 1; }}; "
+        "umask \"$umask_was\"",
+    ]) + "\n"
 
 
 def take_lock(shared: bool, fd: int = 9, wait: int = LOCK_WAIT, poll: int = LOCK_POLL) -> str:

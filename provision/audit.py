@@ -96,7 +96,7 @@ def parse_last(lines: list[str]) -> dict | None:
     for line in reversed([ln for ln in lines if ln.strip()]):
         try:
             found = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):        # the host's text: torn, or hostile
             return None
         return found if isinstance(found, dict) else None
     return None

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from . import audit, report, shards, tls
 from .balancer.members import answer_script
-from .engine import (SUDO_ENV, Board, Connections, Gate, HostResult, Options, StepResult, converge, prefetch,
-                     run_role)
+from .engine import (Board, Connections, Gate, HostResult, Options, StepResult, converge, prefetch, run_role,
+                     take_sudo_password)
 from .errors import UserError
 from .facts import Facts
 from .interrupt import recap_on_interrupt
@@ -131,13 +131,14 @@ def deploy(inventory_path: str | list, options: Options, limit: str | None = Non
     ``shard`` = (K, N), only shard K of N of the selected hosts (shards.py). Bad input raises a
     UserError (one line) before any connection."""
     reporter = reporter or report.Reporter()
+    from_env = take_sudo_password()         # before an inventory script can run
     inventory, phases, order = prepare(inventory_path, options, limit, extra_vars, shard)
     options.audit_run = "" if options.check else audit.run_id()
     for name, made in options.tls.items():
         if made.issued:
             reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
-    if options.sudo_password is None and os.environ.get(SUDO_ENV):
-        options.sudo_password = os.environ[SUDO_ENV]
+    if options.sudo_password is None:
+        options.sudo_password = from_env
     if shard is not None:
         chosen = sum(len(hosts) for _, hosts in phases)
         reporter.info(f"shard {shard[0]}/{shard[1]}: {chosen} of the {len(order)} hosts selected")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +25,22 @@ from .transport import ConnectionLost, RemoteTimeout, HostConnection, Unreachabl
 
 # The sudo password of a non-root ansible_user, when no prompt gave it (never printed).
 SUDO_ENV = "PROVISION_SUDO_PASSWORD"
+_SUDO_TAKEN: list[str] = []         # what take_sudo_password() took out of the environment
 FACTS_LOST = "connection lost while gathering facts: nothing changed; run again"
 APPLY_LOST = "connection lost during apply: the host may be part-way; run again"
 STALE = "changed by someone else since facts were gathered; run again"
 LOCK_BUSY = (f"another deploy held the host lock ({apply.HOST_LOCK}) for {apply.LOCK_WAIT} s; "
              "gave up, nothing changed")
+
+
+def take_sudo_password() -> str | None:
+    """The sudo password from PROVISION_SUDO_PASSWORD, taken out of this process's environment on
+    the first call (at start-up: tasks.py calls it as it loads), so that no child inherits it:
+    inventory scripts, ssh's ProxyCommand, pip, verify's ssh. Later calls return what was taken;
+    it goes only to sudo, through Options.sudo_password."""
+    if SUDO_ENV in os.environ:
+        _SUDO_TAKEN[:] = [os.environ.pop(SUDO_ENV)]
+    return _SUDO_TAKEN[0] if _SUDO_TAKEN and _SUDO_TAKEN[0] else None
 
 
 SECRET_STEP = ": a secret file's content, not shown"

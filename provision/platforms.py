@@ -204,6 +204,15 @@ APACHE_VERSION_BY_RELEASE = {
     ("debian", "11"): (2, 4, 67), ("debian", "12"): (2, 4, 71), ("debian", "13"): (2, 4, 71),
     ("ubuntu", "20"): (2, 4, 41), ("ubuntu", "22"): (2, 4, 52), ("ubuntu", "24"): (2, 4, 58),
 }
+# The python3 each release ships, for a first deploy to a host that has none yet (a minimal
+# image: the backends role installs python3 in the same run, so facts gathered before it cannot
+# say which wheels to upload). Once python3 is installed, the host's own version decides.
+# Sources: Debian 11, 12, 13 `python3 -V` (tests/fixtures/debian1{1,2,3}/python3-V.txt);
+# CentOS 7 python3 3.6.8 (LAB-FACTS). A release not listed needs python3 installed first.
+PYTHON_VERSION_BY_RELEASE = {
+    ("centos", "7"): (3, 6, 8), ("rhel", "7"): (3, 6, 8),
+    ("debian", "11"): (3, 9, 2), ("debian", "12"): (3, 11, 2), ("debian", "13"): (3, 13, 5),
+}
 REDIRECT_MODULES = {
     "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),
 }

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .facts import Facts, FactRequest, FileState
+from .facts import Facts, FactRequest, FileState, python_version
 from .platforms import Platform
 
 BACKUP_SUFFIX = ".provision-bak"
@@ -184,6 +184,27 @@ class Directory(PathResource):
             return Change(self.label, f"is a {have.kind}, refusing to replace it", script="exit 1")
         return self._change("created", f"mkdir -p {p}\nchmod {self.mode} {p}\n"
                                        f"chown {q(self.owner)}:{q(self.group)} {p}")
+
+
+@dataclass
+class FolderIfMissing(PathResource):
+    """A folder that is made (755, root's) when missing, and never changed once it exists: one a
+    route serves may be anyone's (``/tmp``, an app's data), so its mode and owner are left alone.
+    A link or a file there is refused, never followed."""
+    path: str
+
+    def __post_init__(self):
+        self.label = f"directory {self.path}"
+
+    def _plan(self, facts):
+        have = facts.file(self.path)
+        if have.kind == "directory":
+            return Change(self.label, f"exists ({have.owner}:{have.group} {have.mode}): left as it is")
+        if have.kind != "absent":
+            return Change(self.label, f"is a {have.kind}, not a folder: refusing to serve it", script="exit 1")
+        parent = self.path.rsplit("/", 1)[0] or "/"
+        # mkdir without -p fails on anything that appeared meanwhile: it never reuses what it did not make
+        return self._change("created", f"mkdir -p {q(parent)}\nmkdir -m 755 {q(self.path)}")
 
 
 @dataclass
@@ -530,6 +551,17 @@ def verified_copy(source: str, dest: str, files) -> str:
     ])
 
 
+def python_check(facts, python: tuple[int, ...]) -> list[str]:
+    """Shell lines run before wheels chosen for `python` are installed. With no python3 when the
+    facts were read, the wheels are the release's python3's (facts.python_version), which the
+    packages step installs earlier in the same run: check that it is the one planned for."""
+    if facts.python:
+        return []
+    major, minor = python[:2]
+    return [f"python3 -c 'import sys; sys.exit(sys.version_info[:2] != ({major}, {minor}))' || "
+            f"{{ echo 'python3 is not {major}.{minor}, the version the wheels were chosen for' >&2; exit 1; }}"]
+
+
 @dataclass
 class Venv(Resource):
     """A virtualenv holding exactly the given wheels, installed offline from uploaded files, each
@@ -550,7 +582,8 @@ class Venv(Resource):
         return FactRequest(paths={self.marker}, packages={"python3"})
 
     def _plan(self, facts):
-        if facts.python is None:
+        python = python_version(facts)
+        if python is None:
             return Change(self.label, "no python3 on the host", script="echo 'python3 is missing' >&2; exit 1")
         house = self.wheels(facts)
         want = house.manifest.encode()
@@ -559,7 +592,7 @@ class Venv(Resource):
         p = q(self.path)
         reqs = " ".join(q(r) for r in house.pins)
         names = [f.name for f in house.files]
-        script = "\n".join([
+        script = "\n".join(python_check(facts, python) + [
             # Root installs only what it copied into its own folder and checked there.
             f"wheels=$(mktemp -d {WHEELS_DIR}/wheels.XXXXXX)",
             "trap 'rm -rf \"$wheels\"' EXIT",

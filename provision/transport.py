@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .openssh import known_hosts_problem
+
 # paramiko logs connection failures with tracebacks; we report them as one line instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
@@ -178,6 +180,9 @@ class HostConnection:
                 lookup = {**lookup, "userknownhostsfile": self.host.known_hosts}
         known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
         files = [Path(os.path.expanduser(p)) for p in str(known).split()]
+        problem = next(filter(None, (known_hosts_problem(str(p)) for p in files)), None)
+        if problem:         # ssh_config's UserKnownHostsFile /dev/null, or ~/.ssh/known_hosts made a link to it
+            raise Unreachable(f"{problem}; refusing to connect to {conn.host}")
         conn.client.set_missing_host_key_policy(
             RecordNewHostKey(files[0]) if accept_new else paramiko.RejectPolicy())
         for path in files:

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .facts import ARCH_RE
 from .platforms import APP_PINS, APP_PINS_CURRENT, INSTALLER_PIN_CURRENT, INSTALLER_PINS
 
 from .errors import UserError
@@ -60,6 +61,8 @@ def key_lock(key: str) -> threading.Lock:
 
 
 def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
+    if not ARCH_RE.fullmatch(arch):         # it names a folder under the cache: never a path
+        raise WheelError(f"architecture {arch[:40]!r} is not a machine architecture")
     pins = pins_for(python)
     installer = installer_for(python)
     digest = hashlib.sha256("\n".join(pins + (installer,)).encode()).hexdigest()[:10]

@@ -44,6 +44,8 @@ def load_json(path: Path, text: str):
         raise InventoryError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     except RecursionError:
         raise InventoryError(f"{path}: nested too deeply to read") from None
+    except ValueError as exc:       # an integer of more than 4,300 digits
+        raise InventoryError(f"{path}: cannot read a number: {str(exc).split(';')[0]}") from None
 
 
 def load_data(path: Path, text: str | None = None):

@@ -53,7 +53,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
             if tag in scalars:          # ints, booleans, nulls, floats: immutable, so remembered
                 key = (tag, node.value)
                 if key not in built:
-                    built[key] = scalars[tag](node)
+                    built[key] = self._scalar(scalars[tag], node)
                 return built[key]
         if id(node) in built:
             value = built[id(node)]
@@ -84,6 +84,20 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
             value = self.construct_object(node, deep=True)
         built[id(node)] = value
         return value
+
+    def _scalar(self, construct, node):
+        """A scalar's value; one that cannot be read (an integer of more than 4,300 digits, a
+        timestamp with month 13, !!float 'abc') is an error naming its line, not a traceback."""
+        try:
+            return construct(node)
+        except ValueError as exc:
+            raise InventoryError(f"{self.name}:{node.start_mark.line + 1}: cannot read {node.value[:40]!r}: "
+                                 f"{str(exc).split(';')[0]}") from None
+
+    def construct_object(self, node, deep=False):
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(lambda n: super(_Loader, self).construct_object(n, deep=deep), node)
+        return super().construct_object(node, deep=deep)
 
     def _check_duplicates(self, node):
         seen: dict = {}

@@ -8,13 +8,16 @@ from __future__ import annotations
 import ipaddress
 import shlex
 
+from .. import syntax
 from ..apply import STATE_DIR, Handler
 from .. import audit
+from ..facts import python_version
 from ..inventory.apps import is_code_app, setting
 from ..platforms import Platform
 from ..releases import Environment, Release
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv
+from ..sites import model as sites
 from ..wheels import wheelhouse
 from . import proxy as proxy_role
 
@@ -53,11 +56,10 @@ def specific_address(host, role: str) -> str:
     what a backend binds and what its firewall lets in from a proxy. A wildcard or a host name is
     refused: the apps must listen on one known address, reachable by the proxies."""
     value = host.private_address
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
+    address = syntax.ip_address(value)
+    if address is None:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' is required ({role}): "
-                                 f"'ansible_host' {value!r} is not an IP address") from None
+                                 f"'ansible_host' {value!r} is not an IP address (without a zone ID)")
     if address.is_unspecified or address.is_multicast:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' must be one specific address "
                                  f"({role}), not {value!r}")
@@ -73,7 +75,7 @@ def on_loopback(host) -> bool:
 
 
 def _wheels(facts):
-    return wheelhouse(facts.python, facts.arch)
+    return wheelhouse(python_version(facts), facts.arch)
 
 
 def trusted_proxies(inventory) -> list[str]:
@@ -119,12 +121,14 @@ def prepare(host, platform: Platform, inventory, options) -> list:
         if is_code_app(app):
             steps += code_app_prepare(platform, app)
             continue
+        bind = syntax.host_port(address, app["port"])
         steps += [
             Directory(home),
             SystemUser(user, home, platform.nologin_shell),
             File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
-                                          own_url=f"http://{address}:{app['port']}",
-                                          member=f"{host.name}-{app['name']}", trusted=trusted), notify=restart),
+                                          own_url=f"http://{bind}", trusted=trusted,
+                                          member=sites.member_name(host.name, app["name"], sites.names_of(host))),
+                 notify=restart),
             File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
             Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
         ]
@@ -143,7 +147,7 @@ def switch(host, platform: Platform, inventory, options) -> list:
     steps = []
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), restart_handler(app)
-        bind = f"{address}:{app['port']}"
+        bind = syntax.host_port(address, app["port"])
         if is_code_app(app):
             steps += code_app_switch(host, app, bind, trusted, app["name"] in threaded, options)
         else:
@@ -199,7 +203,7 @@ def code_app_switch(host, app: dict, bind: str, trusted: list[str], websocket: b
 def _app_wheels(app: dict, origin, facts):
     # lazy: building an app's wheels (pip, packaging, zipfile) is needed only to plan its release
     from ..appwheels import app_wheels
-    return app_wheels(app, origin, facts.python, facts.arch)
+    return app_wheels(app, origin, python_version(facts), facts.arch)
 
 
 def release_gunicorn_conf(app: dict, websocket: bool) -> bytes:

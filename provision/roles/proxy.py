@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .. import tls as tlslib
-from ..apply import HOST_LOCK, Handler
+from ..apply import HOST_LOCK, LOCK_DIR, Handler
 from ..facts import FactRequest, apache_version
 from .. import audit
 from ..balancer import record as drain
@@ -20,8 +20,8 @@ from ..platforms import (FORWARDED_MODULES, MD_MODULES, PROXY_MODULES, REDIRECT_
 from ..render import FILES, render
 from ..sites import model as sites
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FileByFacts,
-                         FirewalldService, Link, Packages, PathResource, Resource, SELinuxBoolean, Service,
-                         StaleFiles)
+                         FirewalldService, FolderIfMissing, Link, Packages, PathResource, Resource, SELinuxBoolean,
+                         Service, StaleFiles)
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
@@ -92,11 +92,11 @@ def client_url(host, address: str | None = None) -> str:
     if url is None:
         address = address or host.address
         return f"http://[{address}]/" if ":" in address else f"http://{address}/"
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)       # 'https://[www.example.test/' raises: "Invalid IPv6 URL"
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
-        port_ok = False
+        parts, port_ok = urlsplit(""), False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query \
             or parts.fragment or parts.username or parts.password or any(c.isspace() for c in url):
         raise ProxyConfigError(f"field 'public_url' must be an http:// or https:// URL such as "
@@ -397,7 +397,7 @@ def md_hook(platform: Platform) -> list:
     """mod_md's MDMessageCmd, and the path unit that reloads Apache (as root) when it marks a renewal."""
     units = {"path": render("md-reload.path.j2", marks=MD_MARKS, service=platform.apache_service, unit=MD_RELOAD),
              "service": render("md-reload.service.j2", marks=MD_MARKS, service=platform.apache_service,
-                               ctl=platform.apache_ctl, lock=HOST_LOCK, unit=MD_RELOAD)}
+                               ctl=platform.apache_ctl, lock=HOST_LOCK, lock_dir=LOCK_DIR, unit=MD_RELOAD)}
     return [
         Directory(MD_HOOK_DIR),
         File(MD_HOOK, render("md-message.sh.j2", marks=MD_MARKS, user=platform.apache_user), mode="755"),
@@ -450,7 +450,8 @@ def prepare(host, platform: Platform, inventory, options) -> list:
                 steps.append(FirewalldService("https"))
     found = model(host, inventory, options)
     steps += [Directory(posixpath.dirname(platform.routes_path)),
-              *[Directory(r.folder) for s in found.sites for r in s.routes if r.folder],
+              *[FolderIfMissing(folder) for folder in dict.fromkeys(r.folder for s in found.sites for r in s.routes
+                                                                  if r.folder)],
               *tls_material(host, platform, options, inventory)]
     return steps + audit.resources()
 
@@ -504,7 +505,10 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
     # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
     # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
     by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
-    return [FileByFacts(path, text, notify=reload_, validate=check,
+    found = model(host, inventory, options)
+    members = [m.url() for p in found.pools if p.balancer for m in p.members]
+    upgrade = drain.upgrade_script(posixpath.dirname(platform.routes_path), members)
+    return [FileByFacts(path, text, notify=reload_, validate=check, after=upgrade,
                         choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
             for path, text in by_upgrade[False].items()]
 

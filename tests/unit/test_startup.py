@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_PATH = "provision.deploy"
 # Imported when a run needs them, never by importing the deploy path.
 LATER = ("paramiko", "fabric", "invoke", "jinja2", "yaml", "cryptography", "nacl", "rich", "http.client",
-         "email.parser", "ssl", "multiprocessing", "subprocess", "difflib", "html", "uuid",
+         "email.parser", "ssl", "multiprocessing", "difflib", "html", "uuid", "packaging", "acme", "requests",
          "provision.rollout", "provision.balancer.drain", "provision.inventory.yamlload", "provision.workers")
 
 

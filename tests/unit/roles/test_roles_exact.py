@@ -320,3 +320,6 @@ def test_backend_venv_uses_the_runs_wheels_or_the_hosts_own(inv, monkeypatch):
     [venv] = [s for s in backends.resources(inv.hosts["web1"], DEBIAN, inv, Opts()) if s.label.startswith("venv")]
     assert venv.wheels(Facts(os={}, platform=DEBIAN, python=(3, 11, 2), arch="x86_64")) == "house"
     assert seen == [((3, 11, 2), "x86_64")]
+    # no python3 yet (the same run installs it): the one the release ships
+    assert venv.wheels(Facts(os={"ID": "debian", "VERSION_ID": "13"}, platform=DEBIAN, arch="x86_64")) == "house"
+    assert seen[-1] == ((3, 13, 5), "x86_64")
