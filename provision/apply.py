@@ -26,6 +26,7 @@ from .resources import Change
 
 STEP = "@@@ step "
 DONE = "@@@ done "
+GATE = "gate"               # the key of build's first step, when it has one
 VALIDATION_FAILED = 2
 STALE = 3                   # a planned path changed since the facts: nothing was changed
 LOCK_BUSY = 75              # EX_TEMPFAIL: another deploy held the host lock for LOCK_WAIT s
@@ -52,6 +53,7 @@ CHECK_FAILED = "check failed: "     # a step's line naming the check that failed
 
 @dataclass
 class Handler:
+    """A command run once at the end of an apply when a step notified it (Apache's reload)."""
     name: str           # also its record's file name under PENDING_DIR
     label: str
     script: str
@@ -59,6 +61,7 @@ class Handler:
 
 @dataclass
 class StepOutcome:
+    """How one step of an apply script ended, read back from its output."""
     key: str
     rc: int | None      # None: not reached
     output: str
@@ -74,7 +77,10 @@ def handlers_to_run(changes: list[Change], pending: set[str], known: dict[str, H
 
 
 def build(changes: list[Change], handlers: list[Handler], validators: dict[str, str],
-          pending_before: set[str], upload_dir: str) -> str:
+          pending_before: set[str], upload_dir: str, gate: tuple[str, str] | None = None,
+          then: str = "") -> str:
+    """``gate``: (label, script) run first, as step GATE: if it fails, nothing is changed.
+    ``then``: shell run after the last step when every step succeeded (before the handlers)."""
     todo = [(i, c) for i, c in enumerate(changes) if c.changed]
     last_of_group = {}
     for i, c in todo:
@@ -86,6 +92,9 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
         f"export PROVISION_UPLOAD={shlex.quote(upload_dir)}",
         f"mkdir -p {PENDING_DIR}",
     ]
+    if gate is not None:
+        out += [_start(GATE, gate[0]), f"( set -e\n{gate[1]}\n) 2>&1",
+                f"rc=$?; echo '{DONE}{GATE}' $rc; [ $rc -eq 0 ] || exit 1"]
     rollbacks: dict[str, list[str]] = {}
     commits: dict[str, list[str]] = {}
     for i, c in todo:
@@ -117,6 +126,8 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
                 f"if [ $rc -ne 0 ]; then\n{undo}\n{forget}\nexit {VALIDATION_FAILED}\nfi",
             ]
             out += commits.get(group, [])
+    if then:
+        out.append(then)
     # A fresh start already loaded everything: its handler's record is done with.
     running = {h.name for h in handlers}
     satisfied = sorted({n for _, c in todo for n in c.satisfies} - running)

@@ -15,8 +15,8 @@ import datetime
 import getpass
 import json
 import shlex
+import os
 import socket
-import uuid
 from pathlib import Path
 
 from .resources import Directory, File
@@ -39,7 +39,7 @@ LOGROTATE_TEXT = f"""# Managed by provision: rotates the deploy audit trail.
 
 def run_id() -> str:
     """Names one deploy's line on every host, so that its apply can replace its facts line."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 def fields(inventory_path, changed: list[str], now: datetime.datetime | None = None, run: str = "") -> dict:

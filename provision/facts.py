@@ -41,6 +41,7 @@ class FactRequest:
 
 @dataclass(frozen=True)
 class FileState:
+    """A path as the facts script saw it."""
     kind: str                   # file, directory, link, absent
     mode: str = ""              # octal, as stat %a prints it ("644")
     owner: str = ""
@@ -62,6 +63,7 @@ class Orphan:
 
 @dataclass
 class Facts:
+    """Everything one run of the facts script read on a host."""
     os: dict[str, str]
     platform: Platform
     arch: str = ""

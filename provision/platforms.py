@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Platform:
+    """One OS family (or release) as data."""
     family: str
     # packages
     package_query: str          # prints "name<TAB>state<TAB>version" per package; state "installed" or other

@@ -4,14 +4,13 @@ shell commands to run, or nothing with the reason why. Planning is pure: no I/O.
 from __future__ import annotations
 
 import base64
-import difflib
 import fnmatch
 import hashlib
 import ipaddress
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from .facts import Facts, FactRequest, FileState, python_version
 from .platforms import Platform
@@ -163,6 +162,7 @@ class FileByFacts(File):
 
 @dataclass
 class Directory(PathResource):
+    """A folder with its mode and owner."""
     path: str
     mode: str = "755"
     owner: str = "root"
@@ -209,6 +209,7 @@ class FolderIfMissing(PathResource):
 
 @dataclass
 class Link(PathResource):
+    """A symbolic link to a target."""
     path: str
     target: str
     notify: tuple[str, ...] = ()
@@ -293,6 +294,7 @@ class StaleFiles(Resource):
 
 @dataclass
 class Packages(Resource):
+    """Packages installed, in one install command for the missing ones."""
     platform: Platform
     names: tuple[str, ...]
     when: Callable | None = None
@@ -315,6 +317,7 @@ class Packages(Resource):
 
 @dataclass
 class SystemUser(Resource):
+    """A system user with its home and shell."""
     name: str
     home: str
     shell: str
@@ -375,9 +378,12 @@ class ApacheModules(Resource):
     needs: FactRequest = field(default_factory=FactRequest)
     restart_for: tuple[str, ...] = ()   # modules that need a full restart, not a reload, once enabled
     restart: str | None = None          # the handler for that (it replaces `notify`'s)
+    enable: bool = True         # a2enmod the missing ones
+    disable: bool = True        # a2dismod the optional ones no longer wanted
 
     def __post_init__(self):
-        self.label = f"apache modules {' '.join(self.names)}"
+        self.label = f"apache modules {' '.join(self.names)}" if self.enable else \
+            f"apache modules not needed off ({' '.join(self.optional)})"
 
     def _mark(self, name: str) -> str:
         return f"{self.marks}/{name}"
@@ -387,9 +393,9 @@ class ApacheModules(Resource):
 
     def _plan(self, facts):
         names = self.choose(facts) if self.choose else self.names
-        missing = [n for n in names if n not in facts.apache_modules]
+        missing = [n for n in names if n not in facts.apache_modules] if self.enable else []
         unwanted = [n for n in self.optional if n not in names and n in facts.apache_modules
-                    and self.marks and facts.file(self._mark(n)).kind == "file"]
+                    and self.marks and facts.file(self._mark(n)).kind == "file"] if self.disable else []
         lines, reasons = [], []
         if missing:
             lines.append("a2enmod -q " + " ".join(q(n) for n in missing))
@@ -402,7 +408,7 @@ class ApacheModules(Resource):
                       "rm -f " + " ".join(q(self._mark(n)) for n in unwanted)]
             reasons.append(f"disabled {' '.join(unwanted)} (no longer needed)")
         if not lines:
-            return Change(self.label, "all enabled")
+            return Change(self.label, "all enabled" if self.enable else "none enabled that is not needed")
         if self.restart and set(missing) & set(self.restart_for):
             return Change(self.label, "; ".join(reasons), "\n".join(lines), notify=(self.restart,),
                           satisfies=self.notify)
@@ -446,6 +452,7 @@ class ApacheModuleDropin(Resource):
 
 @dataclass
 class SELinuxBoolean(Resource):
+    """An SELinux boolean set, persistently."""
     name: str
     value: bool = True
 
@@ -606,6 +613,8 @@ def secret_diff(path: str, new: bytes) -> str:
 
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
+    # lazy: only --diff shows diffs
+    import difflib
     return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(True),
                                         new.decode(errors="replace").splitlines(True),
                                         f"{path} (host)", f"{path} (wanted)"))

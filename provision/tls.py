@@ -46,6 +46,7 @@ class TLSError(UserError):
 
 @dataclass(frozen=True)
 class Material:
+    """A proxy's certificate and key, as made or read before planning."""
     cert: bytes         # PEM: the server certificate, then any chain
     key: bytes = field(repr=False)      # PEM: its private key (secret: never in a repr)
     trust: bytes        # PEM: what clients trust (our CA, or the provided chain's issuers)

@@ -49,6 +49,7 @@ class RemoteTimeout(Exception):
 
 @dataclass
 class Result:
+    """An exec's exit code and output."""
     rc: int
     stdout: str
     stderr: str
@@ -81,6 +82,14 @@ class RecordNewHostKey:
         with open(self.known_hosts, "rb") as f:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
+
+
+def preload() -> None:
+    """Import the SSH stack now, ahead of the first connection (worker processes forked after
+    this share it instead of importing it each)."""
+    # lazy: this is the one place that imports it ahead of a connection, on purpose
+    import fabric  # noqa: F401
+    import paramiko  # noqa: F401
 
 
 class HostConnection:

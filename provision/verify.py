@@ -37,6 +37,7 @@ MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
 
 @dataclass(frozen=True)
 class ProxyCheck:
+    """A proxy verify checks: where testinfra reaches it and where clients do."""
     name: str
     spec: str                   # testinfra host spec
     address: str                # the host name or address in `url`
@@ -78,6 +79,7 @@ class ProxyCheck:
 
 @dataclass(frozen=True)
 class AppCheck:
+    """A backend app verify checks on its host."""
     name: str                   # host name
     spec: str
     member: sitemodel.Member
@@ -93,6 +95,7 @@ class AppCheck:
 
 @dataclass(frozen=True)
 class Plan:
+    """What verify checks, on which hosts."""
     proxies: tuple[ProxyCheck, ...]
     apps: tuple[AppCheck, ...]
     hosts: tuple[Host, ...]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ class WheelError(UserError):
 
 @dataclass(frozen=True)
 class Wheelhouse:
+    """The wheels an app venv is built from, for one Python and machine."""
     key: str
     pins: tuple[str, ...]
     files: tuple[Path, ...]         # every wheel to upload, the installer's included
@@ -78,6 +78,8 @@ def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
 
 
 def _download(folder: Path, pins, installer, python, arch):
+    # lazy: pip runs only when the wheelhouse lacks a file (the first run for a Python version)
+    import subprocess
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
            "--only-binary=:all:", "--implementation", "cp",

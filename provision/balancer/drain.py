@@ -21,6 +21,7 @@ class DrainError(UserError):
 
 @dataclass
 class ProxyOutcome:
+    """One proxy's answer to a drain or undrain."""
     proxy: str
     ok: bool
     error: str = ""

@@ -16,7 +16,6 @@ bybusyness skip a member with PROXY_WORKER_IS_DRAINING (mod_lbmethod_*.c at 2.4.
 """
 from __future__ import annotations
 
-import html
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
@@ -67,6 +66,8 @@ class WorkerRow:
 
 def parse(page: str) -> list[WorkerRow]:
     """Every member of every balancer on the page, in page order."""
+    # lazy: only the commands that read the page need html (a deploy only writes routes)
+    import html
     if "Load Balancer Manager" not in page:
         raise ManagerError("not a balancer-manager page")
     members = []

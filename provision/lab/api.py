@@ -36,6 +36,7 @@ BOOT_TIMEOUT = 180
 
 @dataclass
 class LabInfo:
+    """The lab as it runs: its hosts and the files to reach them."""
     hosts: dict[str, str]  # name -> address
     ssh_config: Path
     known_hosts: Path

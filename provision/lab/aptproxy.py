@@ -20,6 +20,7 @@ BINARY = "/usr/sbin/apt-cacher-ng"
 
 @dataclass(frozen=True)
 class Proxy:
+    """The lab's apt proxy: its folder and the address it listens on."""
     folder: Path        # config, cache, logs and PID file
     bridge: str         # must exist, with `address` on it, before the proxy starts
     address: str        # where hosts reach it

@@ -34,6 +34,7 @@ APPS = (
 
 @dataclass(frozen=True)
 class Host:
+    """A lab host: its name, address and Debian release."""
     name: str
     address: str
     group: str  # "proxies" or "backends"
@@ -195,6 +196,7 @@ def pebble_config(address: str, port: int, management_port: int, cert: str, key:
 
 @dataclass(frozen=True)
 class Source:
+    """An apt source of the machine, as a deb822 file names it."""
     uri: str
     suites: tuple[str, ...]
     components: tuple[str, ...]

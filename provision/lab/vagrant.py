@@ -30,6 +30,7 @@ _DIRECTIVE = re.compile(r"([A-Za-z][A-Za-z0-9]*)(?:\s*=\s*|\s+|$)(.*)$")
 
 @dataclass
 class ValidateResult:
+    """What `vagrant validate` said."""
     ok: bool
     returncode: int
     output: str

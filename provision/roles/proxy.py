@@ -282,16 +282,33 @@ class TlsConfOff(PathResource):
         return change
 
 
-def tls_resources(host, platform: Platform, options, inventory=None) -> list:
-    """Certificate, key and global SSL settings with tls on; their removal with tls off. tls: acme
-    adds the control route's HTTP-01 folder, or the mod_md route's renewal hook (and no key or
-    certificate of ours: mod_md keeps them in its store)."""
+def tls_material(host, platform: Platform, options, inventory=None) -> list:
+    """What TLS needs that the running config does not read: with tls on, the folder and the
+    certificate and key (or, on the mod_md route, the directory CA and mod_md's renewal hook); the
+    control route's HTTP-01 folder."""
+    route = acme_route(host, platform)
+    challenges = [Directory(ACME_CHALLENGES)] if route == "control" else []
+    if not serves_tls(host, platform, options):
+        return challenges
+    steps = [Directory(platform.tls_dir, mode="700")]
+    if route == "mod_md":
+        if host.vars.get("acme_directory_ca"):
+            steps.append(File(directory_ca_path(platform), tlslib.read_directory_ca(host, inventory),
+                              notify=(RELOAD,), validate=VALIDATE, kind_label="acme directory CA"))
+        steps += md_hook(platform)
+    else:
+        steps += certificate_files(platform, material(host, options))
+    return steps + challenges
+
+
+def tls_config(host, platform: Platform, options) -> list:
+    """What changes TLS in the running config: the global SSL settings with tls on (and, on the
+    mod_md route, our own key and certificate gone, and mod_md's certificate reported); with tls
+    off, everything TLS removed. The running config may use them until the switch."""
     reload_, check = (RELOAD,), VALIDATE
     cert, key = tls_paths(platform)
-    tls = material(host, options)
     route = acme_route(host, platform)
     ours = (FILES / "ssl-redhat.conf").read_bytes()
-    challenges = [Directory(ACME_CHALLENGES)] if route == "control" else []
     if not serves_tls(host, platform, options):
         steps = [Absent(cert, notify=reload_, validate=check), Absent(key, notify=reload_, validate=check)]
         if platform.module_enable == "a2enmod":
@@ -299,20 +316,22 @@ def tls_resources(host, platform: Platform, options, inventory=None) -> list:
         if platform.tls_conf:
             steps.append(TlsConfOff(platform.tls_conf, ours, (FILES / "ssl-redhat-off.conf").read_bytes(),
                                     notify=reload_, validate=check))
-        return steps + challenges
-    steps = [Directory(platform.tls_dir, mode="700")]
-    if route == "mod_md":
-        steps += [Absent(key, notify=reload_, validate=check), Absent(cert, notify=reload_, validate=check)]
-        if host.vars.get("acme_directory_ca"):
-            steps.append(File(directory_ca_path(platform), tlslib.read_directory_ca(host, inventory),
-                              notify=reload_, validate=check, kind_label="acme directory CA"))
-    else:
-        steps += certificate_files(platform, tls)
+        return steps
+    steps = [Absent(key, notify=reload_, validate=check), Absent(cert, notify=reload_, validate=check)] \
+        if route == "mod_md" else []
     if platform.tls_conf:
         steps.append(File(platform.tls_conf, ours, notify=reload_, validate=check))
     if route == "mod_md":
-        steps += md_hook(platform) + [MdCertificate(host, md_paths(host, platform)[0])]
-    return steps + challenges
+        steps.append(MdCertificate(host, md_paths(host, platform)[0]))
+    return steps
+
+
+def tls_resources(host, platform: Platform, options, inventory=None) -> list:
+    """Certificate, key and global SSL settings with tls on; their removal with tls off. tls: acme
+    adds the control route's HTTP-01 folder, or the mod_md route's renewal hook (and no key or
+    certificate of ours: mod_md keeps them in its store). The role prepares the first part
+    (tls_material) and switches the second (tls_config)."""
+    return tls_material(host, platform, options, inventory) + tls_config(host, platform, options)
 
 
 def certificate_files(platform: Platform, tls: tlslib.Material) -> list:
@@ -396,8 +415,19 @@ def _centos7_only(facts):
     return "not CentOS 7"
 
 
-def resources(host, platform: Platform, inventory, options) -> list:
-    reload_, check = (RELOAD,), VALIDATE
+def _modules(host, platform: Platform, options, enable: bool, disable: bool) -> ApacheModules:
+    # proxy_wstunnel joins at plan time, when the Apache version needs it
+    return ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=(RELOAD,),
+                         optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
+                         choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts))),
+                         restart_for=tuple(MD_MODULES), restart=RESTART, enable=enable, disable=disable)
+
+
+def prepare(host, platform: Platform, inventory, options) -> list:
+    """What gets the proxy ready without changing what it serves: repos, packages, the modules it
+    will need (Debian), SELinux and firewalld, folders, the TLS material, the audit trail's folder
+    and logrotate file. Safe to run while the backends are still converging."""
+    reload_ = (RELOAD,)
     steps = []
     if platform.family == "redhat" and host.vars.get("vault_repos", True):
         steps.append(File(CENTOS7_REPO, render("centos7-vault.repo.j2", vault=VAULT,
@@ -410,14 +440,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if tls_on and acme_route(host, platform) == "mod_md" and platform.md_packages:
         steps.append(Packages(platform, platform.md_packages, notify=(RESTART,), satisfies=reload_))
     if platform.module_enable == "a2enmod":
-        # proxy_wstunnel joins at plan time, when the Apache version needs it
-        steps.append(ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=reload_,
-                                   optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
-                                   choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts))),
-                                   restart_for=tuple(MD_MODULES), restart=RESTART))
-    else:
-        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
-                                        platform.apache_packages[0], notify=reload_, validate=check))
+        steps.append(_modules(host, platform, options, enable=True, disable=False))
     if platform.family == "redhat":
         if host.vars.get("selinux_network_connect", True):
             steps.append(SELinuxBoolean("httpd_can_network_connect", True))
@@ -425,9 +448,28 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(FirewalldService("http"))
             if tls_on:
                 steps.append(FirewalldService("https"))
+    found = model(host, inventory, options)
+    steps += [Directory(posixpath.dirname(platform.routes_path)),
+              *[FolderIfMissing(folder) for folder in dict.fromkeys(r.folder for s in found.sites for r in s.routes
+                                                                  if r.folder)],
+              *tls_material(host, platform, options, inventory)]
+    return steps + audit.resources()
+
+
+def switch(host, platform: Platform, inventory, options) -> list:
+    """What points the proxy at the backends: the modules no longer needed off, the RedHat modules
+    drop-in, the global SSL settings, the routes files and the vhost, the package defaults off,
+    Apache running; then the one reload (handler). Runs once the backends it routes to answer."""
+    reload_, check = (RELOAD,), VALIDATE
+    steps = []
+    if platform.module_enable == "a2enmod":
+        steps.append(_modules(host, platform, options, enable=False, disable=True))
+    else:
+        # one file both loads and unloads: it changes what the running config can use
+        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
+                                        platform.apache_packages[0], notify=reload_, validate=check))
     steps += [
-        Directory(posixpath.dirname(platform.routes_path)),
-        *tls_resources(host, platform, options, inventory),
+        *tls_config(host, platform, options),
         *([] if acme_route(host, platform) == "mod_md" else [md_hook_off()]),
         *site_resources(host, platform, inventory, options),
         File(platform.vhost_path, vhost(host, platform, options), notify=reload_, validate=check),
@@ -448,25 +490,34 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(File(path, (FILES / "welcome-disabled.conf").read_text(), notify=reload_,
                               validate=check))
     steps.append(Service(platform.apache_service))
-    return steps + audit.resources()
+    return steps
+
+
+def resources(host, platform: Platform, inventory, options) -> list:
+    return prepare(host, platform, inventory, options) + switch(host, platform, inventory, options)
 
 
 def site_resources(host, platform: Platform, inventory, options) -> list:
-    """The folders that routes serve from, and the routes files: the short form's one file, or one
-    per site (the vhost, written after them, stops including the short form's, then it goes)."""
+    """The routes files: the short form's one file, or one per site (the vhost, written after
+    them, stops including the short form's, then it goes). The folders routes serve from are
+    prepared before (prepare)."""
     reload_, check = (RELOAD,), VALIDATE
-    found = model(host, inventory, options)
-    steps = [FolderIfMissing(folder) for folder in dict.fromkeys(r.folder for s in found.sites for r in s.routes
-                                                                   if r.folder)]
     # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
     # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
     by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
+    found = model(host, inventory, options)
     members = [m.url() for p in found.pools if p.balancer for m in p.members]
     upgrade = drain.upgrade_script(posixpath.dirname(platform.routes_path), members)
-    steps += [FileByFacts(path, text, notify=reload_, validate=check, after=upgrade,
-                          choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
-              for path, text in by_upgrade[False].items()]
-    return steps
+    return [FileByFacts(path, text, notify=reload_, validate=check, after=upgrade,
+                        choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
+            for path, text in by_upgrade[False].items()]
+
+
+def upstreams(host, inventory, options) -> list:
+    """The backend apps this proxy routes to (sites.Member): every member of its pools, or the
+    one member of the short form's single mode."""
+    found = model(host, inventory, options)
+    return list(dict.fromkeys(m for p in found.pools for m in (p.members if p.balancer else p.members[:1])))
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:

@@ -59,6 +59,7 @@ def member_name(host: str, app: str, names: str = "host") -> str:
 
 @dataclass(frozen=True)
 class Member:
+    """One backend app in a pool."""
     host: str
     app: str
     address: str
@@ -77,6 +78,7 @@ class Member:
 
 @dataclass(frozen=True)
 class Pool:
+    """The members a route sends requests to, with the balancer's settings."""
     name: str
     members: tuple[Member, ...]
     lbmethod: str = "byrequests"
@@ -96,6 +98,7 @@ class Pool:
 
 @dataclass(frozen=True)
 class Route:
+    """A path of a site and where it goes."""
     path: str
     kind: str                   # pool, folder (excluded, served from a folder), exclude, websocket (to a pool)
     pool: str | None = None
@@ -112,6 +115,7 @@ class Route:
 
 @dataclass(frozen=True)
 class Site:
+    """A virtual host: its names and routes."""
     server_name: str
     aliases: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()

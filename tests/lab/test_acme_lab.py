@@ -267,7 +267,8 @@ def test_control_route_renews_on_deploy_and_tls_renew_and_not_before(acme, contr
     quiet = provision_run(printed, "tls.renew", "-i", str(inventory))
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert "proxy | tls | not due: 89 days left, renewed within 30d of expiry" in quiet.stdout, quiet.stdout
-    assert recap(quiet.stdout) == {"proxy": {"ok": 1, "changed": 0, "failed": 0, "unreachable": 0}}, quiet.stdout
+    assert recap(quiet.stdout) == {"proxy": {"ok": 1, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}}, \
+        quiet.stdout
     again = run(printed, "deploy", "-i", str(inventory), check=0)
     assert no_changes(again.stdout), again.stdout
     assert served(acme).serial_number == third.serial_number

@@ -30,6 +30,7 @@ READY_TIMEOUT = 300
 
 @dataclass
 class VmLabInfo:
+    """The VM lab as it runs: its hosts and the files to reach them."""
     hosts: dict[str, str]               # name -> address
     inventory: Path
     ssh_config: Path

@@ -30,6 +30,7 @@ BOX_FILES = ("metadata.json", "Vagrantfile", "box.img", "vmlinuz", "initrd.img")
 
 @dataclass
 class Box:
+    """A built box: its image, digest and kernel."""
     path: Path          # the .box file in the cache
     digest: str
     kernel: Path        # the box's kernel, unpacked beside it (the KVM probe boots it)

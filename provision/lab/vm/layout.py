@@ -49,6 +49,7 @@ BUILDER_VERSION = 4
 
 @dataclasses.dataclass(frozen=True)
 class Machine:
+    """A lab VM: its host and MAC address."""
     host: lab_layout.Host       # name, address, group, as the nspawn lab's hosts
     mac: str
 

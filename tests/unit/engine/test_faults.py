@@ -326,7 +326,7 @@ def test_interrupted_prints_recap_then_mid_apply_hosts_then_nothing():
     reporter.info("late line")
     reporter.failed("web1", "apply", "late failure")
     lines = stream.getvalue().strip().splitlines()
-    assert "proxy ok=1 changed=1 failed=0 unreachable=0" in lines
+    assert "proxy ok=1 changed=1 failed=0 unreachable=0 skipped=0" in lines
     assert lines[-1].startswith("mid-apply: web1: their apply scripts finish on the host")
     assert "late" not in stream.getvalue()
 

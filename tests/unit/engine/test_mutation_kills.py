@@ -221,7 +221,7 @@ def test_lbmethod_line_and_its_module_on_debian(tmp_path):
     steps = proxy.resources(inv.hosts["proxy"], DEBIAN, inv, Opts())
     stock = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers"}
     scripts = [s.plan(facts(apache_modules=stock)).script for s in steps if s.label.startswith("apache modules")]
-    assert [s.splitlines()[0] for s in scripts] == ["a2enmod -q lbmethod_bybusyness"]
+    assert [s.splitlines()[0] for s in scripts if s] == ["a2enmod -q lbmethod_bybusyness"]
 
 
 def test_lbmethod_module_in_the_redhat_dropin(tmp_path):

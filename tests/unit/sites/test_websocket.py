@@ -136,9 +136,11 @@ def test_unknown_release_second_deploy_changes_nothing():
     assert not again.changed, again.script
 
 
-def modules_step():
+def modules_step(enable=True):
+    """The modules the proxy prepares (enable), or those its switch turns off again."""
     inv = load(SITES)
-    return next(s for s in proxy.resources(inv.hosts["proxy"], DEBIAN, inv, OPTIONS) if isinstance(s, ApacheModules))
+    return next(s for s in proxy.resources(inv.hosts["proxy"], DEBIAN, inv, OPTIONS)
+                if isinstance(s, ApacheModules) and s.enable == enable)
 
 
 def test_wstunnel_is_enabled_before_2447_only():
@@ -151,7 +153,7 @@ def test_wstunnel_is_enabled_before_2447_only():
 
 
 def test_wstunnel_provision_enabled_is_disabled_again_when_not_needed():
-    step = modules_step()
+    step = modules_step(enable=False)
     mark = f"{step.marks}/proxy_wstunnel"
     enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers", "proxy_wstunnel"}
     marked = {mark: FileState("file", "644", "root", "root", "")}
