@@ -157,6 +157,9 @@ def test_mod_md_renews_and_serves_the_new_certificate_without_a_deploy(acme, pri
     mod_md renews, its hook marks it, the path unit reloads Apache: the new one is served."""
     lab = acme
     old = served(acme)
+    young = 4 - (time.time() - old.not_valid_before_utc.timestamp())
+    if young > 0:       # a faster deploy path got here sooner: wait until its successor can be told apart
+        time.sleep(young)
     left = old.not_valid_after_utc.timestamp() - time.time()
     age = time.time() - old.not_valid_before_utc.timestamp()
     assert age > 4, f"the certificate is {age:.1f} s old: too young to tell it from its successor"
