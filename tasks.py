@@ -16,9 +16,17 @@ import time
 from invoke import Collection
 from invoke.exceptions import Exit
 
-from bench.tasks import DEV_TASKS
-from provision.cli.flags import DEFAULT_INVENTORY
-from provision.cli.tasks import add_commands, command_tasks, task_printing
+# Invoke turns bytecode writing off for its run (unless --write-pyc): every command would compile
+# the project's modules again (~60 ms). Python's default, unless PYTHONDONTWRITEBYTECODE says no.
+sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+
+from bench.tasks import DEV_TASKS      # noqa: E402 (after the line above, so that they are cached too)
+from provision.cli.flags import DEFAULT_INVENTORY      # noqa: E402
+from provision.cli.tasks import add_commands, command_tasks, task_printing      # noqa: E402
+from provision.engine import take_sudo_password      # noqa: E402
+
+# At start-up, before any inventory script, ssh or pip runs: no child process inherits it.
+take_sudo_password()
 
 task = task_printing("error")
 lab_task = task_printing("lab")
@@ -30,10 +38,15 @@ def _lab_api():
     return api
 
 
+def _vm_lab_api():
+    from provision.lab.vm import api
+    return api
+
+
 # --- lab ----------------------------------------------------------------------
 
 @lab_task(help={"extra": "web hosts beyond web1 and web2 (web3, web4, ...)",
-            "provider": "nspawn (default, local containers) or vagrant (CentOS 7 VMs)",
+            "provider": "nspawn (default, local containers) or vagrant (VMs on libvirt, from a box built here)",
             "mixed": "proxy on Debian 13, web1 on 12, web2 on 11 (extra hosts cycle through them); "
                      "writes inventory/lab-mixed.yml",
             "acme": "also run the lab's ACME server (Debian's pebble) for inventory/lab-acme.yml"})
@@ -41,8 +54,9 @@ def up(c, extra=0, provider="nspawn", mixed=False, acme=False):
     """Bring the local lab up (idempotent) and write its inventory: inventory/lab.yml (lab-mixed.yml with --mixed), or under .lab/ with --extra."""
     start = time.monotonic()
     if provider == "vagrant":
-        from provision.lab import vagrant
-        vagrant.up()
+        info = _vm_lab_api().up()
+        print(f"VM lab ready ({info.driver}): {', '.join(f'{n} {a}' for n, a in info.hosts.items())} "
+              f"(inventory {os.path.relpath(info.inventory)}, ssh -F {os.path.relpath(info.ssh_config)} HOST)")
     elif provider == "nspawn":
         info = _lab_api().up(extra=int(extra), mixed=mixed, acme=acme)
         print(f"Lab ready: {', '.join(f'{n} ({r})' for n, r in info.releases.items())} "
@@ -87,13 +101,24 @@ def reset(c):
     print(f"lab.reset took {time.monotonic() - start:.1f} s")
 
 
+@lab_task(help={"provider": "nspawn (default) or vagrant: the VMs, their network, pool volumes and pool"})
+def down(c, provider="nspawn"):
+    """Stop the lab and remove what it made (the base image and the box stay cached)."""
+    if provider == "vagrant":
+        _vm_lab_api().down()
+    elif provider == "nspawn":
+        _lab_api().down()
+    else:
+        raise Exit(f"lab: unknown provider {provider!r}; use nspawn or vagrant", code=1)
+
+
 @lab_task
-def down(c):
-    """Stop the lab and remove what it made (the base image cache stays)."""
-    _lab_api().down()
+def box(c):
+    """Build the VM lab's Debian 12 box (when its recipe changed) and add it to Vagrant."""
+    _vm_lab_api().box_only()
 
 
-lab_collection = Collection("lab", up, status, ssh, reset, down)
+lab_collection = Collection("lab", up, status, ssh, reset, down, box)
 
 
 # --- project-wide ---------------------------------------------------------------

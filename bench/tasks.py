@@ -21,13 +21,17 @@ def test_(c, pytest_args=""):
             "cold_runs": "with --peers: cold runs per tool at 3 hosts (median)",
             "large": "web hosts added for one more size, ours only (97: the 100-host scenario)",
             "render": "only render docs/bench.md from docs/bench.json (no lab)",
-            "only": "only these sizes, as host counts (e.g. 3 or 23,100); the JSON's other sizes are kept"})
-def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, render=False, only=None):
+            "only": "only these sizes, as host counts (e.g. 3 or 23,100); the JSON's other sizes are kept",
+            "loaded": "write figures taken at a load average above the core count (marked as such)",
+            "settle": "seconds to wait, before each run, for the load average to come down (default 90)"})
+def bench(c, extra=20, runs=5, json=None, peers=False, cold_runs=3, large=0, render=False, only=None,
+          loaded=False, settle=90):
     """Time deploy on the lab: cold, no-op, drift, change and the ssh floor; exits 1 on a missed target."""
     from .speed import main, parse_only, render as render_docs      # imported when run, as above
     sizes = parse_only(only)
     exit_with(render_docs() if render else main(extra=int(extra), runs=int(runs), json_path=json, with_peers=peers,
-                                                cold_runs=int(cold_runs), large=int(large), only=sizes))
+                                                cold_runs=int(cold_runs), large=int(large), only=sizes,
+                                                allow_loaded=loaded, settle_max=float(settle)))
 
 
 @task(positional=["module"],

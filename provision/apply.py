@@ -26,11 +26,16 @@ from .resources import Change
 
 STEP = "@@@ step "
 DONE = "@@@ done "
+GATE = "gate"               # the key of build's first step, when it has one
 VALIDATION_FAILED = 2
 STALE = 3                   # a planned path changed since the facts: nothing was changed
 LOCK_BUSY = 75              # EX_TEMPFAIL: another deploy held the host lock for LOCK_WAIT s
 
-HOST_LOCK = "/run/lock/provision.lock"      # the README names it: operators' scripts may take it too
+# The host lock lives in root's own folder (mode 700): in a world-writable one such as /run/lock,
+# any local user could plant a link there (root would create or chmod its target) or hold the
+# lock and stop every deploy. The docs name it: operators' scripts may take it too.
+LOCK_DIR = "/run/provision"
+HOST_LOCK = f"{LOCK_DIR}/host.lock"
 LOCK_WAIT = 120             # s, the longest a run waits for the host lock
 LOCK_POLL = 5               # s between "still waiting" lines (they double as a heartbeat)
 LOCK_WAITING = "@@@ lock-wait"
@@ -48,6 +53,7 @@ CHECK_FAILED = "check failed: "     # a step's line naming the check that failed
 
 @dataclass
 class Handler:
+    """A command run once at the end of an apply when a step notified it (Apache's reload)."""
     name: str           # also its record's file name under PENDING_DIR
     label: str
     script: str
@@ -55,6 +61,7 @@ class Handler:
 
 @dataclass
 class StepOutcome:
+    """How one step of an apply script ended, read back from its output."""
     key: str
     rc: int | None      # None: not reached
     output: str
@@ -70,7 +77,10 @@ def handlers_to_run(changes: list[Change], pending: set[str], known: dict[str, H
 
 
 def build(changes: list[Change], handlers: list[Handler], validators: dict[str, str],
-          pending_before: set[str], upload_dir: str) -> str:
+          pending_before: set[str], upload_dir: str, gate: tuple[str, str] | None = None,
+          then: str = "") -> str:
+    """``gate``: (label, script) run first, as step GATE: if it fails, nothing is changed.
+    ``then``: shell run after the last step when every step succeeded (before the handlers)."""
     todo = [(i, c) for i, c in enumerate(changes) if c.changed]
     last_of_group = {}
     for i, c in todo:
@@ -82,6 +92,9 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
         f"export PROVISION_UPLOAD={shlex.quote(upload_dir)}",
         f"mkdir -p {PENDING_DIR}",
     ]
+    if gate is not None:
+        out += [_start(GATE, gate[0]), f"( set -e\n{gate[1]}\n) 2>&1",
+                f"rc=$?; echo '{DONE}{GATE}' $rc; [ $rc -eq 0 ] || exit 1"]
     rollbacks: dict[str, list[str]] = {}
     commits: dict[str, list[str]] = {}
     for i, c in todo:
@@ -113,6 +126,8 @@ def build(changes: list[Change], handlers: list[Handler], validators: dict[str, 
                 f"if [ $rc -ne 0 ]; then\n{undo}\n{forget}\nexit {VALIDATION_FAILED}\nfi",
             ]
             out += commits.get(group, [])
+    if then:
+        out.append(then)
     # A fresh start already loaded everything: its handler's record is done with.
     running = {h.name for h in handlers}
     satisfied = sorted({n for _, c in todo for n in c.satisfies} - running)
@@ -191,10 +206,27 @@ def summary(outcomes: dict[str, StepOutcome]) -> str:
 
 # -- the host lock, the precondition, and the detached run ------------------------------------------
 
+LOCK_REFUSED = "refusing the host lock"
+
+
 def open_lock(fd: int = 9) -> str:
-    """Open HOST_LOCK (root-only) on ``fd``."""
-    return (f"mkdir -p {posixpath.dirname(HOST_LOCK)} && exec {fd}>>{HOST_LOCK} && chmod 600 {HOST_LOCK} "
-            f"|| {{ echo 'cannot open {HOST_LOCK}' >&2; exit 1; }}\n")
+    """Open HOST_LOCK on ``fd``. LOCK_DIR is made root's, mode 700, if missing; a lock folder that
+    is a link, not root's or not mode 700, or a lock path that is a link or not a root-owned file,
+    is refused (one line on stderr, exit 1). Nothing is chmod-ed or chown-ed: a path planted by
+    someone else makes root change nothing."""
+    d, f = LOCK_DIR, HOST_LOCK
+    return "\n".join([
+        f"( umask 077; mkdir {d} ) 2>/dev/null",
+        f"if [ -L {d} ] || [ ! -d {d} ] || [ \"$(stat -c %u:%a {d})\" != 0:700 ]; then",
+        f"  echo \"{LOCK_REFUSED}: {d} must be a folder of root's with mode 700, not a link"
+        f" ($(stat -c '%F, owner %U, mode %a' {d} 2>&1))\" >&2; exit 1",
+        f"elif [ -L {f} ] || {{ [ -e {f} ] && {{ [ ! -f {f} ] || [ \"$(stat -c %u {f})\" != 0 ]; }}; }}; then",
+        f"  echo \"{LOCK_REFUSED}: {f} must be a file of root's, not a link"
+        f" ($(stat -c '%F, owner %U' {f} 2>&1))\" >&2; exit 1",
+        "fi",
+        f"umask_was=$(umask); umask 077; exec {fd}>>{f} || {{ echo 'cannot open {f}' >&2; exit 1; }}; "
+        "umask \"$umask_was\"",
+    ]) + "\n"
 
 
 def take_lock(shared: bool, fd: int = 9, wait: int = LOCK_WAIT, poll: int = LOCK_POLL) -> str:

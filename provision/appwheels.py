@@ -44,6 +44,7 @@ ROUNDS = 8                  # pip runs at most, adding marker dependencies or bu
 
 @dataclass(frozen=True)
 class AppWheels:
+    """The wheels an app of your own is built from, for one target Python and machine."""
     key: str                        # the upload folder's name on the host
     files: tuple[Path, ...]         # every wheel, the installer's included
     digests: tuple[str, ...]        # sha256 of each file, in the order of files

@@ -15,8 +15,8 @@ import datetime
 import getpass
 import json
 import shlex
+import os
 import socket
-import uuid
 from pathlib import Path
 
 from .resources import Directory, File
@@ -39,7 +39,7 @@ LOGROTATE_TEXT = f"""# Managed by provision: rotates the deploy audit trail.
 
 def run_id() -> str:
     """Names one deploy's line on every host, so that its apply can replace its facts line."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 def fields(inventory_path, changed: list[str], now: datetime.datetime | None = None, run: str = "") -> dict:
@@ -96,7 +96,7 @@ def parse_last(lines: list[str]) -> dict | None:
     for line in reversed([ln for ln in lines if ln.strip()]):
         try:
             found = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):        # the host's text: torn, or hostile
             return None
         return found if isinstance(found, dict) else None
     return None

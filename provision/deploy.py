@@ -6,20 +6,24 @@ connection; `syntax_check` lists every such problem without connecting.
 from __future__ import annotations
 
 import os
+import threading
 import time
-import http.client
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from . import audit, certificates, report, tls
-from .engine import SUDO_ENV, Options, Connections, StepResult, prefetch, run_role
+from . import audit, report, shards, tls
+from .balancer.members import answer_script
+from .engine import (Board, Connections, Gate, HostResult, Options, StepResult, converge, prefetch, run_role,
+                     take_sudo_password)
 from .errors import UserError
 from .facts import Facts
 from .interrupt import recap_on_interrupt
 from .inventory import load
-from .inventory.apps import is_code_app
+from .inventory.apps import is_code_app, setting
 from .platforms import PLATFORMS
 from .render import TemplateError
-from .rollout import rolling
+from .transport import preload
 from .roles import PHASES, backends, proxy
 
 
@@ -75,14 +79,19 @@ def prevalidate(inventory, phases, options, errors: list | None = None):
                     break
 
 
-def prepare(inventory_path, options: Options, limit: str | None = None, extra_vars=()):
-    """(inventory, phases), everything checked and rendered once; raises a UserError on bad input."""
+def prepare(inventory_path, options: Options, limit: str | None = None, extra_vars=(),
+            shard: tuple[int, int] | None = None):
+    """(inventory, phases, order), everything checked and rendered once; raises a UserError on bad
+    input. ``order``: every selected host (before ``shard``) in recap order."""
     inventory = load(inventory_path, extra_vars)
-    phases = plan_phases(inventory, limit)
+    selected = plan_phases(inventory, limit)
+    order = list(dict.fromkeys(h.name for _, hosts in selected for h in hosts))
+    mine = set(shards.pick(order, shard))
+    phases = [(role, [h for h in hosts if h.name in mine]) for role, hosts in selected]
     options.tls = tls.prepare(inventory, [h for role, hs in phases if role is proxy for h in hs],
                               save=not options.check)
     prevalidate(inventory, phases, options)
-    return inventory, phases
+    return inventory, phases, order
 
 
 def syntax_check(inventory_path, options: Options, limit: str | None = None, extra_vars=()) -> list[str]:
@@ -115,76 +124,213 @@ def syntax_check(inventory_path, options: Options, limit: str | None = None, ext
 
 def deploy(inventory_path: str | list, options: Options, limit: str | None = None, json_path: str | None = None,
            reporter: report.Reporter | None = None, smoke: bool = True, serial: int | None = None,
-           extra_vars=()) -> int:
-    """Backends first, then proxies; returns the exit code (report.exit_code). With ``serial``,
-    backends roll out that many at a time, drained from the balancer while they change.
-    Bad input raises a UserError (one line) before any connection."""
+           extra_vars=(), shard: tuple[int, int] | None = None) -> int:
+    """Backends converge while proxies prepare; each proxy switches once the backends it routes to
+    answer; returns the exit code (report.exit_code). With ``serial``, backends roll out that many
+    at a time, drained from the balancer while they change, then the proxies converge. With
+    ``shard`` = (K, N), only shard K of N of the selected hosts (shards.py). Bad input raises a
+    UserError (one line) before any connection."""
     reporter = reporter or report.Reporter()
-    inventory, phases = prepare(inventory_path, options, limit, extra_vars)
+    from_env = take_sudo_password()         # before an inventory script can run
+    inventory, phases, order = prepare(inventory_path, options, limit, extra_vars, shard)
     options.audit_run = "" if options.check else audit.run_id()
     for name, made in options.tls.items():
         if made.issued:
             reporter.info(f"{name} | tls | issued certificate serial {made.serial:x}")
-    if options.sudo_password is None and os.environ.get(SUDO_ENV):
-        options.sudo_password = os.environ[SUDO_ENV]
+    if options.sudo_password is None:
+        options.sudo_password = from_env
+    if shard is not None:
+        chosen = sum(len(hosts) for _, hosts in phases)
+        reporter.info(f"shard {shard[0]}/{shard[1]}: {chosen} of the {len(order)} hosts selected")
     connections = Connections(options)
+    extra = {"order": order, **({"shard": f"{shard[0]}/{shard[1]}"} if shard else {})}
     # First Ctrl-C: the recap of what is known and the hosts mid-apply (their detached scripts
     # finish on the host), then exit 130.
     with recap_on_interrupt(reporter.interrupted):
-        return _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial)
+        return _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial, extra)
 
 
-def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial) -> int:
+@dataclass
+class Converged:
+    """What converging hosts gave: per phase, host name -> HostResult (in the phase's host order),
+    and per host its SSH counts and the address it was reached on."""
+    phases: list[dict]
+    ssh: dict[str, dict]
+    reached: dict[str, str]
+
+
+def _converge(inventory, phases, options, connections, reporter, json_path, smoke, serial, extra=None) -> int:
     started = time.monotonic()
-    began = time.time()
-    results = []
-    roles_by_host: dict[str, list] = {}
-    everyone = {}
-    for role, hosts in phases:
-        for h in hosts:
-            roles_by_host.setdefault(h.name, []).append(role)
-            everyone[h.name] = h
+    names = list(dict.fromkeys(h.name for _, hosts in phases for h in hosts))
+    processes = worker_count(options, len(names), serial)
     try:
-        facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
-        seen = {name: f for name, f in facts.items() if isinstance(f, Facts)}     # run_role drops changed ones
-        for role, hosts in phases:
-            if not hosts:
-                continue
-            if serial and role is backends and not options.check:
-                results.append(rolling(role, hosts, inventory, options, connections, reporter, serial,
-                                       inventory.group(proxy.GROUP), facts))
-            else:
-                results.append(run_role(role, hosts, inventory, options, connections, reporter, facts))
-            if role is proxy:
-                results.append(_acme(hosts, results[-1], seen, inventory, options, connections, reporter, began))
+        if processes > 1:
+            done = _in_workers(inventory, phases, options, reporter, names, processes)
+        else:
+            done = converge_phases(inventory, phases, options, connections, reporter, serial)
     finally:
         connections.close()
-    merged = report.merge(results)
+    merged = report.merge(done.phases)
     smoke_results = {}
     if smoke and not options.check:
         messages = {a["message"] for b in inventory.group("backends") for a in b.apps if "message" in a}
         own_apps = any(is_code_app(a) for b in inventory.group("backends") for a in b.apps)
-        reached = {name: c.address for name, c in connections.all().items()}
-        checks = smoke_check([h for _, hs in phases[1:] for h in hs],
-                             {r.host for r in merged if r.failed or r.unreachable}, messages, reporter,
-                             inventory, addresses=reached, own_apps=own_apps)
+        held = {r.host for r in merged if r.failed or r.unreachable or r.counts()["skipped"]}
+        checks = smoke_check([h for _, hs in phases[1:] for h in hs], held, messages, reporter,
+                             inventory, addresses=done.reached, own_apps=own_apps)
         report.add_checks(merged, checks)
         smoke_results = {name: step.status == "ok" for name, step in checks.items()}
     reporter.recap(merged)
     elapsed = time.monotonic() - started
     reporter.info(f"took {elapsed:.2f} s")
     if json_path:
-        counts = {name: {"connections": s.connections, "execs": s.execs, "uploads": s.uploads}
-                  for name, s in connections.all().items()}
-        report.write_json(json_path, report.to_json(merged, {"elapsed": elapsed, "ssh": counts,
-                                                             "smoke": smoke_results, "check": options.check}))
+        report.write_json(json_path, report.to_json(merged, {"elapsed": elapsed, "ssh": done.ssh,
+                                                             "smoke": smoke_results, "check": options.check,
+                                                             **(extra or {})}))
     return report.exit_code(merged)
+
+
+MIN_HOSTS_PER_WORKER = 8        # below this, a process costs more than the core it adds
+
+
+def worker_count(options, hosts: int, serial) -> int:
+    return workers_wanted(options.workers, hosts, options.forks, os.cpu_count(), bool(serial))
+
+
+def workers_wanted(requested: int, hosts: int, forks: int, cores: int | None, serial: bool = False) -> int:
+    """How many processes converge ``hosts``: ``requested`` (0: one per core, when there are at
+    least MIN_HOSTS_PER_WORKER hosts per process); never more than the hosts or the forks, and one
+    for a rolling update (--serial), whose batches drain backends on every proxy in turn."""
+    if serial or hosts <= 1:
+        return 1
+    wanted = requested if requested > 0 else min(cores or 1, hosts // MIN_HOSTS_PER_WORKER)
+    return max(1, min(wanted, hosts, forks))
+
+
+def _in_workers(inventory, phases, options, reporter, names: list[str], processes: int) -> Converged:
+    """converge_phases spread over worker processes (workers.py), their results merged as one."""
+    # lazy: multiprocessing only for a run spread over processes
+    from . import workers
+    preload()       # the SSH stack, imported once here: the forked workers share it
+
+    def run(owned, forks, board, forward):
+        mine = replace(options, forks=forks, trace=forward.sent if options.trace else None)
+        conns = Connections(mine)
+        try:
+            return converge_phases(inventory, phases, mine, conns, forward, owned=owned, board=board)
+        finally:
+            conns.close()
+    outcomes = workers.spread(names, processes, options.forks, run, reporter)
+    # the phases' hosts, then the proxies again for tls: acme's step after them
+    orders = [hosts for _, hosts in phases] + [phases[-1][1]]
+    merged = Converged([{} for _ in orders], {}, {})
+    for share, outcome in zip(workers.shares(names, processes), outcomes):
+        if isinstance(outcome, str):        # the worker died: its hosts failed, saying why
+            for p, (_, hosts) in enumerate(phases):
+                merged.phases[p].update({h.name: HostResult(h.name, error=outcome) for h in hosts
+                                         if h.name in share})
+            continue
+        for p, found in enumerate(outcome.phases):
+            merged.phases[p].update(found)
+        merged.ssh.update(outcome.ssh)
+        merged.reached.update(outcome.reached)
+    merged.phases = [{h.name: found[h.name] for h in hosts if h.name in found}
+                     for found, hosts in zip(merged.phases, orders)]
+    return merged
+
+
+def converge_phases(inventory, phases, options, connections, reporter, serial=None, owned=None,
+                    board: Board | None = None) -> Converged:
+    """Converge the hosts of ``phases`` (only those named in ``owned``, when given: a worker
+    process's share), facts first (one exec per host, all at once). Backends converge with their
+    whole role while each proxy prepares; a proxy switches once the backends it routes to have
+    converged (on ``board``, which worker processes share) and answer it. With ``serial``,
+    backends roll out in batches first, then the proxies converge."""
+    (backend_role, backends_), (proxy_role, proxies) = phases
+    mine = (lambda h: True) if owned is None else (lambda h: h.name in owned)
+    backends_, proxies = [h for h in backends_ if mine(h)], [h for h in proxies if mine(h)]
+    roles_by_host: dict[str, list] = {}
+    everyone = {}
+    for role, hosts in ((backend_role, backends_), (proxy_role, proxies)):
+        for h in hosts:
+            roles_by_host.setdefault(h.name, []).append(role)
+            everyone[h.name] = h
+    began = time.time()
+    facts = prefetch(roles_by_host, list(everyone.values()), inventory, options, connections, reporter)
+    seen = {name: f for name, f in facts.items() if isinstance(f, Facts)}     # converging drops changed ones
+    if serial and not options.check:
+        # lazy: only --serial rolls out through balancer-manager
+        from .rollout import rolling
+        first = rolling(backend_role, backends_, inventory, options, connections, reporter, serial,
+                        inventory.group(proxy.GROUP), facts) if backends_ else {}
+        results = [first, run_role(proxy_role, proxies, inventory, options, connections, reporter, facts)]
+    else:
+        results = _pipeline(inventory, phases, backends_, proxies, options, connections, reporter, facts,
+                            board or Board())
+    results.append(_acme(proxies, results[1], seen, inventory, options, connections, reporter, began))
+    counts = {name: {"connections": c.connections, "execs": c.execs, "uploads": c.uploads}
+              for name, c in connections.all().items()}
+    return Converged(results, counts, {name: c.address for name, c in connections.all().items()})
+
+
+def _pipeline(inventory, phases, backends_, proxies, options, connections, reporter, facts, board) -> list[dict]:
+    (backend_role, every_backend), (proxy_role, _) = phases
+    in_run = {h.name for h in every_backend}
+    slots = threading.BoundedSemaphore(max(1, options.forks))
+
+    def backend_task(host):
+        result = None
+        try:
+            result = converge(backend_role, host, inventory, options, connections, reporter, facts,
+                              planned=lambda changing: board.planned(host.name, changing), slots=slots)
+            return result
+        finally:
+            board.done(host.name, None if result is not None and not (result.failed or result.unreachable)
+                       else "unreachable" if result is not None and result.unreachable else "failed")
+
+    def proxy_task(host):
+        if host.name in in_run:         # also a backend of this run: that role first, on the same host
+            board.wait_done([host.name])
+        return converge(proxy_role, host, inventory, options, connections, reporter, facts,
+                        gate=None if options.check else proxy_gate(host, inventory, options, in_run, board),
+                        slots=slots)
+
+    # Proxies first: their preparing (installing Apache) is the long pole, and it waits for no one.
+    with ThreadPoolExecutor(max_workers=max(1, len(proxies))) as ppool, \
+            ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(backends_)))) as bpool:
+        pfutures = [ppool.submit(proxy_task, h) for h in proxies]
+        bfutures = [bpool.submit(backend_task, h) for h in backends_]
+        return [{h.name: f.result() for h, f in zip(backends_, bfutures)},
+                {h.name: f.result() for h, f in zip(proxies, pfutures)}]
+
+
+ANSWER_WAIT = 30        # s a proxy's switch waits for its backends' apps to answer it
+
+
+def proxy_gate(host, inventory, options, in_run: set[str], board: Board) -> Gate:
+    """A proxy's switch waits for the backends it routes to that this run converges, then checks,
+    from the proxy, that every app it routes to answers."""
+    members = proxy.upstreams(host, inventory, options)
+    needs = tuple(dict.fromkeys(m.host for m in members if m.host in in_run))
+    label = f"backends answer ({len(members)} app{'s' if len(members) != 1 else ''})"
+    return Gate(board, needs, (label, answer_script([m.url() + health_path(inventory, m) for m in members],
+                                                    ANSWER_WAIT)))
+
+
+def health_path(inventory, member) -> str:
+    """The path a member's app answers its health checks on (its `health` setting, / by default)."""
+    app = next(a for a in inventory.hosts[member.host].apps if a["name"] == member.app)
+    return setting(app, "health")
 
 
 def _acme(proxies, converged: dict, seen: dict, inventory, options, connections, reporter, began: float) -> dict:
     """tls: acme after the proxies converged (provision.certificates), on those that did."""
     ready = [h for h in proxies if tls.mode(h) == "acme" and h.name in seen
              and not (converged[h.name].failed or converged[h.name].unreachable)]
+    if not ready:
+        return {}
+    # lazy: the ACME client (acme, josepy, requests) only for proxies with tls: acme
+    from . import certificates
     if options.check:
         return certificates.would_order(ready, seen, inventory, reporter)
     changed = {name for name, r in converged.items() if any(s.status == "changed" for s in r.steps)}
@@ -203,6 +349,8 @@ def smoke_url(host, address: str | None = None) -> str:
 def smoke_connection(url: str, host, inventory):
     """A connection factory for the URL: https trusts the inventory's CA (or provided chain) when
     the proxy serves TLS itself, else the system's CAs (TLS ended by a load balancer in front)."""
+    # lazy: http.client (and email's parsers) cost ~8 ms of start-up, needed only once the run is done
+    import http.client
     parts = urlsplit(url)
     if parts.scheme == "https":
         # lazy: only an https request needs ssl

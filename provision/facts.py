@@ -10,8 +10,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from .platforms import (APACHE_VERSION_BY_RELEASE, FAMILY_BY_ID, PLATFORMS, RELEASE_DIFFERENCES,
-                        SUPPORTED_RELEASES, Platform)
+from .platforms import (APACHE_VERSION_BY_RELEASE, FAMILY_BY_ID, PLATFORMS, PYTHON_VERSION_BY_RELEASE,
+                        RELEASE_DIFFERENCES, SUPPORTED_RELEASES, Platform)
 
 PENDING_DIR = "/var/lib/provision/pending"
 RUN_DIR = "/var/lib/provision/runs"        # detached applies: script, output, pid, exit status
@@ -41,6 +41,7 @@ class FactRequest:
 
 @dataclass(frozen=True)
 class FileState:
+    """A path as the facts script saw it."""
     kind: str                   # file, directory, link, absent
     mode: str = ""              # octal, as stat %a prints it ("644")
     owner: str = ""
@@ -62,6 +63,7 @@ class Orphan:
 
 @dataclass
 class Facts:
+    """Everything one run of the facts script read on a host."""
     os: dict[str, str]
     platform: Platform
     arch: str = ""
@@ -99,6 +101,8 @@ def _q(words) -> str:
 
 
 LISTING_NAME_RE = re.compile(r"^[A-Za-z0-9._-]*\*[A-Za-z0-9._-]*$")
+# What uname -m prints (x86_64, aarch64, armv7l, ppc64le, s390x): it names a local cache folder.
+ARCH_RE = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 def listing_glob(pattern: str) -> str:
@@ -195,7 +199,7 @@ def parse(text: str) -> Facts:
     firewalld, services, ports = parse_firewalld(s.get("firewalld", []))
     return Facts(
         os=os_release, platform=platform,
-        arch=(s.get("arch") or [""])[0].strip(),
+        arch=parse_arch(s.get("arch", [])),
         python=parse_python_version("\n".join(s.get("python", []))),
         packages=parse_packages(s.get("packages", [])),
         units=parse_units("\n".join(s.get("units", []))),
@@ -211,6 +215,15 @@ def parse(text: str) -> Facts:
         orphans=parse_orphans(s.get("orphans", [])),
         certificates=parse_certificates(s),
     )
+
+
+def parse_arch(lines: list[str]) -> str:
+    """uname -m's word ("" when missing); anything else (a '/', '..', a space) is refused: the host's
+    output is not trusted, and the architecture becomes part of a path on the control machine."""
+    arch = (lines or [""])[0].strip()
+    if arch and not ARCH_RE.fullmatch(arch):
+        raise UnsupportedHost(f"uname -m printed {arch[:40]!r}, not a machine architecture")
+    return arch
 
 
 def parse_certificates(sections: dict[str, list[str]]) -> dict[str, str]:
@@ -270,6 +283,15 @@ def apache_version(facts: Facts) -> tuple[int, ...] | None:
     every later one plan the same files, also on a release missing from the table."""
     release = (facts.os.get("ID", ""), facts.os.get("VERSION_ID", "").split(".")[0])
     return APACHE_VERSION_BY_RELEASE.get(release)
+
+
+def python_version(facts: Facts) -> tuple[int, ...] | None:
+    """The host's python3, or, when it has none yet, the one its release ships
+    (platforms.PYTHON_VERSION_BY_RELEASE), which the same run installs; else None."""
+    if facts.python is not None:
+        return facts.python
+    release = (facts.os.get("ID", ""), facts.os.get("VERSION_ID", "").split(".")[0])
+    return PYTHON_VERSION_BY_RELEASE.get(release)
 
 
 def parse_python_version(text: str) -> tuple[int, ...] | None:

@@ -8,7 +8,9 @@ so that no value can ever add a line or an option (ProxyCommand runs commands).
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 from .errors import UserError
 
@@ -40,3 +42,25 @@ def value(keyword: str, text, where: str = "") -> str:
 
 def line(keyword: str, text, where: str = "", indent: str = "    ") -> str:
     return f"{indent}{keyword} {value(keyword, text, where)}"
+
+
+KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"),
+         (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def known_hosts_problem(path: str) -> str | None:
+    """Why ``path`` cannot serve as a known_hosts file, or None. It may be missing (an accepted key
+    creates it), but if it exists it must be a regular file (a link to one is fine): /dev/null
+    with accept-new is the usual stand-in for StrictHostKeyChecking=no, every key accepted, none
+    remembered."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"known_hosts {path} cannot be read: {exc.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in KINDS if test(mode)), "not a regular file")
+    return (f"known_hosts {path} is {kind}, not a regular file: host keys could be neither checked "
+            "nor remembered")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Platform:
+    """One OS family (or release) as data."""
     family: str
     # packages
     package_query: str          # prints "name<TAB>state<TAB>version" per package; state "installed" or other
@@ -206,6 +207,15 @@ APACHE_VERSION_BY_RELEASE = {
     **{(os_id, "9"): (2, 4, 51) for os_id in ("rhel", "rocky", "almalinux")},
     ("debian", "11"): (2, 4, 67), ("debian", "12"): (2, 4, 71), ("debian", "13"): (2, 4, 71),
     ("ubuntu", "20"): (2, 4, 41), ("ubuntu", "22"): (2, 4, 52), ("ubuntu", "24"): (2, 4, 58),
+}
+# The python3 each release ships, for a first deploy to a host that has none yet (a minimal
+# image: the backends role installs python3 in the same run, so facts gathered before it cannot
+# say which wheels to upload). Once python3 is installed, the host's own version decides.
+# Sources: Debian 11, 12, 13 `python3 -V` (tests/fixtures/debian1{1,2,3}/python3-V.txt);
+# CentOS 7 python3 3.6.8 (LAB-FACTS). A release not listed needs python3 installed first.
+PYTHON_VERSION_BY_RELEASE = {
+    ("centos", "7"): (3, 6, 8), ("rhel", "7"): (3, 6, 8),
+    ("debian", "11"): (3, 9, 2), ("debian", "12"): (3, 11, 2), ("debian", "13"): (3, 13, 5),
 }
 # Active health checks: mod_proxy_hcheck, which needs mod_watchdog's thread (mod_proxy_hcheck
 # documentation: "Available in Apache 2.4.21 and later", "requires the service of mod_watchdog").

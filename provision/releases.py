@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .apply import CHECK_FAILED
-from .facts import FactRequest
+from .facts import FactRequest, python_version
 from .inventory.apps import DATA_DIR_VAR, wsgi_parts
-from .resources import WHEELS_DIR, Change, Resource, _heredoc, verified_copy
+from .resources import WHEELS_DIR, Change, Resource, _heredoc, python_check, verified_copy
 
 q = shlex.quote
 MARKER = ".provision-release"
@@ -191,13 +191,14 @@ class Release(Resource):
     def wanted(self, facts) -> tuple[str, bytes, object]:
         """(ID, marker content, wheels) of the release the inventory describes for this host."""
         house = self.build(facts)
-        text = manifest(self.name, self.wsgi, facts.python, house.files, house.digests, self.commands,
+        text = manifest(self.name, self.wsgi, python_version(facts), house.files, house.digests, self.commands,
                         self.gunicorn_conf, self.data_dir)
         rid = release_id(text, self.environment)
         return rid, marker_text(text, rid), house
 
     def _plan(self, facts):
-        if facts.python is None:
+        python = python_version(facts)
+        if python is None:
             return Change(self.label, "no python3 on the host", script="echo 'python3 is missing' >&2; exit 1")
         rid, marker, house = self.wanted(facts)
         have = facts.file(self.current)
@@ -206,7 +207,8 @@ class Release(Resource):
             return Change(self.label, f"release {rid} is current")
         was = have.target.rpartition("/")[2] if have.kind == "link" else "none"
         uploads = tuple((str(f), f"{house.key}/{f.name}", d) for f, d in zip(house.files, house.digests))
-        return self._change(f"release {rid} (was {was})", self.script(rid, marker, house), uploads=uploads,
+        script = "\n".join(python_check(facts, python) + [self.script(rid, marker, house)])
+        return self._change(f"release {rid} (was {was})", script, uploads=uploads,
                             satisfies=(self.restart_handler,) if self.restart_handler else ())
 
     def script(self, rid: str, marker: bytes, house) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -279,6 +278,8 @@ def document(command: str, hosts: dict, code: int, extra: dict | None = None) ->
 def write_json(path: str | Path, text: str) -> None:
     """Written whole or not at all: a temp file beside it, then renamed into place."""
     path = Path(path)
+    # lazy: tempfile (random, shutil) is needed only once a --json file is written
+    import tempfile
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "w") as f:

@@ -4,16 +4,15 @@ shell commands to run, or nothing with the reason why. Planning is pure: no I/O.
 from __future__ import annotations
 
 import base64
-import difflib
 import fnmatch
 import hashlib
 import ipaddress
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
-from .facts import Facts, FactRequest, FileState
+from .facts import Facts, FactRequest, FileState, python_version
 from .platforms import Platform
 
 BACKUP_SUFFIX = ".provision-bak"
@@ -163,6 +162,7 @@ class FileByFacts(File):
 
 @dataclass
 class Directory(PathResource):
+    """A folder with its mode and owner."""
     path: str
     mode: str = "755"
     owner: str = "root"
@@ -187,7 +187,29 @@ class Directory(PathResource):
 
 
 @dataclass
+class FolderIfMissing(PathResource):
+    """A folder that is made (755, root's) when missing, and never changed once it exists: one a
+    route serves may be anyone's (``/tmp``, an app's data), so its mode and owner are left alone.
+    A link or a file there is refused, never followed."""
+    path: str
+
+    def __post_init__(self):
+        self.label = f"directory {self.path}"
+
+    def _plan(self, facts):
+        have = facts.file(self.path)
+        if have.kind == "directory":
+            return Change(self.label, f"exists ({have.owner}:{have.group} {have.mode}): left as it is")
+        if have.kind != "absent":
+            return Change(self.label, f"is a {have.kind}, not a folder: refusing to serve it", script="exit 1")
+        parent = self.path.rsplit("/", 1)[0] or "/"
+        # mkdir without -p fails on anything that appeared meanwhile: it never reuses what it did not make
+        return self._change("created", f"mkdir -p {q(parent)}\nmkdir -m 755 {q(self.path)}")
+
+
+@dataclass
 class Link(PathResource):
+    """A symbolic link to a target."""
     path: str
     target: str
     notify: tuple[str, ...] = ()
@@ -272,6 +294,7 @@ class StaleFiles(Resource):
 
 @dataclass
 class Packages(Resource):
+    """Packages installed, in one install command for the missing ones."""
     platform: Platform
     names: tuple[str, ...]
     when: Callable | None = None
@@ -294,6 +317,7 @@ class Packages(Resource):
 
 @dataclass
 class SystemUser(Resource):
+    """A system user with its home and shell."""
     name: str
     home: str
     shell: str
@@ -354,9 +378,12 @@ class ApacheModules(Resource):
     needs: FactRequest = field(default_factory=FactRequest)
     restart_for: tuple[str, ...] = ()   # modules that need a full restart, not a reload, once enabled
     restart: str | None = None          # the handler for that (it replaces `notify`'s)
+    enable: bool = True         # a2enmod the missing ones
+    disable: bool = True        # a2dismod the optional ones no longer wanted
 
     def __post_init__(self):
-        self.label = f"apache modules {' '.join(self.names)}"
+        self.label = f"apache modules {' '.join(self.names)}" if self.enable else \
+            f"apache modules not needed off ({' '.join(self.optional)})"
 
     def _mark(self, name: str) -> str:
         return f"{self.marks}/{name}"
@@ -366,9 +393,9 @@ class ApacheModules(Resource):
 
     def _plan(self, facts):
         names = self.choose(facts) if self.choose else self.names
-        missing = [n for n in names if n not in facts.apache_modules]
+        missing = [n for n in names if n not in facts.apache_modules] if self.enable else []
         unwanted = [n for n in self.optional if n not in names and n in facts.apache_modules
-                    and self.marks and facts.file(self._mark(n)).kind == "file"]
+                    and self.marks and facts.file(self._mark(n)).kind == "file"] if self.disable else []
         lines, reasons = [], []
         if missing:
             lines.append("a2enmod -q " + " ".join(q(n) for n in missing))
@@ -381,7 +408,7 @@ class ApacheModules(Resource):
                       "rm -f " + " ".join(q(self._mark(n)) for n in unwanted)]
             reasons.append(f"disabled {' '.join(unwanted)} (no longer needed)")
         if not lines:
-            return Change(self.label, "all enabled")
+            return Change(self.label, "all enabled" if self.enable else "none enabled that is not needed")
         if self.restart and set(missing) & set(self.restart_for):
             return Change(self.label, "; ".join(reasons), "\n".join(lines), notify=(self.restart,),
                           satisfies=self.notify)
@@ -427,6 +454,7 @@ class ApacheModuleDropin(Resource):
 
 @dataclass
 class SELinuxBoolean(Resource):
+    """An SELinux boolean set, persistently."""
     name: str
     value: bool = True
 
@@ -525,6 +553,17 @@ def verified_copy(source: str, dest: str, files) -> str:
     ])
 
 
+def python_check(facts, python: tuple[int, ...]) -> list[str]:
+    """Shell lines run before wheels chosen for `python` are installed. With no python3 when the
+    facts were read, the wheels are the release's python3's (facts.python_version), which the
+    packages step installs earlier in the same run: check that it is the one planned for."""
+    if facts.python:
+        return []
+    major, minor = python[:2]
+    return [f"python3 -c 'import sys; sys.exit(sys.version_info[:2] != ({major}, {minor}))' || "
+            f"{{ echo 'python3 is not {major}.{minor}, the version the wheels were chosen for' >&2; exit 1; }}"]
+
+
 @dataclass
 class Venv(Resource):
     """A virtualenv holding exactly the given wheels, installed offline from uploaded files, each
@@ -545,7 +584,8 @@ class Venv(Resource):
         return FactRequest(paths={self.marker}, packages={"python3"})
 
     def _plan(self, facts):
-        if facts.python is None:
+        python = python_version(facts)
+        if python is None:
             return Change(self.label, "no python3 on the host", script="echo 'python3 is missing' >&2; exit 1")
         house = self.wheels(facts)
         want = house.manifest.encode()
@@ -554,7 +594,7 @@ class Venv(Resource):
         p = q(self.path)
         reqs = " ".join(q(r) for r in house.pins)
         names = [f.name for f in house.files]
-        script = "\n".join([
+        script = "\n".join(python_check(facts, python) + [
             # Root installs only what it copied into its own folder and checked there.
             f"wheels=$(mktemp -d {WHEELS_DIR}/wheels.XXXXXX)",
             "trap 'rm -rf \"$wheels\"' EXIT",
@@ -575,6 +615,8 @@ def secret_diff(path: str, new: bytes) -> str:
 
 
 def unified_diff(path: str, old: bytes, new: bytes) -> str:
+    # lazy: only --diff shows diffs
+    import difflib
     return "".join(difflib.unified_diff(old.decode(errors="replace").splitlines(True),
                                         new.decode(errors="replace").splitlines(True),
                                         f"{path} (host)", f"{path} (wanted)"))

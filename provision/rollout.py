@@ -3,11 +3,11 @@ balancer first (balancer/drain.py, through balancer-manager on the proxy's own l
 apps answer again on their `health` path. Hosts with nothing to change are never drained."""
 from __future__ import annotations
 
-import shlex
 from dataclasses import replace
 
 from .engine import Options, run_role
 from .balancer.drain import balanced as balanced_proxies, member_urls, set_drain
+from .balancer.members import answer_script
 from .inventory.apps import setting
 
 
@@ -15,13 +15,6 @@ def health_urls(host, app: str | None = None) -> list[str]:
     """Each app's `health` URL on the host's private address (``app``: that one only)."""
     return [f"http://{host.private_address}:{a['port']}{setting(a, 'health')}"
             for a in host.apps if app is None or a["name"] == app]
-
-
-def wait_script(urls: list[str], seconds: int = 30) -> str:
-    """Poll until every URL answers 2xx or 3xx (no fixed sleep: 0.1 s between tries, bounded)."""
-    checks = " && ".join(f"curl -sf -o /dev/null --max-time 2 {shlex.quote(u)}" for u in urls)
-    return (f"i=0; until {checks}; do i=$((i+1)); [ $i -le {seconds * 10} ] || "
-            f"{{ echo 'apps did not answer in {seconds} s' >&2; exit 1; }}; sleep 0.1; done\n")
 
 
 def rolling(role, hosts, inventory, options: Options, connections, reporter, serial: int, proxies,
@@ -49,7 +42,7 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
             # A release that failed its checks was switched back: once every app answers its
             # health path again, the batch goes back into the balancer; else it stays drained.
             answering = bool(urls) and not any(r.unreachable for r in done.values()) and all(
-                connections.get(p).run_script(wait_script([u for h in changing for u in health_urls(h)], 10),
+                connections.get(p).run_script(answer_script([u for h in changing for u in health_urls(h)], 10),
                                               timeout=30, silence=30).rc == 0 for p in balanced[:1])
             if answering:
                 _on_proxies(balanced, connections, [u for u in urls if u not in kept], False, reporter)
@@ -60,7 +53,7 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
         if urls:
             checks = [u for h in changing for u in health_urls(h)]
             for proxy in balanced[:1]:
-                rc = connections.get(proxy).run_script(wait_script(checks), timeout=60, silence=60)
+                rc = connections.get(proxy).run_script(answer_script(checks), timeout=60, silence=60)
                 if rc.rc != 0:
                     reporter.failed(proxy.name, "rollout", rc.stderr.strip())
                     return results

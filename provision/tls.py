@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+from . import syntax
 from .errors import UserError
 from .sites.model import served_names, site_names
 
 STORE = ".tls"
+STORE_IGNORE = "# Written by provision: CA and proxy keys live here. Never commit them.\n*\n"
 RENEW_BEFORE = datetime.timedelta(days=30)
 CA_LIFETIME = datetime.timedelta(days=3650)
 CERT_LIFETIME = datetime.timedelta(days=397)     # the CA/Browser Forum's cap for server certificates
@@ -44,6 +46,7 @@ class TLSError(UserError):
 
 @dataclass(frozen=True)
 class Material:
+    """A proxy's certificate and key, as made or read before planning."""
     cert: bytes         # PEM: the server certificate, then any chain
     key: bytes = field(repr=False)      # PEM: its private key (secret: never in a repr)
     trust: bytes        # PEM: what clients trust (our CA, or the provided chain's issuers)
@@ -90,17 +93,22 @@ def trust_path(host, inventory) -> Path | None:
 
 def names(host) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(DNS names, IP addresses) the certificate covers: the host's name, server_name, every
-    site's names, tls_names, its address and private address."""
+    site's names, tls_names, its address and private address. Names go in as A-labels; an
+    inventory name that is no host name ('*', 'proxy one') is left out (the other names are
+    checked when the inventory loads)."""
     dns, ips = [], []
     for value in [host.name, host.vars.get("server_name"), *site_names(host.vars),
                   *(host.vars.get("tls_names") or []),
                   host.address if host.explicit_address else None, host.vars.get("private_address")]:
         if not value:
             continue
-        try:
-            ips.append(str(ipaddress.ip_address(value)))
-        except ValueError:
-            dns.append(str(value).lower())
+        address = syntax.ip_address(str(value))
+        if address is not None:
+            ips.append(str(address))
+            continue
+        name = syntax.a_label(str(value))
+        if name and (syntax.host_name(name) or syntax.dns_name(name, wildcard=True)):
+            dns.append(name.lower())
     return tuple(sorted(set(dns))), tuple(sorted(set(ips)))
 
 
@@ -370,6 +378,7 @@ def _locked(folder: Path, save: bool):
     if not save:
         yield
         return
+    _make_store(folder.parent)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
     with open(folder / ".lock", "w") as lock:
@@ -378,6 +387,17 @@ def _locked(folder: Path, save: bool):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _make_store(root: Path):
+    """``.tls/`` beside the inventory, when missing: made 0700, with a .gitignore that ignores
+    everything in it (itself included), so that a `git add -A` of the inventory's repository
+    never takes the keys along."""
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    _write(root / ".gitignore", STORE_IGNORE.encode(), 0o644)
 
 
 def _write(path: Path, data: bytes, mode_: int):

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .openssh import known_hosts_problem
+
 # paramiko logs connection failures with tracebacks; we report them as one line instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
@@ -47,6 +49,7 @@ class RemoteTimeout(Exception):
 
 @dataclass
 class Result:
+    """An exec's exit code and output."""
     rc: int
     stdout: str
     stderr: str
@@ -79,6 +82,14 @@ class RecordNewHostKey:
         with open(self.known_hosts, "rb") as f:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
+
+
+def preload() -> None:
+    """Import the SSH stack now, ahead of the first connection (worker processes forked after
+    this share it instead of importing it each)."""
+    # lazy: this is the one place that imports it ahead of a connection, on purpose
+    import fabric  # noqa: F401
+    import paramiko  # noqa: F401
 
 
 class HostConnection:
@@ -169,6 +180,9 @@ class HostConnection:
                 lookup = {**lookup, "userknownhostsfile": self.host.known_hosts}
         known = lookup.get("userknownhostsfile", "~/.ssh/known_hosts")
         files = [Path(os.path.expanduser(p)) for p in str(known).split()]
+        problem = next(filter(None, (known_hosts_problem(str(p)) for p in files)), None)
+        if problem:         # ssh_config's UserKnownHostsFile /dev/null, or ~/.ssh/known_hosts made a link to it
+            raise Unreachable(f"{problem}; refusing to connect to {conn.host}")
         conn.client.set_missing_host_key_policy(
             RecordNewHostKey(files[0]) if accept_new else paramiko.RejectPolicy())
         for path in files:

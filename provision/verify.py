@@ -7,6 +7,7 @@ Planning and the directive checks are pure; main() only runs pytest.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ MODULE_IDS = tuple(mod_id for mod_id, _ in PROXY_MODULES.values())
 
 @dataclass(frozen=True)
 class ProxyCheck:
+    """A proxy verify checks: where testinfra reaches it and where clients do."""
     name: str
     spec: str                   # testinfra host spec
     address: str                # the host name or address in `url`
@@ -77,6 +79,7 @@ class ProxyCheck:
 
 @dataclass(frozen=True)
 class AppCheck:
+    """A backend app verify checks on its host."""
     name: str                   # host name
     spec: str
     member: sitemodel.Member
@@ -92,6 +95,7 @@ class AppCheck:
 
 @dataclass(frozen=True)
 class Plan:
+    """What verify checks, on which hosts."""
     proxies: tuple[ProxyCheck, ...]
     apps: tuple[AppCheck, ...]
     hosts: tuple[Host, ...]
@@ -117,9 +121,22 @@ def reach_address(host: Host, lookup: dict) -> str:
     return host.address if host.explicit_address else lookup.get("hostname", host.address)
 
 
+PLAIN_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def ssh_alias(host: Host) -> str:
+    """The host's name in our ssh_config and in testinfra's ssh:// spec: its inventory name when
+    that is plain, else a name made from it. ssh_config reads '*', '?', '!' and ',' in a Host
+    line as patterns (a host named '*' would give every host its settings), and testinfra's spec
+    reads '@', '?', ':' and '/'."""
+    if PLAIN_ALIAS.fullmatch(host.name):
+        return host.name
+    return "provision-host-" + hashlib.sha256(host.name.encode()).hexdigest()[:16]
+
+
 def host_spec(host: Host, user: str) -> str:
     """testinfra's ssh:// spec: the alias of our ssh_config, sudo for a non-root login."""
-    return f"ssh://{host.name}" + ("" if user == "root" else "?sudo=true")
+    return f"ssh://{ssh_alias(host)}" + ("" if user == "root" else "?sudo=true")
 
 
 def proxy_mode(host: Host, mode: str | None) -> str:
@@ -180,23 +197,29 @@ def ssh_config_text(hosts, control_dir: str) -> str:
     includes = []
     for h in hosts:
         where = f"host {h.name!r}"
-        lines.append(f"Host {openssh.value('Host', h.name, where)}")
-        if h.explicit_address:
+        alias = ssh_alias(h)
+        lines.append(f"Host {openssh.value('Host', alias, where)}")
+        # A made-up alias matches nothing in the included configs: what they say for the
+        # inventory name is written here (ssh_lookup reads it as ssh would).
+        found = ssh_lookup(h) if alias != h.name else {}
+        if h.explicit_address or alias != h.name:
             lines.append(openssh.line("HostName", h.address, where))
-        if h.user:
-            lines.append(openssh.line("User", h.user, where))
-        if h.port:
-            lines.append(openssh.line("Port", h.port, where))
+        if h.user or found.get("user"):
+            lines.append(openssh.line("User", h.user or found["user"], where))
+        if h.port or found.get("port"):
+            lines.append(openssh.line("Port", h.port or found["port"], where))
         if h.key:
             lines += [openssh.line("IdentityFile", h.key, where), "    IdentitiesOnly yes"]
-        if h.proxy_jump:
-            lines.append(openssh.line("ProxyJump", h.proxy_jump, where))
-        if h.known_hosts:
+        lines += [openssh.line("IdentityFile", k, where) for k in found.get("identityfile", []) if not h.key]
+        if h.proxy_jump or found.get("proxyjump"):
+            lines.append(openssh.line("ProxyJump", h.proxy_jump or found["proxyjump"], where))
+        known = h.known_hosts or found.get("userknownhostsfile")
+        if known:
             lines.append("    UserKnownHostsFile " + " ".join(openssh.value("UserKnownHostsFile", f, where)
-                                                             for f in h.known_hosts.split()))
+                                                             for f in known.split()))
         accept = "accept-new" if h.vars.get("accept_new_host_keys") or h.host_key_checking == "accept-new" else "yes"
         lines += [f"    StrictHostKeyChecking {accept}", "    BatchMode yes",
-                  "    ControlMaster auto", openssh.line("ControlPath", f"{control_dir}/{h.name}", where),
+                  "    ControlMaster auto", openssh.line("ControlPath", f"{control_dir}/{alias}", where),
                   "    ControlPersist 60"]
         include = h.ssh_config or "~/.ssh/config"
         if include not in includes:
@@ -218,8 +241,8 @@ class SshSettings:
 
     def close(self):
         for h in self.hosts:
-            if os.path.exists(os.path.join(self.dir, h.name)):
-                subprocess.run(["ssh", "-F", self.path, "-O", "exit", h.name], capture_output=True,
+            if os.path.exists(os.path.join(self.dir, ssh_alias(h))):
+                subprocess.run(["ssh", "-F", self.path, "-O", "exit", ssh_alias(h)], capture_output=True,
                                timeout=10)
         for name in os.listdir(self.dir):
             try:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .facts import ARCH_RE
 from .platforms import APP_PINS, APP_PINS_CURRENT, INSTALLER_PIN_CURRENT, INSTALLER_PINS
 
 from .errors import UserError
@@ -24,6 +24,7 @@ class WheelError(UserError):
 
 @dataclass(frozen=True)
 class Wheelhouse:
+    """The wheels an app venv is built from, for one Python and machine."""
     key: str
     pins: tuple[str, ...]
     files: tuple[Path, ...]         # every wheel to upload, the installer's included
@@ -60,6 +61,8 @@ def key_lock(key: str) -> threading.Lock:
 
 
 def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
+    if not ARCH_RE.fullmatch(arch):         # it names a folder under the cache: never a path
+        raise WheelError(f"architecture {arch[:40]!r} is not a machine architecture")
     pins = pins_for(python)
     installer = installer_for(python)
     digest = hashlib.sha256("\n".join(pins + (installer,)).encode()).hexdigest()[:10]
@@ -75,6 +78,8 @@ def wheelhouse(python: tuple[int, ...], arch: str) -> Wheelhouse:
 
 
 def _download(folder: Path, pins, installer, python, arch):
+    # lazy: pip runs only when the wheelhouse lacks a file (the first run for a Python version)
+    import subprocess
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
            "--only-binary=:all:", "--implementation", "cp",

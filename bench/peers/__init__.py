@@ -170,32 +170,47 @@ def curl_answers(address: str, n: int = 4, settle: float = 10.0) -> list[str]:
     return out
 
 
-def measure(api, spec: dict, workdir: Path, cold_runs: int, log=print) -> dict:
-    """Per tool: cold runs on fresh hosts (each followed by a curl check through the proxy), then a
-    no-op run whose changed count must be 0."""
-    write_inputs(workdir, spec)
+def cold(api, tool: str, spec: dict, workdir: Path, log=print, label: str = "") -> tuple[float, str | None]:
+    """One cold run of ``tool`` on fresh hosts, then a request through the proxy: its wall time,
+    and what went wrong (None: it changed every host and the proxy answers with every app)."""
     hosts = {p["name"] for p in spec["proxies"]} | {b["name"] for b in spec["backends"]}
+    api.reset(log=lambda m: None)
+    r = run(tool, workdir)
+    answers = curl_answers(spec["proxies"][0]["address"])
+    ok_answers = set(answers) == messages(spec)
+    log(f"  {tool} cold{label}: {r.wall:.1f} s, exit {r.rc}, changed {sum(r.changed.values())} on "
+        f"{len(r.changed)} hosts, curl {'ok' if ok_answers else answers}")
+    if r.rc != 0 or set(r.changed) != hosts or not all(r.changed.values()) or not ok_answers:
+        return r.wall, f"cold{label}: exit {r.rc}, changed {r.changed}, answers {answers}: {r.output[-800:]}"
+    return r.wall, None
+
+
+def noop(tool: str, spec: dict, workdir: Path, log=print) -> tuple[float, str | None]:
+    """One run of ``tool`` on hosts it converged: its wall time, and what went wrong (None: it
+    changed nothing)."""
+    hosts = {p["name"] for p in spec["proxies"]} | {b["name"] for b in spec["backends"]}
+    r = run(tool, workdir)
+    log(f"  {tool} no-op: {r.wall:.2f} s, exit {r.rc}, changed {r.changed}")
+    if r.rc != 0 or set(r.changed) != hosts or any(r.changed.values()):
+        return r.wall, f"no-op: exit {r.rc}, changed {r.changed}: {r.output[-800:]}"
+    return r.wall, None
+
+
+def measure(api, spec: dict, workdir: Path, cold_runs: int, log=print) -> dict:
+    """Per tool, one after the other: cold runs on fresh hosts (each followed by a curl check
+    through the proxy), then a no-op run whose changed count must be 0. (`invoke bench --peers`
+    interleaves the tools with ours instead: bench/speed.py.)"""
+    write_inputs(workdir, spec)
     out = {}
     for tool in TOOLS:
         colds, noops, problems = [], [], []
         for i in range(cold_runs):
-            api.reset(log=lambda m: None)
-            r = run(tool, workdir)
-            answers = curl_answers(spec["proxies"][0]["address"])
-            ok_answers = set(answers) == messages(spec)
-            log(f"  {tool} cold {i + 1}/{cold_runs}: {r.wall:.1f} s, exit {r.rc}, changed "
-                f"{sum(r.changed.values())} on {len(r.changed)} hosts, curl {'ok' if ok_answers else answers}")
-            if r.rc != 0 or set(r.changed) != hosts or not all(r.changed.values()) or not ok_answers:
-                problems.append(f"cold {i + 1}: exit {r.rc}, changed {r.changed}, answers {answers}: "
-                                f"{r.output[-800:]}")
-            colds.append(r.wall)
-        if problems:        # a no-op after a failed cold run measures nothing
-            out[tool] = {"cold": stats(colds), "no-op": stats(noops), "problems": problems}
-            continue
-        r = run(tool, workdir)
-        log(f"  {tool} no-op: {r.wall:.2f} s, exit {r.rc}, changed {r.changed}")
-        if r.rc != 0 or set(r.changed) != hosts or any(r.changed.values()):
-            problems.append(f"no-op: exit {r.rc}, changed {r.changed}: {r.output[-800:]}")
-        noops.append(r.wall)
+            wall, problem = cold(api, tool, spec, workdir, log, f" {i + 1}")
+            colds.append(wall)
+            problems += [problem] if problem else []
+        if not problems:        # a no-op after a failed cold run measures nothing
+            wall, problem = noop(tool, spec, workdir, log)
+            noops.append(wall)
+            problems += [problem] if problem else []
         out[tool] = {"cold": stats(colds), "no-op": stats(noops), "problems": problems}
     return out

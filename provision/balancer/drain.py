@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .. import apply
+from .. import apply, syntax
 from ..errors import UserError
 from ..transport import Unreachable
 from . import manager as bm
@@ -21,6 +21,7 @@ class DrainError(UserError):
 
 @dataclass
 class ProxyOutcome:
+    """One proxy's answer to a drain or undrain."""
     proxy: str
     ok: bool
     error: str = ""
@@ -43,7 +44,7 @@ def member_urls(host, app: str | None = None) -> list[str]:
     if app is not None and not apps:
         raise DrainError(f"host {host.name!r}: no app named {app!r} "
                          f"(it has {', '.join(a['name'] for a in host.apps) or 'none'})")
-    return [f"http://{host.private_address}:{a['port']}" for a in apps]
+    return [f"http://{syntax.host_port(host.private_address, a['port'])}" for a in apps]
 
 
 def site_names(proxy) -> list[str]:

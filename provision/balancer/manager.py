@@ -16,7 +16,6 @@ bybusyness skip a member with PROXY_WORKER_IS_DRAINING (mod_lbmethod_*.c at 2.4.
 """
 from __future__ import annotations
 
-import html
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
@@ -28,10 +27,11 @@ MANAGER = "http://127.0.0.1/balancer-manager"
 STATES = ("Dis", "Stop", "Err", "HcFl", "Drn", "Stby", "Ok")
 
 _BALANCER_RE = re.compile(r"<h3>LoadBalancer Status for <a [^>]*>balancer://([^<]+)</a>")
-_CELL = r"<td>(.*?)</td>"
+_CELL = r"<td>((?:(?!</td>).)*)</td>"      # a cell never runs past its </td>: linear on any page
 _ROW_RE = re.compile(
     r"<tr>\s*<td><a href=\"[^\"]*\">(?:<i>)?([^<]*)(?:</i>)?</a></td>" + _CELL * 10, re.S)
 _NONCE_RE = re.compile(r"nonce=([0-9a-f-]+)")
+_NUMBER_RE = re.compile(r"-?[0-9]{1,18}")        # signed: the 2.4.6 page (fixture) shows a Load of -1
 
 
 class ManagerError(Exception):
@@ -67,6 +67,8 @@ class WorkerRow:
 
 def parse(page: str) -> list[WorkerRow]:
     """Every member of every balancer on the page, in page order."""
+    # lazy: only the commands that read the page need html (a deploy only writes routes)
+    import html
     if "Load Balancer Manager" not in page:
         raise ManagerError("not a balancer-manager page")
     members = []
@@ -76,6 +78,11 @@ def parse(page: str) -> list[WorkerRow]:
         for row in _ROW_RE.finditer(page, start, end):
             url, route, _redir, factor, lbset, status, elected, busy, load, sent, received = (
                 html.unescape(c.strip()) for c in row.groups())
+            numbers = {"Set": lbset, "Elected": elected, "Busy": busy, "Load": load}
+            bad = next((k for k, v in numbers.items() if not _NUMBER_RE.fullmatch(v)), None)
+            if bad:         # the host's page: read, never trusted
+                raise ManagerError(f"balancer-manager's {bad} cell for {url[:80]!r} is {numbers[bad][:40]!r}, "
+                                   "not a number")
             members.append(WorkerRow(name, url, route, factor, int(lbset), status.split(), int(elected),
                                   int(busy), int(load), sent, received))
     return members

@@ -22,6 +22,7 @@ CONNECTS = ("inventory", "extra_vars", "verbose", "ask_become_pass", "accept_new
 
 @dataclass(frozen=True)
 class Command:
+    """A command of the command line: its name, its flags and the function it runs."""
     name: str
     run: Callable                       # (values) -> exit code
     flags: tuple[str, ...]
@@ -76,6 +77,7 @@ def deploy(a) -> int:
     from ..deploy import deploy as converge, syntax_check
     from ..engine import Options
     from ..report import Reporter
+    from ..shards import parse as parse_shard
     options = Options(check=a.check, diff=a.diff, forks=a.forks, accept_new_host_keys=a.accept_new_host_keys,
                       sudo_password=a.become_password)
     if a.syntax_check:
@@ -88,8 +90,9 @@ def deploy(a) -> int:
     reporter = Reporter(verbose=a.verbose)
     if a.verbose >= 3:
         options.trace = reporter.sent
+    options.workers = a.workers
     return converge(a.inventory, options, limit=a.limit, json_path=a.json, reporter=reporter, serial=a.serial,
-                    extra_vars=extra_vars(a))
+                    extra_vars=extra_vars(a), shard=parse_shard(a.shard) if a.shard else None)
 
 
 def verify(a) -> int:
@@ -151,6 +154,16 @@ def facts(a) -> int:
                 forks=a.forks, extra_vars=a.extra_vars, json_path=a.json, trace=tracer(a))
 
 
+def report(a) -> int:
+    """Merge the --json files of sharded runs (after --) into one recap and one exit code, as one run's."""
+    # lazy: the merge is imported only when it runs
+    import shlex
+    from ..shards import ShardError, main
+    if a.action != "merge":
+        raise ShardError(f"report: the action is merge (provision report merge -- A.json B.json), got {a.action!r}")
+    return main(shlex.split(a.remainder), json_path=a.json)
+
+
 def tls_renew(a) -> int:
     """Renew the tls: acme certificates this machine orders (the control route) that are due; nothing else."""
     # lazy: the day-2 commands are imported only when one runs
@@ -180,7 +193,7 @@ def inventory(a) -> int:
 COMMANDS = [
     Command("deploy", deploy, ("inventory", "limit", "check", "diff", "extra_vars", "forks", "verbose",
                                "ask_become_pass", "list_hosts", "json", "syntax_check", "accept_new_host_keys",
-                               "mode", "serial")),
+                               "mode", "serial", "workers", "shard")),
     Command("verify", verify, ("inventory", "limit", "extra_vars", "forks", "list_hosts", "json", "junit", "mode",
                                "accept_new_host_keys"),
             help={"mode": "proxy mode to expect: single or balancer (default: the inventory's proxy_mode)",
@@ -207,6 +220,8 @@ COMMANDS = [
                   "forks": "proxies whose facts are read in parallel (default 20)",
                   "json": "also write each proxy's outcome and steps as JSON to this file (schema 1)"}),
     Command("inventory", inventory, ("inventory", "graph", "host", "list")),
+    Command("report", report, ("json",), positional=("action",), remainder="FILE.json ...",
+            help={"json": "also write the merged result as JSON to this file (schema 1)"}),
 ]
 
 

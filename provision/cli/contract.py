@@ -34,8 +34,8 @@ def execute(command: Command, given: dict, remainder: str = "") -> int:
                     raise UserError(f"{command.name}: no such option {value!r} (provision {command.name} --help "
                                     "lists them)")
             if command.remainder and not remainder.strip() and not given.get("list_hosts"):
-                raise UserError(f"{command.name}: no {command.remainder} given (put it after --, e.g. "
-                                f"provision {command.name} -- uptime)")
+                raise UserError(f"{command.name}: no {command.remainder} given (put it after --: "
+                                f"{command.usage('provision')})")
             values = flags.checked(command.arguments(), given, command.json_to_stdout)
             values.setdefault("become_password", None)
             a = SimpleNamespace(**values, remainder=remainder)

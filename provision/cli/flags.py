@@ -15,6 +15,7 @@ DEFAULT_INVENTORY = "inventory/lab.yml"
 
 @dataclass(frozen=True)
 class Flag:
+    """A flag of the one vocabulary: its names, kind and help."""
     name: str                   # the Python name; the long flag is it with dashes
     short: str | None
     kind: str                   # bool, text, int, list (repeatable), count (-vvv), positional
@@ -72,6 +73,11 @@ FLAGS = {f.name: f for f in (
     Flag("host", None, "text", "one host's merged variables (secrets masked)", "NAME"),
     Flag("list", None, "bool", "everything, exactly as ansible-inventory --list prints it"),
     Flag("pattern", None, "positional", "an Ansible host pattern: web2, 'web*', backends:!web1", "PATTERN"),
+    Flag("workers", None, "int", "processes the hosts are spread over (default 0: one per core, when there "
+         "are at least 8 hosts per process)", "N", 0, 0),
+    Flag("shard", None, "text", "only shard K of N of the selected hosts, by a hash of the host name: run the N "
+         "shards anywhere, then `report merge` their --json files (docs/scale.md)", "K/N"),
+    Flag("action", None, "positional", "what to do with the --json files given after --: merge", "merge"),
 )}
 MODES = ("single", "balancer")      # the inventory's PROXY_MODES (checked equal by a unit test)
 

@@ -13,6 +13,7 @@ from invoke.completion.complete import complete, print_completion_script
 from invoke.exceptions import Exit, ParseError
 from invoke.parser import Argument
 
+from ..engine import take_sudo_password
 from .commands import COMMANDS
 from .contract import INTERRUPTED, USAGE
 from .tasks import add_commands, command_tasks, help_text
@@ -161,4 +162,5 @@ def build() -> Provision:
 
 
 def main() -> None:
+    take_sudo_password()        # at start-up, before any inventory script, ssh or pip runs: no child inherits it
     build().run()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import InventoryError
 from .graph import control_character
@@ -57,8 +56,11 @@ def source_path(origin: str | None, value: str) -> Path:
     return (Path(origin).parent / path).resolve()
 
 
-def pinned(requirement: str) -> Requirement | None:
-    """The requirement if it names one exact version (NAME==VERSION, extras allowed), else None."""
+def pinned(requirement: str):
+    """The requirement (packaging's Requirement) if it names one exact version (NAME==VERSION,
+    extras allowed), else None."""
+    # lazy: packaging is needed only for the requirements of apps of your own
+    from packaging.requirements import InvalidRequirement, Requirement
     try:
         req = Requirement(requirement)
     except InvalidRequirement:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-import yaml
-
 from .errors import InventoryError
 from .files import load_data
 
@@ -26,6 +24,8 @@ def parse(values) -> list[tuple[str, dict]]:
         elif text[0] in "/.":
             raise InventoryError(f"-e {text!r}: a file of variables needs '@' in front (-e @{text})")
         elif text[0] in "[{":
+            # lazy: PyYAML is needed only for -e given as YAML or JSON
+            import yaml
             where = "-e"
             try:
                 data = yaml.safe_load(text)

@@ -39,6 +39,7 @@ def check_plain_name(kind: str, name, where: str) -> str:
 
 @dataclass
 class Group:
+    """A group of the inventory: its hosts, children and variables."""
     name: str
     vars: dict = field(default_factory=dict)
     origins: dict = field(default_factory=dict)     # var name -> where it was set
@@ -51,6 +52,7 @@ class Group:
 
 @dataclass
 class HostEntry:
+    """A host as one source of the inventory names it, with its variables."""
     name: str
     vars: dict = field(default_factory=dict)
     origins: dict = field(default_factory=dict)

@@ -13,6 +13,7 @@ from .errors import InventoryError, PatternWarning
 
 @dataclass
 class Host:
+    """A host of the inventory, with its merged variables and connection fields."""
     name: str
     address: str
     user: str | None = None             # None: ssh_config's User, else the local user
@@ -45,6 +46,7 @@ class Host:
 
 @dataclass
 class Inventory:
+    """The hosts and groups of a loaded inventory."""
     path: Path
     hosts: dict[str, Host]
     groups: dict[str, list[str]]        # every group but `all`: its hosts, children's included

@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 import json
+import os
+import selectors
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import InventoryError
 from .graph import InventoryData
 
 TIMEOUT = 60
+MAX_OUTPUT = 64 * 1024 * 1024       # bytes of stdout: a script that prints forever is stopped there
+STDERR_KEPT = 64 * 1024             # the end of stderr, for the error line
 
 
 def is_list_json(tree) -> bool:
@@ -24,22 +30,67 @@ def is_list_json(tree) -> bool:
 
 
 def run(path: Path, *args: str) -> str:
-    where = str(path)
+    """The script's stdout, read with bounds: TIMEOUT s, MAX_OUTPUT bytes (the end of stderr kept)."""
+    where, what = str(path), f"inventory script {' '.join(args)}"
     try:
-        done = subprocess.run([str(path.resolve()), *args], capture_output=True, timeout=TIMEOUT,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise InventoryError(f"{where}: inventory script {' '.join(args)} ran more than {TIMEOUT} s") from None
+        proc = subprocess.Popen([str(path.resolve()), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
     except OSError as exc:
         raise InventoryError(f"{where}: cannot run inventory script: {exc.strerror}") from None
-    if done.returncode != 0:
-        tail = " ".join(done.stderr.decode("utf-8", "replace").split())[-300:]
-        raise InventoryError(f"{where}: inventory script {' '.join(args)} exited {done.returncode}: "
-                             f"{tail or '(no output on stderr)'}")
+    problem = ""
     try:
-        return done.stdout.decode("utf-8")
+        out, err, problem = _read_bounded(proc)
+    finally:
+        if problem or proc.poll() is None:      # a bound was hit: the script and whatever it started
+            _stop(proc)
+        proc.stdout.close()
+        proc.stderr.close()
+    if problem:
+        raise InventoryError(f"{where}: {what} {problem}")
+    if proc.returncode != 0:
+        tail = " ".join(bytes(err).decode("utf-8", "replace").split())[-300:]
+        raise InventoryError(f"{where}: {what} exited {proc.returncode}: {tail or '(no output on stderr)'}")
+    try:
+        return bytes(out).decode("utf-8")
     except UnicodeDecodeError:
-        raise InventoryError(f"{where}: inventory script {' '.join(args)} printed text that is not UTF-8") from None
+        raise InventoryError(f"{where}: {what} printed text that is not UTF-8") from None
+
+
+def _read_bounded(proc) -> tuple[bytearray, bytearray, str]:
+    """Read both pipes until they close; (stdout, end of stderr, what bound was hit or "")."""
+    out, err = bytearray(), bytearray()
+    deadline = time.monotonic() + TIMEOUT
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ, out)
+        sel.register(proc.stderr, selectors.EVENT_READ, err)
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return out, err, f"ran more than {TIMEOUT} s"
+            for key, _ in sel.select(timeout=left):
+                chunk = os.read(key.fd, 1024 * 1024)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                key.data.extend(chunk)
+                if key.data is err and len(err) > STDERR_KEPT:
+                    del err[:-STDERR_KEPT]
+                if len(out) > MAX_OUTPUT:
+                    return out, err, f"printed more than {MAX_OUTPUT // (1024 * 1024)} MiB: refused"
+    try:
+        proc.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return out, err, f"ran more than {TIMEOUT} s"
+    return out, err, ""
+
+
+def _stop(proc):
+    """SIGKILL to the script's own process group (its session, started for it), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def parse_output(where: str, text: str):
@@ -51,6 +102,9 @@ def parse_output(where: str, text: str):
                              f"{head!r}") from None
     except RecursionError:
         raise InventoryError(f"{where}: inventory script output is nested too deeply") from None
+    except ValueError as exc:       # an integer of more than 4,300 digits
+        raise InventoryError(f"{where}: inventory script output: cannot read a number: "
+                             f"{str(exc).split(';')[0]}") from None
 
 
 def parse(data: InventoryData, where: str, tree, host_vars_of=None):

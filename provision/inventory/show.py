@@ -14,7 +14,8 @@ from .errors import InventoryError
 from .validate import SECRET_VARS
 
 MASK = "********"
-MAX_LINES = 200_000
+MAX_LINES = 200_000             # --graph
+MAX_PRINTED = 5_000_000         # lines of --host and --list: YAML aliases can make far more of a small file
 
 
 def masked(variables: dict) -> dict:
@@ -33,11 +34,27 @@ def _hidden(value):
     return value
 
 
-def _dump(value) -> str:
+def _dump(value, where, what: str) -> str:
     try:
+        lines = printed_lines(value, {})
+        if lines > MAX_PRINTED:
+            raise InventoryError(f"{where}: {what}: the output would be {lines:,} lines, over {MAX_PRINTED:,} "
+                                 "(YAML aliases repeat one value many times); refused")
         return json.dumps(value, sort_keys=True, indent=4, default=str, ensure_ascii=False)
     except RecursionError:
         raise InventoryError("a variable is nested too deeply to print") from None
+
+
+def printed_lines(value, seen: dict) -> int:
+    """The lines json.dumps(value, indent=4) prints, counted once per object: linear in what was
+    loaded, however often aliases repeat it. ``seen``: id -> count, for the objects met."""
+    if not isinstance(value, (dict, list, tuple)) or not value:
+        return 1
+    key = id(value)
+    if key not in seen:
+        children = value.values() if isinstance(value, dict) else value
+        seen[key] = 2 + sum(printed_lines(child, seen) for child in children)
+    return seen[key]
 
 
 def graph(loaded: Loaded, start: str = "all") -> str:
@@ -71,7 +88,7 @@ def _line(text: str, depth: int) -> str:
 def host(loaded: Loaded, name: str) -> str:
     if name not in loaded.vars:
         raise InventoryError(f"{loaded.sources[0]}: --host: no host named {name!r}")
-    return _dump(masked(loaded.vars[name]))
+    return _dump(masked(loaded.vars[name]), loaded.sources[0], f"--host {name}")
 
 
 def listing(loaded: Loaded) -> str:
@@ -88,7 +105,7 @@ def listing(loaded: Loaded) -> str:
             out[name] = body
     # ansible-core 2.19 names the shape of its JSON in _meta.profile
     out["_meta"] = {"hostvars": {h: v for h, v in loaded.vars.items() if v}, "profile": "inventory_legacy"}
-    return _dump(out)
+    return _dump(out, loaded.sources[0], "--list")
 
 
 def main(sources, show_graph: bool = False, host_name: str | None = None, show_list: bool = False) -> str:

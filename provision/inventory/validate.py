@@ -7,12 +7,12 @@ names or addresses only, no control characters, nothing that starts like an opti
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import shlex
 from pathlib import Path
 
+from .. import openssh, syntax
 from ..sites import model as sites
 from . import apps
 from .errors import InventoryError
@@ -49,6 +49,7 @@ KNOWN_VARS = {
     "sites": list,
     "become_password_env": str,
     "public_url": str,
+    "member_names": str,
     # tls: acme
     "acme_directory": str,
     "acme_email": str,
@@ -82,9 +83,6 @@ LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
 TLS_MODES = ("off", "self-signed", "provided", "acme")
 ACME_CLIENTS = ("auto", "control")      # auto: mod_md where the release has it, else the control machine
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.I)
-HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
-SERVER_NAME_RE = re.compile(r"[A-Za-z0-9.*-]+")
-TLS_NAME_RE = re.compile(r"[A-Za-z0-9.*:-]+")
 HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._/-]*")
 EMAIL_RE = re.compile(r"[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 RENEW_WINDOW_RE = re.compile(r"[1-9][0-9]{0,6}[dhs]")
@@ -94,17 +92,15 @@ TRUE = ("yes", "on", "1", "true", "y", "t")
 FALSE = ("no", "off", "0", "false", "n", "f")
 
 
+SCOPED = "is a scoped IPv6 address (a zone ID after '%'), which is not supported: give the address without it"
+
+
 def host_or_address(value) -> bool:
-    """A DNS-style host name or an IP address; nothing an ssh command line could read as an option."""
+    """A DNS-style host name or an IP address (no zone ID); nothing an ssh command line could read
+    as an option."""
     if not isinstance(value, str) or not value or value.startswith("-"):
         return False
-    if HOSTNAME_RE.fullmatch(value):        # IPv4 addresses match too
-        return True
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
+    return syntax.host_name(value) or syntax.ip_address(value) is not None     # IPv4 is a host name too
 
 
 def build_host(name: str, merged: dict, origins: dict, groups: list[str], base: Path) -> Host:
@@ -161,9 +157,11 @@ def _connection(host: Host, merged: dict, origins: dict, base: Path):
         host.explicit_address = not host.ssh_config
         if host.ssh_config:
             key, address = "HostName", _ssh_config_hostname(host.ssh_config, name)
+    if isinstance(address, str) and address and key != "inventory name":
+        _text(name, origins, key, address, "a host name or an IP address")
     if not host_or_address(address):
-        raise InventoryError(f"{_where(origins, key, name)}: field {key!r} must be a host name or an IP "
-                             f"address, got {address!r}")
+        why = SCOPED if isinstance(address, str) and "%" in address else "must be a host name or an IP address"
+        raise InventoryError(f"{_where(origins, key, name)}: field {key!r} {why}, got {address!r}")
     host.address = address
     key, port = _last(merged, CONNECTION_VARS["port"])
     if isinstance(port, str) and port.isdigit() and port.isascii():
@@ -269,6 +267,9 @@ def _ssh_args(host: Host, merged: dict, origins: dict, base: Path):
                 if not files or any(control_character(f) is not None for f in files):
                     raise InventoryError(f"{where}: UserKnownHostsFile needs one or more paths")
                 host.known_hosts = " ".join(str((base / Path(f).expanduser()).resolve()) for f in files)
+                problem = next(filter(None, map(openssh.known_hosts_problem, host.known_hosts.split())), None)
+                if problem:
+                    raise InventoryError(f"{where}: UserKnownHostsFile: {problem}")
             elif option not in MULTIPLEXING:
                 raise InventoryError(f"{where}: ssh option {written!r} is not supported "
                                      f"(only {HONOURED})")
@@ -320,13 +321,14 @@ def check_role_vars(name: str, v: dict, origins: dict):
         if want is str:
             _text(name, origins, key, value, "text")
     _suggest(name, v, origins)
-    for key, choices in (("proxy_mode", PROXY_MODES), ("lbmethod", LBMETHODS), ("tls", TLS_MODES)):
+    for key, choices in (("proxy_mode", PROXY_MODES), ("lbmethod", LBMETHODS), ("tls", TLS_MODES),
+                         ("member_names", sites.MEMBER_NAMES)):
         if key in v and v[key] not in choices:
             raise InventoryError(f"{where(key)}: field {key!r} must be one of {', '.join(choices)}, got {v[key]!r}")
     if v.get("tls") == "provided" and not (v.get("tls_cert") and v.get("tls_key")):
         raise InventoryError(f"{where('tls')}: field 'tls_cert'/'tls_key' are required with tls: provided")
     for i, n in enumerate(v.get("tls_names") or []):
-        if not isinstance(n, str) or not TLS_NAME_RE.fullmatch(n):
+        if not isinstance(n, str) or not (syntax.dns_name(n, wildcard=True) or syntax.ip_address(n)):
             raise InventoryError(f"{where('tls_names')}: field 'tls_names[{i}]' must be a host name or address, "
                                  f"got {n!r}")
     if v.get("tls") == "acme":
@@ -334,7 +336,7 @@ def check_role_vars(name: str, v: dict, origins: dict):
     for k in ("balancer_retry", "balancer_timeout", "balancer_connectiontimeout"):
         if k in v and not 0 <= v[k] <= 3600:
             raise InventoryError(f"{where(k)}: field {k!r} must be 0-3600 seconds, got {v[k]!r}")
-    if "server_name" in v and not SERVER_NAME_RE.fullmatch(v["server_name"]):
+    if "server_name" in v and not syntax.dns_name(v["server_name"], wildcard=True):
         raise InventoryError(f"{where('server_name')}: field 'server_name' is not a host name: {v['server_name']!r}")
     if "health_path" in v and not HEALTH_PATH_RE.fullmatch(v["health_path"]):
         raise InventoryError(f"{where('health_path')}: field 'health_path' must be a URL path like /health, "
@@ -346,6 +348,9 @@ def check_role_vars(name: str, v: dict, origins: dict):
                 or control_character(line.replace("\t", " ")) is not None:
             raise InventoryError(f"{where('proxy_extra_directives')}: field 'proxy_extra_directives[{i}]' must "
                                  "be one directive on one line")
+        if line.rstrip().endswith("\\"):        # Apache would join the next line to it
+            raise InventoryError(f"{where('proxy_extra_directives')}: field 'proxy_extra_directives[{i}]' must "
+                                 "be one directive on one line, not end with '\\' (a continuation)")
     sites_checked(sites.validate, v, where("sites" if "sites" in v else "pools"))
     for i, code in enumerate(v.get("balancer_failonstatus") or []):
         if isinstance(code, bool) or not isinstance(code, int) or not 500 <= code <= 599:
@@ -363,10 +368,10 @@ def sites_checked(check, *args):
 
 
 def _private_address(where: str, value: str):
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        raise InventoryError(f"{where}: field 'private_address' is not an IP address: {value!r}") from None
+    address = syntax.ip_address(value)
+    if address is None:
+        why = SCOPED if "%" in value else "is not an IP address"
+        raise InventoryError(f"{where}: field 'private_address' {why}: {value!r}")
     if address.is_unspecified or address.is_multicast:
         raise InventoryError(f"{where}: field 'private_address' must be one specific address, not "
                              f"{value!r} (a wildcard would expose the apps on every interface)")

@@ -41,6 +41,7 @@ PEBBLE_ENV = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_A
 
 @dataclass(frozen=True)
 class AcmeInfo:
+    """The lab's ACME server as it runs: where it answers and the files to trust it."""
     directory: str              # the ACME directory URL
     directory_ca: Path          # the CA the directory's HTTPS certificate chains to
     root: Path                  # pebble's root: what clients trust for the certificates it issues

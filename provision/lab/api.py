@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import acme as acme_server, aptproxy, image, layout, network, nspawn, reach
-from .system import (LabError, cache_dir, check_machine, ensure_packages, locked, raise_inotify_limits,
-                     repo_root, run)
+from .system import (LabError, cache_dir, check_machine, ensure_key, ensure_packages, locked,
+                     raise_inotify_limits, repo_root)
 
 __all__ = ["LabError", "LabInfo", "up", "status", "reset", "down"]
 
@@ -36,6 +36,7 @@ BOOT_TIMEOUT = 180
 
 @dataclass
 class LabInfo:
+    """The lab as it runs: its hosts and the files to reach them."""
     hosts: dict[str, str]  # name -> address
     ssh_config: Path
     known_hosts: Path
@@ -105,9 +106,9 @@ def up(extra: int = 0, mixed: bool = False, acme: bool = False, log=print) -> La
 def _up(hosts: list[layout.Host], cache: Path, log) -> LabInfo:
     bases = images(hosts, log)
     info = _info(hosts, cache)
-    lab_key = _ensure_key(info.key, log)
+    lab_key = ensure_key(info.key, log)
     network.ensure_bridge()
-    aptproxy.ensure(cache)
+    aptproxy.ensure(aptproxy.of_lab(cache))
 
     names = {h.name for h in hosts}
     surplus = [n for n in nspawn.known(cache) if n not in names]
@@ -182,7 +183,7 @@ def _down(cache: Path, log) -> None:
         log(f"Stopping {', '.join(names)}")
     _remove_hosts(cache, names)
     acme_server.stop(cache)
-    aptproxy.stop(cache)
+    aptproxy.stop(aptproxy.of_lab(cache))
     network.remove_bridge()
     for parent in nspawn.cgroup_parents():
         if parent.is_dir():
@@ -199,16 +200,6 @@ def _remove_hosts(cache: Path, names: list[str]) -> None:
     nspawn.stop(cache, names)
     for name in names:
         shutil.rmtree(nspawn.folder(cache, name), ignore_errors=True)
-
-
-def _ensure_key(key: Path, log) -> str:
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        key.parent.chmod(0o700)
-        log(f"Making the lab's ssh key {key}")
-        key.with_suffix(".pub").unlink(missing_ok=True)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provision-lab", "-f", str(key)])
-    return key.with_suffix(".pub").read_text().strip()
 
 
 def _write_client_files(info: LabInfo, hosts: list[layout.Host], cache: Path) -> None:

@@ -34,6 +34,7 @@ APPS = (
 
 @dataclass(frozen=True)
 class Host:
+    """A lab host: its name, address and Debian release."""
     name: str
     address: str
     group: str  # "proxies" or "backends"
@@ -65,14 +66,18 @@ def plan(extra: int = 0, mixed: bool = False) -> list[Host]:
     return hosts
 
 
-def ssh_config(hosts: list[Host], key: Path, known_hosts: Path) -> str:
+NSPAWN_HEADER = "# Written by `invoke lab.up`: the local lab of systemd-nspawn hosts."
+
+
+def ssh_config(hosts: list[Host], key: Path, known_hosts: Path, user: str = "root",
+               header: str = NSPAWN_HEADER) -> str:
     """One `Host` block per lab host, with strict host-key checking."""
-    blocks = ["# Written by `invoke lab.up`: the local lab of systemd-nspawn hosts.\n"]
+    blocks = [header + "\n"]
     for h in hosts:
         blocks.append(
             f"Host {h.name}\n"
             f"    HostName {h.address}\n"
-            f"    User root\n"
+            f"    User {user}\n"
             f"{openssh.line('IdentityFile', key)}\n"
             f"    IdentitiesOnly yes\n"
             f"{openssh.line('UserKnownHostsFile', known_hosts)}\n"
@@ -98,13 +103,13 @@ def inventory_path(root: Path, count: int, mixed: bool = False) -> Path:
     return root / "inventory" / name if count <= 3 else root / ".lab" / name
 
 
-def inventory(hosts: list[Host], ssh_config: str = "../.lab/ssh_config") -> str:
+def inventory(hosts: list[Host], ssh_config: str = "../.lab/ssh_config", header: str = NSPAWN_HEADER) -> str:
     """The Ansible YAML inventory of the lab; `ssh_config` is relative to the inventory's folder.
     A mixed lab's inventory names each host's release in a comment."""
     mixed = is_mixed(hosts)
     lines = [
         "# Written by `invoke lab.up --mixed`: the local lab of systemd-nspawn hosts, on three Debian releases."
-        if mixed else "# Written by `invoke lab.up`: the local lab of systemd-nspawn hosts.",
+        if mixed else header,
         "all:",
         "  vars:",
         f"    ssh_config: {ssh_config}",
@@ -151,22 +156,22 @@ def host_files(host: Host, machine_id: str) -> dict[str, str]:
     }
 
 
-def apt_proxy_conf() -> str:
+def apt_proxy_conf(address: str = BRIDGE_ADDRESS) -> str:
     """The hosts' apt proxy, with bounded waits: apt-cacher-ng can stall one of many concurrent
     `apt-get update`s for good (seen with 23 hosts), whatever tool runs apt on the host."""
-    return (f'Acquire::http::Proxy "http://{BRIDGE_ADDRESS}:{APT_PROXY_PORT}";\n'
+    return (f'Acquire::http::Proxy "http://{address}:{APT_PROXY_PORT}";\n'
             'Acquire::http::Timeout "20";\n'
             'Acquire::Retries "3";\n')
 
 
-def apt_cacher_conf(cache_dir: Path, log_dir: Path) -> str:
-    """apt-cacher-ng's own config; bound to the bridge and loopback only."""
+def apt_cacher_conf(cache_dir: Path, log_dir: Path, bind: str = f"{BRIDGE_ADDRESS} 127.0.0.1") -> str:
+    """apt-cacher-ng's own config; bound to the bridge and loopback only (by default)."""
     return (
         f"CacheDir: {cache_dir}\n"
         f"LogDir: {log_dir}\n"
         "SupportDir: /usr/lib/apt-cacher-ng\n"
         f"Port: {APT_PROXY_PORT}\n"
-        f"BindAddress: {BRIDGE_ADDRESS} 127.0.0.1\n"
+        f"BindAddress: {bind}\n"
         "ForeGround: 1\n"
         "ExThreshold: 4\n"
     )
@@ -191,6 +196,7 @@ def pebble_config(address: str, port: int, management_port: int, cert: str, key:
 
 @dataclass(frozen=True)
 class Source:
+    """An apt source of the machine, as a deb822 file names it."""
     uri: str
     suites: tuple[str, ...]
     components: tuple[str, ...]

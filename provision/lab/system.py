@@ -77,6 +77,17 @@ def ensure_packages(log, names=PACKAGES, why: str = "the lab needs") -> None:
         raise LabError("systemd-nspawn is missing: `apt-get install systemd-container`")
 
 
+def ensure_key(key: Path, log) -> str:
+    """The lab's ssh key pair at `key` (made when missing); returns the public key line."""
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.parent.chmod(0o700)
+        log(f"Making the lab's ssh key {key}")
+        key.with_suffix(".pub").unlink(missing_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provision-lab", "-f", str(key)])
+    return key.with_suffix(".pub").read_text().strip()
+
+
 def raise_inotify_limits() -> None:
     """Hosts from about the 18th on die with 'Too many open files' at the default 128."""
     for name, wanted in INOTIFY.items():

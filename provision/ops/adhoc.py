@@ -15,6 +15,7 @@ SHOWN_LINES = 40        # on screen, per host and stream; --json keeps everythin
 
 @dataclass
 class HostRun:
+    """One host's run of an ad-hoc command."""
     host: str
     rc: int | None          # None: it did not run to its end (unreachable, or timed out)
     stdout: str = ""

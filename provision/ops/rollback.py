@@ -13,7 +13,8 @@ from ..interrupt import recap_on_interrupt
 from ..inventory.apps import is_code_app, setting
 from ..releases import ROLLED_BACK, rollback_script
 from ..roles import backends
-from ..rollout import health_urls, wait_script
+from ..balancer.members import answer_script
+from ..rollout import health_urls
 from ..transport import Unreachable
 from .session import OpsError, interrupted_recap, open_run, ssh_counts
 
@@ -111,7 +112,7 @@ def _one(host, apps, proxies, connections, stream) -> str:
         return "failed"
     checks = [u for a in apps for u in health_urls(host, a["name"])]
     for proxy in proxies[:1]:
-        answered = connections.get(proxy).run_script(wait_script(checks), timeout=60, silence=60)
+        answered = connections.get(proxy).run_script(answer_script(checks), timeout=60, silence=60)
         if answered.rc != 0:
             print(f"{proxy.name} | failed | {host.name}: {answered.stderr.strip()}", file=stream)
             return "failed"

@@ -2,10 +2,9 @@
 same host-key and sudo handling as deploy, and the per-host run that recaps on Ctrl-C."""
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from ..engine import SUDO_ENV, Connections, Options
+from ..engine import Connections, Options, take_sudo_password
 from ..errors import UserError
 from ..interrupt import recap_on_interrupt
 from ..inventory import load
@@ -19,8 +18,9 @@ def open_run(sources, extra_vars=(), accept_new_host_keys: bool = False, sudo_pa
              forks: int = 20, trace=None):
     """(inventory, options, connections). The sudo password comes from -K (asked by the command
     line) or the environment, as for deploy, and is never printed."""
+    from_env = take_sudo_password()         # before an inventory script can run
     inventory = load(sources, extra_vars)
-    password = sudo_password or os.environ.get(SUDO_ENV) or None
+    password = sudo_password or from_env
     options = Options(forks=int(forks), accept_new_host_keys=accept_new_host_keys, sudo_password=password,
                       trace=trace)
     return inventory, options, Connections(options)

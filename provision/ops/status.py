@@ -14,7 +14,7 @@ import sys
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from .. import audit, facts as factlib, report, tls
+from .. import audit, facts as factlib, report, syntax, tls
 from ..balancer import manager as bm
 from ..balancer.drain import site_names
 from ..engine import fact_request, plan_host
@@ -37,7 +37,7 @@ def script(host, request) -> str:
     if "proxies" in host.groups:
         lines.append(f"echo '{MARK}status-balancer'; {bm.read_command(site_names(host))}; echo")
     for app in host.apps:
-        url = f"http://{host.private_address}:{app['port']}{setting(app, 'health')}"
+        url = f"http://{syntax.host_port(host.private_address, app['port'])}{setting(app, 'health')}"
         lines.append(f"echo {shlex.quote(MARK + 'status-app ' + app['name'])}; "
                      f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {shlex.quote(url)}; echo")
         if is_code_app(app):
@@ -108,7 +108,7 @@ def interpret(host, text: str, inventory, options) -> dict:
         code = "".join(sections.get(f"status-app {app['name']}", [])).strip()
         apps.append({"app": app["name"], "unit": backends_role.unit_name(app),
                      "state": unit.get("ActiveState", "unknown"), "since": unit.get("ActiveEnterTimestamp", ""),
-                     "address": f"{host.private_address}:{app['port']}", "http": code,
+                     "address": syntax.host_port(host.private_address, app["port"]), "http": code,
                      "answers": code.isdigit() and code.startswith(("2", "3"))})
         if is_code_app(app):
             apps[-1].update(release_of(sections.get(f"status-release {app['name']}", [])))
@@ -204,9 +204,16 @@ def plain_lines(data: dict) -> list[str]:
 
 
 def print_rich(data: dict, stream) -> None:
+    """The tables. Every cell is the hosts' text, escaped: a '[' in a balancer-manager page or an
+    error prints as itself, never read as rich markup (it raised MarkupError)."""
     # lazy: rich costs ~28 ms of start-up, needed only on a terminal
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    def cells(*values):
+        """Escaped text; a (text, style) pair is that text in that style."""
+        return [f"[{v[1]}]{escape(str(v[0]))}[/]" if isinstance(v, tuple) else escape(str(v)) for v in values]
     console = Console(file=stream, highlight=False)
     hosts = Table(title="Hosts")
     for col in ("host", "groups", "last deploy", "deploy now"):
@@ -223,23 +230,22 @@ def print_rich(data: dict, stream) -> None:
     color = {"Ok": "green", "Drn": "yellow", "Stby": "cyan"}
     for name, r in data["hosts"].items():
         if "error" in r:
-            hosts.add_row(name, "", f"[red]{r.get('status', 'failed')}: {r['error']}[/]", "")
+            hosts.add_row(*cells(name, "", (f"{r.get('status', 'failed')}: {r['error']}", "red"), ""))
             continue
-        hosts.add_row(name, ",".join(r["groups"]), _deploy_text(r["last_deploy"]), _plan_text(r))
+        hosts.add_row(*cells(name, ",".join(r["groups"]), _deploy_text(r["last_deploy"]), _plan_text(r)))
         c = r.get("certificate")
         if c and "error" in c:
-            certificates.add_row(name, f"[red]{c['error']}[/]", "", "", "")
+            certificates.add_row(*cells(name, (c["error"], "red"), "", "", ""))
         elif c:
-            left = f"[{'green' if c['days_left'] > 14 else 'red'}]{c['days_left']}[/]"
-            certificates.add_row(name, ", ".join(c["names"]), c["issuer"], left, c["not_after"])
+            certificates.add_row(*cells(name, ", ".join(c["names"]), c["issuer"],
+                                        (c["days_left"], "green" if c["days_left"] > 14 else "red"), c["not_after"]))
         for m in r.get("members", []):
-            members.add_row(name, m["balancer"], m["route"], m["address"],
-                            f"[{color.get(m['state'], 'red')}]{m['state']}[/]", str(m["elected"]),
-                            str(m["busy"]), str(m["load"]))
+            members.add_row(*cells(name, m["balancer"], m["route"], m["address"],
+                                   (m["state"], color.get(m["state"], "red")), m["elected"], m["busy"], m["load"]))
         for a in r.get("apps", []):
-            apps.add_row(name, a["app"], a["state"], a["since"] or "-", a["address"],
-                         "[green]yes[/]" if a["answers"] else f"[red]no {a['http']}[/]",
-                         f"{a['release'] or 'none'} ({a['kept']} kept)" if "kept" in a else "-")
+            apps.add_row(*cells(name, a["app"], a["state"], a["since"] or "-", a["address"],
+                                ("yes", "green") if a["answers"] else (f"no {a['http']}", "red"),
+                                f"{a['release'] or 'none'} ({a['kept']} kept)" if "kept" in a else "-"))
     for table in (hosts, certificates, members, apps):
         if table.row_count:
             console.print(table)

@@ -8,14 +8,16 @@ from __future__ import annotations
 import ipaddress
 import shlex
 
+from .. import syntax
 from ..apply import STATE_DIR, Handler
 from .. import audit
-from ..appwheels import app_wheels
+from ..facts import python_version
 from ..inventory.apps import is_code_app, setting
 from ..platforms import Platform
 from ..releases import Environment, Release
 from ..render import FILES, render
 from ..resources import Directory, File, FirewalldPortFrom, Packages, Service, SystemUser, Venv
+from ..sites import model as sites
 from ..wheels import wheelhouse
 from . import proxy as proxy_role
 
@@ -54,11 +56,10 @@ def specific_address(host, role: str) -> str:
     what a backend binds and what its firewall lets in from a proxy. A wildcard or a host name is
     refused: the apps must listen on one known address, reachable by the proxies."""
     value = host.private_address
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
+    address = syntax.ip_address(value)
+    if address is None:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' is required ({role}): "
-                                 f"'ansible_host' {value!r} is not an IP address") from None
+                                 f"'ansible_host' {value!r} is not an IP address (without a zone ID)")
     if address.is_unspecified or address.is_multicast:
         raise BackendConfigError(f"host {host.name!r}: field 'private_address' must be one specific address "
                                  f"({role}), not {value!r}")
@@ -74,7 +75,7 @@ def on_loopback(host) -> bool:
 
 
 def _wheels(facts):
-    return wheelhouse(facts.python, facts.arch)
+    return wheelhouse(python_version(facts), facts.arch)
 
 
 def trusted_proxies(inventory) -> list[str]:
@@ -98,15 +99,16 @@ def gunicorn_conf(websocket: bool) -> str:
     return (FILES / ("gunicorn-websocket.conf.py" if websocket else "gunicorn.conf.py")).read_text()
 
 
-def resources(host, platform: Platform, inventory, options) -> list:
-    address = specific_address(host, "the apps bind it")
-    proxies = tuple(dict.fromkeys(specific_address(p, "the backends' firewalld lets it in")
-                                  for p in inventory.group("proxies")))
+def prepare(host, platform: Platform, inventory, options) -> list:
+    """What gets a host ready without touching a running app: packages, folders, users, the demo
+    apps' files and venvs, an app of your own's folders and data files, the audit trail's folder
+    and logrotate file."""
     steps = [
         Packages(platform, platform.python_packages),
         Directory("/opt/provision"),
         Directory(APPS_ROOT),
     ]
+    address = specific_address(host, "the apps bind it")
     trusted = trusted_proxies(inventory)
     threaded = websocket_apps(host, inventory, options)
     if any(data_dir(a) for a in host.apps if is_code_app(a)):
@@ -116,35 +118,59 @@ def resources(host, platform: Platform, inventory, options) -> list:
                             if facts.file(STATE_ROOT).kind == "absent" else None), Directory(DATA_ROOT)]
     for app in host.apps:
         home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
-        bind = f"{address}:{app['port']}"
         if is_code_app(app):
-            steps += code_app_resources(host, platform, app, bind, trusted, app["name"] in threaded, options)
-        else:
-            steps += [
-                Directory(home),
-                SystemUser(user, home, platform.nologin_shell),
-                File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
-                                              own_url=f"http://{bind}", member=f"{host.name}-{app['name']}",
-                                              trusted=trusted), notify=restart),
-                File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
-                Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
-                File(f"/etc/systemd/system/{unit_name(app)}",
-                     render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2,
-                            trusted=",".join(trusted)),
-                     notify=restart, after="systemctl daemon-reload", kind_label="unit"),
-                Service(unit_name(app), restart_handler=restart[0]),
-            ]
-        if platform.family == "redhat" and host.vars.get("firewalld_open_http", True) and not on_loopback(host):
-            steps.append(FirewalldPortFrom(f"{app['port']}/tcp", proxies))     # the proxies, no one else
+            steps += code_app_prepare(platform, app)
+            continue
+        bind = syntax.host_port(address, app["port"])
+        steps += [
+            Directory(home),
+            SystemUser(user, home, platform.nologin_shell),
+            File(f"{home}/app.py", render("app.py.j2", name=app["name"], message=app["message"],
+                                          own_url=f"http://{bind}", trusted=trusted,
+                                          member=sites.member_name(host.name, app["name"], sites.names_of(host))),
+                 notify=restart),
+            File(f"{home}/gunicorn.conf.py", gunicorn_conf(app["name"] in threaded), notify=restart),
+            Venv(f"{home}/venv", getattr(options, "wheels", None) or _wheels, notify=restart),
+        ]
     return steps + audit.resources()
 
 
-def code_app_resources(host, platform: Platform, app: dict, bind: str, trusted: list[str], websocket: bool,
-                       options) -> list:
-    """An app of the user's own: its user, data folder and files, unit, and current release."""
+def switch(host, platform: Platform, inventory, options) -> list:
+    """What puts the apps in service: each app's unit, an app of your own's new release (switched
+    to once its checks pass), running, and (RedHat) its port open to the proxies. The apps'
+    restarts (handlers) run after it."""
+    address = specific_address(host, "the apps bind it")
+    proxies = tuple(dict.fromkeys(specific_address(p, "the backends' firewalld lets it in")
+                                  for p in inventory.group("proxies")))
+    trusted = trusted_proxies(inventory)
+    threaded = websocket_apps(host, inventory, options)
+    steps = []
+    for app in host.apps:
+        home, user, restart = app_home(app), app_user(app), restart_handler(app)
+        bind = syntax.host_port(address, app["port"])
+        if is_code_app(app):
+            steps += code_app_switch(host, app, bind, trusted, app["name"] in threaded, options)
+        else:
+            steps += [
+                File(f"/etc/systemd/system/{unit_name(app)}",
+                     render("app.service.j2", name=app["name"], user=user, home=home, bind=bind, workers=2,
+                            trusted=",".join(trusted)),
+                     notify=(restart,), after="systemctl daemon-reload", kind_label="unit"),
+                Service(unit_name(app), restart_handler=restart),
+            ]
+        if platform.family == "redhat" and host.vars.get("firewalld_open_http", True) and not on_loopback(host):
+            steps.append(FirewalldPortFrom(f"{app['port']}/tcp", proxies))     # the proxies, no one else
+    return steps
+
+
+def resources(host, platform: Platform, inventory, options) -> list:
+    return prepare(host, platform, inventory, options) + switch(host, platform, inventory, options)
+
+
+def code_app_prepare(platform: Platform, app: dict) -> list:
+    """An app of the user's own, before its release: its user, folders, data folder and files."""
     home, user, restart = app_home(app), app_user(app), (restart_handler(app),)
     data = data_dir(app)
-    current = f"{home}/current"
     steps = [Directory(home), SystemUser(user, home, platform.nologin_shell), Directory(f"{home}/releases")]
     if data:
         steps.append(Directory(data, mode="750", owner=user, group=user))
@@ -153,19 +179,31 @@ def code_app_resources(host, platform: Platform, app: dict, bind: str, trusted: 
             steps.append(File(f"{data}/{f['path']}", f["content"], mode="640" if secret else "644",
                               group=user if secret else "root", secret=secret, notify=restart,
                               kind_label="secret file" if secret else "file"))
+    return steps
+
+
+def code_app_switch(host, app: dict, bind: str, trusted: list[str], websocket: bool, options) -> list:
+    """An app of the user's own: its unit, and its current release (built, checked, switched to)."""
+    home, user, restart = app_home(app), app_user(app), restart_handler(app)
+    data = data_dir(app)
     origin = host.origins.get("apps")
-    build = getattr(options, "app_wheels", None) or (lambda facts: app_wheels(app, origin, facts.python, facts.arch))
-    steps += [
+    build = getattr(options, "app_wheels", None) or (lambda facts: _app_wheels(app, origin, facts))
+    return [
         File(f"/etc/systemd/system/{unit_name(app)}",
-             render("app-release.service.j2", name=app["name"], user=user, current=current, bind=bind,
+             render("app-release.service.j2", name=app["name"], user=user, current=f"{home}/current", bind=bind,
                     trusted=",".join(trusted), wsgi=app["wsgi"]),
-             notify=restart, after="systemctl daemon-reload", kind_label="unit"),
+             notify=(restart,), after="systemctl daemon-reload", kind_label="unit"),
         Release(app["name"], home, user, unit_name(app), app["wsgi"], setting(app, "health"), bind,
                 setting(app, "keep_releases"), build, release_gunicorn_conf(app, websocket),
-                Environment.of(app, data), tuple(app.get("release_command") or ()), data, restart[0]),
-        Service(unit_name(app), restart_handler=restart[0]),
+                Environment.of(app, data), tuple(app.get("release_command") or ()), data, restart),
+        Service(unit_name(app), restart_handler=restart),
     ]
-    return steps
+
+
+def _app_wheels(app: dict, origin, facts):
+    # lazy: building an app's wheels (pip, packaging, zipfile) is needed only to plan its release
+    from ..appwheels import app_wheels
+    return app_wheels(app, origin, python_version(facts), facts.arch)
 
 
 def release_gunicorn_conf(app: dict, websocket: bool) -> bytes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .. import tls as tlslib
-from ..apply import HOST_LOCK, Handler
+from ..apply import HOST_LOCK, LOCK_DIR, Handler
 from ..facts import FactRequest, apache_version
 from .. import audit
 from ..balancer import record as drain
@@ -21,8 +21,8 @@ from ..platforms import (FORWARDED_MODULES, HCHECK_MODULES, HCHECK_REENABLES_SIN
 from ..render import FILES, render
 from ..sites import model as sites
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FileByFacts,
-                         FirewalldService, Link, Packages, PathResource, Resource, SELinuxBoolean, Service,
-                         StaleFiles)
+                         FirewalldService, FolderIfMissing, Link, Packages, PathResource, Resource, SELinuxBoolean,
+                         Service, StaleFiles)
 
 GROUP = "proxies"
 RELOAD = "reload-apache"
@@ -95,11 +95,11 @@ def client_url(host, address: str | None = None) -> str:
     if url is None:
         address = address or host.address
         return f"http://[{address}]/" if ":" in address else f"http://{address}/"
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)       # 'https://[www.example.test/' raises: "Invalid IPv6 URL"
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
-        port_ok = False
+        parts, port_ok = urlsplit(""), False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query \
             or parts.fragment or parts.username or parts.password or any(c.isspace() for c in url):
         raise ProxyConfigError(f"field 'public_url' must be an http:// or https:// URL such as "
@@ -303,16 +303,33 @@ class TlsConfOff(PathResource):
         return change
 
 
-def tls_resources(host, platform: Platform, options, inventory=None) -> list:
-    """Certificate, key and global SSL settings with tls on; their removal with tls off. tls: acme
-    adds the control route's HTTP-01 folder, or the mod_md route's renewal hook (and no key or
-    certificate of ours: mod_md keeps them in its store)."""
+def tls_material(host, platform: Platform, options, inventory=None) -> list:
+    """What TLS needs that the running config does not read: with tls on, the folder and the
+    certificate and key (or, on the mod_md route, the directory CA and mod_md's renewal hook); the
+    control route's HTTP-01 folder."""
+    route = acme_route(host, platform)
+    challenges = [Directory(ACME_CHALLENGES)] if route == "control" else []
+    if not serves_tls(host, platform, options):
+        return challenges
+    steps = [Directory(platform.tls_dir, mode="700")]
+    if route == "mod_md":
+        if host.vars.get("acme_directory_ca"):
+            steps.append(File(directory_ca_path(platform), tlslib.read_directory_ca(host, inventory),
+                              notify=(RELOAD,), validate=VALIDATE, kind_label="acme directory CA"))
+        steps += md_hook(platform)
+    else:
+        steps += certificate_files(platform, material(host, options))
+    return steps + challenges
+
+
+def tls_config(host, platform: Platform, options) -> list:
+    """What changes TLS in the running config: the global SSL settings with tls on (and, on the
+    mod_md route, our own key and certificate gone, and mod_md's certificate reported); with tls
+    off, everything TLS removed. The running config may use them until the switch."""
     reload_, check = (RELOAD,), VALIDATE
     cert, key = tls_paths(platform)
-    tls = material(host, options)
     route = acme_route(host, platform)
     ours = (FILES / "ssl-redhat.conf").read_bytes()
-    challenges = [Directory(ACME_CHALLENGES)] if route == "control" else []
     if not serves_tls(host, platform, options):
         steps = [Absent(cert, notify=reload_, validate=check), Absent(key, notify=reload_, validate=check)]
         if platform.module_enable == "a2enmod":
@@ -320,20 +337,22 @@ def tls_resources(host, platform: Platform, options, inventory=None) -> list:
         if platform.tls_conf:
             steps.append(TlsConfOff(platform.tls_conf, ours, (FILES / "ssl-redhat-off.conf").read_bytes(),
                                     notify=reload_, validate=check))
-        return steps + challenges
-    steps = [Directory(platform.tls_dir, mode="700")]
-    if route == "mod_md":
-        steps += [Absent(key, notify=reload_, validate=check), Absent(cert, notify=reload_, validate=check)]
-        if host.vars.get("acme_directory_ca"):
-            steps.append(File(directory_ca_path(platform), tlslib.read_directory_ca(host, inventory),
-                              notify=reload_, validate=check, kind_label="acme directory CA"))
-    else:
-        steps += certificate_files(platform, tls)
+        return steps
+    steps = [Absent(key, notify=reload_, validate=check), Absent(cert, notify=reload_, validate=check)] \
+        if route == "mod_md" else []
     if platform.tls_conf:
         steps.append(File(platform.tls_conf, ours, notify=reload_, validate=check))
     if route == "mod_md":
-        steps += md_hook(platform) + [MdCertificate(host, md_paths(host, platform)[0])]
-    return steps + challenges
+        steps.append(MdCertificate(host, md_paths(host, platform)[0]))
+    return steps
+
+
+def tls_resources(host, platform: Platform, options, inventory=None) -> list:
+    """Certificate, key and global SSL settings with tls on; their removal with tls off. tls: acme
+    adds the control route's HTTP-01 folder, or the mod_md route's renewal hook (and no key or
+    certificate of ours: mod_md keeps them in its store). The role prepares the first part
+    (tls_material) and switches the second (tls_config)."""
+    return tls_material(host, platform, options, inventory) + tls_config(host, platform, options)
 
 
 def certificate_files(platform: Platform, tls: tlslib.Material) -> list:
@@ -399,7 +418,7 @@ def md_hook(platform: Platform) -> list:
     """mod_md's MDMessageCmd, and the path unit that reloads Apache (as root) when it marks a renewal."""
     units = {"path": render("md-reload.path.j2", marks=MD_MARKS, service=platform.apache_service, unit=MD_RELOAD),
              "service": render("md-reload.service.j2", marks=MD_MARKS, service=platform.apache_service,
-                               ctl=platform.apache_ctl, lock=HOST_LOCK, unit=MD_RELOAD)}
+                               ctl=platform.apache_ctl, lock=HOST_LOCK, lock_dir=LOCK_DIR, unit=MD_RELOAD)}
     return [
         Directory(MD_HOOK_DIR),
         File(MD_HOOK, render("md-message.sh.j2", marks=MD_MARKS, user=platform.apache_user), mode="755"),
@@ -417,8 +436,19 @@ def _centos7_only(facts):
     return "not CentOS 7"
 
 
-def resources(host, platform: Platform, inventory, options) -> list:
-    reload_, check = (RELOAD,), VALIDATE
+def _modules(host, platform: Platform, options, enable: bool, disable: bool) -> ApacheModules:
+    # proxy_wstunnel and proxy_hcheck join at plan time, when the Apache version needs them
+    return ApacheModules(tuple(modules(host, options, platform, ApacheForm(upgrade=True))), notify=(RELOAD,),
+                         optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
+                         choose=lambda facts: tuple(modules(host, options, platform, apache_form(facts))),
+                         restart_for=tuple(MD_MODULES), restart=RESTART, enable=enable, disable=disable)
+
+
+def prepare(host, platform: Platform, inventory, options) -> list:
+    """What gets the proxy ready without changing what it serves: repos, packages, the modules it
+    will need (Debian), SELinux and firewalld, folders, the TLS material, the audit trail's folder
+    and logrotate file. Safe to run while the backends are still converging."""
+    reload_ = (RELOAD,)
     steps = []
     if platform.family == "redhat" and host.vars.get("vault_repos", True):
         steps.append(File(CENTOS7_REPO, render("centos7-vault.repo.j2", vault=VAULT,
@@ -431,15 +461,7 @@ def resources(host, platform: Platform, inventory, options) -> list:
     if tls_on and acme_route(host, platform) == "mod_md" and platform.md_packages:
         steps.append(Packages(platform, platform.md_packages, notify=(RESTART,), satisfies=reload_))
     if platform.module_enable == "a2enmod":
-        # proxy_wstunnel and proxy_hcheck join at plan time, when the Apache version needs them
-        steps.append(ApacheModules(tuple(modules(host, options, platform, ApacheForm(upgrade=True))), notify=reload_,
-                                   optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
-                                   choose=lambda facts: tuple(modules(host, options, platform, apache_form(facts))),
-                                   restart_for=tuple(MD_MODULES), restart=RESTART))
-    else:
-        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
-                                        platform.apache_packages[0], notify=reload_, validate=check,
-                                        choose=lambda facts: modules(host, options, platform, apache_form(facts))))
+        steps.append(_modules(host, platform, options, enable=True, disable=False))
     if platform.family == "redhat":
         if host.vars.get("selinux_network_connect", True):
             steps.append(SELinuxBoolean("httpd_can_network_connect", True))
@@ -447,9 +469,29 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(FirewalldService("http"))
             if tls_on:
                 steps.append(FirewalldService("https"))
+    found = model(host, inventory, options)
+    steps += [Directory(posixpath.dirname(platform.routes_path)),
+              *[FolderIfMissing(folder) for folder in dict.fromkeys(r.folder for s in found.sites for r in s.routes
+                                                                  if r.folder)],
+              *tls_material(host, platform, options, inventory)]
+    return steps + audit.resources()
+
+
+def switch(host, platform: Platform, inventory, options) -> list:
+    """What points the proxy at the backends: the modules no longer needed off, the RedHat modules
+    drop-in, the global SSL settings, the routes files and the vhost, the package defaults off,
+    Apache running; then the one reload (handler). Runs once the backends it routes to answer."""
+    reload_, check = (RELOAD,), VALIDATE
+    steps = []
+    if platform.module_enable == "a2enmod":
+        steps.append(_modules(host, platform, options, enable=False, disable=True))
+    else:
+        # one file both loads and unloads: it changes what the running config can use
+        steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
+                                        platform.apache_packages[0], notify=reload_, validate=check,
+                                        choose=lambda facts: modules(host, options, platform, apache_form(facts))))
     steps += [
-        Directory(posixpath.dirname(platform.routes_path)),
-        *tls_resources(host, platform, options, inventory),
+        *tls_config(host, platform, options),
         *([] if acme_route(host, platform) == "mod_md" else [md_hook_off()]),
         *site_resources(host, platform, inventory, options),
         File(platform.vhost_path, vhost(host, platform, options), notify=reload_, validate=check),
@@ -470,15 +512,18 @@ def resources(host, platform: Platform, inventory, options) -> list:
             steps.append(File(path, (FILES / "welcome-disabled.conf").read_text(), notify=reload_,
                               validate=check))
     steps.append(Service(platform.apache_service))
-    return steps + audit.resources()
+    return steps
+
+
+def resources(host, platform: Platform, inventory, options) -> list:
+    return prepare(host, platform, inventory, options) + switch(host, platform, inventory, options)
 
 
 def site_resources(host, platform: Platform, inventory, options) -> list:
-    """The folders that routes serve from, and the routes files: the short form's one file, or one
-    per site (the vhost, written after them, stops including the short form's, then it goes)."""
+    """The routes files: the short form's one file, or one per site (the vhost, written after
+    them, stops including the short form's, then it goes). The folders routes serve from are
+    prepared before (prepare)."""
     reload_, check = (RELOAD,), VALIDATE
-    found = model(host, inventory, options)
-    steps = [Directory(r.folder) for s in found.sites for r in s.routes if r.folder]
     # The WebSocket and health-check directives depend on the Apache version the release ships (the
     # os-release fact): the plan picks the form (without facts, the one every 2.4 understands).
     by_form = {ApacheForm(): routes(host, platform, inventory, options)}
@@ -488,9 +533,19 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
         if form not in by_form:
             by_form[form] = routes(host, platform, inventory, options, form)
         return by_form[form][path]
-    steps += [FileByFacts(path, text, notify=reload_, validate=check, choose=lambda facts, path=path: chosen(facts, path))
-              for path, text in by_form[ApacheForm()].items()]
-    return steps
+    found = model(host, inventory, options)
+    members = [m.url() for p in found.pools if p.balancer for m in p.members]
+    upgrade = drain.upgrade_script(posixpath.dirname(platform.routes_path), members)
+    return [FileByFacts(path, text, notify=reload_, validate=check, after=upgrade,
+                        choose=lambda facts, path=path: chosen(facts, path))
+            for path, text in by_form[ApacheForm()].items()]
+
+
+def upstreams(host, inventory, options) -> list:
+    """The backend apps this proxy routes to (sites.Member): every member of its pools, or the
+    one member of the short form's single mode."""
+    found = model(host, inventory, options)
+    return list(dict.fromkeys(m for p in found.pools for m in (p.members if p.balancer else p.members[:1])))
 
 
 def handlers(host, platform: Platform) -> dict[str, Handler]:

@@ -20,9 +20,11 @@ A member is a backend host (every app of it), a group of backends, or ``host:app
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
+from .. import syntax
 from ..errors import UserError
 
 SHORT_POOL = "mycluster"
@@ -32,10 +34,11 @@ POOL_KEYS = {"members", "lbmethod", "sticky", "retry", "timeout", "connectiontim
 MEMBER_KEYS = {"member", "loadfactor", "standby"}
 SITE_KEYS = {"server_name", "aliases", "routes"}
 ROUTE_KINDS = ("pool", "folder", "exclude", "websocket")     # a route has exactly one of them
-POOL_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
-HOST_NAME_RE = re.compile(r"^[A-Za-z0-9*]([A-Za-z0-9.-]{0,252})$")
-PATH_RE = re.compile(r"^/([A-Za-z0-9._~-]+/?)*$")
-FOLDER_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+POOL_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+MEMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?::[a-z][a-z0-9_-]*)?")
+# What clients see of a member (its route in the ROUTEID cookie, the app's X-Backend header):
+# "host", HOST-APP (the default), or "opaque", a name made from it that names no host.
+MEMBER_NAMES = ("host", "opaque")
 # Passive health: a member that answers one of these, or times out, leaves the rotation for
 # `retry` seconds. Both are balancer parameters in httpd 2.4.6 (failonstatus since 2.2.17,
 # failontimeout since 2.4.5: mod_proxy documentation, "Balancer parameters").
@@ -53,8 +56,17 @@ class SitesError(UserError):
     """A one-line description of what is wrong in sites/pools and where."""
 
 
+def member_name(host: str, app: str, names: str = "host") -> str:
+    """What clients see of a member (MEMBER_NAMES). An opaque name hides the inventory's names from
+    a casual look, not from someone who can guess them (it is a hash of HOST-APP)."""
+    if names == "opaque":
+        return "m" + hashlib.sha256(f"{host}-{app}".encode()).hexdigest()[:12]
+    return f"{host}-{app}"
+
+
 @dataclass(frozen=True)
 class Member:
+    """One backend app in a pool."""
     host: str
     app: str
     address: str
@@ -62,17 +74,19 @@ class Member:
     loadfactor: int | None = None
     standby: bool = False
     health: str = "/"           # the app's health path: 2xx or 3xx there means up
+    names: str = "host"         # the backend host's member_names
 
     @property
     def route(self) -> str:
-        return f"{self.host}-{self.app}"
+        return member_name(self.host, self.app, self.names)
 
     def url(self, scheme: str = "http") -> str:
-        return f"{scheme}://{self.address}:{self.port}"
+        return f"{scheme}://{syntax.host_port(self.address, self.port)}"
 
 
 @dataclass(frozen=True)
 class Pool:
+    """The members a route sends requests to, with the balancer's settings."""
     name: str
     members: tuple[Member, ...]
     lbmethod: str = "byrequests"
@@ -93,6 +107,7 @@ class Pool:
 
 @dataclass(frozen=True)
 class Route:
+    """A path of a site and where it goes."""
     path: str
     kind: str                   # pool, folder (excluded, served from a folder), exclude, websocket (to a pool)
     pool: str | None = None
@@ -109,6 +124,7 @@ class Route:
 
 @dataclass(frozen=True)
 class Site:
+    """A virtual host: its names and routes."""
     server_name: str
     aliases: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
@@ -189,11 +205,11 @@ def validate(v: dict, where: str) -> None:
         if not isinstance(site.get("aliases") or [], list):
             _fail(where, f"{f}.aliases", "must be a list of host names")
         for n in names:
-            if not isinstance(n, str) or not HOST_NAME_RE.fullmatch(n):
+            if isinstance(n, str) and n is names[0] and n.startswith("*"):
+                _fail(where, f"{f}.server_name", f"cannot hold a wildcard (aliases can), got {n!r}")
+            if not isinstance(n, str) or not syntax.dns_name(n, wildcard=n is not names[0]):
                 _fail(where, f"{f}.server_name" if n is names[0] else f"{f}.aliases",
                       f"must be a host name, got {n!r}")
-            if n is names[0] and "*" in n:
-                _fail(where, f"{f}.server_name", f"cannot hold a wildcard (aliases can), got {n!r}")
             if n.lower() in seen_names:
                 _fail(where, f, f"name {n!r} is already used by another site")
             seen_names.add(n.lower())
@@ -232,7 +248,7 @@ def _validate_pool(where, name, body):
             if not isinstance(m.get("standby", False), bool):
                 _fail(where, f"{mf}.standby", "must be true or false")
             m = m.get("member")
-        if not isinstance(m, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(:[a-z][a-z0-9_-]*)?", m):
+        if not isinstance(m, str) or not MEMBER_RE.fullmatch(m):
             _fail(where, mf, f"must be a host, a group or host:app, got {m!r}")
     lb = body.get("lbmethod", "byrequests")
     if lb not in LBMETHODS:
@@ -258,7 +274,7 @@ def _route(where, f, route, pools) -> Route:
         _fail(where, f"{f}.{sorted(unknown)[0]}", "is unknown (routes take path and one of "
               f"{', '.join(ROUTE_KINDS)})")
     path = route.get("path")
-    if not isinstance(path, str) or not PATH_RE.fullmatch(path):
+    if not isinstance(path, str) or not syntax.url_path(path):
         _fail(where, f"{f}.path", f"must be a URL path like /api, got {path!r}")
     kinds = [k for k in ROUTE_KINDS if k in route]
     if len(kinds) != 1:
@@ -271,7 +287,7 @@ def _route(where, f, route, pools) -> Route:
     if path == "/":
         _fail(where, f"{f}.path", "/ cannot be excluded from proxying")
     if kind == "folder":
-        if not isinstance(value, str) or not FOLDER_RE.fullmatch(value):
+        if not isinstance(value, str) or not syntax.folder(value):
             _fail(where, f"{f}.folder", f"must be an absolute folder path on the proxy, got {value!r}")
         return Route(path, kind, folder=value)
     if value is not True:
@@ -321,9 +337,15 @@ def check_references(inventory, host, where: str) -> None:
                 seen.add((h, a["name"]))
 
 
+def names_of(backend) -> str:
+    """The backend host's member_names (the apps' X-Backend header reads the same)."""
+    return getattr(backend, "vars", {}).get("member_names", MEMBER_NAMES[0])
+
+
 def short_members(inventory) -> tuple[Member, ...]:
     """The short form's members: every app of every backend, in the inventory's order."""
-    return tuple(Member(b.name, a["name"], b.private_address, a["port"], health=a.get("health", "/"))
+    return tuple(Member(b.name, a["name"], b.private_address, a["port"], health=a.get("health", "/"),
+                        names=names_of(b))
                  for b in (inventory.group("backends") if inventory else []) for a in b.apps)
 
 
@@ -349,7 +371,8 @@ def build(host, inventory, defaults: dict) -> Proxy:
             for h, app in _members(inventory, spec):
                 b = inventory.hosts[h]
                 found.append(Member(h, app["name"], b.private_address, app["port"],
-                                    opts.get("loadfactor"), opts.get("standby", False), app.get("health", "/")))
+                                    opts.get("loadfactor"), opts.get("standby", False), app.get("health", "/"),
+                                    names_of(b)))
         sticky = body.get("sticky", False)
         settings = {**base, **{k: body[k] for k in ("lbmethod", "retry", "timeout", "connectiontimeout")
                                if k in body}}

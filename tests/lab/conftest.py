@@ -66,13 +66,13 @@ def deployed(lab):
     return lab
 
 
-RECAP_RE = r"^(\S+) ok=(\d+) changed=(\d+) failed=(\d+) unreachable=(\d+)$"
+RECAP_RE = r"^(\S+) ok=(\d+) changed=(\d+) failed=(\d+) unreachable=(\d+) skipped=(\d+)$"
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
     """The recap lines of a run: host -> counts."""
     import re
-    return {m.group(1): dict(zip(("ok", "changed", "failed", "unreachable"), map(int, m.groups()[1:])))
+    return {m.group(1): dict(zip(("ok", "changed", "failed", "unreachable", "skipped"), map(int, m.groups()[1:])))
             for m in re.finditer(RECAP_RE, output, re.M)}
 
 

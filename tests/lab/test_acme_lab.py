@@ -157,6 +157,9 @@ def test_mod_md_renews_and_serves_the_new_certificate_without_a_deploy(acme, pri
     mod_md renews, its hook marks it, the path unit reloads Apache: the new one is served."""
     lab = acme
     old = served(acme)
+    young = 4 - (time.time() - old.not_valid_before_utc.timestamp())
+    if young > 0:       # a faster deploy path got here sooner: wait until its successor can be told apart
+        time.sleep(young)
     left = old.not_valid_after_utc.timestamp() - time.time()
     age = time.time() - old.not_valid_before_utc.timestamp()
     assert age > 4, f"the certificate is {age:.1f} s old: too young to tell it from its successor"
@@ -267,7 +270,8 @@ def test_control_route_renews_on_deploy_and_tls_renew_and_not_before(acme, contr
     quiet = provision_run(printed, "tls.renew", "-i", str(inventory))
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert "proxy | tls | not due: 89 days left, renewed within 30d of expiry" in quiet.stdout, quiet.stdout
-    assert recap(quiet.stdout) == {"proxy": {"ok": 1, "changed": 0, "failed": 0, "unreachable": 0}}, quiet.stdout
+    assert recap(quiet.stdout) == {"proxy": {"ok": 1, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}}, \
+        quiet.stdout
     again = run(printed, "deploy", "-i", str(inventory), check=0)
     assert no_changes(again.stdout), again.stdout
     assert served(acme).serial_number == third.serial_number

@@ -32,7 +32,7 @@ def test_unreachable_host_others_converge(deployed, tmp_path):
     proc = invoke("deploy", "-i", str(inv), "--limit", "backends", check=4)
     counts = recap(proc.stdout)
     assert counts["ghost"]["unreachable"] == 1, proc.stdout
-    assert counts["web1"] == {"ok": counts["web1"]["ok"], "changed": 0, "failed": 0, "unreachable": 0}
+    assert counts["web1"] == {"ok": counts["web1"]["ok"], "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}
     assert counts["web2"]["failed"] == 0 and counts["web2"]["unreachable"] == 0
     assert "ghost | unreachable |" in proc.stdout
 
@@ -116,7 +116,7 @@ def test_proxyjump_from_ssh_config_with_checked_keys(deployed, tmp_path):
     mark = ssh(deployed, "web1", "date +%s.%N").stdout.strip()
     proc = invoke("deploy", "-i", str(inv), "--limit", "web1", check=0)
     assert recap(proc.stdout)["web1"] == {"ok": recap(proc.stdout)["web1"]["ok"], "changed": 0, "failed": 0,
-                                          "unreachable": 0}
+                                          "unreachable": 0, "skipped": 0}
     since = ssh(deployed, "web1", f"journalctl -t sshd -q --no-pager --since @{mark} | grep Accepted").stdout
     assert "from 10.123.0.10 " in since.splitlines()[0], since      # it came in through the proxy
     # The jump host's key is checked too: a forged one refuses the whole path.

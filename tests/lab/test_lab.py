@@ -103,7 +103,7 @@ def test_extra_20_hosts_then_back_to_three(lab):
 
 def test_zz_down_leaves_nothing_then_up_again(lab):
     cache = cache_dir()
-    pids = [p for p in api.up().pids.values()] + [aptproxy.pid(cache)]
+    pids = [p for p in api.up().pids.values()] + [aptproxy.pid(aptproxy.of_lab(cache))]
     assert len(pids) == 4 and all(pids)
     api.down(log=print)
     try:

@@ -31,7 +31,7 @@ def test_status_shows_members_apps_and_last_deploy_in_one_exec(deployed):
         assert last and last["time"] and last["user"] and last["result"] in ("ok", "changed", "unchanged"), (name, last)
         assert record["would_change"] == [], (name, record["would_change"])
     print("status ssh use:", data["ssh"])
-    assert data["ssh"] == {h: {"connections": 1, "execs": 1} for h in ("proxy", "web1", "web2")}
+    assert data["ssh"] == {h: {"connections": 1, "execs": 1, "uploads": 0} for h in ("proxy", "web1", "web2")}
     plain = invoke("status", check=0).stdout
     assert plain.count("| member | mycluster") == 2 and " Ok elected=" in plain
     assert f"proxy | last deploy | {proxy['last_deploy']['time']} by {proxy['last_deploy']['user']}@" in plain
@@ -121,6 +121,38 @@ def test_a_drain_holds_over_a_plain_reload_and_undrain_over_the_next(deployed):
     assert members["web2-howdy"] == "Ok"
 
 
+def test_a_deploy_after_the_upgrade_keeps_a_drain_an_earlier_release_recorded(deployed):
+    """Drain variables became one-to-one (second security review, finding 12). A proxy an earlier
+    release deployed and drained has its routes file and drained.conf in the old names; the deploy
+    that writes the new routes file carries the drain over before its reload."""
+    from provision.balancer.record import RECORD_HEADER, legacy_status_variable, status_variable
+    routes, record = "/etc/apache2/provision/proxy-routes.inc", "/etc/apache2/provision/drained.conf"
+    urls = ["http://10.123.0.11:8080", "http://10.123.0.12:8081"]
+    names = " ".join(f"-e 's/{status_variable(u)}/{legacy_status_variable(u)}/g'" for u in urls)
+    old_line = f"Define {legacy_status_variable(urls[1])} +N"
+    ssh(deployed, "proxy", f"sed -i {names} {routes} && printf '%s\\n' '{RECORD_HEADER}' '{old_line}' > {record} "
+                           f"&& chmod 600 {record}")
+    _reload_proxy(deployed)
+
+    def web2():
+        return {m["route"]: m["state"] for m in status_json()["hosts"]["proxy"]["members"]}["web2-howdy"]
+    assert web2() == "Drn"              # the earlier release's names at work
+    try:
+        run = invoke("deploy", "-i", "inventory/lab.yml", "--mode", "balancer", check=0)
+        assert f"file {routes}" in run.stdout and "reload apache2" in run.stdout, run.stdout[-2000:]
+        assert web2() == "Drn"
+        _reload_proxy(deployed)         # and any reload after it
+        assert web2() == "Drn"
+        kept = ssh(deployed, "proxy", f"cat {record}").stdout.splitlines()
+        assert kept == [RECORD_HEADER, old_line, f"Define {status_variable(urls[1])} +N"], kept
+        assert legacy_status_variable(urls[1]) not in ssh(deployed, "proxy", f"cat {routes}").stdout
+    finally:
+        invoke("undrain", "web2", check=0)
+    _reload_proxy(deployed)
+    assert web2() == "Ok"
+    assert ssh(deployed, "proxy", f"cat {record}").stdout.splitlines() == [RECORD_HEADER]
+
+
 def test_run_ad_hoc_command_on_backends(deployed):
     # argv as a shell hands it over from: invoke run --limit backends -- systemctl is-active 'provision-app-*'
     proc = invoke("run", "--limit", "backends", "--", "systemctl", "is-active", "provision-app-*", check=0)
@@ -157,7 +189,7 @@ def test_audit_trail_two_deploys_two_lines(deployed, tmp_path):
     noop_json = tmp_path / "noop.json"
     invoke("deploy", "-i", "inventory/lab.yml", "--json", str(noop_json), check=0, env=env)
     noop = json.loads(noop_json.read_text())
-    assert noop["ssh"] == {h: {"connections": 1, "execs": 1} for h in hosts}, noop["ssh"]
+    assert noop["ssh"] == {h: {"connections": 1, "execs": 1, "uploads": 0} for h in hosts}, noop["ssh"]
     invoke("deploy", "-i", "inventory/lab.yml", "--check", check=0, env=env)
     status_json()
     after = {h: lines(h) for h in hosts}

@@ -1,16 +1,25 @@
-"""The security review's lab-level findings, over real SSH on the lab: no key in --check --diff
---json output nor in the hosts' journals (acceptance 2), accepted host keys remembered (5), app
-ports only for the proxies (6), swapped wheels caught (7), strict jump hops in verify (10),
-an emoji answered (12), and an exclusion in proxy_extra_directives (13)."""
+"""The security reviews' lab-level findings, over real SSH on the lab. First review: no key in
+--check --diff --json output nor in the hosts' journals (acceptance 2), accepted host keys
+remembered (5), app ports only for the proxies (6), swapped wheels caught (7), strict jump hops in
+verify (10), an emoji answered (12), and an exclusion in proxy_extra_directives (13). Second
+review: a local user planting the old host lock path changes nothing (1), and IPv6 members are
+bracketed and parse in the proxy's Apache (2)."""
 import hashlib
 import json
 import re
+import shlex
+import subprocess
+import time
 
 import pytest
 import yaml
 
 from provision import tls, wheels
+from provision.apply import HOST_LOCK, LOCK_DIR
+from provision.engine import Options
 from provision.inventory import load
+from provision.platforms import DEBIAN
+from provision.roles import proxy
 from provision.resources import verified_copy
 
 from conftest import ROOT, get, invoke, recap, ssh
@@ -207,3 +216,139 @@ def test_emoji_message_and_an_extra_exclusion(deployed, tmp_path):
         assert "x_forwarded_for" in ssh(deployed, "proxy", "curl -s http://10.123.0.11:8080/whoami").stdout
     finally:
         invoke("deploy", "-i", "inventory/lab.yml", "--mode", "balancer", check=0)
+
+
+# -- second review, 1: a local user plants the old host lock path -------------------------------------
+
+OLD_LOCK = "/run/lock/provision.lock"       # mode 1777 folder: where the host lock used to be
+INTRUDER = "provision-intruder"
+HELD = f"/tmp/{INTRUDER}-file"
+
+
+def as_intruder(lab, command, **kw):
+    return ssh(lab, "proxy", f"runuser -u {INTRUDER} -- sh -c {shlex.quote(command)}", **kw)
+
+
+def changed_since(lab, marker) -> list[str]:
+    """Paths on the proxy modified after marker (its own file systems, /run and /tmp included)."""
+    out = ssh(lab, "proxy", f"find / /run /tmp -xdev -newer {marker} 2>/dev/null | sort -u").stdout
+    return out.split("\n")[:-1]
+
+
+# What a deploy, a drain, an undrain, a status and a `run` may change: the lock folder, the audit
+# trail, drain's record (rewritten by drain and undrain), the logs, and systemd's session records.
+MAY_CHANGE = (LOCK_DIR, "/var/log/", "/etc/apache2/provision/drained.conf", "/run/systemd/", "/run/user/",
+              "/run/motd.dynamic", "/run/sshd")
+MAY_CHANGE_FOLDERS = ("/run", "/tmp", "/var/log", "/etc/apache2/provision")
+
+
+@pytest.fixture
+def intruder(deployed):
+    """A user of the proxy with no privilege; removed afterwards, with what it planted."""
+    ssh(deployed, "proxy", f"id {INTRUDER} >/dev/null 2>&1 || useradd -M -s /bin/sh {INTRUDER}; rm -f {OLD_LOCK}")
+    pids = []
+    yield deployed, pids
+    for pid in pids:
+        ssh(deployed, "proxy", f"kill {pid}", check=False)
+    ssh(deployed, "proxy", f"rm -f {OLD_LOCK} {HELD} /tmp/{INTRUDER}-mark; userdel {INTRUDER}", check=False)
+
+
+def test_a_planted_link_and_a_held_lock_at_the_old_path_change_nothing(intruder):
+    """Root used to run `exec 9>>/run/lock/provision.lock && chmod 600 /run/lock/provision.lock`:
+    a dangling link there made root create /etc/nologin, and a lock held there stopped every
+    deploy (exit 75 after 120 s). Now the lock is in LOCK_DIR, root's own."""
+    lab, pids = intruder
+    marker = f"/tmp/{INTRUDER}-mark"        # root's: set after each planting, before provision runs
+    timings, changed = {}, []
+
+    def timed(*args):
+        started = time.monotonic()
+        run = invoke(*args, timeout=300)
+        timings[" ".join(args[:2])] = time.monotonic() - started
+        return run
+
+    # 1. A dangling link to /etc/nologin (fs.protected_symlinks is 0 on these hosts: root follows it).
+    as_intruder(lab, f"ln -s /etc/nologin {OLD_LOCK}")
+    ssh(lab, "proxy", f"touch {marker}")
+    deploy = timed("deploy", "-i", "inventory/lab.yml", "--mode", "balancer")
+    assert deploy.returncode == 0 and "waiting" not in deploy.stdout, deploy.stdout[-2000:]
+    assert ssh(lab, "proxy", "test -e /etc/nologin", check=False).returncode == 1
+    changed += changed_since(lab, marker)
+    # 2. The link to a file of the intruder's, locked through it by a process that holds on.
+    ssh(lab, "proxy", f"rm -f {OLD_LOCK}")
+    as_intruder(lab, f"touch {HELD} && chmod 644 {HELD} && ln -s {HELD} {OLD_LOCK}")
+    pid = as_intruder(lab, f"setsid sh -c 'exec 8>>{OLD_LOCK}; flock 8; exec sleep 600' "
+                           "</dev/null >/dev/null 2>&1 & echo $!").stdout.strip()
+    pids.append(pid)
+    deadline = time.monotonic() + 10
+    while ssh(lab, "proxy", f"flock -n {OLD_LOCK} true", check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the intruder never held the lock"
+        time.sleep(0.05)
+    before = ssh(lab, "proxy", f"stat -c '%F %U %a %Y' {OLD_LOCK} {HELD}; readlink {OLD_LOCK}").stdout
+    ssh(lab, "proxy", f"touch {marker}")
+    runs = [timed("deploy", "-i", "inventory/lab.yml", "--mode", "balancer"), timed("drain", "web2"),
+            timed("undrain", "web2"), timed("status"), timed("run", "--become", "--limit", "proxy", "--", "true")]
+    for run in runs:
+        assert run.returncode == 0 and "waiting" not in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "web2 drained on 1 of 1 proxies" in runs[1].stdout and "web2 undrained on 1 of 1" in runs[2].stdout
+    assert "proxy | member | mycluster web2-howdy 10.123.0.12:8081 Ok" in runs[3].stdout
+    # The intruder still holds its lock, on its file, as it left it; root made nothing outside LOCK_DIR.
+    assert ssh(lab, "proxy", f"flock -n {OLD_LOCK} true", check=False).returncode == 1
+    assert ssh(lab, "proxy", f"stat -c '%F %U %a %Y' {OLD_LOCK} {HELD}; readlink {OLD_LOCK}").stdout == before
+    assert ssh(lab, "proxy", f"stat -c '%F %U %a' {LOCK_DIR} {HOST_LOCK}").stdout.split("\n")[:2] == \
+        ["directory root 700", "regular empty file root 600"]
+    assert ssh(lab, "proxy", "test -e /etc/nologin", check=False).returncode == 1
+    changed += changed_since(lab, marker)
+    outside = [p for p in changed if not p.startswith(MAY_CHANGE) and p not in MAY_CHANGE_FOLDERS]
+    assert outside == [], outside
+    print("took " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) +
+          f"; changed on the proxy: {len(changed)} paths, none outside {', '.join(MAY_CHANGE)}")
+
+
+# -- second review, 2: an IPv6 member through the proxy's real apache2ctl -t ----------------------------
+
+def ipv6_tree(lab, tmp_path, mode):
+    """The Debian proxy's routes file and vhost for backends on IPv6 private addresses."""
+    def ipv6(data):
+        for name, address in (("web1", "fd00:123::11"), ("web2", "fd00:123::12")):
+            data["all"]["children"]["backends"]["hosts"][name]["private_address"] = address
+    inv = load(inventory_copy(lab, tmp_path, mutate=ipv6))
+    host, options = inv.hosts["proxy"], Options(mode=mode)
+    return {DEBIAN.routes_path: proxy.routes(host, DEBIAN, inv, options)[DEBIAN.routes_path],
+            DEBIAN.vhost_path: proxy.vhost(host, DEBIAN, options)}
+
+
+def apache2ctl_t(lab, files: dict) -> subprocess.CompletedProcess:
+    """apache2ctl -t on the proxy, over a copy of its /etc/apache2 with ``files`` in it."""
+    root = ssh(lab, "proxy", "mktemp -d /tmp/ipv6-tree.XXXXXX").stdout.strip()
+    try:
+        ssh(lab, "proxy", f"cp -a /etc/apache2/. {root}/")
+        for path, text in files.items():
+            here = text.replace("/etc/apache2", root)
+            proc = subprocess.run(["ssh", "-F", str(lab.ssh_config), "-o", "BatchMode=yes", "proxy",
+                                   f"cat > {root}{path[len('/etc/apache2'):]}"], input=here, text=True,
+                                  capture_output=True, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+        return ssh(lab, "proxy", f"APACHE_CONFDIR={root} apache2ctl -t 2>&1", check=False)
+    finally:
+        ssh(lab, "proxy", f"rm -rf {root}", check=False)
+
+
+@pytest.mark.parametrize("mode", ["balancer", "single"])
+def test_ipv6_members_are_bracketed_and_parse_in_apache(deployed, tmp_path, mode):
+    files = ipv6_tree(deployed, tmp_path, mode)
+    routes = files[DEBIAN.routes_path]
+    if mode == "balancer":
+        members = [line.split()[1] for line in routes.splitlines() if line.strip().startswith("BalancerMember")]
+        assert members == ["http://[fd00:123::11]:8080", "http://[fd00:123::12]:8081"]
+    else:
+        assert "ProxyPass / http://[fd00:123::11]:8080/ " in routes
+    checked = apache2ctl_t(deployed, files)
+    print(f"{mode}: {checked.stdout.strip()}")
+    assert checked.returncode == 0 and "Syntax OK" in checked.stdout, checked.stdout
+    # The same files with the address as it was written before (no brackets) do not parse.
+    bare = {p: t.replace("[fd00:123::11]", "fd00:123::11").replace("[fd00:123::12]", "fd00:123::12")
+            for p, t in files.items()}
+    refused = apache2ctl_t(deployed, bare)
+    print(f"{mode}, unbracketed: {refused.stdout.strip()[-300:]}")
+    assert refused.returncode != 0, refused.stdout

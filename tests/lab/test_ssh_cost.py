@@ -24,5 +24,7 @@ def test_noop_costs_one_connection_and_one_exec_per_host(deployed, tmp_path):
     assert bench.changed_hosts(result) == [], stdout
     one = {"connections": 1, "execs": 1}
     assert set(result["ssh"]) == set(hosts)
-    assert {h: result["ssh"][h] for h in hosts} == {h: one for h in hosts}, "the deploy's own counters"
+    assert {h: {k: result["ssh"][h][k] for k in one} for h in hosts} == {h: one for h in hosts}, \
+        "the deploy's own counters"
+    assert all(result["ssh"][h].get("uploads", 0) == 0 for h in hosts)
     assert seen == {h: one for h in hosts}, "sshd's journal on each host"

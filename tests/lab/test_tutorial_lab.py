@@ -130,7 +130,8 @@ def test_failed_smoke_check_is_failed_1_in_recap_and_exit_2(fresh, tmp_path):
     out = tmp_path / "run.json"
     proc = invoke("deploy", "-i", str(inventory), "--json", str(out), check=2)
     counts = recap(proc.stdout)
-    assert counts["proxy"] == {"ok": counts["proxy"]["ok"], "changed": 0, "failed": 1, "unreachable": 0}, proc.stdout
+    assert counts["proxy"] == {"ok": counts["proxy"]["ok"], "changed": 0, "failed": 1, "unreachable": 0,
+                               "skipped": 0}, proc.stdout
     assert re.search(rf"^proxy \| failed \| smoke: GET http://{re.escape(ADDRESS)}:8080/: .*refused", proc.stdout,
                      re.M), proc.stdout
     result = json.loads(out.read_text())

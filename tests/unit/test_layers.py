@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # The core reads, plans and runs; it never reaches up to the job or the commands on top.
 CORE = ("transport", "acme_client", "inventory", "facts", "resources", "apply", "engine", "audit", "report",
         "balancer", "sites", "tls", "wheels", "appwheels", "releases", "platforms", "render", "openssh", "errors",
-        "data", "interrupt")
-ABOVE_CORE = ("roles", "deploy", "rollout", "certificates", "ops", "verify", "cli", "lab")
+        "data", "interrupt", "syntax", "shards")
+ABOVE_CORE = ("roles", "deploy", "workers", "rollout", "certificates", "ops", "verify", "cli", "lab")
 DEV = ("bench", "tests")        # dev tooling and test support live beside the product, never in it
 
 

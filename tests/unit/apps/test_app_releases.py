@@ -75,6 +75,22 @@ def test_another_python_gives_another_id():
     assert release().wanted(facts(python=(3, 9, 2)))[0] != release().wanted(facts())[0]
 
 
+def test_a_host_without_python_gets_the_release_its_python_will_run_then_keeps_it():
+    # A minimal image (the VM lab's box): python3 comes with this run's packages step, so the
+    # release is built for the python3 Debian 12 ships, checked first; once python3 is there,
+    # the same release is current.
+    bare = Facts(os={"ID": "debian", "VERSION_ID": "12"}, platform=DEBIAN, arch="x86_64", python=None)
+    change = release().plan(bare)
+    rid, marker, _ = release().wanted(bare)
+    assert change.changed and change.reason == f"release {rid} (was none)"
+    assert change.script.splitlines()[0].startswith(
+        "python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || ")
+    assert rid == release().wanted(facts(python=(3, 11, 2)))[0]
+    assert "sys.version_info" not in release().plan(facts()).script
+    unknown = Facts(os={"ID": "debian", "VERSION_ID": "14"}, platform=DEBIAN, arch="x86_64", python=None)
+    assert release().plan(unknown).reason == "no python3 on the host"
+
+
 def test_a_current_release_with_a_torn_marker_is_rebuilt():
     rid, _, _ = release().wanted(facts())
     change = release().plan(facts(f"releases/{rid}", "0" * 64))

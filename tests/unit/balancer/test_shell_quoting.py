@@ -5,7 +5,8 @@ import subprocess
 from pathlib import Path
 
 from provision.balancer import manager as balancer_manager
-from provision import apply, rollout
+from provision import apply
+from provision.balancer.members import answer_script
 from provision.roles import backends
 
 EVIL = "10.0.0.11;touch${IFS}INJECTED;"
@@ -26,9 +27,9 @@ def run_with_fake_curl(script: str, tmp_path: Path, page: str = "nonce=0123-abcd
     return (tmp_path / "curl.log").read_text().splitlines()
 
 
-def test_wait_script_passes_a_crafted_address_as_one_argument(tmp_path):
+def test_answer_script_passes_a_crafted_address_as_one_argument(tmp_path):
     url = f"http://{EVIL}:8080"
-    args = run_with_fake_curl(rollout.wait_script([url + "/"], seconds=1), tmp_path)
+    args = run_with_fake_curl(answer_script([url + "/"], seconds=1), tmp_path)
     assert not (tmp_path / "INJECTED").exists()
     assert f"{url}/" in args
 

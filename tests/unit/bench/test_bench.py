@@ -213,3 +213,37 @@ def test_a_peer_that_failed_its_checks_is_marked_in_the_table():
     noop = dict(zip(bench.COLUMNS, bench.rows([measured])[0]))
     assert noop["pyinfra"] == "3.00 (3.0x ours, 6.0x floor) FAILED, see targets"
     assert noop["fabric"] == "2.00 (2.0x ours, 4.0x floor)"
+
+
+def test_with_peers_the_tools_take_turns_and_every_run_records_its_load(monkeypatch, tmp_path):
+    from pathlib import Path
+    from types import SimpleNamespace
+    from bench import peers
+    turns = []
+    info = SimpleNamespace(hosts={"proxy": "a", "web1": "b", "web2": "c"}, ssh_config=tmp_path / "c",
+                           known_hosts=None, inventory=Path("inventory/lab.yml"))
+    api = SimpleNamespace(up=lambda extra, log: info, reset=lambda log: info)
+    ok = {"hosts": {}, "ssh": {}}
+
+    def deploy(*args, **kw):
+        turns.append(("ours cold" if kw.get("timeout") == bench.COLD_TIMEOUT else "ours") if not args else " ".join(args))
+        return bench.Run(1.0, 0.5, 0, ok, "", (0.5, 0.7))
+    monkeypatch.setattr(bench, "deploy", deploy)
+    monkeypatch.setattr(bench, "floors", lambda config, names, repeat: {
+        "ssh_true": {**bench.stats([0.3]), "times": [0.3]}, "script20": bench.stats([0.4])})
+    monkeypatch.setattr(bench, "parallel_ssh", lambda *a, **kw: 0.3)
+    monkeypatch.setattr(bench, "journal_check", lambda config, log, run: {"engine": {}, "sshd": {}})
+    monkeypatch.setattr(bench, "drift_check", lambda config, log, run: {"run": run(), "changed_hosts": ["web1"],
+                                                                         "restored": True})
+    monkeypatch.setattr(bench, "settle", lambda cores=None, wait=None: 0.5)
+    monkeypatch.setattr(peers, "write_inputs", lambda work, spec: None)
+    monkeypatch.setattr(peers, "cold", lambda api, tool, spec, work, log, label="": (turns.append(tool), (9.0, None))[1])
+    monkeypatch.setattr(peers, "noop", lambda tool, spec, work, log: (2.0, None))
+    size = bench.bench_size(api, 0, runs=2, log=lambda m: None, with_peers=True, cold_runs=1)
+    # ours (then its no-ops), a peer, ours, the next peer, ...; ours again last, for the drift and change runs
+    assert turns[:3] == ["ours cold", "ours", "ours"]
+    assert [t for t in turns if t in ("ours cold", *bench.TOOLS)] == [
+        "ours cold", "ansible", "ours cold", "pyinfra", "ours cold", "fabric", "ours cold"]
+    assert turns[-2:] == ["--mode single", "--mode balancer"]
+    assert set(size["peers"]) == set(bench.TOOLS) and size["peers"]["fabric"]["cold"]["runs"] == 1
+    assert size["scenarios"]["cold"]["runs"] == 4 and len(size["loads"]) > 0

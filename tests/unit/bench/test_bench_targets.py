@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def measured(noop=0.5):
     runs = [{h: {"connections": 1, "execs": 1} for h in ("proxy", "web1", "web2")}]
     return {"date": "2026-01-01 00:00 UTC", "cores": 2, "python": "3.11", "command": "invoke bench",
-            "sizes": [{"hosts": 3, "floor": {"ssh_true": bench.stats([0.25]), "script20": bench.stats([0.3])},
+            "sizes": [{"hosts": 3, "floor": {"ssh_true": bench.stats([0.5]), "script20": bench.stats([0.6])},
                        "scenarios": {"no-op": bench.scenario([noop], [0.2], runs),
                                      "cold": bench.scenario([8.0], [0.4], exit=0, failed_hosts=[])}}]}
 
@@ -23,7 +23,7 @@ def test_met_targets_exit_0_and_write_json_and_docs(tmp_path, capsys):
     code = bench.finish(measured(), tmp_path / "b.json", tmp_path / "bench.md", log=lambda m: None)
     assert code == 0
     result = json.loads((tmp_path / "b.json").read_text())
-    assert [c["ok"] for c in result["checks"]] == [True, True, True, True]
+    assert [c["ok"] for c in result["checks"]] == [True, True, True, True, True]
     table = bench.markdown(bench.COLUMNS, bench.rows(result["sizes"]))
     assert table in (tmp_path / "bench.md").read_text()
     assert "| no-op | 3 | 0.50 |" in table
@@ -85,7 +85,11 @@ def test_bench_md_names_the_run_of_each_size():
     result = measured()
     result["sizes"][0].update(date="2026-01-02 10:00 UTC", load=[3.25, 2.0, 1.0], command="invoke bench --only 3")
     result["checks"] = bench.checks(result["sizes"])
-    assert "- 3 hosts: 2026-01-02 10:00 UTC, load average 3.2, `invoke bench --only 3`" in bench.bench_md(result)
+    assert "- 3 hosts: 2026-01-02 10:00 UTC, load average 3.2 (**loaded**: above the 2 cores), " \
+           "`invoke bench --only 3`" in bench.bench_md(result)
+    result["sizes"][0].update(load=[1.5, 2.0, 1.0], loads=[[1.0, 2.5], [1.9, 2.2]])
+    assert "- 3 hosts: 2026-01-02 10:00 UTC, load average 1.5, before its runs 1.0 to 1.9, " \
+           "`invoke bench --only 3`" in bench.bench_md(result)
 
 
 def test_committed_bench_has_the_peers_at_3_and_23_hosts_and_ours_at_100():
@@ -107,3 +111,41 @@ def test_committed_bench_has_the_peers_at_3_and_23_hosts_and_ours_at_100():
         for scenario in ("cold", "no-op"):
             row = next(line for line in table.splitlines() if line.startswith(f"| {scenario} | {n} |"))
             assert row.count("x ours") == 3 and row.count("x floor") == 3, row
+
+
+def test_figures_taken_above_the_core_count_are_not_written_unless_told(tmp_path):
+    result = measured()
+    result["sizes"][0].update(loads=[[1.2, 3.0], [2.6, 2.4]], load=[1.2, 1.0, 1.0], date="2026-01-02 10:00 UTC",
+                              command="invoke bench --only 3")        # before the second run: 2.6 > 2 cores
+    logged = []
+    assert bench.finish(result, tmp_path / "b.json", tmp_path / "bench.md", log=logged.append) == 1
+    assert not (tmp_path / "b.json").exists() and not (tmp_path / "bench.md").exists()
+    assert "the load average reached 2.6 before a run, above the 2 cores (3 hosts)" in logged[-1]
+    assert bench.finish(result, tmp_path / "b.json", tmp_path / "bench.md", log=logged.append,
+                        allow_loaded=True) == 0
+    assert "(**loaded**: above the 2 cores)" in (tmp_path / "bench.md").read_text()
+    result["sizes"][0]["loads"] = [[1.2, 3.0], [1.9, 2.4]]          # after a run does not count: it is ours
+    assert bench.finish(result, tmp_path / "c.json", None, log=logged.append) == 0
+
+
+def test_the_import_time_and_the_peers_ratios_are_targets():
+    result = measured()
+    size = result["sizes"][0]
+    size["peers"] = {"fabric": {"cold": bench.stats([20.0]), "no-op": bench.stats([1.0]), "problems": []},
+                     "pyinfra": {"cold": bench.stats([30.0]), "no-op": bench.stats([1.0]), "problems": []}}
+    found = {c["check"]: c for c in bench.checks(result["sizes"], {"module": "provision.deploy", "min_ms": 81.0,
+                                                                   "median_ms": 90.0, "runs": 5})}
+    assert found["import provision.deploy (min of 5)"]["ok"] is False
+    assert (found["cold 3 hosts / fabric's, same run"]["measured"], found["cold 3 hosts / fabric's, same run"]["ok"]) \
+        == (0.4, False)         # 8 s against 20 s: above 0.35x
+    assert found["cold 3 hosts / pyinfra's, same run"]["ok"] is True      # 8/30 = 0.27x
+    assert found["no-op 3 hosts median / ssh-true floor"]["ok"] is True
+
+
+def test_cpu_per_host_and_the_one_process_no_op_are_in_the_table():
+    result = measured()
+    result["sizes"][0]["scenarios"]["no-op, 1 process"] = bench.scenario([0.9], [0.6], [])
+    table = bench.rows(result["sizes"])
+    noop = next(r for r in table if r[0] == "no-op")
+    assert noop[bench.COLUMNS.index("cpu ms/host")] == "66.7"        # 0.2 s over 3 hosts
+    assert next(r for r in table if r[0] == "no-op, 1 process")[bench.COLUMNS.index("cpu ms/host")] == "200.0"

@@ -32,7 +32,7 @@ def provision(capsys, *argv) -> tuple[int, str, str]:
 
 
 def positional(command) -> list[str]:
-    return ["web1"] if command.positional else []
+    return ["merge"] if command.positional == ("action",) else ["web1"] if command.positional else []
 
 
 def cases():
@@ -41,12 +41,18 @@ def cases():
         names = {f.name for f in c.arguments()}
         base = [c.name, *positional(c)]
         after = ["--", "true"] if c.remainder else []
-        yield c.name, "missing inventory", base + ["-i", "/nonexistent/hosts.yml"] + after, \
-            "/nonexistent/hosts.yml: no such inventory file"
+        if "inventory" in names:
+            yield c.name, "missing inventory", base + ["-i", "/nonexistent/hosts.yml"] + after, \
+                "/nonexistent/hosts.yml: no such inventory file"
+        else:       # report merge reads --json files, no inventory
+            after = ["--", "/nonexistent/a.json"]
+            yield c.name, "missing file", base + after, "/nonexistent/a.json: no such file"
         for f in c.arguments():
             if f.kind == "int":
+                low = f.minimum if f.minimum is not None else 1
                 yield c.name, f"bad {f.long}", base + [f.long, "abc"] + after, f"{f.long} must be a whole number"
-                yield c.name, f"{f.long} 0", base + [f.long, "0"] + after, f"{f.long} must be 1 or more"
+                yield c.name, f"{f.long} {low - 1}", base + [f.long, str(low - 1)] + after, \
+                    f"{f.long} must be {low} or more"
         if "json" in names:
             yield c.name, "bad --json", base + ["--json", "/nonexistent/x.json"] + after, \
                 "--json /nonexistent/x.json: folder /nonexistent does not exist"
@@ -63,7 +69,9 @@ def test_every_command_has_help_even_with_a_positional_argument(capsys, name, sp
     code, out, err = provision(capsys, name, spelling)
     assert code == 0 and err == ""
     assert out.startswith(f"Usage: provision {name} [options]") and "Options:" in out
-    assert "-i PATH, --inventory=PATH" in out
+    command = next(c for c in COMMANDS if c.name == name)
+    if "inventory" in {f.name for f in command.arguments()}:        # all but report merge
+        assert "-i PATH, --inventory=PATH" in out
 
 
 @pytest.mark.parametrize("name,case,argv,says", CASES, ids=[f"{n}: {c}" for n, c, _, _ in CASES])
@@ -133,8 +141,8 @@ def test_the_flag_vocabulary_is_one_letter_per_meaning():
         "i": "inventory", "l": "limit", "C": "check", "D": "diff", "e": "extra_vars", "f": "forks",
         "v": "verbose", "K": "ask_become_pass", "b": "become"}
     assert flags.MODES == PROXY_MODES
-    for c in COMMANDS:
-        assert "inventory" in c.flags, c.name
+    for c in COMMANDS:       # every command that reads an inventory (report merge reads --json files)
+        assert "inventory" in c.flags or c.name == "report", c.name
 
 
 def test_verbose_counts_and_inventory_and_extra_vars_repeat(capsys, monkeypatch):

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from provision import apply, facts as factlib
 from tests.support.hook import after_the_lock
 from provision.engine import HostResult, StepResult, lock_watch, planned_paths
@@ -17,10 +19,12 @@ from provision.resources import Change, File
 
 
 def local(script, tmp_path):
-    """The script with the host paths moved under tmp_path."""
-    for real, name in ((apply.HOST_LOCK, "provision.lock"), (factlib.RUN_DIR, "runs"),
-                       (factlib.PENDING_DIR, "pending")):
+    """The script with the host paths moved under tmp_path (the lock folder: tmp_path/lock)."""
+    for real, name in ((apply.HOST_LOCK, "lock/provision.lock"), (apply.LOCK_DIR, "lock"),
+                       (factlib.RUN_DIR, "runs"), (factlib.PENDING_DIR, "pending")):
         script = script.replace(real, str(tmp_path / name))
+    if os.getuid() != 0:        # the lock's folder and file are root's on a host; here, the tester's
+        script = script.replace('!= 0:700 ]', f'!= {os.getuid()}:700 ]').replace('!= 0 ]', f'!= {os.getuid()} ]')
     return script
 
 
@@ -51,11 +55,17 @@ def launch(script, tmp_path, answer=apply.ACK):
     return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(out), err.read())
 
 
+def lock_path(tmp_path):
+    """Where local() puts the host lock, its folder made as the lock script makes it."""
+    (tmp_path / "lock").mkdir(mode=0o700, exist_ok=True)
+    return tmp_path / "lock" / "provision.lock"
+
+
 def hold_lock(tmp_path, seconds):
     """Another deploy: an exclusive flock on the host lock, as an operator's script would take it."""
-    holder = subprocess.Popen(["flock", str(tmp_path / "provision.lock"), "sleep", str(seconds)])
+    holder = subprocess.Popen(["flock", str(lock_path(tmp_path)), "sleep", str(seconds)])
     deadline = time.monotonic() + 5
-    while subprocess.run(["flock", "-n", str(tmp_path / "provision.lock"), "true"]).returncode == 0:
+    while subprocess.run(["flock", "-n", str(lock_path(tmp_path)), "true"]).returncode == 0:
         assert time.monotonic() < deadline, "the holder never took the lock"
         time.sleep(0.02)
     return holder
@@ -69,7 +79,69 @@ def test_lock_waits_says_so_then_proceeds(tmp_path):
         holder.wait(10)
     assert res.returncode == 0 and res.stdout == "got it\n", res
     assert apply.LOCK_WAITING in res.stderr
-    assert oct((tmp_path / "provision.lock").stat().st_mode & 0o777) == "0o600"
+
+
+def test_lock_folder_is_made_root_only_and_the_lock_file_private(tmp_path):
+    res = sh(apply.locked("echo locked\n"), tmp_path)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "locked\n", "")
+    assert oct((tmp_path / "lock").stat().st_mode & 0o777) == "0o700"
+    assert oct((tmp_path / "lock" / "provision.lock").stat().st_mode & 0o777) == "0o600"
+    again = sh(apply.locked("umask\n", shared=True), tmp_path)      # an existing lock is reused as it is
+    assert again.returncode == 0 and again.stdout.strip() == "0022", again    # the script's own umask is back
+
+
+def planted(tmp_path, how):
+    """What a local user could leave where the lock goes; returns the path that must stay untouched."""
+    folder, target = tmp_path / "lock", tmp_path / "etc-nologin"
+    if how == "folder is a link":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        folder.symlink_to(tmp_path / "elsewhere")
+        return tmp_path / "elsewhere"
+    folder.mkdir(mode=0o700)
+    lock = folder / "provision.lock"
+    if how == "lock is a dangling link":
+        lock.symlink_to(target)
+        return target
+    if how == "lock is a link to a file":
+        target.write_text("x")
+        target.chmod(0o644)
+        lock.symlink_to(target)
+        return target
+    if how == "lock is a folder":
+        lock.mkdir()
+        return lock
+    if how == "lock is not root's":
+        lock.write_text("")
+        os.chown(lock, 65534, 65534)
+        return lock
+    folder.chmod(0o755)         # "folder mode 755"
+    return folder
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another user needs root")
+@pytest.mark.parametrize("how", ["folder is a link", "lock is a dangling link", "lock is a link to a file",
+                                 "lock is a folder", "lock is not root's", "folder mode 755"])
+def test_a_planted_lock_path_is_refused_and_left_as_it_was(tmp_path, how):
+    keep = planted(tmp_path, how)
+    before = snapshot(tmp_path)
+    res = sh(apply.locked("echo never\n"), tmp_path)
+    assert res.returncode == 1 and "never" not in res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(apply.LOCK_REFUSED), res.stderr
+    assert snapshot(tmp_path) == before, how         # nothing created, chmod-ed or chown-ed
+    assert keep.exists() == (how != "lock is a dangling link")
+    print(f"{how}: {lines[0]}")
+
+
+def snapshot(folder):
+    """Every path under folder with its kind, mode, owner and content (links not followed)."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        st = path.lstat()
+        content = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        found[str(path)] = (st.st_mode, st.st_uid, st.st_gid, content,
+                            os.readlink(path) if path.is_symlink() else None)
+    return found
 
 
 def test_lock_gives_up_after_the_bound(tmp_path):
@@ -87,7 +159,7 @@ def test_lock_gives_up_after_the_bound(tmp_path):
 
 
 def test_shared_locks_do_not_wait_for_each_other(tmp_path):
-    holder = subprocess.Popen(["flock", "-s", str(tmp_path / "provision.lock"), "sleep", "3"])
+    holder = subprocess.Popen(["flock", "-s", str(lock_path(tmp_path)), "sleep", "3"])
     time.sleep(0.3)
     try:
         res = sh(apply.locked("echo read\n", shared=True, poll=1), tmp_path)
@@ -254,7 +326,7 @@ def test_interrupted_prints_recap_then_mid_apply_hosts_then_nothing():
     reporter.info("late line")
     reporter.failed("web1", "apply", "late failure")
     lines = stream.getvalue().strip().splitlines()
-    assert "proxy ok=1 changed=1 failed=0 unreachable=0" in lines
+    assert "proxy ok=1 changed=1 failed=0 unreachable=0 skipped=0" in lines
     assert lines[-1].startswith("mid-apply: web1: their apply scripts finish on the host")
     assert "late" not in stream.getvalue()
 

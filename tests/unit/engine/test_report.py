@@ -42,8 +42,8 @@ def test_host_lines_and_recap():
         r.recap(results)
     assert lines(act=act) == [
         "web3 | ok | 12 steps, nothing to change", "web2 | failed | apply: exit 1", "web1 | unreachable | timed out",
-        "took 1.00 s", "", "RECAP", "proxy ok=2 changed=1 failed=0 unreachable=0",
-        "web1 ok=0 changed=0 failed=0 unreachable=1", "web2 ok=0 changed=0 failed=1 unreachable=0"]
+        "took 1.00 s", "", "RECAP", "proxy ok=2 changed=1 failed=0 unreachable=0 skipped=0",
+        "web1 ok=0 changed=0 failed=0 unreachable=1 skipped=0", "web2 ok=0 changed=0 failed=1 unreachable=0 skipped=0"]
 
 
 def test_merge_keeps_first_seen_order_and_every_phase():
@@ -63,6 +63,7 @@ def test_json_has_counts_steps_and_extra():
     data = json.loads(to_json(results, {"elapsed": 1.5}))
     assert data == {"schema": 1, "command": "deploy", "exit_code": 0,
                     "hosts": {"web1": {"status": "changed", "ok": 1, "changed": 1, "failed": 0, "unreachable": 0,
+                                       "skipped": 0,
                                        "unreachable_reason": None, "error": None,
                                        "steps": [{"step": "f", "status": "changed", "reason": "created",
                                                   "output": "out", "diff": "+x"}]}},
@@ -164,5 +165,5 @@ def test_an_interrupted_run_recaps_the_hosts_it_knows_and_where_the_others_were(
     r.progress("web2", "connecting")
     r.interrupted()
     assert out.getvalue().splitlines() == ["", "INTERRUPTED", "", "RECAP",
-                                           "web1 ok=1 changed=0 failed=0 unreachable=0",
+                                           "web1 ok=1 changed=0 failed=0 unreachable=0 skipped=0",
                                            "web2 interrupted while connecting", "mid-apply: none"]

@@ -174,6 +174,33 @@ def test_venv_installs_offline_from_uploaded_wheels():
                                "b" * 64))
 
 
+def test_venv_on_a_host_without_python_uses_its_releases_python_and_checks_it():
+    # A minimal image (the VM lab's box) has no python3: the backends role installs it earlier in
+    # the same run, so the wheels are chosen for the python3 Debian 12 ships, and checked at apply.
+    seen = []
+    v = Venv("/opt/a/venv", lambda f: seen.append(f) or house())
+    bookworm = Facts(os={"ID": "debian", "VERSION_ID": "12"}, platform=DEBIAN, python=None, arch="x86_64")
+    change = v.plan(bookworm)
+    assert change.changed and change.reason.startswith("installed Flask==2.0.3")
+    first = change.script.splitlines()[0]
+    assert first == ("python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || "
+                     "{ echo 'python3 is not 3.11, the version the wheels were chosen for' >&2; exit 1; }")
+    assert "python3 -m venv --without-pip /opt/a/venv" in change.script
+    assert seen == [bookworm]
+
+
+def test_venv_on_a_host_with_python_has_no_version_check():
+    change = Venv("/opt/a/venv", lambda f: house()).plan(facts(python=(3, 11, 2)))
+    assert "sys.version_info" not in change.script
+
+
+def test_venv_without_python_on_a_release_not_listed_fails_saying_so():
+    change = Venv("/opt/a/venv", lambda f: house()).plan(
+        Facts(os={"ID": "debian", "VERSION_ID": "14"}, platform=DEBIAN, python=None))
+    assert change.reason == "no python3 on the host"
+    assert change.script == "echo 'python3 is missing' >&2; exit 1"
+
+
 def test_when_skips_with_reason():
     f = File("/etc/yum.repos.d/x.repo", "x", when=lambda facts: "not CentOS 7")
     change = f.plan(facts())

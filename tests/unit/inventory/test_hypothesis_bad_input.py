@@ -1,14 +1,21 @@
 """Property test: hundreds of generated malformed inventories and template values. Every one
 gives a one-line error naming its file (and its host and field where it has one), never a
 traceback, and no connection is ever opened."""
+import ast
 import copy
+import gc
 import tempfile
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from provision.inventory import KNOWN_VARS, LBMETHODS, PROXY_MODES
+from provision import deploy as deploy_mod
+from provision.engine import Options
+from provision.inventory import KNOWN_VARS, LBMETHODS, PROXY_MODES, InventoryError, load
+from provision.platforms import PLATFORMS
 from tests.support.refusal import deploy_refusal
 
 BASE = {"all": {"vars": {"proxy_mode": "balancer"}, "children": {
@@ -232,3 +239,212 @@ def test_non_utf8_bytes_anywhere(monkeypatch, byte, place, offset):
         lines = deploy_refusal(str(path))
         assert len(lines) == 1, lines
         assert lines[0].startswith(f"error: {target}:") and "not UTF-8" in lines[0], lines[0]
+
+
+# -- second review, finding 4: every validated field, hostile fragments and long near-misses ----------
+# Each value is refused (one line naming its file) or accepted within LIMIT of CPU; an accepted one
+# leaves every rendered file with the same number of lines and of directives as the good value.
+
+LIMIT = 0.05        # s of CPU for the checks (load and plan), the acceptance's bound
+FRAGMENTS = ["\n", "\r", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "%", "@", "..", "/..", "/.", " ",
+             "\t", '"', "'", "#", "$", "{", "}", "*", ":", "[", "]", "\\", "-", "%25", "/", "\nProxyRequests On\n#",
+             "<", ">", ";", "&", "|", "`", "\ufeff", "é", "xn--"]
+REPEATED = ["a", "a.", "a/", "/a", ":", "]:1", "[1:3]", "a@", "-", "1", "%", "a-", "*.", "fe80::1%"]
+LONG = 10_000
+LONG_FORM = {"all": {"children": {
+    "proxies": {"vars": {
+        "pools": {"web": {"members": ["web1", "web2:howdy"], "lbmethod": "bybusyness", "sticky": True}},
+        "sites": [{"server_name": "app.example.test", "aliases": ["www.app.example.test"],
+                   "routes": [{"path": "/", "pool": "web"}, {"path": "/api/v1", "pool": "web"},
+                              {"path": "/static", "folder": "/var/www/static"}, {"path": "/ws", "websocket": "web"},
+                              {"path": "/private", "exclude": True}]}]},
+        "hosts": {"proxy": {"ansible_host": "10.123.0.10"}}},
+    "backends": BASE["all"]["children"]["backends"]}}}
+
+
+def _at(*keys):
+    """A setter for the value at that path ("[0]" picks a list item); returns the field's name."""
+    def set_(data, value):
+        node = data
+        for key in keys[:-1]:
+            node = node[int(key[1:-1])] if key.startswith("[") else node[key]
+        last = keys[-1]
+        node[int(last[1:-1]) if last.startswith("[") else last] = value
+    return set_
+
+
+def _rename(group, old):
+    def set_(data, value):
+        hosts = data["all"]["children"][group]["hosts"]
+        hosts[value] = hosts.pop(old)
+    return set_
+
+
+def _rename_pool(data, value):
+    data["all"]["children"]["proxies"]["vars"]["pools"][value] = \
+        data["all"]["children"]["proxies"]["vars"]["pools"].pop("web")
+    for route in data["all"]["children"]["proxies"]["vars"]["sites"][0]["routes"]:
+        for kind in ("pool", "websocket"):
+            if kind in route:
+                route[kind] = value
+
+
+PROXY, WEB1 = ("all", "children", "proxies", "hosts", "proxy"), ("all", "children", "backends", "hosts", "web1")
+SITE = ("all", "children", "proxies", "vars", "sites", "[0]")
+POOL = ("all", "children", "proxies", "vars", "pools", "web")
+# field -> (base, setter, a good value)
+FIELDS = {
+    **{name: (BASE, _at(*PROXY, name), good) for name, good in {
+        "ansible_host": "10.123.0.10", "ansible_ssh_host": "proxy.example.test", "ansible_port": "2222",
+        "ansible_ssh_port": "22", "ansible_user": "deploy", "ansible_ssh_user": "deploy",
+        "ansible_private_key_file": "keys/id", "ansible_ssh_private_key_file": "keys/id_ed25519",
+        "ansible_ssh_common_args": "-o ProxyJump=jump.example.test", "ansible_ssh_extra_args": "-J u@jump:2222",
+        "ansible_become_user": "root", "ansible_become_method": "sudo", "ansible_become_password": "pa55-word",
+        "ansible_connection": "ssh", "ssh_config": "ssh_config", "server_name": "www.example.test",
+        "health_path": "/health", "proxy_mode": "balancer", "lbmethod": "byrequests", "tls": "off",
+        "tls_cert": "certs/a.crt", "tls_key": "certs/a.key", "public_url": "https://www.example.test/",
+        "become_password_env": "SUDO_PASS", "member_names": "opaque"}.items()},
+    "tls_names": (BASE, _at(*PROXY, "tls_names", "[0]"), "alt.example.test"),
+    "proxy_extra_directives": (BASE, _at(*PROXY, "proxy_extra_directives", "[0]"), "Header set X-A b"),
+    "private_address": (BASE, _at(*WEB1, "private_address"), "10.123.0.11"),
+    "apps[0].name": (BASE, _at(*WEB1, "apps", "[0]", "name"), "hello"),
+    "apps[0].message": (BASE, _at(*WEB1, "apps", "[0]", "message"), "Hello world!"),
+    "host name": (BASE, _rename("backends", "web2"), "web2"),
+    "sites[0].server_name": (LONG_FORM, _at(*SITE, "server_name"), "app.example.test"),
+    "sites[0].aliases": (LONG_FORM, _at(*SITE, "aliases", "[0]"), "www.app.example.test"),
+    "sites[0].routes[1].path": (LONG_FORM, _at(*SITE, "routes", "[1]", "path"), "/api/v1"),
+    "sites[0].routes[2].folder": (LONG_FORM, _at(*SITE, "routes", "[2]", "folder"), "/var/www/static"),
+    "pools": (LONG_FORM, _rename_pool, "web"),
+    "pools.web.members[1]": (LONG_FORM, _at(*POOL, "members", "[1]"), "web2:howdy"),
+    "pools.web.lbmethod": (LONG_FORM, _at(*POOL, "lbmethod"), "bybusyness"),
+}
+# The lists these fields are in (a list whose set element is the list itself gets it as one item)
+for name in ("tls_names", "proxy_extra_directives"):
+    base, setter, good = FIELDS[name]
+
+    def list_setter(data, value, name=name, good=good):
+        _at(*PROXY, name)(data, [value, good])        # a line ending in '\\' would swallow the next
+    FIELDS[name] = (base, list_setter, good)
+
+
+@st.composite
+def hostile_values(draw, good: str):
+    """The good value with a fragment put in or in place of a character, or a 10,000-character
+    near-miss: a repeated piece ending in a fragment."""
+    fragment = draw(st.sampled_from(FRAGMENTS))
+    how = draw(st.sampled_from(["insert", "replace", "long"]))
+    if how == "long":
+        unit = draw(st.sampled_from(REPEATED + [good]))
+        return (unit * (LONG // len(unit) + 1))[:LONG - len(fragment)] + fragment
+    i = draw(st.integers(min_value=0, max_value=len(good)))
+    return good[:i] + fragment + good[i + (how == "replace"):]
+
+
+def checked(path):
+    """What a deploy does before it connects: load, then plan the phases. Returns the inventory,
+    or raises the one-line error."""
+    inventory = load(path)
+    deploy_mod.plan_phases(inventory, None)
+    return inventory
+
+
+def timed(path, tries: int = 10) -> tuple[float, object]:
+    """(CPU s of the checks, the inventory or the error): the fastest of up to ``tries`` runs,
+    stopping at one within LIMIT. A first run may import a module (paramiko for ssh_config) once
+    per process, whatever the value, and on a busy virtual machine a thread's CPU clock also runs
+    while the host steals its CPU; a super-linear check is slow on every run."""
+    took, outcome = [], None
+    gc.collect()
+    gc.disable()            # a collection of the whole test process's heap is not the checks' time
+    try:
+        while len(took) < tries and (not took or min(took) >= LIMIT):
+            started = time.thread_time()
+            try:
+                outcome = checked(path)
+            except (InventoryError, deploy_mod.DeployError) as exc:
+                outcome = exc
+            took.append(time.thread_time() - started)
+    finally:
+        gc.enable()
+    return min(took), outcome
+
+
+def rendered(inventory) -> list:
+    """Every file the roles would write, in order: (host, platform, label, content)."""
+    out = []
+    for role, hosts in deploy_mod.plan_phases(inventory, None):
+        for host in hosts:
+            for platform in PLATFORMS.values():
+                for r in role.resources(host, platform, inventory, Options()):
+                    if getattr(r, "content", None) is not None:
+                        out.append((host.name, platform.family, r.label, r.content.decode()))
+    return out
+
+
+def shape(name: str, text: str) -> tuple[int, int]:
+    """(lines, directives): a Python file's statements; elsewhere the lines Apache or systemd
+    read as one each, a line ending in '\\' joined to the next (a comment counts: it is a line
+    that says nothing, not a way to add or merge directives)."""
+    lines = text.splitlines()
+    if name.endswith(".py"):
+        return len(lines), len(ast.parse(text).body)
+    directives, joined = 0, False
+    for line in lines:
+        if not joined and line.strip():
+            directives += 1
+        joined = line.rstrip().endswith("\\")
+    return len(lines), directives
+
+
+_BASE_SHAPES: dict = {}
+
+
+def base_shapes(field, tmp: Path):
+    """The shapes of the files rendered with the field's good value."""
+    if field not in _BASE_SHAPES:
+        base, setter, good = FIELDS[field]
+        data = copy.deepcopy(base)
+        setter(data, good)
+        path = tmp / "base.yml"
+        path.write_text(yaml.safe_dump(data))
+        _BASE_SHAPES[field] = sorted((p, shape(label, text)) for _, p, label, text in rendered(load(path)))
+    return _BASE_SHAPES[field]
+
+
+TIMES: list = []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                    HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), field=st.sampled_from(sorted(FIELDS)))
+def test_every_validated_field_refuses_or_accepts_hostile_input_quickly_and_safely(data, field):
+    base, setter, good = FIELDS[field]
+    value = data.draw(hostile_values(good))
+    inventory_data = copy.deepcopy(base)
+    setter(inventory_data, value)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = tmp / "inventory.yml"
+        path.write_text(yaml.safe_dump(inventory_data, allow_unicode=True))
+        took, inventory = timed(path)
+        TIMES.append(took)
+        assert took < LIMIT, (field, value[:80], took)
+        if isinstance(inventory, Exception):
+            assert "\n" not in str(inventory) and str(inventory).startswith(str(tmp)), (field, str(inventory)[:300])
+            return
+        try:
+            deploy_mod.prevalidate(inventory, deploy_mod.plan_phases(inventory, None), Options())
+        except deploy_mod.DeployError as exc:        # refused when rendered: one line, naming the host
+            assert "\n" not in str(exc) and "host " in str(exc), (field, str(exc)[:300])
+            return
+        got = sorted((p, shape(label, text)) for _, p, label, text in rendered(inventory))
+        assert got == base_shapes(field, tmp), (field, value[:80])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def times_printed():
+    """The figures the property test measured, printed once the module's tests are done."""
+    yield
+    if TIMES:
+        print(f"\n{len(TIMES)} hostile values checked: longest {max(TIMES) * 1000:.1f} ms of CPU, "
+              f"median {sorted(TIMES)[len(TIMES) // 2] * 1000:.2f} ms (limit {LIMIT * 1000:.0f} ms)")

@@ -44,7 +44,9 @@ def test_safe_options_are_mapped_and_multiplexing_is_harmless(tmp_path):
 
 @pytest.mark.parametrize("args,expected", [
     ("-o StrictHostKeyChecking=no", "StrictHostKeyChecking=no is not supported: host keys are always checked"),
-    ("-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=off", "StrictHostKeyChecking=off is not supported"),
+    ("-o StrictHostKeyChecking=off -o UserKnownHostsFile=known", "StrictHostKeyChecking=off is not supported"),
+    ("-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new",
+     "UserKnownHostsFile: known_hosts /dev/null is a character device, not a regular file"),
     ("-o ForwardAgent=yes", "ssh option 'ForwardAgent' is not supported (only ProxyJump"),
     ("-C -o ProxyJump=b", "'-C' is not supported"),
     ("-o ProxyJump", "-o 'ProxyJump' needs a value"),

@@ -178,7 +178,10 @@ def test_app_name_with_trailing_newline_is_refused(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("var,value,expected", [
     ("ansible_host", "10.0.0.11;touch${IFS}/tmp/p;", "field 'ansible_host' must be a host name or an IP address"),
-    ("ansible_host", "web\\n", "field 'ansible_host' must be a host name or an IP address"),
+    ("ansible_host", "web\\n", "field 'ansible_host' contains the control character '\\n'"),
+    ("ansible_host", "fe80::1%@127.0.0.1\\nProxyRequests On\\n#", "field 'ansible_host' contains the control character"),
+    ("ansible_host", "fe80::1%@127.0.0.1", "field 'ansible_host' is a scoped IPv6 address (a zone ID after '%')"),
+    ("ansible_host", "fe80::1%eth0", "field 'ansible_host' is a scoped IPv6 address"),
     ("ansible_host", "-oProxyCommand=id", "field 'ansible_host' must be a host name or an IP address"),
     ("ansible_ssh_private_key_file", "k\\nProxyCommand sh -c 'id > /tmp/x'", "contains the control character"),
     ("ssh_config", "cfg\\nProxyCommand id", "field 'ssh_config' contains the control character"),

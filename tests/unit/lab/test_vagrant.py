@@ -1,20 +1,21 @@
-"""The Vagrant lab: `vagrant ssh-config` -> inventory, and the Vagrantfile itself.
+"""Vagrant: `vagrant ssh-config` -> logins, and the Vagrantfile itself.
 
-The ssh-config inputs are real captures from public repositories
-(tests/fixtures/vagrant/, sources in tests/fixtures/SOURCES.md). None of them
-names its machines proxy/web1/web2, so the tests map their names onto ours.
+The ssh-config inputs are real captures: three from public repositories, one
+from this project's VM lab (tests/fixtures/vagrant/, sources in
+tests/fixtures/SOURCES.md). The public ones do not name their machines
+proxy/web1/web2, so the tests map their names onto ours. The Vagrantfile is
+rendered by Ruby with a stand-in for Vagrant (vagrantfile_machines.rb).
 """
+import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from provision.lab import vagrant
+from provision.lab.vm import layout as vm_layout
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vagrant"
 REPO = Path(__file__).resolve().parents[3]
@@ -28,6 +29,9 @@ SHARED = (FIXTURES / "ssh-config-shared-keys.txt").read_text()
 SHARED_NAMES = {"k3s-server-1": "proxy", "k3s-agent-1": "web1", "k3s-agent-2": "web2"}
 # Two libvirt machines: HostName is the VM's own address, Port 22.
 LIBVIRT = (FIXTURES / "ssh-config-libvirt.txt").read_text()
+# The VM lab's three machines, captured on a machine of the lab's kind.
+LAB = (FIXTURES / "ssh-config-lab.txt").read_text()
+RENDERER = Path(__file__).with_name("vagrantfile_machines.rb")
 
 KEY_DIR = "/home/ange/SemestreVII/InfraIII/last/.vagrant/machines"
 
@@ -45,66 +49,24 @@ def test_parse_real_three_machine_capture():
     assert server["userknownhostsfile"] == ["/dev/null"]
 
 
-def test_inventory_from_real_capture_exact_structure():
-    inv = vagrant.inventory_from_ssh_config(THREE, names=THREE_NAMES)
-    assert inv == {
-        "all": {
-            "vars": {"accept_new_host_keys": True},
-            "children": {
-                "proxies": {"hosts": {
-                    "proxy": {
-                        "ansible_host": "127.0.0.1",
-                        "ansible_port": 2222,
-                        "ansible_user": "vagrant",
-                        "ansible_ssh_private_key_file": f"{KEY_DIR}/ansible/virtualbox/private_key",
-                        "private_address": "192.168.56.10",
-                    },
-                }},
-                "backends": {"hosts": {
-                    "web1": {
-                        "ansible_host": "127.0.0.1",
-                        "ansible_port": 2200,
-                        "ansible_user": "vagrant",
-                        "ansible_ssh_private_key_file": f"{KEY_DIR}/server/virtualbox/private_key",
-                        "private_address": "192.168.56.11",
-                        "apps": [{"name": "hello", "port": 8080, "message": "Hello world!"}],
-                    },
-                    "web2": {
-                        "ansible_host": "127.0.0.1",
-                        "ansible_port": 2201,
-                        "ansible_user": "vagrant",
-                        "ansible_ssh_private_key_file": f"{KEY_DIR}/client/virtualbox/private_key",
-                        "private_address": "192.168.56.12",
-                        "apps": [{"name": "howdy", "port": 8081, "message": "Howdy world!"}],
-                    },
-                }},
-            },
-        }
+def test_logins_from_real_capture():
+    logins = vagrant.logins(THREE, ["proxy", "web1", "web2"], names=THREE_NAMES)
+    assert logins == {
+        "proxy": vagrant.Login("127.0.0.1", 2222, "vagrant", f"{KEY_DIR}/ansible/virtualbox/private_key"),
+        "web1": vagrant.Login("127.0.0.1", 2200, "vagrant", f"{KEY_DIR}/server/virtualbox/private_key"),
+        "web2": vagrant.Login("127.0.0.1", 2201, "vagrant", f"{KEY_DIR}/client/virtualbox/private_key"),
     }
 
 
-def test_no_host_key_checking_is_never_copied():
-    text = vagrant.render_inventory(vagrant.inventory_from_ssh_config(THREE, names=THREE_NAMES))
-    assert "StrictHostKeyChecking" not in text
-    assert "/dev/null" not in text
-    assert "accept_new_host_keys: true" in text
-
-
-def test_render_has_header_and_round_trips():
-    inv = vagrant.inventory_from_ssh_config(THREE, names=THREE_NAMES)
-    text = vagrant.render_inventory(inv)
-    assert text.splitlines()[0].startswith("# Written by `invoke lab.up --provider vagrant`")
-    assert yaml.safe_load(text) == inv
-
-
-def test_rendered_inventory_loads_with_project_loader(tmp_path):
-    inventory = pytest.importorskip("provision.inventory")
-    path = tmp_path / "vagrant.yml"
-    path.write_text(vagrant.render_inventory(vagrant.inventory_from_ssh_config(THREE, names=THREE_NAMES)))
-    loaded = inventory.load(path)
-    assert sorted(loaded.hosts) == ["proxy", "web1", "web2"]
-    assert [h.name for h in loaded.group("backends")] == ["web1", "web2"]
-    assert loaded.hosts["web2"].private_address == "192.168.56.12"
+def test_logins_from_the_vm_labs_own_capture():
+    # `vagrant ssh-config` of this project's VM lab (libvirt): each VM's own address, port 22,
+    # the lab's key; Vagrant's "no host key checking" lines are there, and never copied.
+    logins = vagrant.logins(LAB, [m.name for m in vm_layout.plan()])
+    assert {name: login.hostname for name, login in logins.items()} == \
+        {m.name: m.host.address for m in vm_layout.plan()}
+    assert {(login.port, login.user, login.key) for login in logins.values()} == \
+        {(22, "vagrant", "/var/cache/provision-lab/vm/key/id_ed25519")}
+    assert vagrant.parse_ssh_config(LAB)["web1"]["stricthostkeychecking"] == ["no"]
 
 
 def test_repeated_identity_file_lines_are_kept_and_first_is_used():
@@ -112,10 +74,9 @@ def test_repeated_identity_file_lines_are_kept_and_first_is_used():
     keys = hosts["k3s-agent-1"]["identityfile"]
     assert keys == ["/home/hieu/.vagrant.d/insecure_private_keys/vagrant.key.ed25519",
                     "/home/hieu/.vagrant.d/insecure_private_keys/vagrant.key.rsa"]
-    inv = vagrant.inventory_from_ssh_config(SHARED, names=SHARED_NAMES)
-    web2 = inv["all"]["children"]["backends"]["hosts"]["web2"]
-    assert web2["ansible_port"] == 2202
-    assert web2["ansible_ssh_private_key_file"] == keys[0]
+    logins = vagrant.logins(SHARED, ["proxy", "web1", "web2"], names=SHARED_NAMES)
+    assert logins["web2"].port == 2202
+    assert logins["web2"].key == keys[0]
 
 
 def test_machine_own_key_is_preferred_over_shared_ones():
@@ -133,17 +94,29 @@ def test_libvirt_capture_address_and_user_come_from_ssh_config():
 
 def test_missing_machine_is_an_error_naming_it():
     with pytest.raises(ValueError, match=r"no entry for web2 .*found: pxe_server, harvester-node-0"):
-        vagrant.inventory_from_ssh_config(LIBVIRT, names={"pxe_server": "proxy", "harvester-node-0": "web1"})
+        vagrant.logins(LIBVIRT, ["proxy", "web1", "web2"], names={"pxe_server": "proxy", "harvester-node-0": "web1"})
 
 
-def test_machine_not_in_address_table_is_an_error():
-    with pytest.raises(ValueError, match=r"'ansible' .*not in PRIVATE_ADDRESSES"):
-        vagrant.inventory_from_ssh_config(THREE)
+def test_machine_not_in_the_lab_is_an_error():
+    with pytest.raises(ValueError, match=r"'ansible' .*not in the lab \(proxy, web1, web2\)"):
+        vagrant.logins(THREE, ["proxy", "web1", "web2"])
 
 
 def test_two_machines_mapped_to_one_name_is_an_error():
     with pytest.raises(ValueError, match="both map to 'proxy'"):
-        vagrant.inventory_from_ssh_config(THREE, names={"ansible": "proxy", "server": "proxy"})
+        vagrant.logins(THREE, ["proxy", "web1", "web2"], names={"ansible": "proxy", "server": "proxy"})
+
+
+def test_vagrant_error_is_one_line_from_a_real_failure():
+    # The end of a real `vagrant up` of the three machines (libvirt) that failed on one of them.
+    output = "==> proxy: Waiting for machine to boot. This may take a few minutes...\n" + \
+        (FIXTURES / "up-failed-parallel.txt").read_text()
+    assert vagrant.error_line(output) == (
+        "The guest machine entered an invalid state while waiting for it to boot. Valid states are "
+        "'running'. The machine is in the 'inaccessible' state. Please verify everything is configured "
+        "properly and try again.")
+    assert vagrant.error_line("boom\n") == "boom"
+    assert vagrant.error_line("") == "no output"
 
 
 def test_text_before_first_host_is_ignored():
@@ -159,25 +132,76 @@ def test_keyword_equals_value_and_quoted_paths():
 def test_entry_without_port_is_an_error():
     text = THREE.replace("  Port 2200\n", "")
     with pytest.raises(ValueError, match="'web1' lacks port"):
-        vagrant.inventory_from_ssh_config(text, names=THREE_NAMES)
+        vagrant.logins(text, ["proxy", "web1", "web2"], names=THREE_NAMES)
 
 
-def test_vagrantfile_matches_address_table_and_has_no_provisioners():
-    text = VAGRANTFILE.read_text()
-    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    machines = dict(re.findall(r'"(\w+)"\s*=>\s*"(192\.168\.56\.\d+)"', code))
-    assert machines == vagrant.PRIVATE_ADDRESSES
-    assert 'config.vm.box = "centos/7"' in code
-    assert "vm.provision" not in code
-    assert "vagrant" in vagrant.TEST_APT_PACKAGES
+needs_ruby = pytest.mark.skipif(
+    shutil.which("ruby") is None,
+    reason="`ruby` is not installed (it comes with vagrant; `invoke test` installs "
+           "provision.lab.vagrant.TEST_APT_PACKAGES)")
 
 
-def test_up_without_vagrant_raises_lab_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(vagrant.shutil, "which", lambda name: None)
-    with pytest.raises(Exception, match="vagrant` is not installed") as info:
-        vagrant.up(log=lambda *a: None, root=tmp_path)
-    assert type(info.value).__name__ == "LabError"
-    assert not (tmp_path / "inventory").exists()
+def render_vagrantfile(**env) -> dict:
+    """The Vagrantfile evaluated by Ruby with a stand-in Vagrant (vagrantfile_machines.rb):
+    {machine: its box, networks, provisioners and each provider's settings, global ones merged in}."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PROVISION_")}
+    proc = subprocess.run(["ruby", str(RENDERER), str(VAGRANTFILE)], env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    top = json.loads(proc.stdout)
+    machines = {}
+    for name, m in top["machines"].items():
+        providers = {p: {**top["providers"].get(p, {}), **m["providers"].get(p, {})}
+                     for p in {*top["providers"], *m["providers"]}}
+        machines[name] = {"box": m["box"] or top["box"], "hostname": m["hostname"],
+                          "networks": top["networks"] + m["networks"],
+                          "provisioners": top["provisioners"] + m["provisioners"], "providers": providers}
+    return machines
+
+
+@needs_ruby
+def test_provision_box_reaches_every_machine():
+    machines = render_vagrantfile(PROVISION_BOX="generic/centos7")
+    assert list(machines) == ["proxy", "web1", "web2"]
+    assert {name: m["box"] for name, m in machines.items()} == dict.fromkeys(machines, "generic/centos7")
+    # Another box: a private network per machine, the provider's own NAT network for the rest.
+    assert [m["networks"] for m in machines.values()] == [
+        [["private_network", {"ip": f"192.168.56.{10 + k}"}]] for k in range(3)]
+    assert [m["hostname"] for m in machines.values()] == list(machines)
+    for m in machines.values():
+        assert "management_network_name" not in m["providers"]["libvirt"]
+        assert m["providers"]["virtualbox"] == {"memory": 512, "cpus": 1}
+
+
+@needs_ruby
+def test_without_provision_box_every_machine_boots_the_labs_box_on_the_labs_network():
+    machines = render_vagrantfile(PROVISION_CONSOLE_DIR="/c")
+    assert list(machines) == [m.name for m in vm_layout.plan()]
+    for m in vm_layout.plan():
+        rendered = machines[m.name]
+        assert rendered["box"] == vm_layout.BOX
+        assert rendered["hostname"] is None         # named by the kernel command line instead
+        assert rendered["networks"] == []
+        lv = rendered["providers"]["libvirt"]
+        assert lv["management_network_mac"] == m.mac
+        assert (lv["management_network_name"], lv["management_network_address"], lv["management_network_mode"]) \
+            == (vm_layout.NETWORK, str(vm_layout.SUBNET), "none")
+        assert lv["management_network_keep"] is True
+        assert (lv["storage_pool_name"], lv["default_prefix"]) == (vm_layout.POOL, vm_layout.PREFIX)
+        assert (lv["memory"], lv["cpus"]) == (vm_layout.MEMORY_MB, vm_layout.CPUS)
+        assert lv["serial"] == [[{"type": "file", "source": {"path": f"/c/{m.name}.log"}}]]
+        assert lv["disk_driver"] == [[{"cache": "unsafe"}]]
+        assert lv["cmd_line"] == f"{vm_layout.CMDLINE} systemd.hostname={m.name}"
+        assert lv["driver"] == "kvm"
+    assert all(m["provisioners"] == [] for m in machines.values())
+
+
+@needs_ruby
+def test_libvirt_driver_comes_from_the_kvm_probe():
+    lv = render_vagrantfile(PROVISION_LIBVIRT_DRIVER="qemu")["web1"]["providers"]["libvirt"]
+    assert (lv["driver"], lv["cpu_mode"], lv["cpu_model"]) == ("qemu", "custom", "qemu64")
+    assert "serial" not in lv       # no console folder given: libvirt's default console
+    assert "cpu_mode" not in render_vagrantfile()["web1"]["providers"]["libvirt"]
 
 
 needs_vagrant = pytest.mark.skipif(
@@ -198,7 +222,7 @@ def test_vagrantfile_validates():
 @needs_vagrant
 def test_vagrantfile_with_unknown_setting_fails_validate(tmp_path):
     text = VAGRANTFILE.read_text()
-    anchor = '  config.vm.box = "centos/7"\n'
+    anchor = '  config.vm.synced_folder ".", "/vagrant", disabled: true\n'
     assert anchor in text
     (tmp_path / "Vagrantfile").write_text(text.replace(anchor, anchor + "  config.vm.bogus_setting = 1\n"))
     result = vagrant.validate(tmp_path)
@@ -206,44 +230,6 @@ def test_vagrantfile_with_unknown_setting_fails_validate(tmp_path):
     assert result.returncode == 1
     assert "bogus_setting" in result.output
     assert not (tmp_path / ".vagrant").exists()
-
-
-# What Debian's vagrant 2.3.4 prints on a machine with no VirtualBox or libvirt (seen on a fresh Debian 12).
-NO_PROVIDER_OUTPUT = """No usable default provider could be found for your system.
-
-Vagrant relies on interactions with 3rd party systems, known as
-"providers", to provide Vagrant with resources to run development
-environments. Examples are VirtualBox, VMware, Hyper-V.
-"""
-
-
-def _fake_vagrant(folder: Path, output: str, code: int) -> Path:
-    script = folder / "vagrant"
-    script.write_text(f"#!/bin/sh\ncat <<'OUT'\n{output}OUT\nexit {code}\n")
-    script.chmod(0o755)
-    return folder
-
-
-def test_lab_up_vagrant_without_provider_is_one_line_exit_1(tmp_path):
-    bin_dir = _fake_vagrant(tmp_path, NO_PROVIDER_OUTPUT, 1)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "invoke", "lab.up", "--provider", "vagrant"],
-                          cwd=REPO, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    errors = proc.stderr.strip().splitlines()
-    assert errors == ["lab: vagrant found no VM provider: install VirtualBox, or libvirt and the "
-                      "vagrant-libvirt plugin, or use the default lab (invoke lab.up)"]
-    assert "No usable default provider" in proc.stdout          # vagrant's own words are still shown
-    assert not (REPO / "inventory" / "vagrant.yml").exists()
-
-
-def test_lab_up_vagrant_other_failure_names_exit_code(tmp_path, monkeypatch):
-    bin_dir = _fake_vagrant(tmp_path, "boom\n", 3)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    with pytest.raises(Exception, match=r"`vagrant up` failed \(3\)") as info:
-        vagrant.up(log=lambda *a: None, root=tmp_path)
-    assert type(info.value).__name__ == "LabError"
 
 
 def test_project_errors_share_one_base():

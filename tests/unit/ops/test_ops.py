@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from provision import apply
 from provision.inventory import load
 from provision import audit
 from provision.ops import adhoc, facts_cmd, status
@@ -261,13 +262,13 @@ def test_run_report_recap_names_the_failed_host():
 def test_run_script_keeps_the_command_whole_and_drops_the_lock_fd():
     text = adhoc.script("systemctl is-active 'provision-app-*'", as_root=True)
     assert "( systemctl is-active 'provision-app-*'\n) 9>&-" in text
-    assert "flock -x" in text and "/run/lock/provision.lock" in text
+    assert "flock -x" in text and f"exec 9>>{apply.HOST_LOCK}" in text
     assert adhoc.script("uptime", as_root=False) == "( uptime\n) 9>&-\n"     # the lock is root's
 
 
 def test_run_script_runs_here_under_a_local_lock(tmp_path, monkeypatch):
     """The lock prologue and the command, run by sh with the lock file moved into tmp_path."""
-    text = adhoc.script("echo hi; exit 4", as_root=True).replace("/run/lock/provision.lock", str(tmp_path / "lock"))
+    text = adhoc.script("echo hi; exit 4", as_root=True).replace(apply.LOCK_DIR, str(tmp_path / "lock"))
     proc = subprocess.run(["sh", "-c", text], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (4, "hi\n")
 
@@ -350,10 +351,10 @@ def test_drain_record_adds_and_removes_members_and_stays_root_only(tmp_path):
         subprocess.run(["sh", "-ec", text], check=True)
         return (folder / RECORD).read_text().splitlines()[1:]
     web1, web2 = "http://10.0.0.11:8080", "http://10.0.0.12:8081"
-    assert run([web2], True) == ["Define provision_drain_10_0_0_12_8081 +N"]
-    assert run([web2, web1], True) == ["Define provision_drain_10_0_0_11_8080 +N",
-                                       "Define provision_drain_10_0_0_12_8081 +N"]
-    assert run([web2], False) == ["Define provision_drain_10_0_0_11_8080 +N"]
+    assert run([web2], True) == ["Define provision_member_10_2e0_2e0_2e12_3a8081 +N"]
+    assert run([web2, web1], True) == ["Define provision_member_10_2e0_2e0_2e11_3a8080 +N",
+                                       "Define provision_member_10_2e0_2e0_2e12_3a8081 +N"]
+    assert run([web2], False) == ["Define provision_member_10_2e0_2e0_2e11_3a8080 +N"]
     assert run([web1], False) == []
     assert oct((folder / RECORD).stat().st_mode & 0o777) == "0o600"
     assert sorted(p.name for p in folder.iterdir()) == [RECORD]         # no temp file left

@@ -68,13 +68,13 @@ def test_fresh_centos7_proxy_plan(inventory):
         "selinux boolean httpd_can_network_connect",
         "firewalld service http",
         "directory /etc/httpd/provision",
+        "directory /var/log/provision",
+        "directory /etc/logrotate.d",
+        "logrotate /etc/logrotate.d/provision",
         "file /etc/httpd/provision/proxy-routes.inc",
         "file /etc/httpd/conf.d/provision-proxy.conf",
         "file /etc/httpd/conf.d/welcome.conf",
         "service httpd.service",
-        "directory /var/log/provision",
-        "directory /etc/logrotate.d",
-        "logrotate /etc/logrotate.d/provision",
     ]
     scripts = dict(todo)
     import base64

@@ -11,7 +11,7 @@ import pytest
 
 from provision import facts
 from provision.inventory import load
-from provision.platforms import APP_PINS_CURRENT, DEBIAN, INSTALLER_PIN_CURRENT
+from provision.platforms import APP_PINS_CURRENT, DEBIAN, INSTALLER_PIN_CURRENT, PYTHON_VERSION_BY_RELEASE
 from provision.roles import backends, proxy
 from provision.wheels import Wheelhouse, installer_for, pins_for
 
@@ -56,6 +56,9 @@ def test_os_release(release):
 def test_python3_version(release):
     python = facts.parse_python_version((FIX / release / "python3-V.txt").read_text())
     assert python[:2] == RELEASES[release][2] and len(python) == 3
+    # the table a first deploy to a host without python3 plans with says the same
+    osr = facts.parse_os_release((FIX / release / "os-release").read_text())
+    assert PYTHON_VERSION_BY_RELEASE[("debian", osr["VERSION_ID"])] == python
 
 
 @pytest.mark.parametrize("release", RELEASES)

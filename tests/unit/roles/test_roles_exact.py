@@ -45,20 +45,25 @@ def test_backend_handlers_per_app(inv):
 
 @pytest.mark.parametrize("platform,extra", [(DEBIAN, []), (REDHAT, ["firewalld port 8080/tcp from 10.123.0.10"])])
 def test_backend_steps_in_order_and_what_they_notify(inv, platform, extra):
-    steps = backends.resources(inv.hosts["web1"], platform, inv, Opts(wheels=lambda facts: None))
-    assert [s.label for s in steps] == [
+    host, opts = inv.hosts["web1"], Opts(wheels=lambda facts: None)
+    prepare = backends.prepare(host, platform, inv, opts)
+    switch = backends.switch(host, platform, inv, opts)
+    assert [s.label for s in prepare] == [
         f"packages {' '.join(platform.python_packages)}", "directory /opt/provision", "directory /opt/provision/apps",
         "directory /opt/provision/apps/hello", "user app-hello", "file /opt/provision/apps/hello/app.py",
         "file /opt/provision/apps/hello/gunicorn.conf.py", "venv /opt/provision/apps/hello/venv",
-        "unit /etc/systemd/system/provision-app-hello.service", "service provision-app-hello.service"] + extra + [
         "directory /var/log/provision", "directory /etc/logrotate.d", "logrotate /etc/logrotate.d/provision"]
+    assert [s.label for s in switch] == [
+        "unit /etc/systemd/system/provision-app-hello.service", "service provision-app-hello.service"] + extra
+    steps = backends.resources(host, platform, inv, opts)
+    assert [s.label for s in steps] == [s.label for s in prepare + switch]
     restart = ("restart-provision-app-hello.service",)
     assert [s.label for s in steps if s.notify == restart] == [
         "file /opt/provision/apps/hello/app.py", "file /opt/provision/apps/hello/gunicorn.conf.py",
         "venv /opt/provision/apps/hello/venv", "unit /etc/systemd/system/provision-app-hello.service"]
-    assert steps[8].after == "systemctl daemon-reload"
-    assert steps[9].restart_handler == restart[0]
-    user = steps[4]
+    assert switch[0].after == "systemctl daemon-reload"
+    assert switch[1].restart_handler == restart[0]
+    user = prepare[4]
     assert (user.name, user.home, user.shell) == ("app-hello", "/opt/provision/apps/hello", platform.nologin_shell)
 
 
@@ -160,12 +165,16 @@ def test_vault_repo_only_on_centos7(inv, os_release, skip):
 
 @pytest.mark.parametrize("platform,first", [(DEBIAN, ["apache module ssl off"]), (REDHAT, [])])
 def test_tls_off_steps(inv, platform, first):
-    steps = proxy.tls_resources(inv.hosts["proxy"], platform, Opts())
+    assert proxy.tls_material(inv.hosts["proxy"], platform, Opts()) == []
+    steps = proxy.tls_config(inv.hosts["proxy"], platform, Opts())
     tail = ["tls off /etc/httpd/conf.d/ssl.conf"] if platform.tls_conf else []
     assert [s.label for s in steps] == first + [f"absent {platform.tls_dir}/proxy.crt",
                                                 f"absent {platform.tls_dir}/proxy.key"] + tail
     assert {s.notify for s in steps} == {("reload-apache",)}
     assert [s.validate for s in steps if not s.label.startswith("apache module")] == ["apache"] * (2 + len(tail))
+    # the running config may use them until the switch: they go with it
+    switch = [s.label for s in proxy.switch(inv.hosts["proxy"], platform, inv, Opts())]
+    assert set(first + tail) <= set(switch) and f"absent {platform.tls_dir}/proxy.key" in switch
 
 
 @pytest.mark.parametrize("platform", [DEBIAN, REDHAT])
@@ -173,15 +182,17 @@ def test_tls_on_steps(inv, platform):
     from provision.tls import Material
     host = inv.hosts["proxy"]
     host.vars["tls"] = "self-signed"
-    steps = proxy.tls_resources(host, platform, Opts(tls={"proxy": Material(b"C", b"K", b"T", 1)}))
-    directory, key, cert, *rest = steps
+    opts = Opts(tls={"proxy": Material(b"C", b"K", b"T", 1)})
+    directory, key, cert = proxy.tls_material(host, platform, opts)
     assert (directory.label, directory.mode) == (f"directory {platform.tls_dir}", "700")
     assert (key.path, key.content, key.mode, key.notify, key.validate) == (
         f"{platform.tls_dir}/proxy.key", b"K", "600", ("reload-apache",), "apache")
     assert (cert.path, cert.content, cert.mode, cert.notify, cert.validate) == (
         f"{platform.tls_dir}/proxy.crt", b"C", "644", ("reload-apache",), "apache")
     assert (key.label, cert.label) == (f"tls key {platform.tls_dir}/proxy.key", f"tls certificate {platform.tls_dir}/proxy.crt")
-    assert [s.path for s in rest] == ([platform.tls_conf] if platform.tls_conf else [])
+    assert [s.path for s in proxy.tls_config(host, platform, opts)] == ([platform.tls_conf] if platform.tls_conf else [])
+    # new files the running config does not read: they are prepared while the backends converge
+    assert {s.label for s in (directory, key, cert)} <= {s.label for s in proxy.prepare(host, platform, inv, opts)}
 
 
 def test_redhat_switches_leave_their_steps_out(inv):
@@ -197,11 +208,17 @@ def test_redhat_switches_leave_their_steps_out(inv):
 def test_proxy_module_link_and_default_site_steps(inv, platform):
     from provision.resources import Absent, ApacheModuleDropin, ApacheModules, Link
     steps = proxy.resources(inv.hosts["proxy"], platform, inv, Opts())
-    [mods] = [s for s in steps if isinstance(s, (ApacheModules, ApacheModuleDropin))]
+    mods, *off = [s for s in steps if isinstance(s, (ApacheModules, ApacheModuleDropin))]
     assert mods.notify == ("reload-apache",)
     if platform is DEBIAN:
         assert isinstance(mods, ApacheModules) and mods.names == ("proxy", "proxy_http", "proxy_balancer",
                                                                   "lbmethod_byrequests", "headers")
+        # enabled while preparing; the ones no longer needed go off with the switch
+        assert (mods.enable, mods.disable) == (True, False)
+        [off] = off
+        assert (off.enable, off.disable, off.optional) == (False, True, proxy.OPTIONAL_MODULES)
+        assert mods.label in [s.label for s in proxy.prepare(inv.hosts["proxy"], platform, inv, Opts())]
+        assert off.label in [s.label for s in proxy.switch(inv.hosts["proxy"], platform, inv, Opts())]
         [link] = [s for s in steps if isinstance(s, Link)]
         assert (link.path, link.target, link.notify, link.validate) == (
             "/etc/apache2/sites-enabled/provision-proxy.conf", "../sites-available/provision-proxy.conf",
@@ -210,6 +227,7 @@ def test_proxy_module_link_and_default_site_steps(inv, platform):
         assert (default.path, default.installed_by, default.notify, default.validate) == (
             "/etc/apache2/sites-enabled/000-default.conf", "apache2", ("reload-apache",), "apache")
     else:
+        assert off == []
         assert (mods.path, mods.package, mods.validate) == (platform.module_dropin, "httpd", "apache")
         [selinux] = [s for s in steps if s.label.startswith("selinux")]
         assert (selinux.name, selinux.value) == ("httpd_can_network_connect", True)
@@ -302,3 +320,6 @@ def test_backend_venv_uses_the_runs_wheels_or_the_hosts_own(inv, monkeypatch):
     [venv] = [s for s in backends.resources(inv.hosts["web1"], DEBIAN, inv, Opts()) if s.label.startswith("venv")]
     assert venv.wheels(Facts(os={}, platform=DEBIAN, python=(3, 11, 2), arch="x86_64")) == "house"
     assert seen == [((3, 11, 2), "x86_64")]
+    # no python3 yet (the same run installs it): the one the release ships
+    assert venv.wheels(Facts(os={"ID": "debian", "VERSION_ID": "13"}, platform=DEBIAN, arch="x86_64")) == "house"
+    assert seen[-1] == ((3, 13, 5), "x86_64")

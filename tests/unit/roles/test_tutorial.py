@@ -1,6 +1,7 @@
 """inventory/tutorial.yml is the tutorial's own topology: one server runs Apache and both apps on
 localhost. Its rendered vhost holds the tutorial's Example 1 (single) and Example 2 (balancer);
 the smoke check and verify reach the proxy where clients do; a failed smoke check is counted."""
+import http.client
 import io
 import json
 import textwrap
@@ -138,8 +139,8 @@ def test_failed_smoke_check_is_counted_in_recap_json_and_exit_code():
     out = io.StringIO()
     report.Reporter(stream=out).recap(results)
     lines = out.getvalue().splitlines()
-    assert "proxy ok=1 changed=0 failed=1 unreachable=0" in lines
-    assert "web1 ok=1 changed=0 failed=0 unreachable=0" in lines
+    assert "proxy ok=1 changed=0 failed=1 unreachable=0 skipped=0" in lines
+    assert "web1 ok=1 changed=0 failed=0 unreachable=0 skipped=0" in lines
     hosts = json.loads(report.to_json(results))["hosts"]
     assert (hosts["proxy"]["failed"], hosts["web1"]["failed"]) == (1, 0)
     assert hosts["proxy"]["steps"][-1] == {"step": "smoke GET http://10.123.0.10/", "status": "failed",
@@ -159,7 +160,7 @@ def test_smoke_check_dials_the_client_url_and_reports_a_failure(tutorial, monkey
 
         def close(self):
             pass
-    monkeypatch.setattr(deploy.http.client, "HTTPConnection", Refused)
+    monkeypatch.setattr(http.client, "HTTPConnection", Refused)
     out = io.StringIO()
     host = tutorial.hosts["proxy"]
     steps = deploy.smoke_check([host], set(), {"Hello world!"}, report.Reporter(stream=out), tutorial,

@@ -227,9 +227,11 @@ def test_routes_file_is_chosen_by_the_release_and_a_second_deploy_changes_nothin
     assert b"hcmethod" not in step.content          # without facts (the CentOS 7 tree): passive only
 
 
-def debian_modules(inv=None):
+def debian_modules(inv=None, disable=False):
+    """The proxy's modules step that enables (prepare) or, with disable, the one that disables (switch)."""
     inv = inv or load(SITES)
-    return next(s for s in proxy.resources(inv.hosts["proxy"], DEBIAN, inv, OPTIONS) if isinstance(s, ApacheModules))
+    steps = proxy.prepare if not disable else proxy.switch
+    return next(s for s in steps(inv.hosts["proxy"], DEBIAN, inv, OPTIONS) if isinstance(s, ApacheModules))
 
 
 ENABLED = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers"}
@@ -252,7 +254,7 @@ def test_debian_enables_proxy_hcheck_where_used_and_never_watchdog():
 def test_debian_disables_the_hcheck_it_enabled_once_no_pool_uses_it(tmp_path):
     def off(children):
         children["proxies"]["vars"]["balancer_active_health"] = False
-    step = debian_modules(inventory(tmp_path, off))
+    step = debian_modules(inventory(tmp_path, off), disable=True)
     mark = {f"{step.marks}/proxy_hcheck": FileState("file", "644", "root", "root", "")}
     change = step.plan(facts(DEBIAN, DEBIAN12, apache_modules=ENABLED | {"proxy_hcheck"}, files=mark))
     assert change.script.splitlines()[0] == "a2dismod -q proxy_hcheck"

@@ -70,9 +70,9 @@ def test_long_form_routes_file_puts_exclusions_and_longer_paths_first():
     assert ["Alias", "/static", "/var/www/provision-static"] in app
     members = [d for d in app if d[0] == "BalancerMember"]
     assert members[0] == ["BalancerMember", "http://10.123.0.11:8080", "route=web1-hello", "retry=30",
-                          "connectiontimeout=2", "timeout=5", "status=${provision_drain_10_123_0_11_8080}"]
+                          "connectiontimeout=2", "timeout=5", "status=${provision_member_10_2e123_2e0_2e11_3a8080}"]
     assert members[2][1:] == ["http://10.123.0.12:8082", "retry=5", "connectiontimeout=2", "timeout=30",
-                              "status=${provision_drain_10_123_0_12_8082}"]  # no route=
+                              "status=${provision_member_10_2e123_2e0_2e12_3a8082}"]  # no route=
     sets = [d for d in app if d[0] == "ProxySet"]
     assert sets[0][1:] == ["lbmethod=byrequests", "failonstatus=502,503", "failontimeout=On",
                            "stickysession=ROUTEID"]
@@ -155,7 +155,7 @@ def test_members_options_render(tmp_path):
     host = inv.hosts["proxy"]
     text = proxy.routes(host, DEBIAN, inv, OPTIONS)["/etc/apache2/provision/site-app.example.test.inc"]
     members = {d[1]: d for d in directives(text) if d[0] == "BalancerMember"}
-    assert members["http://10.123.0.11:8080"][-2:] == ["loadfactor=3", "status=${provision_drain_10_123_0_11_8080}"]
+    assert members["http://10.123.0.11:8080"][-2:] == ["loadfactor=3", "status=${provision_member_10_2e123_2e0_2e11_3a8080}"]
     assert members["http://10.123.0.12:8081"][-1] == "status=+H"
     assert "lbmethod_bybusyness" in proxy.modules(host, OPTIONS)
 
@@ -280,7 +280,7 @@ VHOST_NEW = ("    ErrorLog ", "    CustomLog ", "    RequestHeader set X-Forward
 def without_drain(routes: str) -> str:
     """The routes file without the drain's lines: its comment, Defines, include and status=${...}."""
     text = re.sub(r"# Drain that holds.*?\nIncludeOptional [^\n]*\n\n", "", routes, flags=re.S)
-    return re.sub(r" status=\$\{provision_drain_\w+\}", "", text)
+    return re.sub(r" status=\$\{provision_member_\w+\}", "", text)
 
 
 def test_routes_define_each_member_undrained_then_include_the_drain_record():
@@ -288,12 +288,12 @@ def test_routes_define_each_member_undrained_then_include_the_drain_record():
     routes = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, SimpleNamespace(mode="balancer"))[DEBIAN.routes_path]
     found = directives(routes)
     defines = [d for d in found if d[0] in ("Define", "IncludeOptional")]
-    assert defines == [["Define", "provision_drain_10_123_0_11_8080", "-N"],
-                       ["Define", "provision_drain_10_123_0_12_8081", "-N"],
+    assert defines == [["Define", "provision_member_10_2e123_2e0_2e11_3a8080", "-N"],
+                       ["Define", "provision_member_10_2e123_2e0_2e12_3a8081", "-N"],
                        ["IncludeOptional", "/etc/apache2/provision/drained*.conf"]]
     members = [d for d in found if d[0] == "BalancerMember"]
-    assert [d[-1] for d in members] == ["status=${provision_drain_10_123_0_11_8080}",
-                                        "status=${provision_drain_10_123_0_12_8081}"]
+    assert [d[-1] for d in members] == ["status=${provision_member_10_2e123_2e0_2e11_3a8080}",
+                                        "status=${provision_member_10_2e123_2e0_2e12_3a8081}"]
     assert found.index(defines[-1]) < found.index(members[0])       # defined before use
 
 

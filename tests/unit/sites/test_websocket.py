@@ -41,9 +41,9 @@ def test_httpd_246_tunnels_ws_members_through_wstunnel(platform):
     found = app_routes(platform, upgrade=False)
     assert ws_balancer(found) == [
         ["BalancerMember", "ws://10.123.0.11:8080", "route=web1-hello", "retry=30", "connectiontimeout=2", "timeout=5",
-         "status=${provision_drain_10_123_0_11_8080}"],
+         "status=${provision_member_10_2e123_2e0_2e11_3a8080}"],
         ["BalancerMember", "ws://10.123.0.12:8081", "route=web2-howdy", "retry=30", "connectiontimeout=2", "timeout=5",
-         "status=${provision_drain_10_123_0_12_8081}"],
+         "status=${provision_member_10_2e123_2e0_2e12_3a8081}"],
         ["ProxySet", "lbmethod=byrequests", "failonstatus=502,503", "failontimeout=On", "stickysession=ROUTEID"]]
     assert not any("upgrade=websocket" in d for d in found)
     passes = [d[1:] for d in found if d[0] == "ProxyPass"]
@@ -60,9 +60,9 @@ def test_httpd_2447_upgrades_http_members():
     # the HTTP pool itself is unchanged
     web = found[found.index(["<Proxy", "balancer://web>"]) + 1]
     assert web == ["BalancerMember", "http://10.123.0.11:8080", "route=web1-hello", "retry=30",
-                   "connectiontimeout=2", "timeout=5", "status=${provision_drain_10_123_0_11_8080}"]
+                   "connectiontimeout=2", "timeout=5", "status=${provision_member_10_2e123_2e0_2e11_3a8080}"]
     # the twin shares the member's drain variable, so a recorded drain holds in both balancers
-    assert members[0][-2] == "status=${provision_drain_10_123_0_11_8080}"
+    assert members[0][-2] == "status=${provision_member_10_2e123_2e0_2e11_3a8080}"
 
 
 def test_site_without_websocket_routes_has_no_ws_balancer():
@@ -136,9 +136,11 @@ def test_unknown_release_second_deploy_changes_nothing():
     assert not again.changed, again.script
 
 
-def modules_step():
+def modules_step(enable=True):
+    """The modules the proxy prepares (enable), or those its switch turns off again."""
     inv = load(SITES)
-    return next(s for s in proxy.resources(inv.hosts["proxy"], DEBIAN, inv, OPTIONS) if isinstance(s, ApacheModules))
+    return next(s for s in proxy.resources(inv.hosts["proxy"], DEBIAN, inv, OPTIONS)
+                if isinstance(s, ApacheModules) and s.enable == enable)
 
 
 def test_wstunnel_is_enabled_before_2447_only():
@@ -151,7 +153,7 @@ def test_wstunnel_is_enabled_before_2447_only():
 
 
 def test_wstunnel_provision_enabled_is_disabled_again_when_not_needed():
-    step = modules_step()
+    step = modules_step(enable=False)
     mark = f"{step.marks}/proxy_wstunnel"
     enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers", "proxy_wstunnel",
                "proxy_hcheck"}

@@ -228,8 +228,9 @@ def test_mod_md_hook_files():
     path_unit = files["/etc/systemd/system/provision-md-reload.path"]
     assert "PathExistsGlob=/var/lib/provision-md-renewed/*" in path_unit
     service = files["/etc/systemd/system/provision-md-reload.service"]
-    assert ("ExecStart=/usr/bin/flock -s /run/lock/provision.lock /bin/sh -c 'rm -f /var/lib/provision-md-renewed/*; "
+    assert ("ExecStart=/usr/bin/flock -s /run/provision/host.lock /bin/sh -c 'rm -f /var/lib/provision-md-renewed/*; "
             "apache2ctl configtest && systemctl reload apache2'") in service
+    assert "\nExecStartPre=/bin/mkdir -p -m 700 /run/provision\n" in service     # the lock's folder, after a reboot
     proc = subprocess.run(["sh", "-n"], input=hook, text=True, capture_output=True)
     assert proc.returncode == 0, proc.stderr
 
