@@ -135,7 +135,7 @@ def test_websocket_twin_is_checked_like_its_pool():
     early = members(routes(EARLY), "web.ws")
     assert [m[1] for m in early] == ["ws://10.123.0.11:8080", "ws://10.123.0.12:8081"]
     assert all(m[-5:] == HC and "retry=30" in m and "upgrade=websocket" not in m for m in early)
-    # the twin keeps the member's drain variable and route: a drain and a sticky session hold in both
+    # the twin keeps the member's drain variable and route: a drain and a sticky client hold in both
     assert [m[2] for m in early] == ["route=web1-hello", "route=web2-howdy"]
     assert balancer(routes(EARLY), "web.ws")[-1][-1] == "stickysession=ROUTEID"
 
