@@ -37,6 +37,7 @@ class Platform:
     md_store: str               # mod_md's default MDStoreDir ("md" under the ServerRoot)
     md_contact: str             # the directive that gives the CA our contact address
     error_log: str              # the server's error log (mod_md writes the CA's answers there)
+    builtin_modules: tuple[str, ...] = ()   # compiled into the binary: a2enmod does not know them
 
 
 DEBIAN = Platform(
@@ -77,6 +78,9 @@ DEBIAN = Platform(
     # MDContactEmail: httpd 2.4.42 and later (mod_md documentation); Debian 11 ships 2.4.62 or later.
     md_contact="MDContactEmail",
     error_log="/var/log/apache2/error.log",     # apache2.conf: ErrorLog ${APACHE_LOG_DIR}/error.log
+    # `apache2ctl -M` says "watchdog_module (static)" on Debian 11, 12 and 13 (tests/fixtures/debian1*/),
+    # and there is no mods-available/watchdog.load.
+    builtin_modules=("watchdog",),
 )
 
 # CentOS 7 / RHEL family. Paths from the httpd-2.4.6-45.el7.centos package sources
@@ -189,9 +193,9 @@ WEBSOCKET_MODULES = {
 # upgrade=websocket (httpd CHANGES 2.4.47, "mod_proxy_http: handle upgrade/tunneling of protocols";
 # mod_proxy documentation, "Protocol Upgrade"); mod_proxy_wstunnel is deprecated there.
 UPGRADE_PARAM_SINCE = (2, 4, 47)
-# The Apache version each release ships: it picks the WebSocket directives, the same on every
-# deploy (installed or not yet). Only which side of 2.4.47 matters. A release not listed gets
-# the form every 2.4 understands (ws:// members).
+# The Apache version each release ships: it picks the WebSocket directives and the health checks,
+# the same on every deploy (installed or not yet). Only which side of 2.4.21, 2.4.47 and 2.4.55
+# matters. A release not listed gets the form every 2.4 understands (ws:// members, passive health).
 # Sources: CentOS/RHEL 7 httpd-2.4.6 (shared fixtures, centos7: httpd-2.4.6-45.el7.centos);
 # RHEL 8 and its rebuilds httpd 2.4.37, RHEL 9 2.4.51 and later (Red Hat's "Deploying web
 # servers" guides for 8 and 9); Debian 11 2.4.67-1~deb11u3, 12 2.4.71-1~deb12u1, 13
@@ -213,6 +217,19 @@ PYTHON_VERSION_BY_RELEASE = {
     ("centos", "7"): (3, 6, 8), ("rhel", "7"): (3, 6, 8),
     ("debian", "11"): (3, 9, 2), ("debian", "12"): (3, 11, 2), ("debian", "13"): (3, 13, 5),
 }
+# Active health checks: mod_proxy_hcheck, which needs mod_watchdog's thread (mod_proxy_hcheck
+# documentation: "Available in Apache 2.4.21 and later", "requires the service of mod_watchdog").
+# RHEL 8 and 9 load both from the httpd package: watchdog_module in 00-base.conf, proxy_hcheck_module
+# in 00-proxy.conf (tests/fixtures/rocky9/conf.modules.d/). Debian builds mod_watchdog in (above).
+HCHECK_MODULES = {
+    "watchdog": ("watchdog_module", "modules/mod_watchdog.so"),
+    "proxy_hcheck": ("proxy_hcheck_module", "modules/mod_proxy_hcheck.so"),
+}
+HCHECK_SINCE = (2, 4, 21)
+# httpd CHANGES 2.4.55: "mod_proxy_hcheck: Honor worker timeout settings" (before, a check waits for
+# ProxyTimeout, else the server's Timeout) and "Re-enable workers in standard ERROR state" (PR 66302:
+# a passing check also brings back a member that passive health took out; before, only `retry` did).
+HCHECK_REENABLES_SINCE = (2, 4, 55)
 REDIRECT_MODULES = {
     "rewrite": ("rewrite_module", "modules/mod_rewrite.so"),
 }

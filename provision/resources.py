@@ -423,6 +423,7 @@ class ApacheModuleDropin(Resource):
     package: str
     notify: tuple[str, ...] = ()
     validate: str | None = None
+    choose: Callable | None = None    # facts -> the modules wanted, when they depend on a fact
 
     def __post_init__(self):
         self.label = f"apache modules {' '.join(self.modules)}"
@@ -435,7 +436,8 @@ class ApacheModuleDropin(Resource):
             # A fresh httpd package loads all four from conf.modules.d/00-proxy.conf
             # (shared fixtures: centos7/conf.modules.d/00-proxy.conf); checked on the next run.
             return Change(self.label, f"{self.package} not installed yet: its 00-proxy.conf loads them")
-        missing = [(mid, so) for mid, so in self.modules.values()
+        wanted = self.choose(facts) if self.choose else self.modules
+        missing = [(mid, so) for mid, so in wanted.values()
                    if facts.load_modules.get(mid, self.path) == self.path]
         if not missing:
             if facts.file(self.path).kind == "absent":

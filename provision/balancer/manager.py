@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, field
 
 MANAGER = "http://127.0.0.1/balancer-manager"
 # Status words, in the order the issue and the page use them; the member's state is the first
-# one that applies, so a drained member is "Drn" although its page also says "Ok".
-STATES = ("Dis", "Stop", "Err", "Drn", "Stby", "Ok")
+# one that applies, so a drained member is "Drn" although its page also says "Ok". "HcFl": its
+# health checks took it out (mod_proxy_hcheck's flag C, httpd 2.4.21+).
+STATES = ("Dis", "Stop", "Err", "HcFl", "Drn", "Stby", "Ok")
 
 _BALANCER_RE = re.compile(r"<h3>LoadBalancer Status for <a [^>]*>balancer://([^<]+)</a>")
 _CELL = r"<td>((?:(?!</td>).)*)</td>"      # a cell never runs past its </td>: linear on any page

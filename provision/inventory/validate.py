@@ -44,6 +44,7 @@ KNOWN_VARS = {
     "proxy_extra_directives": list,
     "balancer_failonstatus": list,
     "balancer_failontimeout": bool,
+    "balancer_active_health": bool,
     "pools": dict,
     "sites": list,
     "become_password_env": str,

@@ -15,8 +15,9 @@ from ..apply import HOST_LOCK, LOCK_DIR, Handler
 from ..facts import FactRequest, apache_version
 from .. import audit
 from ..balancer import record as drain
-from ..platforms import (FORWARDED_MODULES, MD_MODULES, PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES,
-                         UPGRADE_PARAM_SINCE, WEBSOCKET_MODULES, Platform)
+from ..platforms import (FORWARDED_MODULES, HCHECK_MODULES, HCHECK_REENABLES_SINCE, HCHECK_SINCE, MD_MODULES,
+                         PROXY_MODULES, REDIRECT_MODULES, TLS_MODULES, UPGRADE_PARAM_SINCE, WEBSOCKET_MODULES,
+                         Platform)
 from ..render import FILES, render
 from ..sites import model as sites
 from ..resources import (Absent, ApacheModuleDropin, ApacheModules, Change, Directory, File, FileByFacts,
@@ -35,15 +36,17 @@ CENTOS7_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
 DEFAULTS = {"proxy_mode": "balancer", "lbmethod": "byrequests", "balancer_retry": 5,
             "balancer_timeout": 30, "balancer_connectiontimeout": 2, "tls": "off", "tls_redirect": False,
             "tls_hsts": False, "health_path": "/health",
-            "balancer_failonstatus": list(sites.FAILONSTATUS), "balancer_failontimeout": True}
+            "balancer_failonstatus": list(sites.FAILONSTATUS), "balancer_failontimeout": True,
+            "balancer_active_health": True}
 # Mozilla's "intermediate" list (guideline 5.7) without the DHE suites: see proxy-vhost.conf.j2.
 CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
-# Modules only some configs need (the other lbmethods, wstunnel, mod_md): disabled again once nothing uses them.
+# Modules only some configs need (the other lbmethods, wstunnel, hcheck, mod_md): disabled again once
+# nothing uses them.
 OPTIONAL_MODULES = tuple(f"lbmethod_{lb}" for lb in sites.LBMETHODS if lb != "byrequests") + \
-    tuple(WEBSOCKET_MODULES) + tuple(MD_MODULES)
+    tuple(WEBSOCKET_MODULES) + tuple(HCHECK_MODULES) + tuple(MD_MODULES)
 
 # tls: acme. The control route's HTTP-01 folder, served by every :80 vhost before any proxying.
 ACME_WEBROOT = "/var/www/provision-acme"
@@ -70,7 +73,7 @@ def setting(host, options, key):
 def model(host, inventory, options) -> sites.Proxy:
     """The sites, pools and routes this proxy serves (inventory None: the sites without members)."""
     keys = ("proxy_mode", "lbmethod", "balancer_retry", "balancer_timeout", "balancer_connectiontimeout",
-            "balancer_failonstatus", "balancer_failontimeout")
+            "balancer_failonstatus", "balancer_failontimeout", "balancer_active_health")
     defaults = {k: setting(host, options, k) for k in keys}
     defaults["server_name"] = host.vars.get("server_name", host.name)
     return sites.build(host, inventory, defaults)
@@ -104,12 +107,22 @@ def client_url(host, address: str | None = None) -> str:
     return url if parts.path.endswith("/") else url + "/"
 
 
-def websocket_upgrade(facts) -> bool:
-    """WebSocket routes use upgrade=websocket (httpd 2.4.47+), else ws:// members through
-    mod_proxy_wstunnel, which every 2.4 from 2.4.5 understands (also on a release whose version
-    is not in the table: the same choice on every deploy)."""
+@dataclass(frozen=True)
+class ApacheForm:
+    """The directives the proxy's Apache understands, from the version its release ships. The
+    default is what every 2.4 understands (httpd 2.4.6, or a release not in the version table)."""
+    upgrade: bool = False           # WebSocket members say upgrade=websocket (2.4.47+)
+    hcheck: bool = False            # mod_proxy_hcheck asks each member's health path (2.4.21+)
+    hcheck_reenables: bool = False  # its checks honour the member's timeout and bring back a member
+                                    # that passive health took out (2.4.55+)
+
+
+def apache_form(facts) -> ApacheForm:
+    """The same choice on every deploy: by the release, not by what is installed."""
     version = apache_version(facts)
-    return version is not None and version >= UPGRADE_PARAM_SINCE
+    if version is None:
+        return ApacheForm()
+    return ApacheForm(version >= UPGRADE_PARAM_SINCE, version >= HCHECK_SINCE, version >= HCHECK_REENABLES_SINCE)
 
 
 def acme_route(host, platform: Platform | None) -> str | None:
@@ -130,15 +143,18 @@ def serves_tls(host, platform: Platform | None, options) -> bool:
     return acme_route(host, platform) != "control" or material(host, options) is not None
 
 
-def modules(host, options, platform: Platform | None = None, upgrade: bool = False) -> dict:
+def modules(host, options, platform: Platform | None = None, form: ApacheForm = ApacheForm()) -> dict:
     """The proxy modules, plus each pool's lbmethod module, mod_headers, proxy_wstunnel for
-    WebSocket routes before httpd 2.4.47, plus the TLS ones with tls on (on RedHat, ssl_module
-    comes with the mod_ssl package, not our drop-in, and md_module with the mod_md package)."""
+    WebSocket routes before httpd 2.4.47, proxy_hcheck (and watchdog where it is not built in) for
+    balancers with active health, plus the TLS ones with tls on (on RedHat, ssl_module comes with
+    the mod_ssl package, not our drop-in, and md_module with the mod_md package)."""
     found = model(host, None, options)
     extra = {f"lbmethod_{lb}": (f"lbmethod_{lb}_module", f"modules/mod_lbmethod_{lb}.so")
              for lb in sorted({p.lbmethod for p in found.pools})}
-    if found.websocket and not upgrade:
+    if found.websocket and not form.upgrade:
         extra.update(WEBSOCKET_MODULES)
+    if form.hcheck and any(p.balancer and p.active_health for p in found.pools):
+        extra.update({k: v for k, v in HCHECK_MODULES.items() if platform is None or k not in platform.builtin_modules})
     if serves_tls(host, platform, options):
         extra.update(TLS_MODULES)
         if platform is not None and platform.tls_packages:
@@ -166,8 +182,8 @@ def material(host, options) -> tlslib.Material | None:
     return found
 
 
-def routes(host, platform: Platform, inventory, options, upgrade: bool = False) -> dict[str, str]:
-    """Each site's routes file: path -> text. upgrade: WebSocket routes for httpd 2.4.47+."""
+def routes(host, platform: Platform, inventory, options, form: ApacheForm = ApacheForm()) -> dict[str, str]:
+    """Each site's routes file, in the form the proxy's Apache understands: path -> text."""
     found = model(host, inventory, options)
     for pool in found.pools:
         if not pool.members:
@@ -177,9 +193,14 @@ def routes(host, platform: Platform, inventory, options, upgrade: bool = False) 
     for site in found.sites:
         pools = found.pools_of(site)
         websocket_pools = [found.pool(n) for n in dict.fromkeys(r.pool for r in site.routes if r.websocket)]
+        # Before 2.4.55 a check's socket waits for ProxyTimeout, else the server's Timeout (300 s on
+        # Debian): the check worker copies no timeout= (mod_proxy_hcheck.c hc_get_hcworker, and
+        # proxy_util.c ap_proxy_connect_backend, at 2.4.41).
+        checked = [p for p in pools if p.balancer and p.active_health] if form.hcheck else []
         files[routes_path(platform, found, site)] = render(
             "proxy-routes.inc.j2", short=found.short, site=site, pools=pools, routes=site.routes,
-            websocket_pools=websocket_pools, upgrade=upgrade,
+            websocket_pools=websocket_pools, form=form, hc=sites,
+            check_timeout=min(p.timeout for p in checked) if checked and not form.hcheck_reenables else None,
             pools_by_name={p.name: p for p in pools}, sticky=any(p.sticky for p in pools),
             extra=host.vars.get("proxy_extra_directives", []),
             drained_include=drain.include_pattern(platform), drain_variable=drain.status_variable)
@@ -416,10 +437,10 @@ def _centos7_only(facts):
 
 
 def _modules(host, platform: Platform, options, enable: bool, disable: bool) -> ApacheModules:
-    # proxy_wstunnel joins at plan time, when the Apache version needs it
-    return ApacheModules(tuple(modules(host, options, platform, upgrade=True)), notify=(RELOAD,),
+    # proxy_wstunnel and proxy_hcheck join at plan time, when the Apache version needs them
+    return ApacheModules(tuple(modules(host, options, platform, ApacheForm(upgrade=True))), notify=(RELOAD,),
                          optional=OPTIONAL_MODULES, marks=f"{posixpath.dirname(platform.routes_path)}/modules",
-                         choose=lambda facts: tuple(modules(host, options, platform, websocket_upgrade(facts))),
+                         choose=lambda facts: tuple(modules(host, options, platform, apache_form(facts))),
                          restart_for=tuple(MD_MODULES), restart=RESTART, enable=enable, disable=disable)
 
 
@@ -467,7 +488,8 @@ def switch(host, platform: Platform, inventory, options) -> list:
     else:
         # one file both loads and unloads: it changes what the running config can use
         steps.append(ApacheModuleDropin(platform.module_dropin, modules(host, options, platform),
-                                        platform.apache_packages[0], notify=reload_, validate=check))
+                                        platform.apache_packages[0], notify=reload_, validate=check,
+                                        choose=lambda facts: modules(host, options, platform, apache_form(facts))))
     steps += [
         *tls_config(host, platform, options),
         *([] if acme_route(host, platform) == "mod_md" else [md_hook_off()]),
@@ -502,15 +524,21 @@ def site_resources(host, platform: Platform, inventory, options) -> list:
     them, stops including the short form's, then it goes). The folders routes serve from are
     prepared before (prepare)."""
     reload_, check = (RELOAD,), VALIDATE
-    # The WebSocket directives depend on the Apache version the release ships (the os-release fact):
-    # both renderings are made here, the plan picks one (without facts, the one every 2.4 understands).
-    by_upgrade = {u: routes(host, platform, inventory, options, upgrade=u) for u in (False, True)}
+    # The WebSocket and health-check directives depend on the Apache version the release ships (the
+    # os-release fact): the plan picks the form (without facts, the one every 2.4 understands).
+    by_form = {ApacheForm(): routes(host, platform, inventory, options)}
+
+    def chosen(facts, path):
+        form = apache_form(facts)
+        if form not in by_form:
+            by_form[form] = routes(host, platform, inventory, options, form)
+        return by_form[form][path]
     found = model(host, inventory, options)
     members = [m.url() for p in found.pools if p.balancer for m in p.members]
     upgrade = drain.upgrade_script(posixpath.dirname(platform.routes_path), members)
     return [FileByFacts(path, text, notify=reload_, validate=check, after=upgrade,
-                        choose=lambda facts, path=path: by_upgrade[websocket_upgrade(facts)][path])
-            for path, text in by_upgrade[False].items()]
+                        choose=lambda facts, path=path: chosen(facts, path))
+            for path, text in by_form[ApacheForm()].items()]
 
 
 def upstreams(host, inventory, options) -> list:

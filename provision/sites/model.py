@@ -6,7 +6,7 @@ Long form, on a proxy host (usually in the ``proxies`` group's vars)::
 
     pools:
       web: {members: [web1, "web2:howdy"], sticky: true}
-      api: {members: [{member: "web2:api", loadfactor: 2}]}
+      api: {members: [{member: "web2:api", loadfactor: 2}], active_health: false}
     sites:
       - server_name: app.example.test
         aliases: [www.app.example.test]
@@ -30,7 +30,7 @@ from ..errors import UserError
 SHORT_POOL = "mycluster"
 LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
 POOL_KEYS = {"members", "lbmethod", "sticky", "retry", "timeout", "connectiontimeout", "failonstatus",
-             "failontimeout"}
+             "failontimeout", "active_health"}
 MEMBER_KEYS = {"member", "loadfactor", "standby"}
 SITE_KEYS = {"server_name", "aliases", "routes"}
 ROUTE_KINDS = ("pool", "folder", "exclude", "websocket")     # a route has exactly one of them
@@ -43,6 +43,13 @@ MEMBER_NAMES = ("host", "opaque")
 # `retry` seconds. Both are balancer parameters in httpd 2.4.6 (failonstatus since 2.2.17,
 # failontimeout since 2.4.5: mod_proxy documentation, "Balancer parameters").
 FAILONSTATUS = (502, 503)
+# Active health (mod_proxy_hcheck, where the proxy's Apache has it): each member's app is asked for
+# its health path every HC_INTERVAL seconds; HC_FAILS failed checks take it out, HC_PASSES passed
+# ones bring it back (hcinterval, hcfails, hcpasses: mod_proxy_hcheck documentation).
+HC_INTERVAL, HC_FAILS, HC_PASSES = 1, 2, 2
+# With a check that brings back a member passive health took out (httpd 2.4.55+), `retry` is only a
+# safety net: a member comes back when its check passes, never by a live request after `retry`.
+HC_RETRY = 3600
 
 
 class SitesError(UserError):
@@ -66,6 +73,7 @@ class Member:
     port: int
     loadfactor: int | None = None
     standby: bool = False
+    health: str = "/"           # the app's health path: 2xx or 3xx there means up
     names: str = "host"         # the backend host's member_names
 
     @property
@@ -88,6 +96,7 @@ class Pool:
     connectiontimeout: int = 2
     failonstatus: tuple[int, ...] = FAILONSTATUS
     failontimeout: bool = True
+    active_health: bool = True  # mod_proxy_hcheck checks of each member's health path, where Apache has it
     balancer: bool = True       # False: the short form's single mode, one plain worker
     routes: bool = True         # members carry route= (the short form always did; long form: sticky)
 
@@ -244,7 +253,7 @@ def _validate_pool(where, name, body):
     lb = body.get("lbmethod", "byrequests")
     if lb not in LBMETHODS:
         _fail(where, f"{f}.lbmethod", f"must be one of {', '.join(LBMETHODS)}, got {lb!r}")
-    for k in ("sticky", "failontimeout"):
+    for k in ("sticky", "failontimeout", "active_health"):
         if not isinstance(body.get(k, False), bool):
             _fail(where, f"{f}.{k}", "must be true or false")
     for k in ("retry", "timeout", "connectiontimeout"):
@@ -335,19 +344,23 @@ def names_of(backend) -> str:
 
 def short_members(inventory) -> tuple[Member, ...]:
     """The short form's members: every app of every backend, in the inventory's order."""
-    return tuple(Member(b.name, a["name"], b.private_address, a["port"], names=names_of(b))
+    return tuple(Member(b.name, a["name"], b.private_address, a["port"], health=a.get("health", "/"),
+                        names=names_of(b))
                  for b in (inventory.group("backends") if inventory else []) for a in b.apps)
 
 
 def build(host, inventory, defaults: dict) -> Proxy:
     """The proxy's model. `defaults` are the role's settings (host vars over role defaults):
-    proxy_mode, lbmethod, balancer_retry/timeout/connectiontimeout, server_name."""
+    proxy_mode, lbmethod, balancer_retry/timeout/connectiontimeout/failonstatus/failontimeout/active_health,
+    server_name."""
     base = dict(lbmethod=defaults["lbmethod"], retry=defaults["balancer_retry"],
                 timeout=defaults["balancer_timeout"], connectiontimeout=defaults["balancer_connectiontimeout"])
     passive = dict(failonstatus=tuple(defaults["balancer_failonstatus"]),
                    failontimeout=defaults["balancer_failontimeout"])
+    active = defaults["balancer_active_health"]
     if not host.vars.get("sites"):
-        pool = Pool(SHORT_POOL, short_members(inventory), balancer=defaults["proxy_mode"] == "balancer", **base, **passive)
+        pool = Pool(SHORT_POOL, short_members(inventory), balancer=defaults["proxy_mode"] == "balancer",
+                    active_health=active, **base, **passive)
         site = Site(defaults["server_name"], routes=(Route("/", "pool", pool=SHORT_POOL),))
         return Proxy(True, (site,), (pool,))
     pools = []
@@ -358,13 +371,15 @@ def build(host, inventory, defaults: dict) -> Proxy:
             for h, app in _members(inventory, spec):
                 b = inventory.hosts[h]
                 found.append(Member(h, app["name"], b.private_address, app["port"],
-                                    opts.get("loadfactor"), opts.get("standby", False), names_of(b)))
+                                    opts.get("loadfactor"), opts.get("standby", False), app.get("health", "/"),
+                                    names_of(b)))
         sticky = body.get("sticky", False)
         settings = {**base, **{k: body[k] for k in ("lbmethod", "retry", "timeout", "connectiontimeout")
                                if k in body}}
         pools.append(Pool(name, tuple(found), sticky=sticky, routes=sticky,
                           failonstatus=tuple(body.get("failonstatus", passive["failonstatus"])),
-                          failontimeout=body.get("failontimeout", passive["failontimeout"]), **settings))
+                          failontimeout=body.get("failontimeout", passive["failontimeout"]),
+                          active_health=body.get("active_health", active), **settings))
     sites = []
     for s in host.vars["sites"]:
         routes = [_route("", "", r, host.vars["pools"]) for r in s["routes"]]

@@ -82,7 +82,10 @@ def test_mode_switch_is_one_graceful_reload(fresh):
     assert set(answers(6)) == {"Hello world!"}
     assert unit_state(fresh, "proxy", "apache2")["MainPID"] == pid
     proc = invoke("deploy", "--mode", "balancer", check=0)
-    assert recap(proc.stdout)["proxy"]["changed"] == 2      # the routes file, then one reload
+    # proxy_hcheck again (the balancer's health checks; single mode has none), the routes file, one reload
+    assert "proxy | changed | apache modules proxy proxy_http proxy_balancer lbmethod_byrequests headers: " \
+           "enabled proxy_hcheck" in proc.stdout, proc.stdout
+    assert recap(proc.stdout)["proxy"]["changed"] == 3
     assert alternating(answers(10))
     assert unit_state(fresh, "proxy", "apache2")["MainPID"] == pid
 

@@ -45,6 +45,20 @@ def test_parse_debian12_pages_captured_on_the_lab(page, states):
     assert bm.nonce(text)
 
 
+def test_parse_debian12_page_with_health_checks_captured_during_a_freeze():
+    """inventory/sites.yml with active health, web2's howdy stopped (SIGSTOP) with no load: its
+    members in web and in the WebSocket twin web.ws failed their checks. The page adds six
+    health-check columns after the eleven the parser reads."""
+    text = (PAGES / "debian12-hcheck.html").read_text()
+    assert "<th>HC Method</th>" in text
+    members = bm.parse(text)
+    assert [(m.balancer, m.route, m.address, m.state) for m in members] == [
+        ("web", "web1-hello", "10.123.0.11:8080", "Ok"), ("web", "web2-howdy", "10.123.0.12:8081", "HcFl"),
+        ("api", "", "10.123.0.12:8082", "Ok"),
+        ("web.ws", "web1-hello", "10.123.0.11:8080", "Ok"), ("web.ws", "web2-howdy", "10.123.0.12:8081", "HcFl")]
+    assert members[1].flags == ["Init", "HcFl"] and members[1].received.strip()
+
+
 def test_parse_refuses_a_page_that_is_not_balancer_manager():
     with pytest.raises(bm.ManagerError):
         bm.parse("<html><body>It works!</body></html>")

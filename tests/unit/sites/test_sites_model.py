@@ -11,7 +11,8 @@ from provision.sites.model import Member, Pool, Route, Site, SitesError
 GOOD = {
     "pools": {"web": {"members": ["web1:hello", {"member": "web2", "loadfactor": 2, "standby": True}],
                       "sticky": True, "retry": 0, "timeout": 3600, "connectiontimeout": 1,
-                      "failonstatus": [500, 599], "failontimeout": False, "lbmethod": "bybusyness"},
+                      "failonstatus": [500, 599], "failontimeout": False, "lbmethod": "bybusyness",
+                      "active_health": False},
               "api": {"members": ["web2:api"]}},
     "sites": [{"server_name": "app.example.test", "aliases": ["*.app.example.test"],
                "routes": [{"path": "/", "pool": "web"}, {"path": "/api/", "pool": "api"},
@@ -71,8 +72,8 @@ REFUSALS = [
      f"field 'pools' names must be lowercase letters, digits, - or _, got {'a' * 32!r}"),
     (_set(("pools", "web"), ["web1"]), "field 'pools.web' must be a mapping with members"),
     (_set(("pools", "web", "colour"), 1),
-     "field 'pools.web.colour' is unknown (pools take connectiontimeout, failonstatus, failontimeout, lbmethod, "
-     "members, retry, sticky, timeout)"),
+     "field 'pools.web.colour' is unknown (pools take active_health, connectiontimeout, failonstatus, failontimeout, "
+     "lbmethod, members, retry, sticky, timeout)"),
     (_set(("pools", "web", "members"), []), "field 'pools.web.members' must be a non-empty list of hosts, groups or "
                                             "host:app"),
     (_set(("pools", "web", "members"), "web1"), "field 'pools.web.members' must be a non-empty list of hosts, groups "
@@ -112,6 +113,7 @@ REFUSALS = [
      "field 'pools.web.lbmethod' must be one of byrequests, bytraffic, bybusyness, got 'random'"),
     (_set(("pools", "web", "sticky"), "yes"), "field 'pools.web.sticky' must be true or false"),
     (_set(("pools", "web", "failontimeout"), 1), "field 'pools.web.failontimeout' must be true or false"),
+    (_set(("pools", "web", "active_health"), "no"), "field 'pools.web.active_health' must be true or false"),
     (_set(("pools", "web", "retry"), -1), "field 'pools.web.retry' must be a whole number 0-3600, got -1"),
     (_set(("pools", "web", "retry"), 3601), "field 'pools.web.retry' must be a whole number 0-3600, got 3601"),
     (_set(("pools", "web", "timeout"), 0), "field 'pools.web.timeout' must be a whole number 1-3600, got 0"),
@@ -190,7 +192,8 @@ def test_members_and_pools_as_apache_names_them():
     assert Pool("web", (m,), balancer=False).url == "http://10.0.0.1:8080"
     p = Pool("web", (m,))
     assert (p.lbmethod, p.sticky, p.retry, p.timeout, p.connectiontimeout, p.failonstatus, p.failontimeout,
-            p.balancer, p.routes) == ("byrequests", False, 5, 30, 2, (502, 503), True, True, True)
+            p.active_health, p.balancer, p.routes) == ("byrequests", False, 5, 30, 2, (502, 503), True, True, True, True)
+    assert m.health == "/"
 
 
 def test_route_kinds_and_site_names():
@@ -234,16 +237,17 @@ def backend(name, address, *apps):
 
 WEB1 = backend("web1", "10.0.0.1", ("hello", 8080))
 WEB2 = backend("web2", "10.0.0.2", ("howdy", 8081), ("api", 8082))
+WEB2.apps[1]["health"] = "/api/health"          # an app's health path (default /)
 OTHER = backend("db1", "10.0.0.9", ("pg", 5432))
 INV = Inv([WEB1, WEB2], {"blue": [WEB2, OTHER], "db": [OTHER]})
 DEFAULTS = {"proxy_mode": "balancer", "lbmethod": "bytraffic", "balancer_retry": 7, "balancer_timeout": 31,
             "balancer_connectiontimeout": 3, "balancer_failonstatus": [503], "balancer_failontimeout": True,
-            "server_name": "front.test"}
+            "balancer_active_health": True, "server_name": "front.test"}
 
 
 def test_members_a_spec_names():
     assert model._members(None, "web1") == []
-    assert model._members(INV, "web2:api") == [("web2", {"name": "api", "port": 8082})]
+    assert model._members(INV, "web2:api") == [("web2", {"name": "api", "port": 8082, "health": "/api/health"})]
     assert [(h, a["name"]) for h, a in model._members(INV, "web2")] == [("web2", "howdy"), ("web2", "api")]
     assert [(h, a["name"]) for h, a in model._members(INV, "blue")] == [("web2", "howdy"), ("web2", "api")]
     assert [(h, a["name"]) for h, a in model._members(INV, "backends:hello")] == [("web1", "hello")]
@@ -273,9 +277,10 @@ def test_short_form_model_from_the_role_settings():
     assert proxy.short is True and proxy.pools == (pool,)
     assert proxy.sites == (Site("front.test", routes=(Route("/", "pool", pool="mycluster"),)),)
     assert pool == Pool("mycluster", (Member("web1", "hello", "10.0.0.1", 8080), Member("web2", "howdy", "10.0.0.2", 8081),
-                                      Member("web2", "api", "10.0.0.2", 8082)),
+                                      Member("web2", "api", "10.0.0.2", 8082, health="/api/health")),
                         lbmethod="bytraffic", retry=7, timeout=31, connectiontimeout=3, failonstatus=(503,),
-                        failontimeout=True, balancer=True, routes=True, sticky=False)
+                        failontimeout=True, active_health=True, balancer=True, routes=True, sticky=False)
+    assert not model.build(_proxy_host(), INV, {**DEFAULTS, "balancer_active_health": False}).pools[0].active_health
     single = model.build(_proxy_host(), INV, {**DEFAULTS, "proxy_mode": "single"}).pools[0]
     assert not single.balancer and single.url == "http://10.0.0.1:8080"
     assert model.build(_proxy_host(), None, DEFAULTS).pools[0].members == ()
@@ -288,12 +293,12 @@ def test_long_form_model_from_the_variables():
     assert proxy.short is False
     assert web == Pool("web", (Member("web1", "hello", "10.0.0.1", 8080),
                                Member("web2", "howdy", "10.0.0.2", 8081, 2, True),
-                               Member("web2", "api", "10.0.0.2", 8082, 2, True)),
+                               Member("web2", "api", "10.0.0.2", 8082, 2, True, "/api/health")),
                        lbmethod="bybusyness", sticky=True, retry=0, timeout=3600, connectiontimeout=1,
-                       failonstatus=(500, 599), failontimeout=False, routes=True)
-    assert api == Pool("api", (Member("web2", "api", "10.0.0.2", 8082),), lbmethod="bytraffic", sticky=False,
-                       retry=7, timeout=31, connectiontimeout=3, failonstatus=(503,), failontimeout=True,
-                       routes=False)
+                       failonstatus=(500, 599), failontimeout=False, active_health=False, routes=True)
+    assert api == Pool("api", (Member("web2", "api", "10.0.0.2", 8082, health="/api/health"),), lbmethod="bytraffic",
+                       sticky=False, retry=7, timeout=31, connectiontimeout=3, failonstatus=(503,), failontimeout=True,
+                       active_health=True, routes=False)
     first, second = proxy.sites
     assert first == Site("app.example.test", ("*.app.example.test",), (
         Route("/static", "folder", folder="/var/www/static"), Route("/x", "exclude"),

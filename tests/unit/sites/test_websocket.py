@@ -27,7 +27,7 @@ def facts(platform, os_release, **kw):
 
 def app_routes(platform, upgrade):
     inv = load(SITES)
-    files = proxy.routes(inv.hosts["proxy"], platform, inv, OPTIONS, upgrade=upgrade)
+    files = proxy.routes(inv.hosts["proxy"], platform, inv, OPTIONS, proxy.ApacheForm(upgrade=upgrade))
     return directives(next(text for path, text in files.items() if path.endswith(APP_SITE)))
 
 
@@ -67,7 +67,7 @@ def test_httpd_2447_upgrades_http_members():
 
 def test_site_without_websocket_routes_has_no_ws_balancer():
     inv = load(SITES)
-    files = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, OPTIONS, upgrade=True)
+    files = proxy.routes(inv.hosts["proxy"], DEBIAN, inv, OPTIONS, proxy.ApacheForm(upgrade=True))
     api = files["/etc/apache2/provision/site-api.example.test.inc"]
     assert ".ws" not in api and "WebSocket" not in api
 
@@ -148,14 +148,15 @@ def test_wstunnel_is_enabled_before_2447_only():
     enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers"}
     old = step.plan(facts(DEBIAN, {"ID": "ubuntu", "VERSION_ID": "20.04"}, apache_modules=enabled))   # 2.4.41
     assert "a2enmod -q proxy_wstunnel" in old.script and "/modules/proxy_wstunnel" in old.script
-    new = step.plan(facts(DEBIAN, DEBIAN12, apache_modules=enabled))
+    new = step.plan(facts(DEBIAN, DEBIAN12, apache_modules=enabled | {"proxy_hcheck"}))   # active health: test_hcheck.py
     assert not new.changed, new.script
 
 
 def test_wstunnel_provision_enabled_is_disabled_again_when_not_needed():
     step = modules_step(enable=False)
     mark = f"{step.marks}/proxy_wstunnel"
-    enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers", "proxy_wstunnel"}
+    enabled = {"proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "headers", "proxy_wstunnel",
+               "proxy_hcheck"}
     marked = {mark: FileState("file", "644", "root", "root", "")}
     # Debian 12 (2.4.71): upgrade=websocket, no tunnel module needed
     change = step.plan(facts(DEBIAN, DEBIAN12, apache_modules=enabled, files=marked))
