@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 
+from ..sites.model import HEALTH_PATH
 from .errors import InventoryError
 from .graph import control_character
 
@@ -19,7 +20,7 @@ SETTINGS = {"wsgi", "requirements", "env", "secret_env", "release_command", "dat
 ALL_KEYS = DEMO_KEYS | CODE_KEYS | SETTINGS
 # gunicorn's own numbers, bounded to what a backend host can carry.
 RANGES = {"workers": (1, 64), "threads": (1, 256), "timeout": (1, 3600), "keep_releases": (1, 20)}
-DEFAULTS = {"health": "/", "workers": 2, "threads": 1, "timeout": 30, "keep_releases": 3, "data_dir": False}
+DEFAULTS = {"health": HEALTH_PATH, "workers": 2, "threads": 1, "timeout": 30, "keep_releases": 3, "data_dir": False}
 # The variable that gives an app its data folder (data_dir: true); set by provision, not by env.
 DATA_DIR_VAR = "PROVISION_DATA_DIR"
 

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from .. import syntax
 from ..errors import UserError
 
+# An app's health path unless it names one: 2xx or 3xx there means it is up.
+HEALTH_PATH = "/"
+
 SHORT_POOL = "mycluster"
 LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
 POOL_KEYS = {"members", "lbmethod", "sticky", "retry", "timeout", "connectiontimeout", "failonstatus",
@@ -73,7 +76,7 @@ class Member:
     port: int
     loadfactor: int | None = None
     standby: bool = False
-    health: str = "/"           # the app's health path: 2xx or 3xx there means up
+    health: str = HEALTH_PATH   # the app's health path: 2xx or 3xx there means up
     names: str = "host"         # the backend host's member_names
 
     @property
@@ -344,7 +347,7 @@ def names_of(backend) -> str:
 
 def short_members(inventory) -> tuple[Member, ...]:
     """The short form's members: every app of every backend, in the inventory's order."""
-    return tuple(Member(b.name, a["name"], b.private_address, a["port"], health=a.get("health", "/"),
+    return tuple(Member(b.name, a["name"], b.private_address, a["port"], health=a.get("health", HEALTH_PATH),
                         names=names_of(b))
                  for b in (inventory.group("backends") if inventory else []) for a in b.apps)
 
@@ -371,7 +374,7 @@ def build(host, inventory, defaults: dict) -> Proxy:
             for h, app in _members(inventory, spec):
                 b = inventory.hosts[h]
                 found.append(Member(h, app["name"], b.private_address, app["port"],
-                                    opts.get("loadfactor"), opts.get("standby", False), app.get("health", "/"),
+                                    opts.get("loadfactor"), opts.get("standby", False), app.get("health", HEALTH_PATH),
                                     names_of(b)))
         sticky = body.get("sticky", False)
         settings = {**base, **{k: body[k] for k in ("lbmethod", "retry", "timeout", "connectiontimeout")
