@@ -222,7 +222,8 @@ def test_sudo_user_with_password_never_leaks(deployed, tmp_path):
         result = json.loads(prompted_json.read_text())
         # lbmethod back to byrequests: bybusyness's module is disabled again, the routes change, one reload
         assert [s["step"] for s in result["hosts"]["proxy"]["steps"] if s["status"] == "changed"] == \
-            ["apache modules proxy proxy_http proxy_balancer lbmethod_byrequests headers",
+            ["apache modules not needed off "
+             "(lbmethod_bytraffic lbmethod_bybusyness proxy_wstunnel watchdog proxy_hcheck md)",
              "file /etc/apache2/provision/proxy-routes.inc", "reload apache2"], screen
         assert "lbmethod=byrequests" in ssh(deployed, "proxy", f"cat {ROUTES}").stdout
         journals = "".join(ssh(deployed, h, "journalctl -q --no-pager -o cat").stdout for h in deployed.hosts)
