@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .engine import Options, run_role
-from .balancer.drain import balanced as balanced_proxies, member_urls, set_drain
+from .balancer.drain import balanced as balanced_proxies, member_urls, set_drain, wait_in_rotation
 from .balancer.members import answer_script
 from .inventory.apps import setting
 
@@ -60,6 +60,10 @@ def rolling(role, hosts, inventory, options: Options, connections, reporter, ser
             back = [u for u in urls if u not in kept]
             if back:
                 _on_proxies(balanced, connections, back, False, reporter)
+                for outcome in wait_in_rotation(balanced, back, connections):
+                    if not outcome.ok:
+                        reporter.failed(outcome.proxy, "rollout", outcome.error)
+                        return results
             if kept:
                 reporter.info(f"rollout: left drained as found: {', '.join(sorted(kept))}")
             reporter.info(f"rollout: {', '.join(h.name for h in changing)} updated and back in the balancer")

@@ -101,8 +101,26 @@ def set_drain(proxies, urls: list[str], drain: bool, connections, lock: bool = T
         return list(pool.map(one, proxies))
 
 
+def wait_in_rotation(proxies, urls: list[str], connections, timeout: float = 30,
+                     poll: float = 0.2) -> list[ProxyOutcome]:
+    """Poll each proxy's balancer-manager until none of ``urls`` is held out by its health checks
+    (HcFl). mod_proxy_hcheck checks drained members too, so a member whose app restarted while it
+    was drained can be out for `hcpasses` more checks after its undrain: the next host of a rolling
+    update waits for that."""
+    return _poll_members(proxies, urls, connections, timeout, poll,
+                         lambda members: list(dict.fromkeys(m.url for m in members if "HcFl" in m.flags)),
+                         lambda out: f"health checks still hold out {', '.join(out)} after {timeout:.0f} s")
+
+
 def wait_idle(proxies, urls: list[str], connections, timeout: float = 60, poll: float = 0.5) -> list[ProxyOutcome]:
     """Poll each proxy's balancer-manager until none of ``urls`` has a request in flight (Busy 0)."""
+    return _poll_members(proxies, urls, connections, timeout, poll,
+                         lambda members: [f"{m.url} busy={m.busy}" for m in members if m.busy],
+                         lambda busy: f"still in flight after {timeout:.0f} s: {', '.join(busy)}")
+
+
+def _poll_members(proxies, urls, connections, timeout, poll, pending, failure) -> list[ProxyOutcome]:
+    """Read each proxy's members of ``urls`` until ``pending(members)`` is empty or ``timeout`` ends."""
     deadline = time.monotonic() + timeout
     outcomes = []
     for proxy in proxies:
@@ -113,13 +131,12 @@ def wait_idle(proxies, urls: list[str], connections, timeout: float = 60, poll: 
             except bm.ManagerError as exc:
                 outcomes.append(ProxyOutcome(proxy.name, False, str(exc)))
                 break
-            if all(m.busy == 0 for m in members):
+            waiting = pending(members)
+            if not waiting:
                 outcomes.append(ProxyOutcome(proxy.name, True, members=members))
                 break
             if time.monotonic() > deadline:
-                busy = ", ".join(f"{m.url} busy={m.busy}" for m in members if m.busy)
-                outcomes.append(ProxyOutcome(proxy.name, False, f"still in flight after {timeout:.0f} s: {busy}",
-                                             members))
+                outcomes.append(ProxyOutcome(proxy.name, False, failure(waiting), members))
                 break
             time.sleep(poll)
     return outcomes

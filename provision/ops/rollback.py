@@ -8,7 +8,7 @@ import sys
 import time
 
 from .. import apply, report
-from ..balancer.drain import balanced, set_drain
+from ..balancer.drain import balanced, set_drain, wait_in_rotation
 from ..interrupt import recap_on_interrupt
 from ..inventory.apps import is_code_app, setting
 from ..releases import ROLLED_BACK, rollback_script
@@ -120,6 +120,10 @@ def _one(host, apps, proxies, connections, stream) -> str:
     for o in set_drain(proxies, back, False, connections) if back else []:
         if not o.ok:
             print(f"{o.proxy} | failed | undrain {host.name}: {o.error}", file=stream)
+            failed = True
+    for o in wait_in_rotation(proxies, back, connections) if back and not failed else []:
+        if not o.ok:
+            print(f"{o.proxy} | failed | {host.name}: {o.error}", file=stream)
             failed = True
     print(f"{host.name} | done | back in the balancer after {time.monotonic() - started:.1f} s", file=stream)
     return "failed" if failed else "changed"
