@@ -117,6 +117,26 @@ def test_stopped_backend_fails_over_and_rejoins(deployed):
         print(f"web1 rejoined after {time.monotonic() - started:.1f} s")
 
 
+def test_a_worker_killed_after_its_timeout_leaves_the_app_answering(deployed):
+    """gunicorn stops a worker stuck past `timeout` with SIGABRT and starts another. That worker's
+    exit must leave alone the listening socket the app's other workers and its replacement share:
+    the stop-time drain in gunicorn.conf.py shut it down, and every connect was refused until the
+    app was restarted."""
+    master = ssh(deployed, "web1", "systemctl show -p MainPID --value provision-app-hello").stdout.strip()
+    workers = ssh(deployed, "web1", f"pgrep -P {master}").stdout.split()
+    ssh(deployed, "web1", f"kill -ABRT {workers[0]}")
+    started = time.monotonic()
+    while True:         # the master notices the exit and starts a new worker
+        now = ssh(deployed, "web1", f"pgrep -P {master}", check=False).stdout.split()
+        if workers[0] not in now and len(now) == len(workers):
+            break
+        assert time.monotonic() - started < 10, f"no new worker within 10 s: {now}"
+        time.sleep(0.1)
+    answers = ssh(deployed, "proxy", "for i in $(seq 20); do curl -s --max-time 2 http://10.123.0.11:8080/; "
+                                     "echo; done").stdout.splitlines()
+    assert answers == ["Hello world!"] * 20
+
+
 def test_rolling_update_under_load(deployed, tmp_path):
     new = inventory(deployed, tmp_path, apps={
         "web1": [{"name": "hello", "port": 8080, "message": "Hello v2!"}],

@@ -200,3 +200,45 @@ def test_threaded_conf_loads_and_closes_every_connection():
     exec(compile(backends.gunicorn_conf(True), "gunicorn.conf.py", "exec"), scope)
     assert (scope["worker_class"], scope["threads"], scope["keepalive"]) == ("gthread", 16, 0)
     assert callable(scope["post_worker_init"]) and scope["control_socket_disable"] is True
+
+
+def test_sync_conf_drains_the_listener_only_for_a_worker_told_to_stop():
+    """A worker gunicorn replaces (SIGABRT after `timeout`, a crash) must leave the shared listener
+    alone; one stopped by SIGTERM serves its queue, then shuts the listener down."""
+    import signal
+
+    class Listener:
+        def __init__(self):
+            self.calls = []
+            self.sock = self
+
+        def shutdown(self, how):
+            self.calls.append("shutdown")
+
+        def close(self):
+            self.calls.append("close")
+
+    class Worker:
+        def __init__(self):
+            self.sockets = [Listener()]
+
+        def handle_exit(self, sig, frame):
+            pass
+
+        def accept(self, listener):
+            raise BlockingIOError
+
+    scope = {}
+    exec(compile(backends.gunicorn_conf(False), "gunicorn.conf.py", "exec"), scope)
+    replaced = Worker()
+    scope["worker_exit"](None, replaced)
+    assert replaced.sockets[0].calls == []
+    stopped = Worker()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        scope["post_worker_init"](stopped)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    scope["worker_exit"](None, stopped)
+    assert stopped.sockets[0].calls == ["shutdown", "close"]
