@@ -105,7 +105,7 @@ def test_committed_bench_has_the_peers_at_3_and_23_hosts_and_ours_at_100():
         assert set(sizes[n]["peers"]) == set(bench.TOOLS)
         for tool, peer in sizes[n]["peers"].items():
             assert peer["problems"] == [], (n, tool)
-            assert peer["cold"]["runs"] >= (3 if n == 3 else 1) and peer["no-op"]["runs"] == 1, (n, tool)
+            assert peer["cold"]["runs"] >= (3 if n == 3 else 1) and peer["no-op"]["runs"] >= 1, (n, tool)
     table = bench.markdown(bench.COLUMNS, bench.rows(list(sizes.values())))
     for n in (3, 23):
         for scenario in ("cold", "no-op"):
