@@ -71,8 +71,10 @@ class LoadResult:
 
     def summary(self) -> str:
         rate = self.sent / self.seconds if self.seconds else 0.0
+        other = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()) if not 200 <= code < 300)
         return (f"{self.sent} requests in {self.seconds:.1f} s ({rate:.0f}/s): {self.ok} 2xx, "
-                f"{self.other_status} other status, {self.connect_errors} connection errors, "
+                f"{self.other_status} other status{f' ({other})' if other else ''}, "
+                f"{self.connect_errors} connection errors, "
                 f"{self.timeouts} timeouts, {self.other_errors} other errors; slowest {self.slowest:.2f} s")
 
 
